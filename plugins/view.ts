@@ -1,0 +1,29 @@
+/**
+ * Server-rendered pages (@fastify/view + Pug, from views/) and browser assets
+ * (@fastify/static, public/ under /public/).
+ */
+import { join } from 'node:path'
+import fastifyStatic from '@fastify/static'
+import fastifyView from '@fastify/view'
+import fp from 'fastify-plugin'
+import pug from 'pug'
+import type { FastifyInstance } from 'fastify'
+import { packageRoot } from '../src/paths.js'
+
+async function view (fastify: FastifyInstance): Promise<void> {
+  const production = fastify.config.nodeEnv === 'production'
+  await fastify.register(fastifyView, {
+    engine: { pug },
+    root: join(packageRoot, 'views'),
+    // Templates are compiled once and cached in production, re-read on every render in development.
+    production
+  })
+  await fastify.register(fastifyStatic, {
+    root: join(packageRoot, 'public'),
+    prefix: '/public/',
+    maxAge: production ? '1d' : 0,
+    immutable: production
+  })
+}
+
+export default fp(view, { name: 'view', fastify: '5.x' })

@@ -1,0 +1,54 @@
+/**
+ * The demo application, as fastify-cli loads it (`fastify start -o dist/src/app.js`):
+ * autoloads ../plugins (config, session, view, realtime) then ../routes.
+ * `options` are the Fastify server options fastify-cli applies with `-o`.
+ */
+import { join } from 'node:path'
+import autoload from '@fastify/autoload'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { loadConfig, type AppConfig } from './config.js'
+import { codeRoot } from './paths.js'
+import { buildServerOptions } from './server-options.js'
+
+/** Options of the demo app plugin. */
+export interface AppOptions {
+  /** Validated configuration; loaded from the environment when absent. */
+  config?: AppConfig
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The validated application configuration. */
+    config: AppConfig
+  }
+}
+
+/**
+ * Load the configuration for an entry point; on an invalid environment, print which variable is
+ * wrong and exit 1, before anything listens. (This module is an entry, not library code.)
+ */
+function loadConfigOrExit (): AppConfig {
+  try {
+    return loadConfig()
+  } catch (err) {
+    process.stderr.write(`fastify-realtime: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+}
+
+/** The configuration read at import, so an invalid environment stops `fastify start` before it listens. */
+export const bootConfig: AppConfig = loadConfigOrExit()
+
+/** Fastify server options for fastify-cli (`-o`): logger with redaction, trustProxy. */
+export const options: FastifyServerOptions = buildServerOptions(bootConfig)
+
+/** The demo app: config decorator, then every plugin, then every route. */
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  const config = opts.config ?? bootConfig
+  fastify.decorate('config', config)
+  if (config.sessionSecretGenerated) {
+    fastify.log.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts (set it in .env)')
+  }
+  await fastify.register(autoload, { dir: join(codeRoot, 'plugins'), forceESM: true, encapsulate: false })
+  await fastify.register(autoload, { dir: join(codeRoot, 'routes'), forceESM: true })
+}

@@ -1,0 +1,134 @@
+/**
+ * Application configuration from the environment and `.env`, validated at boot.
+ *
+ * The only module that reads `process.env` or a `.env` file. Variables already set in the
+ * environment win over `.env` (as with fastify-cli, which loads `.env` the same way), and
+ * `process.env` is never modified. An invalid value throws {@link InvalidConfigError} naming it.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { resolve } from 'node:path'
+import { parse as parseDotenv } from 'dotenv'
+import envSchema from 'env-schema'
+import { InvalidConfigError } from './errors.js'
+
+/** Log levels pino accepts. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** The validated configuration of the demo server. */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test'
+  port: number
+  host: string
+  logLevel: typeof LOG_LEVELS[number]
+  tickIntervalMs: number
+  /** Addresses/CIDRs (or proxy-addr names) of trusted proxies; empty: X-Forwarded-For is ignored. */
+  trustProxy: string[]
+  sessionSecret: string
+  /** True when no SESSION_SECRET was given and a random one was made (development only). */
+  sessionSecretGenerated: boolean
+  closeGraceMs: number
+}
+
+/** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>
+  /** Path of the dotenv file, or false to read none. @default '.env' in the working directory */
+  envFile?: string | false
+}
+
+const schema = {
+  type: 'object',
+  properties: {
+    NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
+    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8005 },
+    HOST: { type: 'string', minLength: 1, default: 'localhost' },
+    LOG_LEVEL: { type: 'string', enum: [...LOG_LEVELS], default: 'info' },
+    TICK_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 3000 },
+    TRUST_PROXY: { type: 'string', default: '' },
+    SESSION_SECRET: { type: 'string', minLength: 32 },
+    CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 }
+  }
+} as const
+
+interface RawEnv {
+  NODE_ENV: AppConfig['nodeEnv']
+  PORT: number
+  HOST: string
+  LOG_LEVEL: AppConfig['logLevel']
+  TICK_INTERVAL_MS: number
+  TRUST_PROXY: string
+  SESSION_SECRET?: string
+  CLOSE_GRACE_MS: number
+}
+
+const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isTrustedProxyEntry (entry: string): boolean {
+  if (PROXY_ADDR_NAMES.has(entry)) return true
+  const [address = '', bits, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (bits === undefined) return true
+  const max = family === 4 ? 32 : 128
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max
+}
+
+function parseTrustProxy (value: string): string[] {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  for (const entry of entries) {
+    if (entry === 'true' || entry === '*') {
+      throw new InvalidConfigError(`TRUST_PROXY="${value}": trusting every peer lets any client forge X-Forwarded-For; list your proxies' addresses or CIDRs instead`)
+    }
+    if (!isTrustedProxyEntry(entry)) {
+      throw new InvalidConfigError(`TRUST_PROXY entry "${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal`)
+    }
+  }
+  return entries
+}
+
+function readEnvFile (path: string | false): Record<string, string> {
+  if (path === false) return {}
+  try {
+    return parseDotenv(readFileSync(resolve(path)))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw err
+  }
+}
+
+/**
+ * Load and validate the configuration.
+ * @throws InvalidConfigError with the variable's name and what it must be
+ */
+export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
+  const fromFile = readEnvFile(options.envFile ?? '.env')
+  // Set variables win over the file; an empty value counts as unset so defaults apply.
+  const merged: Record<string, string> = { ...fromFile }
+  for (const [key, value] of Object.entries(options.env ?? process.env)) {
+    if (value !== undefined && value !== '') merged[key] = value
+  }
+  let raw: RawEnv
+  try {
+    raw = envSchema<RawEnv>({ schema, data: merged, env: false, dotenv: false })
+  } catch (err) {
+    // env-schema says e.g. "env/TICK_INTERVAL_MS must be integer"; name the value too.
+    const message = (err as Error).message.replace(/env\/(\w+)/g, (_match, name: string) => `${name} (got ${JSON.stringify(merged[name] ?? '')})`)
+    throw new InvalidConfigError(message)
+  }
+  if (raw.NODE_ENV === 'production' && raw.SESSION_SECRET === undefined) {
+    throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
+  }
+  return {
+    nodeEnv: raw.NODE_ENV,
+    port: raw.PORT,
+    host: raw.HOST,
+    logLevel: raw.LOG_LEVEL,
+    tickIntervalMs: raw.TICK_INTERVAL_MS,
+    trustProxy: parseTrustProxy(raw.TRUST_PROXY),
+    sessionSecret: raw.SESSION_SECRET ?? randomBytes(32).toString('hex'),
+    sessionSecretGenerated: raw.SESSION_SECRET === undefined,
+    closeGraceMs: raw.CLOSE_GRACE_MS
+  }
+}

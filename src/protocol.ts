@@ -1,0 +1,56 @@
+/**
+ * Wire protocol: the JSON text frames the server sends, and how client frames are read.
+ * The full specification lives in docs/PROTOCOL.md; keep the two in step.
+ */
+
+/** Sent once, right after the upgrade. */
+export interface WelcomeMessage {
+  type: 'welcome'
+  /** This connection's id, as it appears in the server logs. */
+  connId: string
+  /** The visitor (session) id, or null for a client without a session. */
+  visitor: string | null
+  /** How often ticks arrive, in milliseconds (0 when the ticker is off). */
+  tickIntervalMs: number
+}
+
+/** A periodic push from the server's ticker. */
+export interface TickMessage {
+  type: 'tick'
+  /** Increases with every tick a connection receives (shared by the ticks sent in one batch). */
+  seq: number
+  /** Server time the tick was produced, epoch milliseconds. */
+  t: number
+  /** The application's tick payload (the `tick` option). */
+  data: unknown
+}
+
+/** An application broadcast (`fastify.realtime.broadcast`). */
+export interface BroadcastMessage {
+  type: 'broadcast'
+  t: number
+  data: unknown
+}
+
+/** An error about something the client sent; the connection stays open unless a close follows. */
+export interface ErrorMessage {
+  type: 'error'
+  /** Stable machine-readable code, e.g. `binary_unsupported`. */
+  code: string
+  /** Human-readable explanation. */
+  message: string
+  /** The `id` of the client request this answers, when it had one. */
+  id?: string | number
+}
+
+/** Every frame the server sends. */
+export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage
+
+/**
+ * Serialise a server message to the text of one frame.
+ * @param message - the message
+ * @returns its JSON text
+ */
+export function encode (message: ServerMessage): string {
+  return JSON.stringify(message)
+}

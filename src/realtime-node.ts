@@ -1,0 +1,198 @@
+/**
+ * The framework-light core of one server node: it accepts upgraded sockets, wires each into the
+ * hub and the ticker, handles their messages and closes, counts what happens, and drains on
+ * shutdown. It receives plain values (ip, visitor, logger); Fastify stays in plugin.ts.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { WebSocket, RawData } from 'ws'
+import { Connection, newConnectionId, type ConnectionEvents } from './connection.js'
+import { CloseCode } from './errors.js'
+import { Hub } from './hub.js'
+import type { ResolvedOptions } from './options.js'
+import { encode, type ErrorMessage } from './protocol.js'
+import { Ticker } from './ticker.js'
+import type { Visitor } from './visitor.js'
+
+/** What the node knows about an upgrade request when it accepts its socket. */
+export interface AcceptContext {
+  ip: string
+  visitor: Visitor | null
+  /** The upgrade request's logger (carries its request id). */
+  log: FastifyBaseLogger
+}
+
+/** Counters reported by `fastify.realtime.stats()`. */
+export interface RealtimeStats {
+  /** Connections open now. */
+  connections: number
+  /** Connections accepted since start. */
+  connectionsTotal: number
+  /** Tick frames sent since start. */
+  ticksSent: number
+  /** Client messages received since start. */
+  messagesReceived: number
+  /** Broadcast frames sent since start (one per receiving socket). */
+  broadcastsSent: number
+  /** Whether a drain (shutdown) has started. */
+  draining: boolean
+  /** Epoch milliseconds at which this node started. */
+  startedAt: number
+  /** Milliseconds since this node started. */
+  uptimeMs: number
+}
+
+/** Reconnect delay hint range sent in the 1001 reason, so clients do not all come back at once. */
+const RETRY_MIN_MS = 500
+const RETRY_SPREAD_MS = 4500
+
+/**
+ * Make the reason of a shutdown close frame, with a jittered reconnect delay.
+ * @returns e.g. `"restart; retry=1834"`
+ */
+export function shutdownReason (random: () => number = Math.random): string {
+  return `restart; retry=${RETRY_MIN_MS + Math.floor(random() * RETRY_SPREAD_MS)}`
+}
+
+/** One node's connections, ticks and lifecycle. */
+export class RealtimeNode {
+  readonly hub = new Hub()
+  readonly ticker: Ticker | null
+  readonly #options: ResolvedOptions
+  readonly #log: FastifyBaseLogger
+  readonly #startedAt = Date.now()
+  readonly #events: ConnectionEvents
+  #connectionsTotal = 0
+  #messagesReceived = 0
+  #broadcastsSent = 0
+  #draining = false
+  /** Resolves the pending drain once the last connection has closed. */
+  #onDrained: (() => void) | null = null
+
+  constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
+    this.#options = options
+    this.#log = log
+    this.ticker = options.tickIntervalMs > 0
+      ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log })
+      : null
+    // One events object serves every connection: no per-socket handler closures beyond the forwarders.
+    this.#events = {
+      message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
+      close: (connection, code, reason) => this.#onClose(connection, code, reason),
+      error: (connection, error) => connection.log.warn({ err: error }, 'client error')
+    }
+  }
+
+  /** Whether a drain has started (new upgrades should be refused). */
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  /**
+   * Take an upgraded socket into service: connection, hub, ticker, log, welcome, user hook.
+   * @returns the new connection
+   */
+  accept (socket: WebSocket, context: AcceptContext): Connection {
+    const id = newConnectionId()
+    const log = context.log.child({ connId: id, ip: context.ip })
+    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log, events: this.#events })
+    this.hub.add(connection)
+    this.ticker?.add(connection)
+    this.#connectionsTotal++
+    log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
+    connection.sendText(encode({
+      type: 'welcome',
+      connId: id,
+      visitor: context.visitor?.id ?? null,
+      tickIntervalMs: this.#options.tickIntervalMs
+    }))
+    if (this.#options.onConnection) {
+      try {
+        this.#options.onConnection(connection)
+      } catch (err) {
+        log.error({ err }, 'onConnection hook threw')
+      }
+    }
+    return connection
+  }
+
+  /**
+   * Send `data` to every open connection on this node.
+   * @returns how many sockets it was sent to
+   */
+  broadcast (data: unknown): number {
+    const sent = this.hub.broadcastText(encode({ type: 'broadcast', t: Date.now(), data }))
+    this.#broadcastsSent += sent
+    return sent
+  }
+
+  /** A snapshot of this node's counters. */
+  stats (): RealtimeStats {
+    const now = Date.now()
+    return {
+      connections: this.hub.size,
+      connectionsTotal: this.#connectionsTotal,
+      ticksSent: this.ticker?.sent ?? 0,
+      messagesReceived: this.#messagesReceived,
+      broadcastsSent: this.#broadcastsSent,
+      draining: this.#draining,
+      startedAt: this.#startedAt,
+      uptimeMs: now - this.#startedAt
+    }
+  }
+
+  /**
+   * Graceful drain: close every connection with 1001 and a jittered retry hint, wait up to
+   * `graceMs` for the clients to finish the closing handshake, then cut the rest.
+   * Its timer is unref'd, so the drain never keeps the process alive by itself.
+   */
+  async drain (graceMs: number = this.#options.closeGraceMs): Promise<void> {
+    this.#draining = true
+    this.ticker?.stop()
+    const open = [...this.hub]
+    if (open.length > 0) this.#log.info({ connections: open.length, graceMs }, 'draining connections')
+    for (const connection of open) connection.close(CloseCode.GOING_AWAY, shutdownReason())
+    if (this.hub.size === 0) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        const left = this.hub.size
+        if (left > 0) this.#log.warn({ connections: left }, 'close grace expired; terminating the rest')
+        for (const connection of this.hub) connection.terminate()
+      }, graceMs)
+      timer.unref()
+      this.#onDrained = () => {
+        clearTimeout(timer)
+        this.#onDrained = null
+        resolve()
+      }
+    })
+  }
+
+  #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
+    this.#messagesReceived++
+    if (isBinary) {
+      this.#sendError(connection, { type: 'error', code: 'binary_unsupported', message: 'Binary frames are not supported; send JSON or plain text.' })
+      return
+    }
+    const text = data.toString()
+    connection.log.info({ bytes: Buffer.byteLength(text) }, 'client message')
+    if (this.#options.onMessage) {
+      try {
+        this.#options.onMessage(connection, text)
+      } catch (err) {
+        connection.log.error({ err }, 'onMessage hook threw')
+        this.#sendError(connection, { type: 'error', code: 'internal_error', message: 'The server failed to handle this message.' })
+      }
+    }
+  }
+
+  #onClose (connection: Connection, code: number, reason: string): void {
+    this.ticker?.remove(connection)
+    this.hub.remove(connection)
+    connection.log.info({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
+    if (this.hub.size === 0) this.#onDrained?.()
+  }
+
+  #sendError (connection: Connection, message: ErrorMessage): void {
+    connection.sendText(encode(message))
+  }
+}

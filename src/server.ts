@@ -1,0 +1,18 @@
+/**
+ * Plain `node` entry: `node dist/src/server.js`. Builds the demo app, listens, and shuts down
+ * gracefully on SIGTERM/SIGINT (sockets get 1001, the process exits 0).
+ */
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import app, { bootConfig as config, options } from './app.js'
+
+const server = Fastify(options)
+await server.register(app, { config })
+
+closeWithGrace({ delay: config.closeGraceMs + 2000, logger: server.log }, async ({ signal, err }) => {
+  if (err) server.log.error({ err }, 'shutting down after an error')
+  else server.log.info({ signal }, 'shutting down')
+  await server.close()
+})
+
+await server.listen({ port: config.port, host: config.host })

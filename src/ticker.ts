@@ -1,0 +1,83 @@
+/**
+ * Per-connection ticks, scheduled on one shared {@link TimerWheel}. Connections due in the same
+ * slot form a batch: the `tick` data is produced once and the frame encoded once for the batch.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { Connection } from './connection.js'
+import type { TickContext } from './options.js'
+import { encode } from './protocol.js'
+import { TimerWheel, type WheelClock } from './timer-wheel.js'
+
+/** Options of a {@link Ticker}. */
+export interface TickerOptions {
+  intervalMs: number
+  produce: (context: TickContext) => unknown
+  /** Open connections right now, handed to `produce`. */
+  connectionCount: () => number
+  log: FastifyBaseLogger
+  clock?: WheelClock
+}
+
+/** Sends a tick to every scheduled connection once per interval, only while its socket is OPEN. */
+export class Ticker {
+  readonly #wheel: TimerWheel<Connection>
+  readonly #produce: TickerOptions['produce']
+  readonly #connectionCount: () => number
+  readonly #log: FastifyBaseLogger
+  #seq = 0
+  #sent = 0
+
+  constructor (options: TickerOptions) {
+    this.#produce = options.produce
+    this.#connectionCount = options.connectionCount
+    this.#log = options.log
+    const wheelOptions = { periodMs: options.intervalMs, onFire: (due: ReadonlySet<Connection>, now: number) => this.#sendBatch(due, now) }
+    this.#wheel = new TimerWheel(options.clock ? { ...wheelOptions, clock: options.clock } : wheelOptions)
+  }
+
+  /** Ticks sent since start. */
+  get sent (): number {
+    return this.#sent
+  }
+
+  /** Connections scheduled. */
+  get scheduled (): number {
+    return this.#wheel.size
+  }
+
+  /** Whether the shared timer is armed (false when nothing is scheduled). */
+  get timerArmed (): boolean {
+    return this.#wheel.running
+  }
+
+  /** Start ticking a connection; its first tick comes about one interval from now. */
+  add (connection: Connection): void {
+    this.#wheel.add(connection)
+  }
+
+  /** Stop ticking a connection. */
+  remove (connection: Connection): void {
+    this.#wheel.remove(connection)
+  }
+
+  /** Stop everything. */
+  stop (): void {
+    this.#wheel.clear()
+  }
+
+  #sendBatch (due: ReadonlySet<Connection>, now: number): void {
+    let frame: string
+    try {
+      const data = this.#produce({ connections: this.#connectionCount(), now })
+      frame = encode({ type: 'tick', seq: this.#seq + 1, t: now, data })
+    } catch (err) {
+      // A failing tick producer (or unserialisable data) must not stop the wheel for everyone.
+      this.#log.error({ err }, 'tick producer failed; batch skipped')
+      return
+    }
+    this.#seq++
+    for (const connection of due) {
+      if (connection.sendText(frame)) this.#sent++
+    }
+  }
+}

@@ -6,6 +6,7 @@ import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
 import type { Visitor } from './visitor.js'
 import type { ConnectionInfo } from './connection.js'
+import { noopMetrics, type RealtimeMetrics } from './metrics.js'
 
 /** What the `tick` option receives for each batch of ticks. */
 export interface TickContext {
@@ -39,6 +40,8 @@ export interface RealtimePluginOptions {
   maxPayloadBytes?: number
   /** On shutdown, how long clients get to close cleanly after the 1001 before they are cut, in ms. @default 10000 */
   closeGraceMs?: number
+  /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */
+  metrics?: RealtimeMetrics
   /** Route prefix, given by `register(plugin, { prefix })`. */
   prefix?: string
 }
@@ -54,6 +57,7 @@ export interface ResolvedOptions {
   readonly onMessage: ((connection: ConnectionInfo, text: string) => void) | undefined
   readonly maxPayloadBytes: number
   readonly closeGraceMs: number
+  readonly metrics: RealtimeMetrics
 }
 
 /** Defaults of every optional setting, exported so docs and tests read the same numbers. */
@@ -70,7 +74,7 @@ const MAX_PAYLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** Options Fastify itself passes to every plugin; accepted and ignored here. */
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const OWN_KEYS = new Set(['path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs'])
+const OWN_KEYS = new Set(['path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics'])
 
 function integerIn (name: string, value: unknown, fallback: number, min: number, max: number, allowZero = false): number {
   if (value === undefined) return fallback
@@ -94,6 +98,14 @@ function resolvePath (value: unknown): string {
     throw new InvalidOptionError('path', `expected a route path starting with "/" (no spaces, query or hash), got ${JSON.stringify(value)}`)
   }
   return value
+}
+
+function resolveMetrics (value: unknown): RealtimeMetrics {
+  if (value === undefined) return noopMetrics
+  if (typeof value !== 'object' || value === null) throw new InvalidOptionError('metrics', 'expected an object implementing RealtimeMetrics')
+  const missing = Object.keys(noopMetrics).filter((key) => typeof (value as Record<string, unknown>)[key] !== 'function')
+  if (missing.length > 0) throw new InvalidOptionError('metrics', `missing method(s) ${missing.join(', ')}`)
+  return value as RealtimeMetrics
 }
 
 /**
@@ -120,6 +132,7 @@ export function resolveOptions (raw: RealtimePluginOptions | undefined): Resolve
     onConnection: optionalFunction<(connection: ConnectionInfo) => void>('onConnection', options.onConnection),
     onMessage: optionalFunction<(connection: ConnectionInfo, text: string) => void>('onMessage', options.onMessage),
     maxPayloadBytes: integerIn('maxPayloadBytes', options.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 1, MAX_PAYLOAD_LIMIT_BYTES),
-    closeGraceMs: integerIn('closeGraceMs', options.closeGraceMs, DEFAULTS.closeGraceMs, 0, 10 * 60 * 1000)
+    closeGraceMs: integerIn('closeGraceMs', options.closeGraceMs, DEFAULTS.closeGraceMs, 0, 10 * 60 * 1000),
+    metrics: resolveMetrics(options.metrics)
   })
 }

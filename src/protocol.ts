@@ -43,8 +43,16 @@ export interface ErrorMessage {
   id?: string | number
 }
 
+/** Answers a client request that carried an `id`. */
+export interface AckMessage {
+  type: 'ack'
+  id: string | number
+  /** Request-specific result fields (e.g. `recovered` for a subscribe). */
+  [field: string]: unknown
+}
+
 /** Every frame the server sends. */
-export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage
+export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage
 
 /**
  * Serialise a server message to the text of one frame.

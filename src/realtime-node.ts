@@ -9,6 +9,7 @@ import { Connection, newConnectionId, type ConnectionEvents } from './connection
 import { CloseCode } from './errors.js'
 import { Hub } from './hub.js'
 import type { ResolvedOptions } from './options.js'
+import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
 import { Ticker } from './ticker.js'
 import type { Visitor } from './visitor.js'
@@ -20,6 +21,12 @@ export interface AcceptContext {
   /** The upgrade request's logger (carries its request id). */
   log: FastifyBaseLogger
 }
+
+/** Handles one validated protocol message of a given type from a connection. */
+export type MessageHandler<M extends ClientMessage = ClientMessage> = (connection: Connection, message: M) => void
+
+/** Handlers by client message type; a capability (channels, …) registers its own. */
+export type MessageHandlers = { [K in ClientMessage['type']]?: MessageHandler<Extract<ClientMessage, { type: K }>> }
 
 /** Counters reported by `fastify.realtime.stats()`. */
 export interface RealtimeStats {
@@ -39,6 +46,11 @@ export interface RealtimeStats {
   startedAt: number
   /** Milliseconds since this node started. */
   uptimeMs: number
+}
+
+function rawDataBytes (data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, chunk) => total + chunk.length, 0)
+  return data instanceof ArrayBuffer ? data.byteLength : data.length
 }
 
 /** Reconnect delay hint range sent in the 1001 reason, so clients do not all come back at once. */
@@ -61,6 +73,7 @@ export class RealtimeNode {
   readonly #log: FastifyBaseLogger
   readonly #startedAt = Date.now()
   readonly #events: ConnectionEvents
+  readonly #handlers: MessageHandlers = {}
   #connectionsTotal = 0
   #messagesReceived = 0
   #broadcastsSent = 0
@@ -82,6 +95,11 @@ export class RealtimeNode {
     }
   }
 
+  /** Install the handler of one client message type (e.g. channels installs sub/unsub/pub). */
+  handle<K extends ClientMessage['type']> (type: K, handler: MessageHandler<Extract<ClientMessage, { type: K }>>): void {
+    (this.#handlers as Record<string, unknown>)[type] = handler
+  }
+
   /** Whether a drain has started (new upgrades should be refused). */
   get draining (): boolean {
     return this.#draining
@@ -98,6 +116,7 @@ export class RealtimeNode {
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.#connectionsTotal++
+    this.#options.metrics.connectionOpened()
     log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
     connection.sendText(encode({
       type: 'welcome',
@@ -169,15 +188,29 @@ export class RealtimeNode {
 
   #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
     this.#messagesReceived++
+    const bytes = rawDataBytes(data)
     if (isBinary) {
+      this.#options.metrics.frameIn('binary', bytes)
       this.#sendError(connection, { type: 'error', code: 'binary_unsupported', message: 'Binary frames are not supported; send JSON or plain text.' })
       return
     }
-    const text = data.toString()
-    connection.log.info({ bytes: Buffer.byteLength(text) }, 'client message')
+    const decoded = decodeClientFrame(data.toString())
+    if (decoded.kind === 'error') {
+      this.#options.metrics.frameIn('invalid', bytes)
+      const { kind: _kind, ...error } = decoded
+      this.#sendError(connection, { type: 'error', ...error })
+      return
+    }
+    if (decoded.kind === 'message') {
+      this.#options.metrics.frameIn(decoded.message.type, bytes)
+      this.#dispatch(connection, decoded.message)
+      return
+    }
+    this.#options.metrics.frameIn('text', bytes)
+    connection.log.info({ bytes }, 'client message')
     if (this.#options.onMessage) {
       try {
-        this.#options.onMessage(connection, text)
+        this.#options.onMessage(connection, decoded.text)
       } catch (err) {
         connection.log.error({ err }, 'onMessage hook threw')
         this.#sendError(connection, { type: 'error', code: 'internal_error', message: 'The server failed to handle this message.' })
@@ -185,14 +218,34 @@ export class RealtimeNode {
     }
   }
 
+  #dispatch (connection: Connection, message: ClientMessage): void {
+    const handler = this.#handlers[message.type] as MessageHandler | undefined
+    const id = message.id
+    if (handler === undefined) {
+      const error: ErrorMessage = { type: 'error', code: 'unsupported', message: `"${message.type}" is not enabled on this server.` }
+      this.#sendError(connection, id === undefined ? error : { ...error, id })
+      return
+    }
+    try {
+      handler(connection, message)
+    } catch (err) {
+      // Errors on one socket stay on that socket.
+      connection.log.error({ err, type: message.type }, 'message handler threw')
+      const error: ErrorMessage = { type: 'error', code: 'internal_error', message: 'The server failed to handle this message.' }
+      this.#sendError(connection, id === undefined ? error : { ...error, id })
+    }
+  }
+
   #onClose (connection: Connection, code: number, reason: string): void {
     this.ticker?.remove(connection)
     this.hub.remove(connection)
+    this.#options.metrics.connectionClosed(code)
     connection.log.info({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
     if (this.hub.size === 0) this.#onDrained?.()
   }
 
   #sendError (connection: Connection, message: ErrorMessage): void {
-    connection.sendText(encode(message))
+    const text = encode(message)
+    if (connection.sendText(text)) this.#options.metrics.frameOut('error', Buffer.byteLength(text), 1)
   }
 }

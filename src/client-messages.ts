@@ -1,0 +1,106 @@
+/**
+ * Client → server frames: their schemas (TypeBox, compiled once) and the decoder that turns one
+ * text frame into plain text, a validated protocol message, or a protocol error.
+ *
+ * A frame whose first non-blank character is `{` is a protocol message and must be valid JSON
+ * matching a schema; anything else is plain text (the tutorial's client replies with plain text).
+ */
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+
+/** Request id a client may attach; echoed in the `ack` or `error` that answers it. */
+const RequestId = Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])
+/** Channel names: 1–128 chars of letters, digits and `_ - . : / @ $`. */
+export const CHANNEL_NAME_PATTERN = '^[A-Za-z0-9_\\-.:/@$]{1,128}$'
+const ChannelName = Type.String({ pattern: CHANNEL_NAME_PATTERN })
+
+/** A stream position, for recovery after a reconnect. */
+export const StreamPositionSchema = Type.Object({
+  offset: Type.Integer({ minimum: 0 }),
+  epoch: Type.String({ minLength: 1, maxLength: 64 })
+}, { additionalProperties: false })
+
+/** `{"type":"sub","channel":"chat","since":{"offset":41,"epoch":"…"}}` */
+export const SubscribeSchema = Type.Object({
+  type: Type.Literal('sub'),
+  channel: ChannelName,
+  since: Type.Optional(StreamPositionSchema),
+  id: Type.Optional(RequestId)
+}, { additionalProperties: false })
+
+/** `{"type":"unsub","channel":"chat"}` */
+export const UnsubscribeSchema = Type.Object({
+  type: Type.Literal('unsub'),
+  channel: ChannelName,
+  id: Type.Optional(RequestId)
+}, { additionalProperties: false })
+
+/** `{"type":"pub","channel":"chat","data":…}` */
+export const PublishSchema = Type.Object({
+  type: Type.Literal('pub'),
+  channel: ChannelName,
+  data: Type.Unknown(),
+  id: Type.Optional(RequestId)
+}, { additionalProperties: false })
+
+export type StreamPosition = Static<typeof StreamPositionSchema>
+export type SubscribeRequest = Static<typeof SubscribeSchema>
+export type UnsubscribeRequest = Static<typeof UnsubscribeSchema>
+export type PublishRequest = Static<typeof PublishSchema>
+/** Every protocol message a client may send. */
+export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest
+
+const validators = {
+  sub: TypeCompiler.Compile(SubscribeSchema),
+  unsub: TypeCompiler.Compile(UnsubscribeSchema),
+  pub: TypeCompiler.Compile(PublishSchema)
+} as const
+
+/** Error codes the decoder produces (sent in `error` frames). */
+export type DecodeErrorCode = 'invalid_json' | 'invalid_message' | 'unknown_type'
+
+/** The result of decoding one client text frame. */
+export type DecodedFrame =
+  | { kind: 'text', text: string }
+  | { kind: 'message', message: ClientMessage }
+  | { kind: 'error', code: DecodeErrorCode, message: string, id?: string | number }
+
+function requestIdOf (value: Record<string, unknown>): string | number | undefined {
+  const id = value.id
+  return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)) ? id : undefined
+}
+
+function withId (error: { kind: 'error', code: DecodeErrorCode, message: string }, id: string | number | undefined): DecodedFrame {
+  return id === undefined ? error : { ...error, id }
+}
+
+/**
+ * Decode one client text frame.
+ * @param text - the frame's text
+ * @returns plain text, a validated message, or an error to send back (with the request id when one was readable)
+ */
+export function decodeClientFrame (text: string): DecodedFrame {
+  if (text.trimStart()[0] !== '{') return { kind: 'text', text }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { kind: 'error', code: 'invalid_json', message: 'The frame starts with "{" but is not valid JSON.' }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'error', code: 'invalid_message', message: 'A protocol message must be a JSON object.' }
+  }
+  const record = value as Record<string, unknown>
+  const id = requestIdOf(record)
+  const type = record.type
+  if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
+    return withId({ kind: 'error', code: 'unknown_type', message: `Unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(validators).join(', ')}.` }, id)
+  }
+  const validator = validators[type as keyof typeof validators]
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value).First()
+    const where = first?.path === '' || first?.path === undefined ? 'message' : first.path
+    return withId({ kind: 'error', code: 'invalid_message', message: `Invalid "${type}" message at ${where}: ${first?.message ?? 'does not match the schema'}.` }, id)
+  }
+  return { kind: 'message', message: value as ClientMessage }
+}

@@ -24,7 +24,7 @@ export default [
   },
   { files: ['src/plugin.ts'], rules: restrict([NO_IOREDIS, NO_DOTENV], [NOT_APP]) },
   { files: ['src/config.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_IOREDIS], [NOT_APP]) },
-  { files: ['src/adapters/redis.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_DOTENV], [NOT_APP]) },
+  { files: ['src/adapters/redis.ts', 'src/adapters/redis/**/*.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_DOTENV], [NOT_APP]) },
   { files: ['src/hub.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_IOREDIS, NO_DOTENV], [NOT_APP, NO_CONCRETE_ADAPTER]) },
   { files: ['plugins/**/*.ts', 'routes/**/*.ts'], rules: restrict([NO_DOTENV]) },
   { files: ['plugins/realtime.ts'], rules: restrict([NO_DOTENV], [BARREL_ONLY]) },

@@ -1,0 +1,327 @@
+/**
+ * The Redis adapter: publications, history and presence shared by every node through Redis
+ * (ioredis), the same contract as the memory adapter.
+ *
+ * - Publish is one Lua script: next offset (HINCRBY), epoch (kept in Redis; a lost key means a new
+ *   epoch), history append to a capped Stream with a TTL, and PUBLISH to the channel's pub/sub
+ *   channel, atomically. Every node, the publisher included, delivers from that pub/sub message, so
+ *   all nodes see one order per channel and nobody delivers a publication twice.
+ * - Separate publisher and subscriber connections (a subscribed connection cannot run commands),
+ *   as socket.io-redis-adapter does. A node subscribes only to channels with local subscribers.
+ * - After a lost subscriber connection comes back, each channel's gap is read from the history and
+ *   delivered in order before the buffered live messages, so subscribers miss nothing the history
+ *   still holds; when it no longer does, they get the new epoch and their `since` says so.
+ * - Presence entries carry an expiry refreshed by their node; any node's sweeper removes expired
+ *   ones atomically and announces the leave once, so a node that died vanishes within the TTL.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type {
+  AdapterHandler, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  RecentResult, SinceResult, StreamPosition
+} from './adapter.js'
+import { decodePubsub } from './redis/codec.js'
+import { createRedisConnection } from './redis/connection.js'
+import { channelKeys, channelOfPubsub, type ChannelKeys } from './redis/keys.js'
+import { luaScript, runScript } from './redis/script-runner.js'
+import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './redis/scripts.js'
+
+/** Options of {@link RedisAdapter}. */
+export interface RedisAdapterOptions {
+  /** `redis://[user:password@]host:port[/db]` */
+  url: string
+  /** Prefix of every key and pub/sub channel, so several apps can share one Redis. @default 'rt:' */
+  keyPrefix?: string
+  /** This node's id (in pub/sub messages and client names). @default random */
+  nodeId?: string
+  /** A channel's offset and epoch are forgotten after this long without a publish (new epoch after). @default 604800000 (7 days) */
+  streamIdleTtlMs?: number
+  /** How often this node sweeps expired presence entries of its channels, in ms. @default 1000 */
+  presenceSweepIntervalMs?: number
+  /** How long `init` waits for Redis before failing boot, in ms. @default 10000 */
+  connectTimeoutMs?: number
+}
+
+const SCRIPTS = {
+  publish: luaScript(PUBLISH_LUA),
+  read: luaScript(READ_LUA),
+  presenceAdd: luaScript(PRESENCE_ADD_LUA),
+  presenceRemove: luaScript(PRESENCE_REMOVE_LUA)
+}
+
+/** What this node knows of a channel it subscribes to. */
+interface ChannelState {
+  keys: ChannelKeys
+  /** The last publication delivered (or the position when subscribing). */
+  last: StreamPosition | null
+  /** While a reconnect gap is being read, live messages wait here. */
+  buffer: Publication[] | null
+}
+
+type StreamEntry = [id: string, fields: string[]]
+
+function newEpoch (): string {
+  return randomBytes(6).toString('base64url')
+}
+
+function fieldOf (fields: string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length - 1; i += 2) if (fields[i] === name) return fields[i + 1]
+  return undefined
+}
+
+function toPublication (channel: string, epoch: string, [id, fields]: StreamEntry): Publication {
+  return {
+    channel,
+    offset: Number(id.split('-')[0]),
+    epoch,
+    t: Number(fieldOf(fields, 't')),
+    data: JSON.parse(fieldOf(fields, 'd') ?? 'null') as unknown
+  }
+}
+
+async function waitReady (redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { redis.off('ready', onReady); reject(new Error(`Redis not reachable within ${timeoutMs} ms`)) }, timeoutMs)
+    const onReady = (): void => { clearTimeout(timer); resolve() }
+    redis.once('ready', onReady)
+  })
+}
+
+/** Publications, history and presence in Redis; see the module comment. */
+export class RedisAdapter implements RealtimeAdapter {
+  readonly name = 'redis'
+  readonly nodeId: string
+  readonly #url: string
+  readonly #prefix: string
+  readonly #streamIdleTtlMs: number
+  readonly #sweepIntervalMs: number
+  readonly #connectTimeoutMs: number
+  readonly #channels = new Map<string, ChannelState>()
+  #pub: Redis | null = null
+  #sub: Redis | null = null
+  #handler: AdapterHandler | null = null
+  #sweeper: ReturnType<typeof setInterval> | null = null
+  #lostSubscriber = false
+
+  constructor (options: RedisAdapterOptions) {
+    this.#url = options.url
+    this.#prefix = options.keyPrefix ?? 'rt:'
+    this.nodeId = options.nodeId ?? randomBytes(6).toString('base64url')
+    this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
+    this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+  }
+
+  /** Whether both connections are up (for readiness probes). */
+  get connected (): boolean {
+    return this.#pub?.status === 'ready' && this.#sub?.status === 'ready'
+  }
+
+  async init (handler: AdapterHandler): Promise<void> {
+    this.#handler = handler
+    const pub = createRedisConnection({ url: this.#url, role: 'publisher', nodeId: this.nodeId })
+    const sub = createRedisConnection({ url: this.#url, role: 'subscriber', nodeId: this.nodeId })
+    this.#pub = pub
+    this.#sub = sub
+    // ioredis emits 'error' on every failed reconnect attempt: report state changes, not each retry.
+    pub.on('error', () => {})
+    sub.on('error', () => {})
+    sub.on('close', () => {
+      if (this.#lostSubscriber || this.#sub === null) return
+      this.#lostSubscriber = true
+      this.#report(new Error('Redis subscriber connection lost'), 'connection')
+    })
+    sub.on('ready', () => {
+      if (!this.#lostSubscriber) return
+      this.#lostSubscriber = false
+      // ioredis resubscribes by itself (autoResubscribe); fill what was published meanwhile.
+      for (const [channel, state] of this.#channels) this.#recoverGap(channel, state).catch((err: unknown) => { this.#report(err, 'recover') })
+    })
+    sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
+    try {
+      await Promise.all([waitReady(pub, this.#connectTimeoutMs), waitReady(sub, this.#connectTimeoutMs)])
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+    this.#sweeper = setInterval(() => { this.#sweepPresence() }, this.#sweepIntervalMs)
+    this.#sweeper.unref()
+  }
+
+  async publish (channel: string, data: unknown, options: PublishOptions): Promise<Publication> {
+    const keys = channelKeys(this.#prefix, channel)
+    const t = Date.now()
+    const ttlMs = Math.max(1, options.historyTtlMs)
+    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history], [
+      newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
+      Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId
+    ]) as [number, string]
+    return { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t }
+  }
+
+  async subscribe (channel: string): Promise<void> {
+    if (this.#channels.has(channel)) return
+    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, buffer: [] }
+    this.#channels.set(channel, state)
+    try {
+      await this.#subscriber().subscribe(state.keys.pubsub)
+      // Know where we start, so a reconnect gap can be read even before the first delivery.
+      const { position } = await this.recent(channel, 0)
+      state.last ??= position
+    } catch (err) {
+      this.#channels.delete(channel)
+      throw err
+    }
+    this.#flush(state)
+  }
+
+  async unsubscribe (channel: string): Promise<void> {
+    const state = this.#channels.get(channel)
+    if (state === undefined) return
+    this.#channels.delete(channel)
+    await this.#subscriber().unsubscribe(state.keys.pubsub)
+  }
+
+  async since (channel: string, position: StreamPosition): Promise<SinceResult> {
+    let read = await this.#read(channel, position.offset, 0)
+    if (read.position.epoch !== position.epoch) read = await this.#read(channel, 0, 0)
+    const { publications } = read
+    const top = read.position.offset
+    const sameEpoch = read.position.epoch === position.epoch
+    const complete = position.offset === top || (publications[0]?.offset === position.offset + 1 && publications.at(-1)?.offset === top)
+    return { position: read.position, recovered: sameEpoch && position.offset <= top && complete, publications }
+  }
+
+  async recent (channel: string, limit: number): Promise<RecentResult> {
+    return await this.#read(channel, -1, limit)
+  }
+
+  async presenceAdd (channel: string, entry: PresenceEntry, ttlMs: number): Promise<void> {
+    const keys = channelKeys(this.#prefix, channel)
+    await runScript(this.#publisher(), SCRIPTS.presenceAdd, presenceKeys(keys), [
+      entry.clientId, entry.visitorId, entry.name ?? '', entry.name === undefined ? '0' : '1',
+      Date.now() + ttlMs, Math.max(ttlMs * 3, 60_000), keys.pubsub
+    ])
+  }
+
+  async presenceRemove (channel: string, clientId: string): Promise<void> {
+    const keys = channelKeys(this.#prefix, channel)
+    await runScript(this.#publisher(), SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, '', clientId])
+  }
+
+  async presence (channel: string): Promise<PresenceMember[]> {
+    const keys = channelKeys(this.#prefix, channel)
+    const pub = this.#publisher()
+    await runScript(pub, SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, String(Date.now())])
+    const [counts, names] = await Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)])
+    return Object.keys(counts)
+      .filter((id) => Number(counts[id]) > 0)
+      .sort()
+      .map((id) => names[id] === undefined ? { id } : { id, name: names[id] })
+  }
+
+  async close (): Promise<void> {
+    if (this.#sweeper !== null) clearInterval(this.#sweeper)
+    this.#sweeper = null
+    this.#channels.clear()
+    const connections = [this.#pub, this.#sub]
+    this.#pub = null
+    this.#sub = null
+    await Promise.all(connections.map(async (redis) => {
+      if (redis === null) return
+      if (redis.status === 'ready') await redis.quit().catch(() => { redis.disconnect() })
+      else redis.disconnect()
+    }))
+  }
+
+  #publisher (): Redis {
+    if (this.#pub === null) throw new Error('RedisAdapter used before init() or after close()')
+    return this.#pub
+  }
+
+  #subscriber (): Redis {
+    if (this.#sub === null) throw new Error('RedisAdapter used before init() or after close()')
+    return this.#sub
+  }
+
+  async #read (channel: string, fromOffset: number, count: number): Promise<RecentResult> {
+    const keys = channelKeys(this.#prefix, channel)
+    const [offset, epoch, ttl, entries] = await runScript(this.#publisher(), SCRIPTS.read, [keys.meta, keys.history], [
+      newEpoch(), fromOffset, count, this.#streamIdleTtlMs
+    ]) as [number, string, string, StreamEntry[]]
+    const ordered = fromOffset < 0 ? [...entries].reverse() : entries
+    // Stream entries cannot expire one by one: drop those older than the history TTL on read.
+    const oldest = Date.now() - Number(ttl)
+    const publications = ordered.map((entry) => toPublication(channel, epoch, entry)).filter((publication) => publication.t >= oldest)
+    return { position: { offset: Number(offset), epoch }, publications }
+  }
+
+  #onMessage (pubsub: string, text: string): void {
+    const channel = channelOfPubsub(this.#prefix, pubsub)
+    const state = channel === null ? undefined : this.#channels.get(channel)
+    if (channel === null || state === undefined) return
+    let message
+    try {
+      message = decodePubsub(channel, text)
+    } catch (err) {
+      this.#report(err, 'decode')
+      return
+    }
+    if (message === null) {
+      this.#report(new Error(`malformed pub/sub message on ${pubsub}`), 'decode')
+    } else if (message.kind === 'presence') {
+      this.#handler?.onPresence({ channel, action: message.action, member: message.member })
+    } else if (state.buffer !== null) {
+      state.buffer.push(message.publication)
+    } else {
+      this.#deliver(state, message.publication)
+    }
+  }
+
+  #deliver (state: ChannelState, publication: Publication): void {
+    const last = state.last
+    // After a gap was filled from the history, the same publications may still arrive live.
+    if (last !== null && last.epoch === publication.epoch && publication.offset <= last.offset) return
+    state.last = { offset: publication.offset, epoch: publication.epoch }
+    this.#handler?.onPublication(publication)
+  }
+
+  #flush (state: ChannelState): void {
+    const buffered = state.buffer ?? []
+    state.buffer = null
+    for (const publication of buffered) this.#deliver(state, publication)
+  }
+
+  async #recoverGap (channel: string, state: ChannelState): Promise<void> {
+    if (state.last === null || state.buffer !== null) return
+    state.buffer = []
+    try {
+      const result = await this.since(channel, state.last)
+      if (this.#channels.get(channel) !== state) return
+      for (const publication of result.publications) this.#deliver(state, publication)
+      if (!result.recovered) this.#report(new Error(`channel ${channel}: publications lost while Redis was unreachable`), 'recover')
+    } catch (err) {
+      this.#report(err, 'recover')
+    } finally {
+      this.#flush(state)
+    }
+  }
+
+  #sweepPresence (): void {
+    const pub = this.#pub
+    if (pub?.status !== 'ready' || this.#channels.size === 0) return
+    const now = String(Date.now())
+    for (const state of this.#channels.values()) {
+      runScript(pub, SCRIPTS.presenceRemove, presenceKeys(state.keys), [state.keys.pubsub, now]).catch((err: unknown) => { this.#report(err, 'presence sweep') })
+    }
+  }
+
+  #report (err: unknown, operation: string): void {
+    this.#handler?.onError?.(err instanceof Error ? err : new Error(String(err)), operation)
+  }
+}
+
+function presenceKeys (keys: ChannelKeys): string[] {
+  return [keys.presenceClients, keys.presenceExpiries, keys.presenceCounts, keys.presenceNames]
+}

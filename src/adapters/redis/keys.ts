@@ -1,0 +1,46 @@
+/**
+ * Redis key names of one channel. Every key of a channel carries the channel in a hash tag
+ * (`{…}`), so a channel's keys share a cluster slot and its Lua scripts stay single-slot.
+ */
+
+/** The keys and the pub/sub channel of one realtime channel. */
+export interface ChannelKeys {
+  /** Hash: offset, epoch, ttl (history TTL of the last publish). */
+  meta: string
+  /** Stream: the history, entry ids `<offset>-1`. */
+  history: string
+  /** Hash clientId → visitorId. */
+  presenceClients: string
+  /** Sorted set clientId → expiry (epoch ms). */
+  presenceExpiries: string
+  /** Hash visitorId → number of connections. */
+  presenceCounts: string
+  /** Hash visitorId → display name. */
+  presenceNames: string
+  /** Pub/sub channel carrying publications and presence events. */
+  pubsub: string
+}
+
+/**
+ * Key names of `channel` under `prefix`.
+ * @param prefix - e.g. `rt:`
+ * @param channel - the realtime channel name
+ */
+export function channelKeys (prefix: string, channel: string): ChannelKeys {
+  const base = `${prefix}{${channel}}`
+  return {
+    meta: `${base}:meta`,
+    history: `${base}:hist`,
+    presenceClients: `${base}:pc`,
+    presenceExpiries: `${base}:px`,
+    presenceCounts: `${base}:pn`,
+    presenceNames: `${base}:pm`,
+    pubsub: `${prefix}pub:${channel}`
+  }
+}
+
+/** The realtime channel of a pub/sub channel name, or null if it is not ours. */
+export function channelOfPubsub (prefix: string, pubsub: string): string | null {
+  const head = `${prefix}pub:`
+  return pubsub.startsWith(head) ? pubsub.slice(head.length) : null
+}

@@ -1,0 +1,127 @@
+/**
+ * The Lua scripts of the Redis adapter. Each runs atomically inside Redis, which is what makes
+ * offsets unique, history and fan-out consistent, and presence joins/leaves exactly-once across
+ * nodes. Keys are passed in KEYS (never built in Lua) so the scripts stay cluster-friendly.
+ */
+
+/**
+ * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream).
+ * ARGV: newEpoch, dataJson, t, historySize, historyTtlMs, metaTtlMs, pubsubChannel, nodeId.
+ * Returns { offset, epoch }. Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH,
+ * inside the same step, so every node receives publications in offset order.
+ */
+export const PUBLISH_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('DEL', KEYS[2])
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+redis.call('HSET', KEYS[1], 'ttl', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+local size = tonumber(ARGV[4])
+if size > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', size, offset .. '-1', 'd', ARGV[2], 't', ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('PUBLISH', ARGV[7], 'p\\n' .. ARGV[8] .. '\\n' .. offset .. '\\n' .. epoch .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[2])
+return { offset, epoch }
+`
+
+/**
+ * Read a stream. KEYS: meta, hist. ARGV: newEpoch, fromOffset (exclusive; -1 for the newest
+ * entries), count (for the newest; 0 none), metaTtlMs.
+ * Returns { offset, epoch, ttl, entries } with entries as XRANGE gives them (oldest first), all
+ * from one atomic snapshot. A missing stream gets its epoch now, so it stays stable across reads.
+ */
+export const READ_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('DEL', KEYS[2])
+end
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset') or '0')
+local ttl = redis.call('HGET', KEYS[1], 'ttl') or '0'
+local from = tonumber(ARGV[2])
+local entries
+if from >= 0 then
+  entries = redis.call('XRANGE', KEYS[2], '(' .. from .. '-1', '+')
+else
+  local count = tonumber(ARGV[3])
+  if count > 0 then
+    entries = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', count)
+  else
+    entries = {}
+  end
+end
+return { offset, epoch, ttl, entries }
+`
+
+/**
+ * Add or refresh a presence entry. KEYS: clients (hash clientId → visitorId), expiries (zset
+ * clientId → expireAt ms), counts (hash visitorId → connections), names (hash visitorId → name).
+ * ARGV: clientId, visitorId, name ('' = none), hasName ('1'/'0'), expireAt, keyTtlMs, pubsubChannel.
+ * Announces `r\n{"a":"join","id":…,"n":…}` when the visitor's first connection arrives
+ * or their name changes.
+ */
+export const PRESENCE_ADD_LUA = `
+local known = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+local announce = false
+if not known then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  local count = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+  if count == 1 then announce = true end
+end
+local storedName = redis.call('HGET', KEYS[4], ARGV[2])
+local newName = false
+if ARGV[4] == '1' then newName = ARGV[3] end
+if (storedName or false) ~= newName then
+  if newName then redis.call('HSET', KEYS[4], ARGV[2], newName) else redis.call('HDEL', KEYS[4], ARGV[2]) end
+  if known or not announce then announce = true end
+end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+if announce then
+  local event = { a = 'join', id = ARGV[2] }
+  if newName then event.n = newName end
+  redis.call('PUBLISH', ARGV[7], 'r\\n' .. cjson.encode(event))
+end
+return announce and 1 or 0
+`
+
+/**
+ * Remove presence entries: the given client ids, or (when ARGV[2] is not '') every entry whose
+ * expiry is at or before ARGV[2]. KEYS as for PRESENCE_ADD_LUA. ARGV: pubsubChannel, expiredBefore,
+ * clientIds… Announces `r\n{"a":"leave","id":…}` when a visitor's last connection goes.
+ * Atomic, so when several nodes sweep the same channel, each leave is announced once.
+ */
+export const PRESENCE_REMOVE_LUA = `
+local ids
+if ARGV[2] ~= '' then
+  ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+else
+  ids = {}
+  for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
+end
+local left = 0
+for _, id in ipairs(ids) do
+  local visitor = redis.call('HGET', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  if visitor then
+    redis.call('HDEL', KEYS[1], id)
+    local count = redis.call('HINCRBY', KEYS[3], visitor, -1)
+    if count <= 0 then
+      redis.call('HDEL', KEYS[3], visitor)
+      redis.call('HDEL', KEYS[4], visitor)
+      redis.call('PUBLISH', ARGV[1], 'r\\n' .. cjson.encode({ a = 'leave', id = visitor }))
+      left = left + 1
+    end
+  end
+end
+return left
+`

@@ -95,3 +95,22 @@ t.test('a failing readiness check (e.g. the adapter lost Redis) turns /ready 503
   remove()
   t.notOk('adapter' in (await getReady(http)).body.checks, 'a check can be removed')
 })
+
+t.test('during fastify.close() (the SIGTERM path) /ready answers 503 while the sockets drain', async (t) => {
+  const app = await bareApp(t, 5000)
+  const { http, ws } = await listen(app)
+  const client = await connect(`${ws}/ws`)
+  t.teardown(() => client.socket.terminate())
+  await client.waitFor('welcome')
+  client.socket.pause() // keep the drain in progress
+  const closing = app.close()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(app.realtime.stats().draining, 'the drain has started')
+  const during = await fetch(`${http}/ready`)
+  // While closing, Fastify answers every request 503 itself (return503OnClosing), ours included.
+  t.equal(during.status, 503, 'a balancer polling /ready sees 503 while the server drains')
+  t.equal(app.realtime.connections, 1, 'the socket is still draining')
+  client.socket.resume()
+  await closing
+  t.equal((await client.closed).code, 1001, 'the client got its 1001')
+})

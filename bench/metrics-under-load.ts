@@ -99,7 +99,7 @@ console.log(`opened ${CLIENTS} sockets in ${openMs} ms; holding ${HOLD_MS} ms`)
 await sleep(HOLD_MS)
 
 const interesting = (line: string): boolean =>
-  line.startsWith('realtime_') && !line.includes('_bucket{') ||
+  (line.startsWith('realtime_') && !line.includes('_bucket{')) ||
   /^(nodejs_eventloop_lag_(seconds|p50_seconds|p99_seconds|max_seconds)|nodejs_heap_size_used_bytes|process_resident_memory_bytes|nodejs_active_handles_total|process_open_fds|nodejs_gc_duration_seconds_(count|sum)) /.test(line) ||
   /^nodejs_gc_duration_seconds_(count|sum)\{/.test(line)
 
@@ -128,7 +128,8 @@ const drainStarted = Date.now()
 child.kill('SIGTERM')
 // Poll /ready until it stops answering 200: how soon a balancer sees this node leave.
 let readyDuringDrain = 'still 200 when the server exited'
-while (!childExited) {
+for (;;) {
+  if (childExited) break
   const answer = await fetch(`${base}/ready`).then((r) => String(r.status), (err: Error) => (err.cause as NodeJS.ErrnoException | undefined)?.code ?? err.message)
   if (answer !== '200') {
     readyDuringDrain = `${answer} after ${Date.now() - drainStarted} ms`

@@ -150,25 +150,30 @@ export class PrometheusMetrics implements RealtimeMetrics {
     return await this.registry.metrics()
   }
 
+  /** A socket was accepted: the gauge goes up, `upgrades_total{outcome="accepted"}` too. */
   connectionOpened (): void {
     this.#connections.inc()
     this.#upgrades.inc({ outcome: 'accepted' })
   }
 
+  /** A socket closed: the gauge goes down, `disconnections_total{code}` up. */
   connectionClosed (code: number): void {
     this.#connections.dec()
     this.#disconnections.inc({ code: String(code) })
   }
 
+  /** An upgrade was refused before the 101: `upgrades_total{outcome="rejected",reason}`. */
   upgradeRejected (reason: UpgradeRejection): void {
     this.#upgrades.inc({ outcome: 'rejected', reason })
   }
 
+  /** A client frame arrived: `messages_received_total{type}` and its bytes. */
   frameIn (type: string, bytes: number): void {
     this.#received.inc({ type })
     if (countable(bytes)) this.#receivedBytes.inc({ type }, bytes)
   }
 
+  /** One frame went to `count` sockets: `messages_sent_total{type}` += count, bytes += bytes × count; ticks also count in `ticks_sent_total`. */
   frameOut (type: string, bytes: number, count: number): void {
     if (!countable(count)) return
     this.#sent.inc({ type }, count)
@@ -176,19 +181,23 @@ export class PrometheusMetrics implements RealtimeMetrics {
     if (type === 'tick') this.#ticksSent.inc(count)
   }
 
+  /** A slow client's pending tick was replaced by a newer one. */
   tickCoalesced (): void {
     this.#ticksCoalesced.inc()
   }
 
+  /** A heartbeat round trip of `ms` milliseconds (observed in seconds). */
   heartbeatRtt (ms: number): void {
     if (Number.isFinite(ms) && ms >= 0) this.#heartbeatRtt.observe(ms / 1000)
   }
 
+  /** A publication reached local subscribers `ms` milliseconds after it was made (observed in seconds). */
   publishLatency (ms: number): void {
     // Clocks of two machines may disagree by a little: a negative latency counts as zero.
     if (Number.isFinite(ms)) this.#publishLatency.observe(Math.max(0, ms) / 1000)
   }
 
+  /** The adapter failed `operation` (e.g. `publish`). */
   adapterError (operation: string): void {
     this.#adapterErrors.inc({ operation })
   }

@@ -33,6 +33,10 @@ export interface AppConfig {
   metricsPort: number | undefined
   /** Address the separate metrics listener binds (only with `metricsPort`). */
   metricsHost: string
+  /** Redis URL: set → Redis adapter and Redis sessions (scale-out); undefined → memory (one node). */
+  redisUrl: string | undefined
+  /** Prefix of every Redis key and pub/sub channel of this app. */
+  redisKeyPrefix: string
 }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
@@ -54,7 +58,9 @@ const schema = {
     SESSION_SECRET: { type: 'string', minLength: 32 },
     CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
-    METRICS_HOST: { type: 'string', minLength: 1 }
+    METRICS_HOST: { type: 'string', minLength: 1 },
+    REDIS_URL: { type: 'string', pattern: '^rediss?://' },
+    REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{0,64}$', default: 'rt:' }
   }
 } as const
 
@@ -69,6 +75,8 @@ interface RawEnv {
   CLOSE_GRACE_MS: number
   METRICS_PORT?: number
   METRICS_HOST?: string
+  REDIS_URL?: string
+  REDIS_KEY_PREFIX: string
 }
 
 const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -94,6 +102,17 @@ function parseTrustProxy (value: string): string[] {
     }
   }
   return entries
+}
+
+function parseRedisUrl (value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  try {
+    const url = new URL(value)
+    if (url.hostname === '') throw new Error('no host')
+  } catch {
+    throw new InvalidConfigError(`REDIS_URL="${value}" is not a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)`)
+  }
+  return value
 }
 
 function readEnvFile (path: string | false): Record<string, string> {
@@ -142,6 +161,8 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     sessionSecretGenerated: raw.SESSION_SECRET === undefined,
     closeGraceMs: raw.CLOSE_GRACE_MS,
     metricsPort: raw.METRICS_PORT,
-    metricsHost: raw.METRICS_HOST ?? raw.HOST
+    metricsHost: raw.METRICS_HOST ?? raw.HOST,
+    redisUrl: parseRedisUrl(raw.REDIS_URL),
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX
   }
 }

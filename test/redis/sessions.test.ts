@@ -1,0 +1,33 @@
+/**
+ * With REDIS_URL set, a session made on one node is valid on another.
+ */
+import t from 'tap'
+import { buildApp, listen } from '../helpers/app.js'
+import { TestRedisServer } from '../helpers/redis-server.js'
+import { connect } from '../helpers/ws-client.js'
+
+t.test('a session created on node A is valid on node B, over HTTP and on the WebSocket', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const env = { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'sess-test:' }
+  const a = await buildApp(t, env)
+  const b = await buildApp(t, env)
+  const urlsA = await listen(a.app)
+  const urlsB = await listen(b.app)
+
+  const first = await fetch(`${urlsA.http}/`)
+  const cookie = (first.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  const visitorId = /data-visitor="([^"]+)"/.exec(await first.text())?.[1]
+  t.ok(visitorId, 'node A made a visitor')
+
+  const onB = await fetch(`${urlsB.http}/`, { headers: { cookie } })
+  t.match(await onB.text(), `data-visitor="${visitorId ?? 'missing'}"`, 'node B knows the same visitor')
+
+  const socket = await connect(`${urlsB.ws}/ws`, { headers: { cookie } })
+  const [welcome] = await socket.waitFor('welcome')
+  t.equal(welcome?.visitor, visitorId, 'and so does its WebSocket')
+  await socket.close()
+
+  const fresh = await fetch(`${urlsB.http}/`)
+  t.notMatch(await fresh.text(), `data-visitor="${visitorId ?? 'missing'}"`, 'a visitor without the cookie is someone else')
+})

@@ -1,0 +1,142 @@
+/**
+ * The adapter contract: everything a node needs from the place publications, history and presence
+ * live. The memory adapter (one process) and the Redis adapter (many nodes) implement it, and one
+ * shared contract test suite (test/contract/adapter-contract.ts) runs against each.
+ *
+ * Direction of calls, as in centrifuge's Broker/PresenceManager: the node calls the adapter's
+ * methods; the adapter calls back into the node only through the {@link AdapterHandler} it was given
+ * in {@link RealtimeAdapter.init}. So an adapter never imports the hub or the node.
+ */
+
+/** A position in a channel's stream: the offset of the last publication and the stream's epoch. */
+export interface StreamPosition {
+  /** Offset of the last publication (0 before the first one). Offsets increase by exactly 1. */
+  offset: number
+  /**
+   * Identifies one life of the stream. It changes whenever the history is lost (a restart of the
+   * memory adapter, an expired Redis key), so offsets from another epoch are never compared.
+   */
+  epoch: string
+}
+
+/** One publication, as the adapter stamped it. */
+export interface Publication {
+  channel: string
+  /** Its offset in the channel's stream (1 for the first publication of an epoch). */
+  offset: number
+  epoch: string
+  /** The application's payload (any JSON value). */
+  data: unknown
+  /** Server time at which it was stamped, epoch milliseconds. */
+  t: number
+}
+
+/** History settings of one publish (they come from the channel's policy). */
+export interface PublishOptions {
+  /** How many publications to keep for recovery; 0 keeps none (offsets are still assigned). */
+  historySize: number
+  /** How long a kept publication stays recoverable, in milliseconds. */
+  historyTtlMs: number
+}
+
+/** The answer to {@link RealtimeAdapter.since}. */
+export interface SinceResult {
+  /** The stream's current position (offset of its newest publication and its epoch). */
+  position: StreamPosition
+  /**
+   * True when `publications` are exactly every publication after the requested position (same
+   * epoch, nothing expired or trimmed in between). False when the epoch changed or the gap is older
+   * than the history; `publications` then holds what is retained in the current epoch, oldest first.
+   */
+  recovered: boolean
+  /** Oldest first, offsets consecutive. */
+  publications: Publication[]
+}
+
+/** The answer to {@link RealtimeAdapter.recent}. */
+export interface RecentResult {
+  position: StreamPosition
+  /** The newest retained publications (at most the limit), oldest first. */
+  publications: Publication[]
+}
+
+/** One connection present in a channel. A visitor with three tabs has three entries. */
+export interface PresenceEntry {
+  /** Connection id: unique across every node (random). */
+  clientId: string
+  /** The visitor (session) id; entries with the same visitor count as one member. */
+  visitorId: string
+  /** Display name, when the visitor has one. */
+  name?: string | undefined
+}
+
+/** One member of a channel's presence: a visitor, however many connections they have. */
+export interface PresenceMember {
+  id: string
+  name?: string | undefined
+}
+
+/**
+ * A change in a channel's presence. `join` is sent when a visitor's first connection arrives and
+ * again when their display name changes (treat it as an upsert); `leave` when their last connection
+ * goes or expires.
+ */
+export interface PresenceEvent {
+  channel: string
+  action: 'join' | 'leave'
+  member: PresenceMember
+}
+
+/** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
+export interface AdapterHandler {
+  /**
+   * A publication on a channel this node subscribes to, including the node's own publications,
+   * exactly once per node and in offset order per channel.
+   */
+  onPublication: (publication: Publication) => void
+  /** A presence change on a channel this node subscribes to. */
+  onPresence: (event: PresenceEvent) => void
+  /** The adapter failed in the background (lost its connection…); `operation` names what failed. */
+  onError?: (error: Error, operation: string) => void
+}
+
+/**
+ * Where publications, history and presence live. Every method may be asynchronous (Redis); the
+ * memory adapter answers synchronously wrapped in promises.
+ */
+export interface RealtimeAdapter {
+  /** A short name for logs and metrics (`memory`, `redis`). */
+  readonly name: string
+  /** Connect the adapter to the node. Called once, before any other method. */
+  init: (handler: AdapterHandler) => Promise<void>
+  /**
+   * Assign the next offset (in the stream's epoch), append to the history (trimmed to
+   * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,
+   * as one atomic step per channel.
+   * @returns the stamped publication
+   */
+  publish: (channel: string, data: unknown, options: PublishOptions) => Promise<Publication>
+  /**
+   * Start receiving the channel's publications and presence events. The node calls it when its
+   * first local subscriber arrives; calls for one channel are applied in the order they are made.
+   */
+  subscribe: (channel: string) => Promise<void>
+  /** Stop receiving the channel (the node's last local subscriber left). */
+  unsubscribe: (channel: string) => Promise<void>
+  /** Every retained publication after `position`, and whether that is the complete gap. */
+  since: (channel: string, position: StreamPosition) => Promise<SinceResult>
+  /** The stream's position and its newest `limit` retained publications (`limit` 0: the position only). */
+  recent: (channel: string, limit: number) => Promise<RecentResult>
+  /**
+   * Add a connection to the channel's presence, or refresh it: the entry expires `ttlMs` after the
+   * last call unless removed first. The node refreshes its entries well within the TTL, so entries
+   * of a node that died disappear by themselves.
+   */
+  presenceAdd: (channel: string, entry: PresenceEntry, ttlMs: number) => Promise<void>
+  /** Remove one connection from the channel's presence (unknown ids are ignored). */
+  presenceRemove: (channel: string, clientId: string) => Promise<void>
+  /** The channel's members, one per visitor, ordered by visitor id. */
+  presence: (channel: string) => Promise<PresenceMember[]>
+  /** Release everything (timers, connections). The adapter is not used afterwards. */
+  close: () => Promise<void>
+}

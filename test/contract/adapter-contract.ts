@@ -1,0 +1,258 @@
+/**
+ * The shared adapter contract suite. Every adapter (memory now, Redis later) runs exactly these
+ * tests through {@link runAdapterContract}, so a node behaves the same on either.
+ */
+import type { Test } from 'tap'
+import type { AdapterHandler, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
+
+/** How the suite makes and breaks adapters of one kind. */
+export interface AdapterFixture {
+  /** A new, initialised-later adapter over a store this suite may use freely. */
+  create: () => Promise<RealtimeAdapter>
+  /**
+   * Make the adapter lose its history (memory: a new instance; Redis: flush the keys) and return
+   * the adapter to use from now on (it may be the same one).
+   */
+  loseHistory: (adapter: RealtimeAdapter) => Promise<RealtimeAdapter>
+}
+
+/** Records what an adapter calls back with. */
+export class RecordingHandler implements AdapterHandler {
+  readonly publications: Publication[] = []
+  readonly presenceEvents: PresenceEvent[] = []
+  readonly errors: Array<{ error: Error, operation: string }> = []
+  onPublication = (publication: Publication): void => { this.publications.push(publication) }
+  onPresence = (event: PresenceEvent): void => { this.presenceEvents.push(event) }
+  onError = (error: Error, operation: string): void => { this.errors.push({ error, operation }) }
+
+  /** Resolve when `predicate` holds, polling; rejects after `timeoutMs`. */
+  async until (predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+    const started = Date.now()
+    while (!predicate()) {
+      if (Date.now() - started > timeoutMs) throw new Error(`adapter contract: ${what} not seen within ${timeoutMs} ms`)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  }
+}
+
+const HISTORY = { historySize: 100, historyTtlMs: 60_000 }
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+let channelSeq = 0
+/** A channel name no other test of this run uses. */
+const fresh = (label: string): string => `contract:${label}:${process.pid}:${++channelSeq}`
+
+/**
+ * Run the adapter contract against one kind of adapter.
+ * @param t - the tap test to nest under
+ * @param fixture - how to create adapters and lose their history
+ */
+export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
+  async function setup (tt: Test): Promise<{ adapter: RealtimeAdapter, handler: RecordingHandler }> {
+    const adapter = await fixture.create()
+    const handler = new RecordingHandler()
+    await adapter.init(handler)
+    tt.teardown(() => adapter.close())
+    return { adapter, handler }
+  }
+
+  t.test('a fresh channel has offset 0 and a stable epoch', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('fresh')
+    const first = await adapter.recent(channel, 10)
+    t.same(first.publications, [])
+    t.equal(first.position.offset, 0)
+    t.ok(first.position.epoch.length > 0, 'an epoch exists before any publication')
+    const again = await adapter.recent(channel, 0)
+    t.equal(again.position.epoch, first.position.epoch, 'the same epoch on the next read')
+    const published = await adapter.publish(channel, 'x', HISTORY)
+    t.equal(published.epoch, first.position.epoch, 'publications use that epoch')
+  })
+
+  t.test('publish stamps consecutive offsets, one epoch, the time and the data', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('offsets')
+    const before = Date.now()
+    const published: Publication[] = []
+    for (let i = 0; i < 5; i++) published.push(await adapter.publish(channel, { i }, HISTORY))
+    t.same(published.map((p) => p.offset), [1, 2, 3, 4, 5])
+    t.equal(new Set(published.map((p) => p.epoch)).size, 1)
+    t.same(published.map((p) => p.data), [{ i: 0 }, { i: 1 }, { i: 2 }, { i: 3 }, { i: 4 }])
+    t.ok(published.every((p) => p.channel === channel && p.t >= before - 1000 && p.t <= Date.now() + 1000), 'stamped with the channel and server time')
+    const other = await adapter.publish(fresh('offsets-other'), 1, HISTORY)
+    t.equal(other.offset, 1, 'offsets are per channel')
+  })
+
+  t.test('concurrent publishes get unique offsets and arrive in offset order', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('concurrent')
+    await adapter.subscribe(channel)
+    const published = await Promise.all(Array.from({ length: 200 }, async (_, i) => await adapter.publish(channel, i, HISTORY)))
+    t.same(published.map((p) => p.offset).sort((a, b) => a - b), Array.from({ length: 200 }, (_, i) => i + 1))
+    await handler.until(() => handler.publications.length >= 200, '200 deliveries')
+    await sleep(50)
+    t.same(handler.publications.map((p) => p.offset), Array.from({ length: 200 }, (_, i) => i + 1), 'delivered exactly once each, in offset order')
+  })
+
+  t.test('only subscribed channels are delivered, own publications included', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const on = fresh('on')
+    const off = fresh('off')
+    await adapter.subscribe(on)
+    await adapter.publish(off, 'not for us', HISTORY)
+    await adapter.publish(on, 'one', HISTORY)
+    await handler.until(() => handler.publications.length >= 1, 'a delivery')
+    await adapter.unsubscribe(on)
+    await adapter.publish(on, 'after unsubscribe', HISTORY)
+    await sleep(100)
+    t.same(handler.publications.map((p) => p.data), ['one'])
+    t.equal(handler.publications[0]?.channel, on)
+  })
+
+  t.test('since returns exactly what was missed, in order', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('since')
+    for (let i = 1; i <= 10; i++) await adapter.publish(channel, i, HISTORY)
+    const { position } = await adapter.recent(channel, 0)
+    t.equal(position.offset, 10)
+    const result = await adapter.since(channel, { offset: 6, epoch: position.epoch })
+    t.equal(result.recovered, true)
+    t.same(result.publications.map((p) => p.data), [7, 8, 9, 10])
+    t.same(result.position, position)
+    const none = await adapter.since(channel, position)
+    t.equal(none.recovered, true, 'nothing missed is a complete recovery')
+    t.same(none.publications, [])
+    const fromStart = await adapter.since(channel, { offset: 0, epoch: position.epoch })
+    t.equal(fromStart.recovered, true)
+    t.equal(fromStart.publications.length, 10)
+  })
+
+  t.test('a gap older than the history is not recovered; the retained window is returned', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('gap')
+    const small = { historySize: 3, historyTtlMs: 60_000 }
+    for (let i = 1; i <= 10; i++) await adapter.publish(channel, i, small)
+    const { position } = await adapter.recent(channel, 0)
+    const result = await adapter.since(channel, { offset: 2, epoch: position.epoch })
+    t.equal(result.recovered, false)
+    t.same(result.publications.map((p) => p.offset), [8, 9, 10])
+    const edge = await adapter.since(channel, { offset: 7, epoch: position.epoch })
+    t.equal(edge.recovered, true, 'the oldest retained one is exactly the next: complete')
+    t.same(edge.publications.map((p) => p.offset), [8, 9, 10])
+    const future = await adapter.since(channel, { offset: 11, epoch: position.epoch })
+    t.equal(future.recovered, false, 'an offset past the top is not trusted')
+  })
+
+  t.test('another epoch is not recovered', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('epoch')
+    await adapter.publish(channel, 'a', HISTORY)
+    const result = await adapter.since(channel, { offset: 1, epoch: 'some-other-epoch' })
+    t.equal(result.recovered, false)
+    t.same(result.publications.map((p) => p.data), ['a'])
+    t.not(result.position.epoch, 'some-other-epoch')
+  })
+
+  t.test('losing the history starts a new epoch', async (t) => {
+    let adapter = await fixture.create()
+    await adapter.init(new RecordingHandler())
+    const channel = fresh('lost')
+    const before = await adapter.publish(channel, 'a', HISTORY)
+    adapter = await fixture.loseHistory(adapter)
+    t.teardown(() => adapter.close())
+    const result = await adapter.since(channel, { offset: before.offset, epoch: before.epoch })
+    t.equal(result.recovered, false)
+    t.not(result.position.epoch, before.epoch, 'new epoch')
+    const after = await adapter.publish(channel, 'b', HISTORY)
+    t.equal(after.epoch, result.position.epoch)
+  })
+
+  t.test('history is capped by size and expires by TTL', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('ttl')
+    for (let i = 1; i <= 5; i++) await adapter.publish(channel, i, { historySize: 2, historyTtlMs: 1000 })
+    const recent = await adapter.recent(channel, 10)
+    t.same(recent.publications.map((p) => p.data), [4, 5], 'at most historySize kept')
+    t.same((await adapter.recent(channel, 1)).publications.map((p) => p.data), [5], 'recent honours its limit')
+    await sleep(1600)
+    const expired = await adapter.recent(channel, 10)
+    t.same(expired.publications, [], 'expired after the TTL')
+    t.equal(expired.position.offset, 5, 'the offset survives the history')
+    const gap = await adapter.since(channel, { offset: 3, epoch: expired.position.epoch })
+    t.equal(gap.recovered, false, 'an expired gap is not recovered')
+    const next = await adapter.publish(channel, 6, { historySize: 2, historyTtlMs: 1000 })
+    t.equal(next.offset, 6, 'offsets go on')
+  })
+
+  t.test('no history still assigns offsets and recovers an empty gap', async (t) => {
+    const { adapter } = await setup(t)
+    const channel = fresh('nohistory')
+    const none = { historySize: 0, historyTtlMs: 0 }
+    await adapter.publish(channel, 1, none)
+    const last = await adapter.publish(channel, 2, none)
+    t.equal(last.offset, 2)
+    t.same((await adapter.recent(channel, 10)).publications, [])
+    t.equal((await adapter.since(channel, { offset: 2, epoch: last.epoch })).recovered, true)
+    t.equal((await adapter.since(channel, { offset: 1, epoch: last.epoch })).recovered, false)
+  })
+
+  t.test('presence counts a visitor once, whatever their connections', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('presence')
+    await adapter.subscribe(channel)
+    for (const clientId of ['tab1', 'tab2', 'tab3']) await adapter.presenceAdd(channel, { clientId, visitorId: 'ann', name: 'Ann' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'bob1', visitorId: 'bob' }, 60_000)
+    t.same(await adapter.presence(channel), [{ id: 'ann', name: 'Ann' }, { id: 'bob' }])
+    await handler.until(() => handler.presenceEvents.length >= 2, 'two joins')
+    t.same(handler.presenceEvents, [
+      { channel, action: 'join', member: { id: 'ann', name: 'Ann' } },
+      { channel, action: 'join', member: { id: 'bob' } }
+    ], 'one join per visitor')
+    await adapter.presenceRemove(channel, 'tab1')
+    await adapter.presenceRemove(channel, 'tab2')
+    await adapter.presenceRemove(channel, 'unknown-client')
+    await sleep(50)
+    t.equal(handler.presenceEvents.length, 2, 'no leave while a tab remains')
+    t.same((await adapter.presence(channel)).map((m) => m.id), ['ann', 'bob'])
+    await adapter.presenceRemove(channel, 'tab3')
+    await handler.until(() => handler.presenceEvents.length >= 3, 'a leave')
+    t.same(handler.presenceEvents[2], { channel, action: 'leave', member: { id: 'ann' } })
+    t.same(await adapter.presence(channel), [{ id: 'bob' }])
+  })
+
+  t.test('a name change is announced as a join (upsert)', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('rename')
+    await adapter.subscribe(channel)
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c2', visitorId: 'v', name: 'New' }, 60_000)
+    await handler.until(() => handler.presenceEvents.length >= 2, 'two events')
+    t.same(handler.presenceEvents.map((e) => [e.action, e.member.name]), [['join', 'Old'], ['join', 'New']])
+    t.same(await adapter.presence(channel), [{ id: 'v', name: 'New' }])
+  })
+
+  t.test('presence entries expire unless refreshed, with a leave', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('expiry')
+    await adapter.subscribe(channel)
+    await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
+    await adapter.presenceAdd(channel, { clientId: 'dropped', visitorId: 'd' }, 1500)
+    for (let i = 0; i < 6; i++) {
+      await sleep(500)
+      await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
+    }
+    t.same(await adapter.presence(channel), [{ id: 'k' }], 'the unrefreshed entry is gone after its TTL')
+    await handler.until(() => handler.presenceEvents.some((e) => e.action === 'leave'), 'a leave for the expired entry')
+    t.same(handler.presenceEvents.filter((e) => e.action === 'leave'), [{ channel, action: 'leave', member: { id: 'd' } }])
+  })
+
+  t.test('presence events only for subscribed channels', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('presence-off')
+    await adapter.presenceAdd(channel, { clientId: 'c', visitorId: 'v' }, 60_000)
+    await adapter.presenceRemove(channel, 'c')
+    await sleep(100)
+    t.same(handler.presenceEvents, [])
+    t.same(await adapter.presence(channel), [])
+  })
+}

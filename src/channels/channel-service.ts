@@ -46,6 +46,21 @@ function pubFrame (publication: Publication): PubMessage {
   return { type: 'pub', channel: publication.channel, offset: publication.offset, epoch: publication.epoch, data: publication.data, t: publication.t }
 }
 
+/**
+ * The presence events that arrived while subscribing and still change the snapshot. Each event
+ * sets a member's state, so per member only the last one matters; it is news only when the
+ * snapshot (read meanwhile) does not already show that state.
+ */
+function presenceNews (snapshot: PresenceMember[], pending: PresenceEvent[]): PresenceEvent[] {
+  const last = new Map<string, PresenceEvent>()
+  for (const event of pending) last.set(event.member.id, event)
+  const shown = new Map(snapshot.map((member) => [member.id, member]))
+  return [...last.values()].filter((event) => {
+    const current = shown.get(event.member.id)
+    return event.action === 'leave' ? current !== undefined : current === undefined || current.name !== event.member.name
+  })
+}
+
 function historyOf (policy: ChannelPolicy): PublishOptions {
   return { historySize: policy.historySize, historyTtlMs: policy.historyTtlMs }
 }
@@ -226,8 +241,10 @@ export class ChannelService {
       if (subscription.accept(publication)) this.#send(connection, pubFrame(publication))
     }
     subscription.pendingPublications.length = 0
-    if (members !== null) this.#send(connection, { type: 'presence', channel, action: 'snapshot', members })
-    for (const event of subscription.pendingPresence) this.#send(connection, { type: 'presence', channel, action: event.action, member: event.member })
+    if (members !== null) {
+      this.#send(connection, { type: 'presence', channel, action: 'snapshot', members })
+      for (const event of presenceNews(members, subscription.pendingPresence)) this.#send(connection, { type: 'presence', channel, action: event.action, member: event.member })
+    }
     subscription.pendingPresence.length = 0
     subscription.live = true
     connection.log.debug({ channel, recovered, offset: position.offset, replayed: replay.length }, 'subscribed')

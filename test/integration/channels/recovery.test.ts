@@ -121,15 +121,15 @@ t.test('no duplicates, gaps or reordering when publications race a recovering su
   const { app, ws } = await channelsApp(t, { adapter: slowHistoryAdapter(25) })
   const TOTAL = 600
   let published = 0
-  let stop = false
+  const run = { stop: false }
   const publisher = (async () => {
-    while (!stop && published < TOTAL) {
+    while (!run.stop && published < TOTAL) {
       published++
       await app.realtime.publish('feed', published)
       if (published % 5 === 0) await sleep(1)
     }
   })()
-  t.teardown(() => { stop = true })
+  t.teardown(() => { run.stop = true })
   const clients = []
   for (let round = 0; round < 6; round++) {
     await sleep(15)
@@ -155,14 +155,14 @@ t.test('no duplicates, gaps or reordering when publications race a recovering su
 t.test('a fresh subscribe racing publications starts exactly after the acked offset', async (t) => {
   const { app, ws } = await channelsApp(t, { adapter: slowHistoryAdapter(20) })
   let published = 0
-  let stop = false
+  const run = { stop: false }
   const publisher = (async () => {
-    while (!stop && published < 300) {
+    while (!run.stop && published < 300) {
       await app.realtime.publish('feed', ++published)
       await sleep(1)
     }
   })()
-  t.teardown(() => { stop = true })
+  t.teardown(() => { run.stop = true })
   await sleep(30)
   const client = await connect(ws)
   t.teardown(() => client.close())

@@ -65,8 +65,9 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     closeGraceMs: fastify.config.closeGraceMs,
     tick: demoTick,
     identify: identifyFromSession,
-    channels: DEMO_CHANNELS
+    channels: DEMO_CHANNELS,
+    metrics: fastify.realtimeMetrics
   })
 }
 
-export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session'] })
+export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session', 'metrics'] })

@@ -19,6 +19,8 @@ export { TimerWheel } from './timer-wheel.js'
 export type { TimerWheelOptions, WheelClock } from './timer-wheel.js'
 export type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
 export { noopMetrics } from './metrics.js'
+export { Readiness } from './readiness.js'
+export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './readiness.js'
 export type { ClientMessage, SubscribeRequest, UnsubscribeRequest, PublishRequest, StreamPosition } from './client-messages.js'
 export type { AckMessage } from './protocol.js'
 export type {

@@ -13,6 +13,7 @@ import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type RealtimeStats } from './realtime-node.js'
+import type { ReadinessProbe, ReadinessReport } from './readiness.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -25,6 +26,13 @@ export interface RealtimeDecorator {
   broadcast: (data: unknown) => number
   /** Counters of this node. */
   stats: () => RealtimeStats
+  /** Whether this node should get new clients: every readiness check's answer (`draining`, …). */
+  readiness: () => ReadinessReport
+  /**
+   * Add a readiness check (an adapter's connection, a connection limit, an app's database…).
+   * @returns a function that removes it
+   */
+  addReadinessCheck: (name: string, probe: ReadinessProbe) => () => void
   /**
    * Publish `data` on a declared channel (whatever its clientPublish setting): stamped with the
    * next offset, kept in the history, delivered to every subscriber on every node.
@@ -97,6 +105,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     get connections () { return node.hub.size },
     broadcast: (data: unknown) => node.broadcast(data),
     stats: () => node.stats(),
+    readiness: () => node.readiness.report(),
+    addReadinessCheck: (name: string, probe: ReadinessProbe) => node.readiness.add(name, probe),
     publish: async (channel: string, data: unknown) => await channels.publish(channel, data),
     presence: async (channel: string) => await channels.presence(channel),
     wsHandler,

@@ -6,7 +6,7 @@
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import realtime, { type TickContext, type Visitor } from '../src/index.js'
+import realtime, { type ChannelContext, type ChannelDefinition, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
 export interface DemoTick {
@@ -31,6 +31,29 @@ function demoTick ({ connections, now }: TickContext): DemoTick {
   }
 }
 
+/** Longest chat message the demo accepts, in characters. */
+export const CHAT_MAX_CHARS = 500
+
+/** A chat message as the demo publishes it: the author comes from the session, never from the client. */
+export interface ChatMessage {
+  text: string
+  from: { id: string, name: string | null }
+}
+
+function signChatMessage ({ visitor }: ChannelContext, data: unknown): ChatMessage | undefined {
+  const text = typeof data === 'object' && data !== null ? (data as { text?: unknown }).text : undefined
+  if (visitor === null || typeof text !== 'string') return undefined
+  const trimmed = text.trim()
+  if (trimmed === '' || trimmed.length > CHAT_MAX_CHARS) return undefined
+  return { text: trimmed, from: { id: visitor.id, name: visitor.name ?? null } }
+}
+
+/** The demo's channels: a chat with history and presence; a server-only announcements feed. */
+export const DEMO_CHANNELS: ChannelDefinition[] = [
+  { name: 'chat', clientPublish: true, onClientPublish: signChatMessage, historySize: 50, historyTtlMs: 60 * 60 * 1000, presence: true },
+  { name: 'announcements', historySize: 20 }
+]
+
 function identifyFromSession (request: FastifyRequest): Visitor | null {
   const id = request.session?.get('visitorId')
   return id === undefined ? null : { id, name: request.session.get('displayName') }
@@ -42,6 +65,7 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     closeGraceMs: fastify.config.closeGraceMs,
     tick: demoTick,
     identify: identifyFromSession,
+    channels: DEMO_CHANNELS,
     metrics: fastify.realtimeMetrics
   })
 }

@@ -14,6 +14,8 @@ declare module 'fastify' {
     visitorId?: string
     /** Display name the visitor chose, if any. */
     displayName?: string
+    /** One-shot messages by type, kept by @fastify/flash until the next page shows them. */
+    flash?: Record<string, string[]>
   }
 }
 

@@ -1,26 +1,48 @@
-// The demo page's client: a plain browser WebSocket, no library. It connects to the realtime
-// endpoint, shows the connection status and each tick, and (like the tutorial's client) can
-// reply to every message it receives.
+// The demo page: connection status, a live chart of the ticks, a chat with history and presence,
+// and the tutorial's behaviour (it can reply to every message). Built on realtime-client.js,
+// the same library other apps use; no build step.
+import { RealtimeClient } from './realtime-client.js'
+
+/** @typedef {import('./realtime-client.js').Frame} Frame */
+/** @typedef {import('./realtime-client.js').Publication} Publication */
+/** @typedef {import('./realtime-client.js').PresenceMember} PresenceMember */
+/** @typedef {{ text: string, from: { id: string, name: string | null } }} ChatMessage */
+/** @typedef {{ latencyMs: number, load: number }} ChartPoint */
 
 const MAX_LOG_LINES = 50
+const MAX_CHAT_LINES = 200
+const CHART_POINTS = 60
 
-const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id))
+/** @param {string} id @returns {HTMLElement} */
+const $ = (id) => {
+  const element = document.getElementById(id)
+  if (element === null) throw new Error(`#${id} is missing from the page`)
+  return element
+}
 // Module scripts have no document.currentScript: find the tag by its data attribute.
 const script = /** @type {HTMLScriptElement | null} */ (document.querySelector('script[data-ws-path]'))
 const wsPath = script?.dataset.wsPath ?? '/ws'
+const myVisitorId = script?.dataset.visitor ?? ''
 const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${wsPath}`
 
 let ticks = 0
-let retryMs = 500
-/** @type {WebSocket | null} */
-let socket = null
+/** @type {ChartPoint[]} */
+const points = []
 
+/**
+ * @param {string} state
+ * @param {string} text
+ */
 function setStatus (state, text) {
   const status = $('status')
   status.dataset.state = state
   status.textContent = text
 }
 
+/**
+ * @param {'in' | 'out' | 'sys'} kind
+ * @param {string} text
+ */
 function log (kind, text) {
   const item = document.createElement('li')
   item.className = kind
@@ -30,48 +52,176 @@ function log (kind, text) {
   while (list.children.length > MAX_LOG_LINES) list.lastElementChild?.remove()
 }
 
-function onTick (message) {
+// ---- chart: two series on one canvas, each scaled to its own maximum ----
+
+function drawChart () {
+  const canvas = /** @type {HTMLCanvasElement} */ ($('chart'))
+  const context = canvas.getContext('2d')
+  if (context === null) return
+  const ratio = window.devicePixelRatio || 1
+  const width = canvas.clientWidth
+  const height = canvas.clientHeight
+  if (canvas.width !== Math.round(width * ratio)) {
+    canvas.width = Math.round(width * ratio)
+    canvas.height = Math.round(height * ratio)
+  }
+  context.setTransform(ratio, 0, 0, ratio, 0, 0)
+  context.clearRect(0, 0, width, height)
+  const pad = { left: 44, right: 44, top: 12, bottom: 20 }
+  const plotWidth = width - pad.left - pad.right
+  const plotHeight = height - pad.top - pad.bottom
+  context.strokeStyle = '#263140'
+  context.lineWidth = 1
+  context.font = '11px system-ui, sans-serif'
+  for (let i = 0; i <= 4; i++) {
+    const y = pad.top + plotHeight * i / 4
+    context.beginPath()
+    context.moveTo(pad.left, y)
+    context.lineTo(width - pad.right, y)
+    context.stroke()
+  }
+  const maxLatency = Math.max(10, ...points.map((p) => p.latencyMs)) * 1.2
+  const maxLoad = Math.max(1, ...points.map((p) => p.load)) * 1.2
+  context.fillStyle = '#58a6ff'
+  context.fillText(`${Math.round(maxLatency)} ms`, 4, pad.top + 8)
+  context.fillStyle = '#d29922'
+  context.fillText(maxLoad.toFixed(1), width - pad.right + 6, pad.top + 8)
+  context.fillStyle = '#8b98a5'
+  context.fillText(points.length === 0 ? 'waiting for ticks…' : `last ${points.length} ticks`, pad.left, height - 5)
+  /**
+   * @param {(p: ChartPoint) => number} value
+   * @param {number} max
+   * @param {string} color
+   */
+  const series = (value, max, color) => {
+    if (points.length === 0) return
+    context.strokeStyle = color
+    context.lineWidth = 2
+    context.beginPath()
+    points.forEach((point, i) => {
+      const x = pad.left + plotWidth * (i + CHART_POINTS - points.length) / (CHART_POINTS - 1)
+      const y = pad.top + plotHeight * (1 - Math.min(1, value(point) / max))
+      if (i === 0) context.moveTo(x, y)
+      else context.lineTo(x, y)
+    })
+    context.stroke()
+    const last = points[points.length - 1]
+    if (last !== undefined) {
+      context.fillStyle = color
+      context.beginPath()
+      context.arc(pad.left + plotWidth, pad.top + plotHeight * (1 - Math.min(1, value(last) / max)), 3, 0, Math.PI * 2)
+      context.fill()
+    }
+  }
+  series((p) => p.latencyMs, maxLatency, '#58a6ff')
+  series((p) => p.load, maxLoad, '#d29922')
+}
+
+/** @param {Frame} frame */
+function onTick (frame) {
   ticks++
   $('tick-count').textContent = String(ticks)
-  const data = message.data ?? {}
-  $('tick-time').textContent = data.time ?? new Date(message.t).toISOString()
+  const data = /** @type {Record<string, unknown>} */ (frame.data ?? {})
+  const t = Number(frame.t)
+  const latencyMs = Math.max(0, Date.now() - t)
+  const load = Number(data.load1 ?? 0)
+  $('tick-time').textContent = String(data.time ?? new Date(t).toISOString())
   $('tick-connections').textContent = String(data.connections ?? '—')
   $('tick-load').textContent = String(data.load1 ?? '—')
   $('tick-rss').textContent = data.rssMiB === undefined ? '—' : `${data.rssMiB} MiB`
+  $('tick-latency').textContent = `${latencyMs} ms`
+  points.push({ latencyMs, load })
+  if (points.length > CHART_POINTS) points.shift()
+  $('chart').dataset.points = String(points.length)
+  drawChart()
 }
 
-function send (text) {
-  if (socket?.readyState !== WebSocket.OPEN) return
-  socket.send(text)
-  log('out', `→ ${text}`)
+// ---- chat and presence ----
+
+/** @param {{ id: string, name?: string | null }} who */
+const displayName = (who) => who.name ?? `visitor ${who.id.slice(0, 6)}`
+
+/** @param {Publication} publication */
+function showChat (publication) {
+  const message = /** @type {ChatMessage} */ (publication.data)
+  const item = document.createElement('li')
+  item.dataset.offset = String(publication.offset)
+  const when = document.createElement('span')
+  when.className = 'when'
+  when.textContent = new Date(publication.t).toLocaleTimeString()
+  const who = document.createElement('span')
+  who.className = 'who'
+  who.textContent = displayName(message.from)
+  item.append(when, who, document.createTextNode(message.text))
+  addChatLine(item)
 }
 
-function connect () {
-  setStatus('connecting', 'connecting…')
-  socket = new WebSocket(wsUrl)
-  socket.addEventListener('open', () => {
-    retryMs = 500
-    setStatus('open', 'connected')
-    log('sys', `connected to ${wsUrl}`)
-  })
-  socket.addEventListener('message', (event) => {
-    let message
-    try { message = JSON.parse(event.data) } catch { message = { type: 'text', data: event.data } }
-    if (message.type === 'welcome') $('conn-id').textContent = message.connId
-    if (message.type === 'tick') onTick(message)
-    log('in', `← ${event.data}`)
-    if (message.type === 'tick' && /** @type {HTMLInputElement} */ ($('auto-reply')).checked) {
-      send(`got tick ${message.seq}`)
+/** @param {string} text */
+function chatNotice (text) {
+  const item = document.createElement('li')
+  item.className = 'notice'
+  item.textContent = text
+  addChatLine(item)
+}
+
+/** @param {HTMLLIElement} item */
+function addChatLine (item) {
+  const list = $('chat-list')
+  list.append(item)
+  while (list.children.length > MAX_CHAT_LINES) list.firstElementChild?.remove()
+  list.scrollTop = list.scrollHeight
+}
+
+/** @param {PresenceMember[]} members */
+function showPresence (members) {
+  const list = $('presence')
+  list.replaceChildren(...members.map((member) => {
+    const item = document.createElement('li')
+    item.textContent = displayName(member)
+    item.dataset.visitor = member.id
+    if (member.id === myVisitorId) {
+      const you = document.createElement('span')
+      you.className = 'you'
+      you.textContent = ' (you)'
+      item.append(you)
     }
-  })
-  socket.addEventListener('close', (event) => {
-    setStatus('closed', `closed (${event.code}), retrying…`)
-    log('sys', `closed with code ${event.code} ${event.reason}`)
-    const hint = /retry=(\d+)/.exec(event.reason)
-    const delay = hint ? Number(hint[1]) : retryMs
-    retryMs = Math.min(retryMs * 2, 15000)
-    setTimeout(connect, delay + Math.random() * 250)
-  })
+    return item
+  }))
+  if (members.length === 0) list.innerHTML = '<li class="muted">nobody yet</li>'
+}
+
+// ---- the connection ----
+
+const client = new RealtimeClient(wsUrl)
+
+client.on('status', (change) => {
+  if (change.status === 'open') setStatus('open', 'connected')
+  else if (change.status === 'connecting') setStatus('connecting', 'connecting…')
+  else if (change.status === 'reconnecting') setStatus('reconnecting', `reconnecting in ${((change.retryInMs ?? 0) / 1000).toFixed(1)} s`)
+  else setStatus('closed', `closed (${change.code ?? '—'})`)
+  if (change.status !== 'connecting') log('sys', `${change.status}${change.code === undefined ? '' : ` (code ${change.code}${change.reason ? `, ${change.reason}` : ''})`}`)
+})
+client.on('welcome', (frame) => { $('conn-id').textContent = String(frame.connId) })
+client.on('tick', onTick)
+client.on('message', (frame) => {
+  log('in', `← ${JSON.stringify(frame)}`)
+  // The tutorial's client answered every message; this one answers ticks when the box is ticked.
+  if (frame.type === 'tick' && /** @type {HTMLInputElement} */ ($('auto-reply')).checked) send(`got tick ${frame.seq}`)
+})
+client.on('error', (error) => log('sys', `error ${error.code}: ${error.message}`))
+
+const chat = client.subscribe('chat', (_data, publication) => showChat(publication), { rewind: 50 })
+chat.on('subscribed', ({ recovered, resumed }) => {
+  if (resumed && recovered) chatNotice('reconnected: caught up on everything missed')
+  else if (resumed) chatNotice('reconnected: the server lost its history (restart); showing what it has now')
+  $('chat-list').dataset.subscribed = String(Number($('chat-list').dataset.subscribed ?? 0) + 1)
+})
+chat.on('presence', ({ members }) => showPresence(members))
+chat.on('error', (error) => chatNotice(`chat unavailable: ${error.message}`))
+
+/** @param {string} text */
+function send (text) {
+  if (client.send(text)) log('out', `→ ${text}`)
 }
 
 $('send-form').addEventListener('submit', (event) => {
@@ -81,4 +231,13 @@ $('send-form').addEventListener('submit', (event) => {
   input.value = ''
 })
 
-connect()
+$('chat-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const input = /** @type {HTMLInputElement} */ ($('chat-text'))
+  const text = input.value.trim()
+  if (text === '') return
+  client.publish('chat', { text }).then(() => { input.value = '' }, (error) => chatNotice(`not sent: ${error.message}`))
+})
+
+window.addEventListener('resize', drawChart)
+drawChart()

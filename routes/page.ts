@@ -3,7 +3,13 @@
  * client (`new WebSocket("ws://localhost:8005")`) works unchanged.
  */
 import { randomUUID } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+
+/** One-shot flash messages of a type (shown once, then gone from the session). */
+function takeFlash (reply: FastifyReply, type: string): string[] {
+  const messages: unknown = reply.flash(type)
+  return Array.isArray(messages) ? messages.filter((message): message is string => typeof message === 'string') : []
+}
 
 export default async function page (fastify: FastifyInstance): Promise<void> {
   fastify.route({
@@ -16,11 +22,13 @@ export default async function page (fastify: FastifyInstance): Promise<void> {
         visitorId = randomUUID()
         request.session.set('visitorId', visitorId)
       }
+      const hasFlash = request.session.get('flash') !== undefined
       return reply.viewAsync('page.pug', {
         visitorId,
         displayName: request.session.get('displayName') ?? null,
         tickIntervalMs: fastify.config.tickIntervalMs,
-        wsPath: '/ws'
+        wsPath: '/ws',
+        flash: hasFlash ? { info: takeFlash(reply, 'info'), error: takeFlash(reply, 'error') } : { info: [], error: [] }
       })
     }
   })

@@ -25,6 +25,8 @@ export const SubscribeSchema = Type.Object({
   type: Type.Literal('sub'),
   channel: ChannelName,
   since: Type.Optional(StreamPositionSchema),
+  /** Without `since`: replay up to this many of the newest retained publications first. */
+  rewind: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
   id: Type.Optional(RequestId)
 }, { additionalProperties: false })
 

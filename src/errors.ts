@@ -21,6 +21,14 @@ export const InvalidConfigError = createError<[string]>(
   500
 )
 
+/** `fastify.realtime.publish` was given a channel no declaration matches (or an invalid name). */
+export const UnknownChannelError = createError<[string]>(
+  'FRT_UNKNOWN_CHANNEL',
+  'fastify-realtime: no channel declaration matches "%s"; declare it (or a pattern) in the channels option',
+  500,
+  TypeError
+)
+
 /**
  * WebSocket close codes sent by the server (RFC 6455 §7.4 plus application codes).
  * 4000–4499 are application codes after which a client should reconnect;

@@ -23,3 +23,14 @@ export { Readiness } from './readiness.js'
 export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './readiness.js'
 export type { ClientMessage, SubscribeRequest, UnsubscribeRequest, PublishRequest, StreamPosition } from './client-messages.js'
 export type { AckMessage } from './protocol.js'
+export type {
+  RealtimeAdapter, AdapterHandler, Publication, PublishOptions, SinceResult, RecentResult,
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition as AdapterStreamPosition
+} from './adapters/adapter.js'
+export { MemoryAdapter } from './adapters/memory.js'
+export type { MemoryAdapterOptions } from './adapters/memory.js'
+export { CHANNEL_DEFAULTS, isChannelName } from './channels/policy.js'
+export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
+export type { ChannelErrorCode } from './channels/channel-service.js'
+export type { PubMessage, PresenceMessage, PresenceMemberFrame } from './protocol.js'
+export { UnknownChannelError } from './errors.js'

@@ -7,6 +7,8 @@ import { InvalidOptionError } from './errors.js'
 import type { Visitor } from './visitor.js'
 import type { ConnectionInfo } from './connection.js'
 import { noopMetrics, type RealtimeMetrics } from './metrics.js'
+import type { RealtimeAdapter } from './adapters/adapter.js'
+import { CHANNEL_DEFAULTS, resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
 
 /** What the `tick` option receives for each batch of ticks. */
 export interface TickContext {
@@ -44,6 +46,14 @@ export interface RealtimePluginOptions {
   metrics?: RealtimeMetrics
   /** Route prefix, given by `register(plugin, { prefix })`. */
   prefix?: string
+  /** Channels clients may use, by exact name or `*` pattern, with their policy. @default [] (none) */
+  channels?: ChannelDefinition[]
+  /** Most channels one connection may subscribe to at once. @default 128 */
+  maxSubscriptionsPerConnection?: number
+  /** A presence entry not refreshed for this long disappears (a node that died), in ms. @default 30000 */
+  presenceTtlMs?: number
+  /** Where publications, history and presence live. @default the in-process memory adapter */
+  adapter?: RealtimeAdapter
 }
 
 /** Options after validation, with every default applied. Frozen. */
@@ -58,6 +68,11 @@ export interface ResolvedOptions {
   readonly maxPayloadBytes: number
   readonly closeGraceMs: number
   readonly metrics: RealtimeMetrics
+  readonly channels: ChannelRegistry
+  readonly maxSubscriptionsPerConnection: number
+  readonly presenceTtlMs: number
+  /** Undefined: the plugin uses its default (memory) adapter. */
+  readonly adapter: RealtimeAdapter | undefined
 }
 
 /** Defaults of every optional setting, exported so docs and tests read the same numbers. */
@@ -74,7 +89,9 @@ const MAX_PAYLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** Options Fastify itself passes to every plugin; accepted and ignored here. */
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const OWN_KEYS = new Set(['path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics'])
+const OWN_KEYS = new Set(['path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics',
+  'channels', 'maxSubscriptionsPerConnection', 'presenceTtlMs', 'adapter'])
+const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'close']
 
 function integerIn (name: string, value: unknown, fallback: number, min: number, max: number, allowZero = false): number {
   if (value === undefined) return fallback
@@ -108,6 +125,14 @@ function resolveMetrics (value: unknown): RealtimeMetrics {
   return value as RealtimeMetrics
 }
 
+function resolveAdapter (value: unknown): RealtimeAdapter | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'object' || value === null) throw new InvalidOptionError('adapter', 'expected an object implementing RealtimeAdapter')
+  const missing = ADAPTER_METHODS.filter((key) => typeof (value as Record<string, unknown>)[key] !== 'function')
+  if (missing.length > 0) throw new InvalidOptionError('adapter', `missing method(s) ${missing.join(', ')}`)
+  return value as RealtimeAdapter
+}
+
 /**
  * Validate plugin options and apply defaults.
  * @param raw - what the application passed to `register`
@@ -133,6 +158,10 @@ export function resolveOptions (raw: RealtimePluginOptions | undefined): Resolve
     onMessage: optionalFunction<(connection: ConnectionInfo, text: string) => void>('onMessage', options.onMessage),
     maxPayloadBytes: integerIn('maxPayloadBytes', options.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 1, MAX_PAYLOAD_LIMIT_BYTES),
     closeGraceMs: integerIn('closeGraceMs', options.closeGraceMs, DEFAULTS.closeGraceMs, 0, 10 * 60 * 1000),
-    metrics: resolveMetrics(options.metrics)
+    metrics: resolveMetrics(options.metrics),
+    channels: resolveChannels(options.channels),
+    maxSubscriptionsPerConnection: integerIn('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection, CHANNEL_DEFAULTS.maxSubscriptionsPerConnection, 1, 100_000),
+    presenceTtlMs: integerIn('presenceTtlMs', options.presenceTtlMs, CHANNEL_DEFAULTS.presenceTtlMs, 1000, 24 * 60 * 60 * 1000),
+    adapter: resolveAdapter(options.adapter)
   })
 }

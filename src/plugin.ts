@@ -6,6 +6,9 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
+import type { Publication, PresenceMember } from './adapters/adapter.js'
+import { MemoryAdapter } from './adapters/memory.js'
+import { ChannelService } from './channels/channel-service.js'
 import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
@@ -31,6 +34,14 @@ export interface RealtimeDecorator {
    */
   addReadinessCheck: (name: string, probe: ReadinessProbe) => () => void
   /**
+   * Publish `data` on a declared channel (whatever its clientPublish setting): stamped with the
+   * next offset, kept in the history, delivered to every subscriber on every node.
+   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
+   */
+  publish: (channel: string, data: unknown) => Promise<Publication>
+  /** Who is in a channel, one entry per visitor. */
+  presence: (channel: string) => Promise<PresenceMember[]>
+  /**
    * The WebSocket handler, for accepting sockets on another route too, e.g.
    * `fastify.get('/', { handler: page, wsHandler: fastify.realtime.wsHandler })`.
    */
@@ -49,6 +60,17 @@ declare module 'fastify' {
 async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePluginOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
   const node = new RealtimeNode(options, fastify.log)
+  // The one place the adapter is chosen: the application's, or the embedded memory default.
+  const channels = new ChannelService({
+    registry: options.channels,
+    adapter: options.adapter ?? new MemoryAdapter(),
+    maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
+    presenceTtlMs: options.presenceTtlMs,
+    metrics: options.metrics,
+    log: fastify.log
+  })
+  channels.attach(node)
+  await channels.start()
 
   const drain = async (): Promise<void> => { await node.drain() }
   if (fastify.hasDecorator('websocketServer')) {
@@ -69,7 +91,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log })
+    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log })
+    channels.bindRequest(connection, request)
   }
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
@@ -84,11 +107,17 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     stats: () => node.stats(),
     readiness: () => node.readiness.report(),
     addReadinessCheck: (name: string, probe: ReadinessProbe) => node.readiness.add(name, probe),
+    publish: async (channel: string, data: unknown) => await channels.publish(channel, data),
+    presence: async (channel: string) => await channels.presence(channel),
     wsHandler,
     drain
   } satisfies RealtimeDecorator)
 
-  fastify.addHook('onClose', async () => { node.ticker?.stop() })
+  fastify.addHook('onClose', async () => {
+    node.ticker?.stop()
+    // After the drain (preClose): the closing connections have left their channels.
+    await channels.close()
+  })
 }
 
 /**

@@ -43,16 +43,42 @@ export interface ErrorMessage {
   id?: string | number
 }
 
-/** Answers a client request that carried an `id`. */
+/**
+ * Answers a client request that carried an `id`. A `sub` is always answered (with or without an
+ * id), because the client needs the channel's position to recover later.
+ */
 export interface AckMessage {
   type: 'ack'
-  id: string | number
+  id?: string | number
   /** Request-specific result fields (e.g. `recovered` for a subscribe). */
   [field: string]: unknown
 }
 
+/** A publication on a channel the client subscribed to. */
+export interface PubMessage {
+  type: 'pub'
+  channel: string
+  /** Position in the channel's stream; with `epoch`, what a client sends back as `since`. */
+  offset: number
+  epoch: string
+  data: unknown
+  /** Server time of the publication, epoch milliseconds. */
+  t: number
+}
+
+/** A visitor present in a channel. */
+export interface PresenceMemberFrame {
+  id: string
+  name?: string | undefined
+}
+
+/** Who is in a channel: a snapshot after subscribing, then joins and leaves. */
+export type PresenceMessage =
+  | { type: 'presence', channel: string, action: 'snapshot', members: PresenceMemberFrame[] }
+  | { type: 'presence', channel: string, action: 'join' | 'leave', member: PresenceMemberFrame }
+
 /** Every frame the server sends. */
-export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage
+export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage | PubMessage | PresenceMessage
 
 /**
  * Serialise a server message to the text of one frame.

@@ -77,6 +77,7 @@ export class RealtimeNode {
   readonly #startedAt = Date.now()
   readonly #events: ConnectionEvents
   readonly #handlers: MessageHandlers = {}
+  readonly #closeListeners: Array<(connection: Connection) => void> = []
   #connectionsTotal = 0
   #messagesReceived = 0
   #broadcastsSent = 0
@@ -103,6 +104,11 @@ export class RealtimeNode {
   /** Install the handler of one client message type (e.g. channels installs sub/unsub/pub). */
   handle<K extends ClientMessage['type']> (type: K, handler: MessageHandler<Extract<ClientMessage, { type: K }>>): void {
     (this.#handlers as Record<string, unknown>)[type] = handler
+  }
+
+  /** Run `listener` after a connection closed and left the hub (e.g. channels drop its subscriptions). */
+  onConnectionClose (listener: (connection: Connection) => void): void {
+    this.#closeListeners.push(listener)
   }
 
   /** Whether a drain has started (new upgrades should be refused). */
@@ -247,6 +253,13 @@ export class RealtimeNode {
   #onClose (connection: Connection, code: number, reason: string): void {
     this.ticker?.remove(connection)
     this.hub.remove(connection)
+    for (const listener of this.#closeListeners) {
+      try {
+        listener(connection)
+      } catch (err) {
+        connection.log.error({ err }, 'close listener threw')
+      }
+    }
     this.#options.metrics.connectionClosed(code)
     connection.log.info({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
     if (this.hub.size === 0) this.#onDrained?.()

@@ -108,7 +108,7 @@ t.test('errors in hooks stay on their socket', async (t) => {
   t.equal(error?.code, 'internal_error')
   first.socket.send('{"type":"sub","channel":"x","id":9}')
   const errors = await first.waitFor('error', 2)
-  t.match(errors[1], { code: 'unsupported', id: 9 }, 'protocol requests answer with their id')
+  t.match(errors[1], { code: 'unknown_channel', id: 9 }, 'protocol requests answer with their id (no channel "x" is declared)')
   first.socket.send(Buffer.from([1, 2, 3]))
   const binary = await first.waitFor('error', 3)
   t.equal(binary[2]?.code, 'binary_unsupported')

@@ -1,0 +1,192 @@
+/**
+ * Channel declarations: what an application passes in the `channels` option, their validation,
+ * and the registry that finds the policy of a channel name (exact names first, then patterns in
+ * the order they were declared). A channel nobody declared cannot be used.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { ConnectionInfo } from '../connection.js'
+import { CHANNEL_NAME_PATTERN } from '../client-messages.js'
+import { InvalidOptionError } from '../errors.js'
+import type { Visitor } from '../visitor.js'
+
+/** What a channel hook learns about the request it decides on. */
+export interface ChannelContext {
+  /** The channel name the client asked for (a concrete name, never a pattern). */
+  channel: string
+  /** The connection asking. */
+  connection: ConnectionInfo
+  /** Its visitor (from the `identify` option), or null. */
+  visitor: Visitor | null
+  /**
+   * The upgrade request of the connection: `request.session`, headers, `request.ip`. Undefined
+   * when the socket was accepted without one.
+   */
+  request: FastifyRequest | undefined
+}
+
+/** One channel, or a family of channels by pattern, as the application declares it. */
+export interface ChannelDefinition {
+  /**
+   * The channel name (`'chat'`) or a pattern where `*` matches any run of characters
+   * (`'room:*'`, `'user:*:inbox'`). Same characters as channel names, plus `*`.
+   */
+  name: string
+  /**
+   * Whether this client may subscribe (sync or async). A false answer, or a throw, is answered
+   * with a `forbidden` error. @default () => true (anyone may subscribe)
+   */
+  canSubscribe?: (context: ChannelContext) => boolean | Promise<boolean>
+  /** Whether clients may publish with a `pub` frame (the server always may). @default false */
+  clientPublish?: boolean
+  /**
+   * Checks or rewrites what a client publishes, e.g. to stamp the author from the session.
+   * Return the data to publish, or undefined to refuse it (`publish_rejected`).
+   * @default data is published as sent
+   */
+  onClientPublish?: (context: ChannelContext, data: unknown) => unknown
+  /** How many publications are kept for recovery and rewind; 0 keeps none. @default 0 */
+  historySize?: number
+  /** How long a kept publication stays recoverable, in milliseconds. @default 300000 (5 min) */
+  historyTtlMs?: number
+  /** Whether subscribers see who else is subscribed (presence frames). @default false */
+  presence?: boolean
+}
+
+/** A declaration after validation, with its defaults applied. Frozen. */
+export interface ChannelPolicy {
+  readonly name: string
+  readonly canSubscribe: (context: ChannelContext) => boolean | Promise<boolean>
+  readonly clientPublish: boolean
+  readonly onClientPublish: ((context: ChannelContext, data: unknown) => unknown) | undefined
+  readonly historySize: number
+  readonly historyTtlMs: number
+  readonly presence: boolean
+}
+
+/** Channel defaults, exported so docs and tests read the same numbers. */
+export const CHANNEL_DEFAULTS = Object.freeze({
+  historySize: 0,
+  historyTtlMs: 5 * 60 * 1000,
+  maxSubscriptionsPerConnection: 128,
+  presenceTtlMs: 30_000
+})
+
+const MAX_HISTORY_SIZE = 10_000
+const MAX_HISTORY_TTL_MS = 7 * 24 * 60 * 60 * 1000
+const DEFINITION_KEYS = new Set(['name', 'canSubscribe', 'clientPublish', 'onClientPublish', 'historySize', 'historyTtlMs', 'presence'])
+const CHANNEL_NAME = new RegExp(CHANNEL_NAME_PATTERN)
+const DECLARED_NAME = /^[A-Za-z0-9_\-.:/@$*]{1,128}$/
+
+/**
+ * Whether a string is a valid channel name.
+ * @param name - the candidate
+ */
+export function isChannelName (name: string): boolean {
+  return CHANNEL_NAME.test(name)
+}
+
+function patternToRegExp (pattern: string): RegExp {
+  const escaped = pattern.split('*').map((part) => part.replace(/[.$/\\^+?()[\]{}|-]/g, '\\$&'))
+  return new RegExp(`^${escaped.join('.*')}$`)
+}
+
+function integerIn (where: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(where, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function booleanOr (where: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new InvalidOptionError(where, `expected true or false, got ${JSON.stringify(value)}`)
+  return value
+}
+
+function functionOr<F> (where: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'function') throw new InvalidOptionError(where, `expected a function, got ${typeof value}`)
+  return value as F
+}
+
+const allowEveryone = (): boolean => true
+
+/**
+ * Validate one channel declaration.
+ * @param raw - what the application wrote
+ * @param index - its position in `channels`, for error messages
+ * @throws InvalidOptionError naming `channels[i].field`
+ */
+export function resolveChannel (raw: unknown, index: number): ChannelPolicy {
+  const at = `channels[${index}]`
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidOptionError(at, 'expected an object like { name: "chat" }')
+  const definition = raw as Record<string, unknown>
+  for (const key of Object.keys(definition)) {
+    if (!DEFINITION_KEYS.has(key)) throw new InvalidOptionError(`${at}.${key}`, `unknown field; known fields are ${[...DEFINITION_KEYS].join(', ')}`)
+  }
+  const name = definition.name
+  if (typeof name !== 'string' || !DECLARED_NAME.test(name)) {
+    throw new InvalidOptionError(`${at}.name`, `expected 1–128 characters of letters, digits, _ - . : / @ $ and the wildcard *, got ${JSON.stringify(name)}`)
+  }
+  const clientPublish = booleanOr(`${at}.clientPublish`, definition.clientPublish, false)
+  const onClientPublish = functionOr<ChannelPolicy['onClientPublish']>(`${at}.onClientPublish`, definition.onClientPublish)
+  if (onClientPublish !== undefined && !clientPublish) {
+    throw new InvalidOptionError(`${at}.onClientPublish`, 'is set but clientPublish is false, so it would never run; set clientPublish: true')
+  }
+  return Object.freeze({
+    name,
+    canSubscribe: functionOr<ChannelPolicy['canSubscribe']>(`${at}.canSubscribe`, definition.canSubscribe) ?? allowEveryone,
+    clientPublish,
+    onClientPublish,
+    historySize: integerIn(`${at}.historySize`, definition.historySize, CHANNEL_DEFAULTS.historySize, 0, MAX_HISTORY_SIZE),
+    historyTtlMs: integerIn(`${at}.historyTtlMs`, definition.historyTtlMs, CHANNEL_DEFAULTS.historyTtlMs, 1000, MAX_HISTORY_TTL_MS),
+    presence: booleanOr(`${at}.presence`, definition.presence, false)
+  })
+}
+
+/** Finds the policy of a channel name: exact declarations first, then patterns in declaration order. */
+export class ChannelRegistry {
+  readonly #exact = new Map<string, ChannelPolicy>()
+  readonly #patterns: Array<{ test: RegExp, policy: ChannelPolicy }> = []
+
+  /**
+   * @param policies - validated declarations
+   * @throws InvalidOptionError when a name is declared twice
+   */
+  constructor (policies: readonly ChannelPolicy[]) {
+    const seen = new Set<string>()
+    for (const [index, policy] of policies.entries()) {
+      if (seen.has(policy.name)) throw new InvalidOptionError(`channels[${index}].name`, `"${policy.name}" is declared twice`)
+      seen.add(policy.name)
+      if (policy.name.includes('*')) this.#patterns.push({ test: patternToRegExp(policy.name), policy })
+      else this.#exact.set(policy.name, policy)
+    }
+  }
+
+  /** Number of declarations. */
+  get size (): number {
+    return this.#exact.size + this.#patterns.length
+  }
+
+  /**
+   * The policy of a concrete channel name.
+   * @returns the policy, or undefined when no declaration matches (or the name is invalid)
+   */
+  match (channel: string): ChannelPolicy | undefined {
+    const exact = this.#exact.get(channel)
+    if (exact !== undefined) return exact
+    if (!isChannelName(channel)) return undefined
+    return this.#patterns.find((pattern) => pattern.test.test(channel))?.policy
+  }
+}
+
+/**
+ * Validate the `channels` option.
+ * @throws InvalidOptionError naming the bad declaration
+ */
+export function resolveChannels (value: unknown): ChannelRegistry {
+  if (value === undefined) return new ChannelRegistry([])
+  if (!Array.isArray(value)) throw new InvalidOptionError('channels', 'expected an array of channel declarations like [{ name: "chat" }]')
+  return new ChannelRegistry(value.map((definition, index) => resolveChannel(definition, index)))
+}

@@ -1,0 +1,69 @@
+/**
+ * One connection's subscription to one channel, and the rule that keeps its stream exact.
+ *
+ * While a subscribe is in flight (authorisation, adapter subscribe, history read), live
+ * publications are buffered here; once the ack and the replay are sent, the buffer is flushed
+ * and every later publication is checked against the last offset delivered. That is what makes
+ * recovery exact: a publication in both the history read and the live stream is sent once, and
+ * nothing is sent out of order.
+ */
+import type { Connection } from '../connection.js'
+import type { PresenceEvent, Publication } from '../adapters/adapter.js'
+import type { ChannelPolicy } from './policy.js'
+
+/** Most live publications held for one subscribe in flight; past it the subscribe fails cleanly. */
+export const MAX_PENDING_PUBLICATIONS = 10_000
+
+/** A subscription, pending until its ack is sent, live after. */
+export class Subscription {
+  readonly connection: Connection
+  readonly channel: string
+  readonly policy: ChannelPolicy
+  /** Live: frames go straight out. Pending: they wait in the buffers. */
+  live = false
+  /** Set when the client unsubscribed or left before the subscribe finished. */
+  cancelled = false
+  /** Set when more than {@link MAX_PENDING_PUBLICATIONS} arrived while pending. */
+  overflowed = false
+  /** Whether this connection has a presence entry in the channel. */
+  present = false
+  /** Epoch and offset of the last publication delivered (or of the ack's position). */
+  epoch = ''
+  offset = 0
+  readonly pendingPublications: Publication[] = []
+  readonly pendingPresence: PresenceEvent[] = []
+
+  constructor (connection: Connection, channel: string, policy: ChannelPolicy) {
+    this.connection = connection
+    this.channel = channel
+    this.policy = policy
+  }
+
+  /** Start the stream at a position: everything after it is delivered, nothing at or before it. */
+  startAt (epoch: string, offset: number): void {
+    this.epoch = epoch
+    this.offset = offset
+  }
+
+  /**
+   * Whether `publication` is next for this subscriber, and if so record it as delivered.
+   * An older or repeated offset (already replayed from history) is refused. A new epoch (the
+   * stream was reset) is accepted, so the client sees the epoch change in the frame itself.
+   */
+  accept (publication: Publication): boolean {
+    if (publication.epoch === this.epoch && publication.offset <= this.offset) return false
+    this.epoch = publication.epoch
+    this.offset = publication.offset
+    return true
+  }
+
+  /** Hold a publication while pending. @returns false when the buffer is full */
+  buffer (publication: Publication): boolean {
+    if (this.pendingPublications.length >= MAX_PENDING_PUBLICATIONS) {
+      this.overflowed = true
+      return false
+    }
+    this.pendingPublications.push(publication)
+    return true
+  }
+}

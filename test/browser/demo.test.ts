@@ -1,0 +1,143 @@
+/**
+ * The demo page in a real browser (Debian's Chromium through playwright-core): it connects and
+ * draws ticks; chat typed in one page appears in another; presence shows both names set through
+ * the form; after a server restart on the same port the page reconnects by itself and shows what
+ * it missed. Screenshots go to test-artifacts/.
+ */
+import t from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Browser, Page } from 'playwright-core'
+import app from '../../src/app.js'
+import { LogCapture, testConfig, testServerOptions, type TestLike } from '../helpers/app.js'
+import { artifact, launchBrowser } from '../helpers/browser.js'
+
+const ENV = { TICK_INTERVAL_MS: '200' }
+
+async function startDemo (t: TestLike, port = 0): Promise<{ server: FastifyInstance, url: string, port: number }> {
+  const config = testConfig(ENV)
+  const server = Fastify(testServerOptions(config, new LogCapture()))
+  // Not encapsulated, so the test reaches fastify.realtime (fastify-cli loads the same plugin).
+  await server.register(fp(app), { config })
+  t.teardown(() => server.close())
+  await server.listen({ port, host: '127.0.0.1' })
+  const address = server.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no TCP address')
+  return { server, url: `http://127.0.0.1:${address.port}`, port: address.port }
+}
+
+/** A visitor: their own browser context (own cookies), one page, page errors collected. */
+async function visitor (browser: Browser, url: string, errors: string[]): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1100 } })
+  const page = await context.newPage()
+  page.on('pageerror', (error) => errors.push(error.message))
+  await page.goto(url)
+  await page.waitForSelector('#status[data-state="open"]')
+  return page
+}
+
+async function setName (page: Page, name: string): Promise<string> {
+  await page.fill('#name-input', name)
+  await Promise.all([page.waitForNavigation(), page.click('#name-form button')])
+  await page.waitForSelector('#status[data-state="open"]')
+  return await page.textContent('.flash.info') ?? ''
+}
+
+async function chatLines (page: Page): Promise<string[]> {
+  return await page.$$eval('#chat-list li:not(.notice)', (items) => items.map((item) => item.textContent ?? ''))
+}
+
+async function presenceNames (page: Page): Promise<string[]> {
+  return await page.$$eval('#presence li[data-visitor]', (items) => items.map((item) => item.textContent ?? '').sort())
+}
+
+/** Canvas pixels drawn in the latency colour (#58a6ff): proof the chart drew a line, not just a frame. */
+async function latencyPixels (page: Page): Promise<number> {
+  // Runs in the page (as text: the test program has no DOM types).
+  return Number(await page.evaluate(`(() => {
+    const canvas = document.getElementById('chart')
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data
+    let count = 0
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - 0x58) < 24 && Math.abs(data[i + 1] - 0xa6) < 24 && Math.abs(data[i + 2] - 0xff) < 24) count++
+    }
+    return count
+  })()`))
+}
+
+/** Wait until a page expression is true. */
+async function until (page: Page, expression: string, timeout = 10_000): Promise<void> {
+  await page.waitForFunction(expression, undefined, { timeout })
+}
+
+const chatIncludes = (text: string): string => `document.getElementById('chat-list').textContent.includes(${JSON.stringify(text)})`
+const PRESENCE_COUNT = "document.querySelectorAll('#presence li[data-visitor]').length"
+
+t.test('the demo page in Chromium: ticks and chart, names and flash, chat across pages, presence, restart', async (t) => {
+  const browser = await launchBrowser(t)
+  const first = await startDemo(t)
+  const errors: string[] = []
+
+  const ann = await visitor(browser, first.url, errors)
+  await until(ann, "Number(document.getElementById('chart').dataset.points) >= 5")
+  t.ok(Number(await ann.textContent('#tick-count')) >= 5, 'ticks counted')
+  t.match(await ann.textContent('#tick-latency') ?? '', /^\d+ ms$/, 'tick latency shown')
+  t.ok(await latencyPixels(ann) > 100, 'the chart drew the latency line on the canvas')
+  t.match(await ann.textContent('#log') ?? '', /→ got tick \d+/, 'the page replies to ticks, like the tutorial client')
+  await ann.screenshot({ path: artifact('demo-1-connected.png'), fullPage: true })
+
+  t.match(await setName(ann, 'Ann'), /Your display name is now “Ann”/, 'a flash message confirms the name')
+  t.equal(await ann.textContent('#display-name'), 'Ann')
+  await ann.reload()
+  t.equal(await ann.$('.flash.info'), null, 'the flash is shown once')
+  await ann.waitForSelector('#status[data-state="open"]')
+
+  const bob = await visitor(browser, first.url, errors)
+  await setName(bob, 'Bob')
+  await until(ann, `${PRESENCE_COUNT} === 2`)
+  t.same(await presenceNames(ann), ['Ann (you)', 'Bob'], 'Ann sees both names')
+  await until(bob, `${PRESENCE_COUNT} === 2`)
+  t.same(await presenceNames(bob), ['Ann', 'Bob (you)'], 'Bob sees both names')
+
+  const annSecondTab = await ann.context().newPage()
+  await annSecondTab.goto(first.url)
+  await annSecondTab.waitForSelector('#status[data-state="open"]')
+  await until(annSecondTab, `${PRESENCE_COUNT} === 2`)
+  t.equal((await presenceNames(bob)).length, 2, 'a second tab of Ann does not add a member')
+  await annSecondTab.close()
+
+  await ann.fill('#chat-text', 'hello from Ann')
+  await ann.press('#chat-text', 'Enter')
+  await until(bob, chatIncludes('hello from Ann'))
+  t.match((await chatLines(bob)).at(-1), /Annhello from Ann$/, 'Bob sees Ann\'s message, signed with her name')
+  await bob.fill('#chat-text', 'hi Ann')
+  await bob.press('#chat-text', 'Enter')
+  await until(ann, chatIncludes('hi Ann'))
+  await ann.screenshot({ path: artifact('demo-2-ann-chat-presence.png'), fullPage: true })
+  await bob.screenshot({ path: artifact('demo-3-bob-chat-presence.png'), fullPage: true })
+
+  const late = await visitor(browser, first.url, errors)
+  await until(late, chatIncludes('hi Ann'))
+  t.same((await chatLines(late)).map((line) => line.replace(/^.*?(Ann|Bob)/, '$1')), ['Annhello from Ann', 'Bobhi Ann'], 'a new page gets the chat history')
+  await late.context().close()
+
+  // Restart: the server goes away (1001 + retry hint), a new one starts on the same port, and
+  // something is published before the pages are back.
+  await first.server.close()
+  await ann.waitForSelector('#status[data-state="reconnecting"]')
+  await ann.screenshot({ path: artifact('demo-4-reconnecting.png'), fullPage: true })
+  const second = await startDemo(t, first.port)
+  await second.server.realtime.publish('chat', { text: 'published while you were away', from: { id: 'server', name: 'Server' } })
+  for (const page of [ann, bob]) {
+    await until(page, chatIncludes('published while you were away'), 15_000)
+    await page.waitForSelector('#status[data-state="open"]')
+  }
+  t.match(await ann.textContent('#chat-list') ?? '', /reconnected: the server lost its history/, 'the page says the history was reset (new epoch)')
+  const afterRestart = await chatLines(ann)
+  t.match(afterRestart.at(-1), /Serverpublished while you were away$/, 'and shows what it missed')
+  t.equal(afterRestart.filter((line) => line.includes('hello from Ann')).length, 1, 'nothing shown twice')
+  const ticksBefore = Number(await ann.textContent('#tick-count'))
+  await until(ann, `Number(document.getElementById('tick-count').textContent) > ${ticksBefore + 2}`)
+  await ann.screenshot({ path: artifact('demo-5-after-restart.png'), fullPage: true })
+  t.same(errors, [], 'no script errors on any page')
+})

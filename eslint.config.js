@@ -11,7 +11,7 @@ const NO_WEBSOCKET = { name: '@fastify/websocket', message: 'Only src/plugin.ts 
 const NO_IOREDIS = { name: 'ioredis', message: 'ioredis belongs in src/adapters/redis.ts only (rule 4).' }
 const NO_DOTENV = { name: 'dotenv', message: 'Only src/config.ts loads .env (rule 2).' }
 const NO_CONCRETE_ADAPTER = { group: ['./adapters/*', '!./adapters/adapter.js'], message: 'The hub talks to adapters through the contract only (rule 4).' }
-const BARREL_ONLY = { group: ['../src/*', '!../src/index.js'], message: 'Register fastify-realtime through its barrel (../src/index.js), as an outside app would (rule 5).' }
+const BARREL_ONLY = { group: ['../src/*', '!../src/index.js', '!../src/redis-entry.js', '!../src/metrics-prometheus.js'], message: 'Register fastify-realtime through its public entries (../src/index.js, and the redis-entry / metrics-prometheus subpaths), as an outside app would (rule 5).' }
 
 const restrict = (paths, patterns = []) => ({ 'no-restricted-imports': ['error', { paths, patterns }] })
 

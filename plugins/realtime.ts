@@ -6,6 +6,7 @@
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { RedisAdapter } from '../src/redis-entry.js'
 import realtime, { type ChannelContext, type ChannelDefinition, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
@@ -66,7 +67,10 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     tick: demoTick,
     identify: identifyFromSession,
     channels: DEMO_CHANNELS,
-    metrics: fastify.realtimeMetrics
+    presenceTtlMs: fastify.config.presenceTtlMs,
+    metrics: fastify.realtimeMetrics,
+    // REDIS_URL set: publications, history and presence are shared by every node through Redis.
+    ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })
   })
 }
 

@@ -37,6 +37,8 @@ export interface AppConfig {
   redisUrl: string | undefined
   /** Prefix of every Redis key and pub/sub channel of this app. */
   redisKeyPrefix: string
+  /** A presence entry not refreshed for this long disappears (a node that died leaves presence within it). */
+  presenceTtlMs: number
 }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
@@ -60,7 +62,8 @@ const schema = {
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
     METRICS_HOST: { type: 'string', minLength: 1 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://' },
-    REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{0,64}$', default: 'rt:' }
+    REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{0,64}$', default: 'rt:' },
+    PRESENCE_TTL_MS: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 30_000 }
   }
 } as const
 
@@ -77,6 +80,7 @@ interface RawEnv {
   METRICS_HOST?: string
   REDIS_URL?: string
   REDIS_KEY_PREFIX: string
+  PRESENCE_TTL_MS: number
 }
 
 const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -163,6 +167,7 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     metricsPort: raw.METRICS_PORT,
     metricsHost: raw.METRICS_HOST ?? raw.HOST,
     redisUrl: parseRedisUrl(raw.REDIS_URL),
-    redisKeyPrefix: raw.REDIS_KEY_PREFIX
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
+    presenceTtlMs: raw.PRESENCE_TTL_MS
   }
 }

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Publication, PresenceMember } from './adapters/adapter.js'
+import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
 import { clientIp } from './client-ip.js'
@@ -61,9 +61,11 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const options = resolveOptions(rawOptions)
   const node = new RealtimeNode(options, fastify.log)
   // The one place the adapter is chosen: the application's, or the embedded memory default.
+  const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
+  node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
   const channels = new ChannelService({
     registry: options.channels,
-    adapter: options.adapter ?? new MemoryAdapter(),
+    adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     presenceTtlMs: options.presenceTtlMs,
     metrics: options.metrics,

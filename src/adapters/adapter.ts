@@ -107,6 +107,11 @@ export interface AdapterHandler {
 export interface RealtimeAdapter {
   /** A short name for logs and metrics (`memory`, `redis`). */
   readonly name: string
+  /**
+   * Whether the adapter can serve right now (e.g. its Redis connections are up); `/ready` reports
+   * not ready while it is false. Absent: always ready (the memory adapter).
+   */
+  readonly connected?: boolean
   /** Connect the adapter to the node. Called once, before any other method. */
   init: (handler: AdapterHandler) => Promise<void>
   /**

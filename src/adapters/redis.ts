@@ -127,6 +127,9 @@ export class RedisAdapter implements RealtimeAdapter {
     // ioredis emits 'error' on every failed reconnect attempt: report state changes, not each retry.
     pub.on('error', () => {})
     sub.on('error', () => {})
+    // Load the scripts whenever the publisher (re)connects: an EVALSHA that misses and falls back
+    // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
+    pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
     sub.on('close', () => {
       if (this.#lostSubscriber || this.#sub === null) return
       this.#lostSubscriber = true
@@ -141,6 +144,7 @@ export class RedisAdapter implements RealtimeAdapter {
     sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
     try {
       await Promise.all([waitReady(pub, this.#connectTimeoutMs), waitReady(sub, this.#connectTimeoutMs)])
+      await this.#loadScripts(pub)
     } catch (err) {
       await this.close()
       throw err
@@ -233,6 +237,10 @@ export class RedisAdapter implements RealtimeAdapter {
       if (redis.status === 'ready') await redis.quit().catch(() => { redis.disconnect() })
       else redis.disconnect()
     }))
+  }
+
+  async #loadScripts (pub: Redis): Promise<void> {
+    await Promise.all(Object.values(SCRIPTS).map(async (script) => await pub.script('LOAD', script.lua)))
   }
 
   #publisher (): Redis {

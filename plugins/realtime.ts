@@ -40,6 +40,19 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
   await fastify.register(realtime, {
     tickIntervalMs: fastify.config.tickIntervalMs,
     closeGraceMs: fastify.config.closeGraceMs,
+    heartbeatIntervalMs: fastify.config.heartbeatIntervalMs,
+    heartbeatTimeoutMs: fastify.config.heartbeatTimeoutMs,
+    maxBufferedBytes: fastify.config.maxBufferedBytes,
+    maxPayloadBytes: fastify.config.maxPayloadBytes,
+    allowedOrigins: fastify.config.allowedOrigins,
+    requireOrigin: fastify.config.requireOrigin,
+    requireSession: fastify.config.requireSession,
+    maxConnectionsPerIp: fastify.config.maxConnectionsPerIp,
+    maxConnections: fastify.config.maxConnections,
+    handshakeRatePerSec: fastify.config.handshakeRatePerSec,
+    handshakeBurst: fastify.config.handshakeBurst,
+    messageRatePerSec: fastify.config.messageRatePerSec,
+    messageBurst: fastify.config.messageBurst,
     tick: demoTick,
     identify: identifyFromSession
   })

@@ -4,12 +4,13 @@
  */
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
 import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
-import { RealtimeNode, type RealtimeStats } from './realtime-node.js'
+import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
+import { UpgradeGate, type UpgradeGateState } from './upgrade-gate.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -29,6 +30,13 @@ export interface RealtimeDecorator {
   readonly wsHandler: (socket: WebSocket, request: FastifyRequest) => void
   /** Drain now: close every socket with 1001 and wait for them (also runs on `fastify.close()`). */
   drain: () => Promise<void>
+  /**
+   * The upgrade gate (origin, rate, caps, session, draining) as an `onRequest` hook. Routes whose
+   * `wsHandler` is {@link wsHandler} get it automatically; add it yourself to other upgrade routes.
+   */
+  readonly upgradeGate: onRequestHookHandler
+  /** What this node holds right now (connections, scheduled sockets, gate slots); for leak checks. */
+  resources: () => NodeResources & UpgradeGateState
 }
 
 declare module 'fastify' {
@@ -43,11 +51,13 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const node = new RealtimeNode(options, fastify.log)
 
   const drain = async (): Promise<void> => { await node.drain() }
+  const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
   if (fastify.hasDecorator('websocketServer')) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
   } else {
     await fastify.register(websocket, {
+      // Larger frames close the socket with 1009 (ws's own default would be 100 MiB).
       options: { maxPayload: options.maxPayloadBytes },
       // Replaces the default, which closes every socket without a code (1005).
       preClose: drain,
@@ -61,13 +71,21 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log })
+    // request.socket is the TCP socket ws took over: its `drain` releases coalesced ticks.
+    node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, transport: request.socket ?? null })
   }
+
+  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.
+  fastify.addHook('onRoute', (route) => {
+    if (route.wsHandler !== wsHandler) return
+    const existing = route.onRequest
+    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+  })
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
   // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true }, wsHandler)
+    routes.get(options.path, { websocket: true, onRequest: gate.onRequest }, wsHandler)
   }, { prefix: options.prefix })
 
   fastify.decorate('realtime', {
@@ -75,10 +93,15 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     broadcast: (data: unknown) => node.broadcast(data),
     stats: () => node.stats(),
     wsHandler,
-    drain
+    drain,
+    upgradeGate: gate.onRequest,
+    resources: () => ({ ...node.resources(), ...gate.state() })
   } satisfies RealtimeDecorator)
 
-  fastify.addHook('onClose', async () => { node.ticker?.stop() })
+  fastify.addHook('onClose', async () => {
+    node.ticker?.stop()
+    node.heartbeat?.stop()
+  })
 }
 
 /**

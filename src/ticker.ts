@@ -77,7 +77,7 @@ export class Ticker {
     }
     this.#seq++
     for (const connection of due) {
-      if (connection.sendText(frame)) this.#sent++
+      if (connection.send(frame, 'tick')) this.#sent++
     }
   }
 }

@@ -10,7 +10,7 @@ import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
-import { UpgradeGate, type UpgradeGateState } from './upgrade-gate.js'
+import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade-gate.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -56,11 +56,19 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
   } else {
+    // Listeners are typed `Function[]` by @types/node; they are the server's upgrade listeners.
+    const upgradeListeners = (): UpgradeListener[] => fastify.server.listeners('upgrade') as UpgradeListener[]
+    const upgradeListenersBefore = new Set(upgradeListeners())
     await fastify.register(websocket, {
       // Larger frames close the socket with 1009 (ws's own default would be 100 MiB).
       options: { maxPayload: options.maxPayloadBytes },
-      // Replaces the default, which closes every socket without a code (1005).
-      preClose: drain,
+      // Replaces the default, which closes every socket without a code (1005). The default also
+      // stopped routing upgrades; that is done here too, or an upgrade arriving while Fastify
+      // closes gets Fastify's 503 on a socket nobody ever closes, and `close()` hangs on it.
+      preClose: async () => {
+        gate.takeOverUpgrades(fastify.server, upgradeListeners().filter((listener) => !upgradeListenersBefore.has(listener)), fastify.log)
+        await drain()
+      },
       // Socket errors are logged by their connection; this sees them too, and also handler throws.
       errorHandler (error: Error, socket: WebSocket, request: FastifyRequest) {
         if (socket.readyState !== OPEN) return

@@ -7,8 +7,11 @@
  * and counted through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so
  * writing `X-Forwarded-For` does not move a client into another IP's budget.
  */
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
-import { clientIp } from './client-ip.js'
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { clientIp, normalizeIp } from './client-ip.js'
 import { ConnectionSlots } from './connection-slots.js'
 import {
   DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError
@@ -35,6 +38,9 @@ export interface UpgradeGateState {
   /** IPs whose handshake bucket is not full yet. */
   rateLimitedIps: number
 }
+
+/** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
+export type UpgradeListener = Parameters<EventEmitter['removeListener']>[1]
 
 /** Seconds a refused client should wait, sent as `Retry-After`. */
 const RETRY_AFTER_SECONDS = { rate: 1, per_ip_limit: 5, global_limit: 5, draining: 5 } as const
@@ -92,6 +98,28 @@ export class UpgradeGate {
   state (): UpgradeGateState {
     this.#handshakes.sweep()
     return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size }
+  }
+
+  /**
+   * On shutdown: replace the given `upgrade` listeners of `server` by one that answers 503 and
+   * closes the socket itself, before anything routes the request. Fastify's own 503 while closing
+   * skips the hooks that would destroy an upgrade socket, leaving it open and `close()` waiting.
+   */
+  takeOverUpgrades (server: EventEmitter, listeners: readonly UpgradeListener[], log: FastifyBaseLogger): void {
+    for (const listener of listeners) server.removeListener('upgrade', listener)
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+      const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
+      log.warn({ reason: 'draining', ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
+      this.#init.metrics.upgradeRejected('draining')
+      const error = new DrainingError()
+      const body = JSON.stringify({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message })
+      socket.on('error', () => socket.destroy())
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+        `Retry-After: ${RETRY_AFTER_SECONDS.draining}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        () => socket.destroy()
+      )
+    })
   }
 
   #check (request: FastifyRequest): { reason: UpgradeRejection, error: Error } | null {

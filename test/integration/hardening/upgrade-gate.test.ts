@@ -154,3 +154,23 @@ t.test('while draining, upgrades get 503', async (t) => {
   await drained
   t.equal((await client.closed).code, 1001)
 })
+
+t.test('during fastify.close(), a late upgrade gets 503 and does not hold close() open', async (t) => {
+  const { port, ws, app, metrics, logs } = await bareApp(t, { closeGraceMs: 3000 })
+  const client = await connect(`${ws}/ws`)
+  client.socket.on('close', () => {})
+  client.socket.pause() // hold the drain open until the late upgrade has been answered
+  const closing = app.close()
+  await logs.waitFor('draining connections')
+  const late = await rawUpgrade(port)
+  t.equal(late.status, 503)
+  t.match(late.rest.toString(), /FRT_DRAINING/)
+  t.ok(metrics.rejections.includes('draining'))
+  // The client never read anything here: keep the socket open on our side, as a stuck peer would.
+  client.socket.resume()
+  const started = Date.now()
+  await closing
+  t.ok(Date.now() - started < 2500, 'close() finishes without waiting on the refused socket')
+  t.equal((await client.closed).code, 1001)
+  late.socket.destroy()
+})

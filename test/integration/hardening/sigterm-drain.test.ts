@@ -3,19 +3,21 @@
  * gets close 1001 with a retry hint, new upgrades get 503 meanwhile, and the process exits 0
  * within the close grace time. Needs the build (`npm test` builds before tap).
  */
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import t from 'tap'
+import type { Readable } from 'node:stream'
+import t, { type Test } from 'tap'
 import { rawUpgrade } from '../../helpers/realtime-app.js'
-import { RecordingClient } from '../../helpers/ws-client.js'
+import { connect, RecordingClient } from '../../helpers/ws-client.js'
 
 const CLIENTS = 1000
 const CLOSE_GRACE_MS = 5000
 const entry = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'server.js')
 
-t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within the grace time`, async (t) => {
+/** Start `node dist/src/server.js` on a free port. */
+async function startServer (t: Test, closeGraceMs: number): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>, port: number, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, stderr: () => string }> {
   t.ok(existsSync(entry), 'dist/src/server.js is built (run npm run build)')
   const child = spawn(process.execPath, [entry], {
     cwd: join(import.meta.dirname, '..', '..', '..'),
@@ -26,7 +28,7 @@ t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
       SESSION_SECRET: 'a-test-secret-that-is-long-enough-0123456789',
-      CLOSE_GRACE_MS: String(CLOSE_GRACE_MS),
+      CLOSE_GRACE_MS: String(closeGraceMs),
       TICK_INTERVAL_MS: '1000',
       MAX_CONNECTIONS_PER_IP: String(CLIENTS + 10),
       HANDSHAKE_RATE_PER_SEC: '10000',
@@ -50,6 +52,11 @@ t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within
       }
     })
   })
+  return { child, port, exited, stderr: () => stderr }
+}
+
+t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within the grace time`, async (t) => {
+  const { child, port, exited, stderr } = await startServer(t, CLOSE_GRACE_MS)
   const url = `ws://127.0.0.1:${port}/ws`
 
   const clients: RecordingClient[] = []
@@ -79,7 +86,30 @@ t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within
   const retries = new Set(closes.map((close) => close.reason))
   t.ok(retries.size > 100, `the retry hints are jittered (${retries.size} distinct)`)
   t.ok(late === 503 || late === 'refused', `an upgrade during the drain is not accepted (${String(late)})`)
-  t.equal(code, 0, `exit code 0 ${stderr === '' ? '' : stderr.slice(0, 500)}`)
+  t.equal(code, 0, `exit code 0 ${stderr().slice(0, 500)}`)
   t.equal(signal, null)
   t.ok(exitMs < CLOSE_GRACE_MS, `exited within the grace time (${exitMs} ms)`)
+})
+
+t.test('SIGTERM with clients that never answer the close: cut at the grace time, exit 0', async (t) => {
+  const graceMs = 1500
+  const { child, port, exited, stderr } = await startServer(t, graceMs)
+  const good = await connect(`ws://127.0.0.1:${port}/ws`)
+  const stuck = await Promise.all(Array.from({ length: 20 }, async () => await rawUpgrade(port)))
+  for (const upgrade of stuck) upgrade.socket.pause() // never reads, so never answers the close frame
+  t.teardown(() => { for (const upgrade of stuck) upgrade.socket.destroy() })
+  const stuckClosed = Promise.all(stuck.map(async (upgrade) => await new Promise<number>((resolve) => upgrade.socket.once('close', () => resolve(Date.now())))))
+  for (const upgrade of stuck) upgrade.socket.resume()
+  for (const upgrade of stuck) upgrade.socket.on('data', () => {}) // reads now, but still never answers
+  const signalledAt = Date.now()
+  child.kill('SIGTERM')
+  t.equal((await good.closed).code, 1001)
+  const cutAt = await stuckClosed
+  const { code } = await exited
+  const exitMs = Date.now() - signalledAt
+  const lastCutMs = Math.max(...cutAt) - signalledAt
+  t.comment(`20 unresponsive clients cut after ${lastCutMs} ms; exit after ${exitMs} ms (grace ${graceMs} ms)`)
+  t.ok(lastCutMs >= graceMs - 100, 'they had the grace time')
+  t.ok(exitMs < graceMs + 1500, `then the process exited promptly (${exitMs} ms)`)
+  t.equal(code, 0, `exit code 0 ${stderr().slice(0, 500)}`)
 })

@@ -23,7 +23,7 @@ async function oneCycle (port: number, ws: string, i: number): Promise<void> {
     case 0: { // abort mid-handshake: half a request, or a whole one without waiting for the 101
       const socket = tcpConnect({ port, host: '127.0.0.1' })
       await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-      const request = `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      const request = 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
         `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`
       socket.write(i % 8 === 0 ? request.slice(0, 40) : request)
       await sleep(i % 3)

@@ -23,7 +23,7 @@ t.test('pings once per interval; a missing pong terminates after the timeout', a
     timeoutMs: 400,
     onTimeout: (_connection, waited) => timeouts.push(waited),
     onRtt: (ms) => rtts.push(ms),
-    clock: { now: () => clock.now, setTimeout: (fn, ms) => ({ id: clock.setTimeout(fn, ms) }), clearTimeout: (timer) => { clock.clearTimeout((timer as { id: FakeTimers.TimerId }).id) } }
+    clock: { now: () => clock.now, setTimeout: (fn, ms) => ({ id: clock.setTimeout(fn, ms), unref: () => undefined }), clearTimeout: (timer) => { clock.clearTimeout((timer as { id: FakeTimers.TimerId }).id) } }
   })
   const alive = fakeConnection()
   const dead = fakeConnection()

@@ -54,8 +54,9 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     messageRatePerSec: fastify.config.messageRatePerSec,
     messageBurst: fastify.config.messageBurst,
     tick: demoTick,
-    identify: identifyFromSession
+    identify: identifyFromSession,
+    metrics: fastify.realtimeMetrics
   })
 }
 
-export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session'] })
+export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session', 'metrics'] })

@@ -43,6 +43,10 @@ export interface AppConfig {
   handshakeBurst: number
   messageRatePerSec: number
   messageBurst: number
+  /** Port of a separate metrics listener; undefined: `GET /metrics` is served on the main port. */
+  metricsPort: number | undefined
+  /** Address the separate metrics listener binds (only with `metricsPort`). */
+  metricsHost: string
 }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
@@ -75,7 +79,9 @@ const schema = {
     HANDSHAKE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
     HANDSHAKE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
     MESSAGE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
-    MESSAGE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 }
+    MESSAGE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
+    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    METRICS_HOST: { type: 'string', minLength: 1 }
   }
 } as const
 
@@ -101,6 +107,8 @@ interface RawEnv {
   HANDSHAKE_BURST: number
   MESSAGE_RATE_PER_SEC: number
   MESSAGE_BURST: number
+  METRICS_PORT?: number
+  METRICS_HOST?: string
 }
 
 const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -171,6 +179,9 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     const message = (err as Error).message.replace(/env\/(\w+)/g, (_match, name: string) => `${name} (got ${JSON.stringify(merged[name] ?? '')})`)
     throw new InvalidConfigError(message)
   }
+  if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT !== 0 && raw.METRICS_PORT === raw.PORT) {
+    throw new InvalidConfigError(`METRICS_PORT=${raw.METRICS_PORT} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
+  }
   if (raw.NODE_ENV === 'production' && raw.SESSION_SECRET === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
   }
@@ -196,6 +207,8 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     handshakeRatePerSec: raw.HANDSHAKE_RATE_PER_SEC,
     handshakeBurst: raw.HANDSHAKE_BURST,
     messageRatePerSec: raw.MESSAGE_RATE_PER_SEC,
-    messageBurst: raw.MESSAGE_BURST
+    messageBurst: raw.MESSAGE_BURST,
+    metricsPort: raw.METRICS_PORT,
+    metricsHost: raw.METRICS_HOST ?? raw.HOST
   }
 }

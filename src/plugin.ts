@@ -11,6 +11,7 @@ import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade-gate.js'
+import type { ReadinessProbe, ReadinessReport } from './readiness.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -23,6 +24,13 @@ export interface RealtimeDecorator {
   broadcast: (data: unknown) => number
   /** Counters of this node. */
   stats: () => RealtimeStats
+  /** Whether this node should get new clients: every readiness check's answer (`draining`, …). */
+  readiness: () => ReadinessReport
+  /**
+   * Add a readiness check (an adapter's connection, a connection limit, an app's database…).
+   * @returns a function that removes it
+   */
+  addReadinessCheck: (name: string, probe: ReadinessProbe) => () => void
   /**
    * The WebSocket handler, for accepting sockets on another route too, e.g.
    * `fastify.get('/', { handler: page, wsHandler: fastify.realtime.wsHandler })`.
@@ -52,6 +60,10 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
 
   const drain = async (): Promise<void> => { await node.drain() }
   const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  // A node at its connection cap would refuse a new client (503): tell the balancer first.
+  node.readiness.add('capacity', () => gate.state().slots >= options.maxConnections
+    ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
+    : { ok: true })
   if (fastify.hasDecorator('websocketServer')) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
@@ -100,6 +112,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     get connections () { return node.hub.size },
     broadcast: (data: unknown) => node.broadcast(data),
     stats: () => node.stats(),
+    readiness: () => node.readiness.report(),
+    addReadinessCheck: (name: string, probe: ReadinessProbe) => node.readiness.add(name, probe),
     wsHandler,
     drain,
     upgradeGate: gate.onRequest,

@@ -14,6 +14,7 @@ import type { DrainSource } from './send-budget.js'
 import type { ResolvedOptions } from './options.js'
 import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
+import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
 import type { Visitor } from './visitor.js'
 
@@ -90,6 +91,8 @@ export class RealtimeNode {
   readonly ticker: Ticker | null
   readonly heartbeat: Heartbeat | null
   readonly #rates = new WeakMap<Connection, MessageRate>()
+  /** Whether this node should get new clients; see {@link Readiness}. */
+  readonly readiness = new Readiness()
   readonly #options: ResolvedOptions
   readonly #log: FastifyBaseLogger
   readonly #startedAt = Date.now()
@@ -106,7 +109,7 @@ export class RealtimeNode {
     this.#options = options
     this.#log = log
     this.ticker = options.tickIntervalMs > 0
-      ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log })
+      ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log, metrics: options.metrics })
       : null
     const heartbeat = options.heartbeatIntervalMs > 0
       ? new Heartbeat({
@@ -117,6 +120,8 @@ export class RealtimeNode {
       })
       : null
     this.heartbeat = heartbeat
+    // Not ready from the first moment of a drain, so a balancer stops sending new clients at once.
+    this.readiness.add('draining', () => this.#draining ? { ok: false, detail: 'draining' } : { ok: true })
     // One events object serves every connection: no per-socket handler closures beyond the forwarders.
     this.#events = {
       message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
@@ -158,12 +163,13 @@ export class RealtimeNode {
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
     log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
-    connection.sendText(encode({
+    const welcome = encode({
       type: 'welcome',
       connId: id,
       visitor: context.visitor?.id ?? null,
       tickIntervalMs: this.#options.tickIntervalMs
-    }))
+    })
+    if (connection.sendText(welcome)) this.#options.metrics.frameOut('welcome', Buffer.byteLength(welcome), 1)
     if (this.#options.onConnection) {
       try {
         this.#options.onConnection(connection)
@@ -179,8 +185,10 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const sent = this.hub.broadcastText(encode({ type: 'broadcast', t: Date.now(), data }))
+    const text = encode({ type: 'broadcast', t: Date.now(), data })
+    const sent = this.hub.broadcastText(text)
     this.#broadcastsSent += sent
+    if (sent > 0) this.#options.metrics.frameOut('broadcast', Buffer.byteLength(text), sent)
     return sent
   }
 

@@ -174,3 +174,18 @@ t.test('during fastify.close(), a late upgrade gets 503 and does not hold close(
   t.equal((await client.closed).code, 1001)
   late.socket.destroy()
 })
+
+t.test('at MAX_CONNECTIONS the node reports not ready (capacity), and ready again below it', async (t) => {
+  const { ws, app } = await bareApp(t, { maxConnections: 2 })
+  const a = await connect(`${ws}/ws`)
+  t.same(app.realtime.readiness().checks.capacity, { ok: true })
+  const b = await connect(`${ws}/ws`)
+  const full = app.realtime.readiness()
+  t.equal(full.ready, false)
+  t.same(full.checks.capacity, { ok: false, detail: 'at the connection limit (2)' })
+  await b.close()
+  const started = Date.now()
+  while (app.realtime.resources().slots > 1 && Date.now() - started < 2000) await sleep(10)
+  t.same(app.realtime.readiness().checks.capacity, { ok: true })
+  await a.close()
+})

@@ -29,6 +29,20 @@ export interface AppConfig {
   /** True when no SESSION_SECRET was given and a random one was made (development only). */
   sessionSecretGenerated: boolean
   closeGraceMs: number
+  heartbeatIntervalMs: number
+  heartbeatTimeoutMs: number
+  maxBufferedBytes: number
+  maxPayloadBytes: number
+  /** Origins allowed to open a socket from a browser; empty: the Host's own origin only; `['*']`: any. */
+  allowedOrigins: string[]
+  requireOrigin: boolean
+  requireSession: boolean
+  maxConnectionsPerIp: number
+  maxConnections: number
+  handshakeRatePerSec: number
+  handshakeBurst: number
+  messageRatePerSec: number
+  messageBurst: number
   /** Port of a separate metrics listener; undefined: `GET /metrics` is served on the main port. */
   metricsPort: number | undefined
   /** Address the separate metrics listener binds (only with `metricsPort`). */
@@ -59,6 +73,19 @@ const schema = {
     TRUST_PROXY: { type: 'string', default: '' },
     SESSION_SECRET: { type: 'string', minLength: 32 },
     CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
+    HEARTBEAT_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000 },
+    HEARTBEAT_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 10_000 },
+    MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 1_073_741_824, default: 1_048_576 },
+    MAX_PAYLOAD_BYTES: { type: 'integer', minimum: 1, maximum: 67_108_864, default: 65_536 },
+    ALLOWED_ORIGINS: { type: 'string', default: '' },
+    REQUIRE_ORIGIN: { type: 'boolean', default: false },
+    REQUIRE_SESSION: { type: 'boolean', default: false },
+    MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 64 },
+    MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
+    HANDSHAKE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
+    HANDSHAKE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
+    MESSAGE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
+    MESSAGE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
     METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
     METRICS_HOST: { type: 'string', minLength: 1 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://' },
@@ -76,6 +103,19 @@ interface RawEnv {
   TRUST_PROXY: string
   SESSION_SECRET?: string
   CLOSE_GRACE_MS: number
+  HEARTBEAT_INTERVAL_MS: number
+  HEARTBEAT_TIMEOUT_MS: number
+  MAX_BUFFERED_BYTES: number
+  MAX_PAYLOAD_BYTES: number
+  ALLOWED_ORIGINS: string
+  REQUIRE_ORIGIN: boolean
+  REQUIRE_SESSION: boolean
+  MAX_CONNECTIONS_PER_IP: number
+  MAX_CONNECTIONS: number
+  HANDSHAKE_RATE_PER_SEC: number
+  HANDSHAKE_BURST: number
+  MESSAGE_RATE_PER_SEC: number
+  MESSAGE_BURST: number
   METRICS_PORT?: number
   METRICS_HOST?: string
   REDIS_URL?: string
@@ -117,6 +157,20 @@ function parseRedisUrl (value: string | undefined): string | undefined {
     throw new InvalidConfigError(`REDIS_URL="${value}" is not a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)`)
   }
   return value
+}
+
+function parseAllowedOrigins (value: string): string[] {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  for (const entry of entries) {
+    if (entry === '*') continue
+    let url: URL | null = null
+    try { url = new URL(entry) } catch { url = null }
+    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry) {
+      throw new InvalidConfigError(`ALLOWED_ORIGINS entry "${entry}" is not an origin; write scheme://host[:port] with no path or trailing slash, e.g. https://app.example.com`)
+    }
+  }
+  if (entries.includes('*') && entries.length > 1) throw new InvalidConfigError('ALLOWED_ORIGINS: "*" allows every origin and cannot be combined with others')
+  return entries
 }
 
 function readEnvFile (path: string | false): Record<string, string> {
@@ -164,6 +218,19 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     sessionSecret: raw.SESSION_SECRET ?? randomBytes(32).toString('hex'),
     sessionSecretGenerated: raw.SESSION_SECRET === undefined,
     closeGraceMs: raw.CLOSE_GRACE_MS,
+    heartbeatIntervalMs: raw.HEARTBEAT_INTERVAL_MS,
+    heartbeatTimeoutMs: raw.HEARTBEAT_TIMEOUT_MS,
+    maxBufferedBytes: raw.MAX_BUFFERED_BYTES,
+    maxPayloadBytes: raw.MAX_PAYLOAD_BYTES,
+    allowedOrigins: parseAllowedOrigins(raw.ALLOWED_ORIGINS),
+    requireOrigin: raw.REQUIRE_ORIGIN,
+    requireSession: raw.REQUIRE_SESSION,
+    maxConnectionsPerIp: raw.MAX_CONNECTIONS_PER_IP,
+    maxConnections: raw.MAX_CONNECTIONS,
+    handshakeRatePerSec: raw.HANDSHAKE_RATE_PER_SEC,
+    handshakeBurst: raw.HANDSHAKE_BURST,
+    messageRatePerSec: raw.MESSAGE_RATE_PER_SEC,
+    messageBurst: raw.MESSAGE_BURST,
     metricsPort: raw.METRICS_PORT,
     metricsHost: raw.METRICS_HOST ?? raw.HOST,
     redisUrl: parseRedisUrl(raw.REDIS_URL),

@@ -29,6 +29,72 @@ export const UnknownChannelError = createError<[string]>(
   TypeError
 )
 
+/** An upgrade from an Origin that is not allowed (cross-site WebSocket hijacking). HTTP 403. */
+export const ForbiddenOriginError = createError<[string]>(
+  'FRT_ORIGIN_FORBIDDEN',
+  'WebSocket upgrade refused: origin %s is not allowed',
+  403
+)
+
+/** An upgrade without a valid session while `requireSession` is on. HTTP 401. */
+export const SessionRequiredError = createError(
+  'FRT_SESSION_REQUIRED',
+  'WebSocket upgrade refused: a valid session is required (load the page first)',
+  401
+)
+
+/** Too many concurrent connections from one client IP. HTTP 429. */
+export const TooManyConnectionsPerIpError = createError<[number]>(
+  'FRT_TOO_MANY_CONNECTIONS_PER_IP',
+  'WebSocket upgrade refused: this address already holds %d connections',
+  429
+)
+
+/** Too many upgrade handshakes per second from one client IP. HTTP 429. */
+export const HandshakeRateError = createError(
+  'FRT_HANDSHAKE_RATE',
+  'WebSocket upgrade refused: too many connection attempts, slow down',
+  429
+)
+
+/** The node holds its maximum number of connections. HTTP 503. */
+export const ServerFullError = createError(
+  'FRT_SERVER_FULL',
+  'WebSocket upgrade refused: the server is at its connection limit, retry later',
+  503
+)
+
+/** The node is draining (shutting down). HTTP 503. */
+export const DrainingError = createError(
+  'FRT_DRAINING',
+  'WebSocket upgrade refused: the server is shutting down, retry on another node or later',
+  503
+)
+
+/**
+ * Codes of the `error` frames the server sends about a client message. The connection stays
+ * open after each of them, unless a close follows (`rate_limited` repeated).
+ */
+export const ClientErrorCode = Object.freeze({
+  /** The frame starts with `{` but is not valid JSON. */
+  INVALID_JSON: 'invalid_json',
+  /** Valid JSON, but not a valid protocol message (schema mismatch). */
+  INVALID_MESSAGE: 'invalid_message',
+  /** The `type` is not a known client message type. */
+  UNKNOWN_TYPE: 'unknown_type',
+  /** A known type that this server does not enable (e.g. channels off). */
+  UNSUPPORTED: 'unsupported',
+  /** Binary frames are not part of the protocol. */
+  BINARY_UNSUPPORTED: 'binary_unsupported',
+  /** Over the per-connection message rate; the message was dropped. */
+  RATE_LIMITED: 'rate_limited',
+  /** The server failed while handling the message. */
+  INTERNAL_ERROR: 'internal_error'
+} as const)
+
+/** Union of the codes in {@link ClientErrorCode}. */
+export type ClientErrorCodeValue = typeof ClientErrorCode[keyof typeof ClientErrorCode]
+
 /**
  * WebSocket close codes sent by the server (RFC 6455 §7.4 plus application codes).
  * 4000–4499 are application codes after which a client should reconnect;
@@ -47,6 +113,13 @@ export const CloseCode = Object.freeze({
   INTERNAL_ERROR: 1011,
   /** The client did not read fast enough and exceeded its send budget. */
   SLOW_CONSUMER: 4008
+} as const)
+
+/** Reasons sent with the server's close codes (each well under 123 bytes). */
+export const CloseReason = Object.freeze({
+  SLOW_CONSUMER: 'slow consumer',
+  RATE_LIMITED: 'rate limit exceeded',
+  HEARTBEAT_TIMEOUT: 'heartbeat timeout'
 } as const)
 
 /** Union of the numeric close codes in {@link CloseCode}. */

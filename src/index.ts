@@ -14,6 +14,14 @@ export type { Visitor } from './visitor.js'
 export type { ServerMessage, WelcomeMessage, TickMessage, BroadcastMessage, ErrorMessage } from './protocol.js'
 export { CloseCode, InvalidOptionError, InvalidConfigError, MAX_CLOSE_REASON_BYTES } from './errors.js'
 export type { CloseCodeValue } from './errors.js'
+export {
+  ClientErrorCode, CloseReason, DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError,
+  SessionRequiredError, TooManyConnectionsPerIpError
+} from './errors.js'
+export type { ClientErrorCodeValue } from './errors.js'
+export type { NodeResources } from './realtime-node.js'
+export type { UpgradeGateState } from './upgrade-gate.js'
+export type { SendKind } from './send-budget.js'
 export { clientIp, normalizeIp } from './client-ip.js'
 export { TimerWheel } from './timer-wheel.js'
 export type { TimerWheelOptions, WheelClock } from './timer-wheel.js'

@@ -44,6 +44,37 @@ export interface RealtimePluginOptions {
   closeGraceMs?: number
   /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */
   metrics?: RealtimeMetrics
+  /** Milliseconds between two heartbeat pings on one connection; `0` turns heartbeats off. @default 25000 */
+  heartbeatIntervalMs?: number
+  /** A connection whose pong has not arrived this many ms after its ping is terminated. @default 10000 */
+  heartbeatTimeoutMs?: number
+  /**
+   * Send budget of one connection, in bytes not yet written to the network (`bufferedAmount`).
+   * Past it, ticks are coalesced (only the latest is kept) and any other message closes the
+   * socket with 4008 `slow consumer`. @default 1048576
+   */
+  maxBufferedBytes?: number
+  /**
+   * Origins (`scheme://host[:port]`) allowed to open a socket from a browser; `['*']` allows any.
+   * Empty: only the same origin as the request's Host. @default []
+   */
+  allowedOrigins?: readonly string[]
+  /** Refuse upgrades that carry no `Origin` header (non-browser clients) with 403. @default false */
+  requireOrigin?: boolean
+  /** Refuse upgrades whose `identify` returns null (no valid session) with 401. @default false */
+  requireSession?: boolean
+  /** Concurrent connections allowed from one client IP; more get 429. @default 64 */
+  maxConnectionsPerIp?: number
+  /** Concurrent connections allowed on this node; more get 503. @default 10000 */
+  maxConnections?: number
+  /** Upgrade handshakes per second allowed from one client IP (token bucket rate); more get 429. @default 20 */
+  handshakeRatePerSec?: number
+  /** Handshakes one client IP may make at once (token bucket capacity). @default 40 */
+  handshakeBurst?: number
+  /** Client messages per second allowed on one connection; more get a `rate_limited` error frame. @default 20 */
+  messageRatePerSec?: number
+  /** Client messages one connection may send at once (token bucket capacity). @default 40 */
+  messageBurst?: number
   /** Route prefix, given by `register(plugin, { prefix })`. */
   prefix?: string
   /** Channels clients may use, by exact name or `*` pattern, with their policy. @default [] (none) */
@@ -73,6 +104,19 @@ export interface ResolvedOptions {
   readonly presenceTtlMs: number
   /** Undefined: the plugin uses its default (memory) adapter. */
   readonly adapter: RealtimeAdapter | undefined
+  readonly heartbeatIntervalMs: number
+  readonly heartbeatTimeoutMs: number
+  readonly maxBufferedBytes: number
+  /** Normalised origins (`new URL(o).origin`), or `['*']`. */
+  readonly allowedOrigins: readonly string[]
+  readonly requireOrigin: boolean
+  readonly requireSession: boolean
+  readonly maxConnectionsPerIp: number
+  readonly maxConnections: number
+  readonly handshakeRatePerSec: number
+  readonly handshakeBurst: number
+  readonly messageRatePerSec: number
+  readonly messageBurst: number
 }
 
 /** Defaults of every optional setting, exported so docs and tests read the same numbers. */
@@ -80,7 +124,16 @@ export const DEFAULTS = Object.freeze({
   path: '/ws',
   tickIntervalMs: 3000,
   maxPayloadBytes: 64 * 1024,
-  closeGraceMs: 10_000
+  closeGraceMs: 10_000,
+  heartbeatIntervalMs: 25_000,
+  heartbeatTimeoutMs: 10_000,
+  maxBufferedBytes: 1024 * 1024,
+  maxConnectionsPerIp: 64,
+  maxConnections: 10_000,
+  handshakeRatePerSec: 20,
+  handshakeBurst: 40,
+  messageRatePerSec: 20,
+  messageBurst: 40
 })
 
 const MIN_TICK_INTERVAL_MS = 10
@@ -89,9 +142,15 @@ const MAX_PAYLOAD_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** Options Fastify itself passes to every plugin; accepted and ignored here. */
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const OWN_KEYS = new Set(['path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics',
-  'channels', 'maxSubscriptionsPerConnection', 'presenceTtlMs', 'adapter'])
+const OWN_KEYS = new Set([
+  'path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics',
+  'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxBufferedBytes', 'allowedOrigins', 'requireOrigin', 'requireSession',
+  'maxConnectionsPerIp', 'maxConnections', 'handshakeRatePerSec', 'handshakeBurst', 'messageRatePerSec', 'messageBurst',
+  'channels', 'maxSubscriptionsPerConnection', 'presenceTtlMs', 'adapter'
+])
 const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'close']
+const HOUR_MS = 60 * 60 * 1000
+const MAX_RATE = 1_000_000
 
 function integerIn (name: string, value: unknown, fallback: number, min: number, max: number, allowZero = false): number {
   if (value === undefined) return fallback
@@ -115,6 +174,35 @@ function resolvePath (value: unknown): string {
     throw new InvalidOptionError('path', `expected a route path starting with "/" (no spaces, query or hash), got ${JSON.stringify(value)}`)
   }
   return value
+}
+
+function optionalBoolean (name: string, value: unknown): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected true or false, got ${JSON.stringify(value)}`)
+  return value
+}
+
+/** Normalise an allow-list: each entry must be an http(s) origin without path, or the list is `['*']`. */
+function resolveOrigins (value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([])
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new InvalidOptionError('allowedOrigins', 'expected an array of origins such as "https://app.example.com"')
+  }
+  const entries = value as string[]
+  if (entries.includes('*')) {
+    if (entries.length > 1) throw new InvalidOptionError('allowedOrigins', '"*" allows every origin and cannot be combined with others')
+    return Object.freeze(['*'])
+  }
+  return Object.freeze(entries.map((entry) => {
+    let url: URL | null = null
+    try { url = new URL(entry) } catch { url = null }
+    const bare = url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') &&
+      url.search === '' && url.hash === '' && url.username === '' && !entry.endsWith('/')
+    if (url === null || !bare) {
+      throw new InvalidOptionError('allowedOrigins', `${JSON.stringify(entry)} is not an origin; write scheme://host[:port] with no path, e.g. "https://app.example.com"`)
+    }
+    return url.origin
+  }))
 }
 
 function resolveMetrics (value: unknown): RealtimeMetrics {
@@ -162,6 +250,18 @@ export function resolveOptions (raw: RealtimePluginOptions | undefined): Resolve
     channels: resolveChannels(options.channels),
     maxSubscriptionsPerConnection: integerIn('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection, CHANNEL_DEFAULTS.maxSubscriptionsPerConnection, 1, 100_000),
     presenceTtlMs: integerIn('presenceTtlMs', options.presenceTtlMs, CHANNEL_DEFAULTS.presenceTtlMs, 1000, 24 * 60 * 60 * 1000),
-    adapter: resolveAdapter(options.adapter)
+    adapter: resolveAdapter(options.adapter),
+    heartbeatIntervalMs: integerIn('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 10, HOUR_MS, true),
+    heartbeatTimeoutMs: integerIn('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 10, HOUR_MS),
+    maxBufferedBytes: integerIn('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
+    allowedOrigins: resolveOrigins(options.allowedOrigins),
+    requireOrigin: optionalBoolean('requireOrigin', options.requireOrigin),
+    requireSession: optionalBoolean('requireSession', options.requireSession),
+    maxConnectionsPerIp: integerIn('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
+    maxConnections: integerIn('maxConnections', options.maxConnections, DEFAULTS.maxConnections, 1, 10_000_000),
+    handshakeRatePerSec: integerIn('handshakeRatePerSec', options.handshakeRatePerSec, DEFAULTS.handshakeRatePerSec, 1, MAX_RATE),
+    handshakeBurst: integerIn('handshakeBurst', options.handshakeBurst, DEFAULTS.handshakeBurst, 1, MAX_RATE),
+    messageRatePerSec: integerIn('messageRatePerSec', options.messageRatePerSec, DEFAULTS.messageRatePerSec, 1, MAX_RATE),
+    messageBurst: integerIn('messageBurst', options.messageBurst, DEFAULTS.messageBurst, 1, MAX_RATE)
   })
 }

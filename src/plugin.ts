@@ -4,7 +4,7 @@
  */
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
@@ -12,7 +12,8 @@ import { ChannelService } from './channels/channel-service.js'
 import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
-import { RealtimeNode, type RealtimeStats } from './realtime-node.js'
+import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
+import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade-gate.js'
 import type { ReadinessProbe, ReadinessReport } from './readiness.js'
 
 /** ws's readyState for an open socket. */
@@ -48,6 +49,13 @@ export interface RealtimeDecorator {
   readonly wsHandler: (socket: WebSocket, request: FastifyRequest) => void
   /** Drain now: close every socket with 1001 and wait for them (also runs on `fastify.close()`). */
   drain: () => Promise<void>
+  /**
+   * The upgrade gate (origin, rate, caps, session, draining) as an `onRequest` hook. Routes whose
+   * `wsHandler` is {@link wsHandler} get it automatically; add it yourself to other upgrade routes.
+   */
+  readonly upgradeGate: onRequestHookHandler
+  /** What this node holds right now (connections, scheduled sockets, gate slots); for leak checks. */
+  resources: () => NodeResources & UpgradeGateState
 }
 
 declare module 'fastify' {
@@ -75,14 +83,28 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   await channels.start()
 
   const drain = async (): Promise<void> => { await node.drain() }
+  const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  // A node at its connection cap would refuse a new client (503): tell the balancer first.
+  node.readiness.add('capacity', () => gate.state().slots >= options.maxConnections
+    ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
+    : { ok: true })
   if (fastify.hasDecorator('websocketServer')) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
   } else {
+    // Listeners are typed `Function[]` by @types/node; they are the server's upgrade listeners.
+    const upgradeListeners = (): UpgradeListener[] => fastify.server.listeners('upgrade') as UpgradeListener[]
+    const upgradeListenersBefore = new Set(upgradeListeners())
     await fastify.register(websocket, {
+      // Larger frames close the socket with 1009 (ws's own default would be 100 MiB).
       options: { maxPayload: options.maxPayloadBytes },
-      // Replaces the default, which closes every socket without a code (1005).
-      preClose: drain,
+      // Replaces the default, which closes every socket without a code (1005). The default also
+      // stopped routing upgrades; that is done here too, or an upgrade arriving while Fastify
+      // closes gets Fastify's 503 on a socket nobody ever closes, and `close()` hangs on it.
+      preClose: async () => {
+        gate.takeOverUpgrades(fastify.server, upgradeListeners().filter((listener) => !upgradeListenersBefore.has(listener)), fastify.log)
+        await drain()
+      },
       // Socket errors are logged by their connection; this sees them too, and also handler throws.
       errorHandler (error: Error, socket: WebSocket, request: FastifyRequest) {
         if (socket.readyState !== OPEN) return
@@ -93,14 +115,22 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log })
+    // request.socket is the TCP socket ws took over: its `drain` releases coalesced ticks.
+    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, transport: request.socket ?? null })
     channels.bindRequest(connection, request)
   }
+
+  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.
+  fastify.addHook('onRoute', (route) => {
+    if (route.wsHandler !== wsHandler) return
+    const existing = route.onRequest
+    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+  })
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
   // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true }, wsHandler)
+    routes.get(options.path, { websocket: true, onRequest: gate.onRequest }, wsHandler)
   }, { prefix: options.prefix })
 
   fastify.decorate('realtime', {
@@ -112,11 +142,14 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     publish: async (channel: string, data: unknown) => await channels.publish(channel, data),
     presence: async (channel: string) => await channels.presence(channel),
     wsHandler,
-    drain
+    drain,
+    upgradeGate: gate.onRequest,
+    resources: () => ({ ...node.resources(), ...gate.state() })
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
     node.ticker?.stop()
+    node.heartbeat?.stop()
     // After the drain (preClose): the closing connections have left their channels.
     await channels.close()
   })

@@ -6,8 +6,11 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
 import { Connection, newConnectionId, type ConnectionEvents } from './connection.js'
-import { CloseCode } from './errors.js'
+import { ClientErrorCode, CloseCode, CloseReason } from './errors.js'
+import { Heartbeat } from './heartbeat.js'
 import { Hub } from './hub.js'
+import { MessageRate } from './message-rate.js'
+import type { DrainSource } from './send-budget.js'
 import type { ResolvedOptions } from './options.js'
 import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
@@ -21,6 +24,22 @@ export interface AcceptContext {
   visitor: Visitor | null
   /** The upgrade request's logger (carries its request id). */
   log: FastifyBaseLogger
+  /** The TCP socket under the WebSocket (its `drain` releases coalesced ticks), when there is one. */
+  transport?: DrainSource | null
+}
+
+/** What the node holds right now; every count returns to 0 when the last socket has gone. */
+export interface NodeResources {
+  /** Connections in the hub. */
+  connections: number
+  /** Connections scheduled on the ticker. */
+  tickerScheduled: number
+  /** Connections on the heartbeat. */
+  heartbeatScheduled: number
+  /** Connections waiting for a pong. */
+  awaitingPong: number
+  /** Whether the ticker's or the heartbeat's shared timer is armed. */
+  timersArmed: boolean
 }
 
 /** Handles one validated protocol message of a given type from a connection. */
@@ -70,6 +89,8 @@ export function shutdownReason (random: () => number = Math.random): string {
 export class RealtimeNode {
   readonly hub = new Hub()
   readonly ticker: Ticker | null
+  readonly heartbeat: Heartbeat | null
+  readonly #rates = new WeakMap<Connection, MessageRate>()
   /** Whether this node should get new clients; see {@link Readiness}. */
   readonly readiness = new Readiness()
   readonly #options: ResolvedOptions
@@ -91,13 +112,23 @@ export class RealtimeNode {
     this.ticker = options.tickIntervalMs > 0
       ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log, metrics: options.metrics })
       : null
+    const heartbeat = options.heartbeatIntervalMs > 0
+      ? new Heartbeat({
+        intervalMs: options.heartbeatIntervalMs,
+        timeoutMs: options.heartbeatTimeoutMs,
+        onTimeout: (connection, waitedMs) => connection.log.warn({ waitedMs }, `${CloseReason.HEARTBEAT_TIMEOUT}: terminating`),
+        onRtt: (ms) => options.metrics.heartbeatRtt(ms)
+      })
+      : null
+    this.heartbeat = heartbeat
     // Not ready from the first moment of a drain, so a balancer stops sending new clients at once.
     this.readiness.add('draining', () => this.#draining ? { ok: false, detail: 'draining' } : { ok: true })
     // One events object serves every connection: no per-socket handler closures beyond the forwarders.
     this.#events = {
       message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
       close: (connection, code, reason) => this.#onClose(connection, code, reason),
-      error: (connection, error) => connection.log.warn({ err: error }, 'client error')
+      error: (connection, error) => connection.log.warn({ err: error }, 'client error'),
+      ...(heartbeat === null ? {} : { pong: (connection: Connection) => heartbeat.pong(connection) })
     }
   }
 
@@ -123,9 +154,18 @@ export class RealtimeNode {
   accept (socket: WebSocket, context: AcceptContext): Connection {
     const id = newConnectionId()
     const log = context.log.child({ connId: id, ip: context.ip })
-    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log, events: this.#events })
+    const metrics = this.#options.metrics
+    const connection = new Connection(id, socket, {
+      ip: context.ip,
+      visitor: context.visitor,
+      log,
+      events: this.#events,
+      budget: { maxBufferedBytes: this.#options.maxBufferedBytes, transport: context.transport ?? null, onCoalesced: () => metrics.tickCoalesced() }
+    })
+    this.#rates.set(connection, new MessageRate({ ratePerSec: this.#options.messageRatePerSec, burst: this.#options.messageBurst }))
     this.hub.add(connection)
     this.ticker?.add(connection)
+    this.heartbeat?.add(connection)
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
     log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
@@ -173,6 +213,17 @@ export class RealtimeNode {
     }
   }
 
+  /** Counts of what the node holds (for leak checks): all 0 once every socket has gone. */
+  resources (): NodeResources {
+    return {
+      connections: this.hub.size,
+      tickerScheduled: this.ticker?.scheduled ?? 0,
+      heartbeatScheduled: this.heartbeat?.size ?? 0,
+      awaitingPong: this.heartbeat?.awaitingPong ?? 0,
+      timersArmed: (this.ticker?.timerArmed ?? false) || (this.heartbeat?.timerArmed ?? false)
+    }
+  }
+
   /**
    * Graceful drain: close every connection with 1001 and a jittered retry hint, wait up to
    * `graceMs` for the clients to finish the closing handshake, then cut the rest.
@@ -181,6 +232,7 @@ export class RealtimeNode {
   async drain (graceMs: number = this.#options.closeGraceMs): Promise<void> {
     this.#draining = true
     this.ticker?.stop()
+    this.heartbeat?.stop()
     const open = [...this.hub]
     if (open.length > 0) this.#log.info({ connections: open.length, graceMs }, 'draining connections')
     for (const connection of open) connection.close(CloseCode.GOING_AWAY, shutdownReason())
@@ -203,9 +255,15 @@ export class RealtimeNode {
   #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
     this.#messagesReceived++
     const bytes = rawDataBytes(data)
+    const verdict = this.#rates.get(connection)?.check() ?? 'accept'
+    if (verdict !== 'accept') {
+      this.#options.metrics.frameIn('rate_limited', bytes)
+      this.#rateLimited(connection, verdict === 'close')
+      return
+    }
     if (isBinary) {
       this.#options.metrics.frameIn('binary', bytes)
-      this.#sendError(connection, { type: 'error', code: 'binary_unsupported', message: 'Binary frames are not supported; send JSON or plain text.' })
+      this.#sendError(connection, { type: 'error', code: ClientErrorCode.BINARY_UNSUPPORTED, message: 'Binary frames are not supported; send JSON or plain text.' })
       return
     }
     const decoded = decodeClientFrame(data.toString())
@@ -250,8 +308,23 @@ export class RealtimeNode {
     }
   }
 
+  #rateLimited (connection: Connection, close: boolean): void {
+    if (!connection.isOpen) return
+    if (close) {
+      connection.log.warn({ ratePerSec: this.#options.messageRatePerSec }, 'message rate abuse: closing')
+      connection.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED)
+      return
+    }
+    this.#sendError(connection, {
+      type: 'error',
+      code: ClientErrorCode.RATE_LIMITED,
+      message: `Too many messages: at most ${this.#options.messageRatePerSec}/s (burst ${this.#options.messageBurst}); this one was dropped.`
+    })
+  }
+
   #onClose (connection: Connection, code: number, reason: string): void {
     this.ticker?.remove(connection)
+    this.heartbeat?.remove(connection)
     this.hub.remove(connection)
     for (const listener of this.#closeListeners) {
       try {

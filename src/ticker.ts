@@ -83,7 +83,7 @@ export class Ticker {
     this.#seq++
     let sent = 0
     for (const connection of due) {
-      if (connection.sendText(frame)) sent++
+      if (connection.send(frame, 'tick')) sent++
     }
     this.#sent += sent
     // One report per batch, not per socket: the frame is the same for the whole batch.

@@ -36,7 +36,7 @@ t.test('the demo app is ready and live', async (t) => {
   const { http } = await listen(app)
   const { status, body } = await getReady(http)
   t.equal(status, 200)
-  t.same(body, { status: 'ready', connections: 0, checks: { draining: { ok: true } } })
+  t.same(body, { status: 'ready', connections: 0, checks: { draining: { ok: true }, capacity: { ok: true } } })
   const live = await fetch(`${http}/health`)
   t.equal(live.status, 200)
   t.same(await live.json(), { status: 'ok', connections: 0 })
@@ -81,7 +81,7 @@ t.test('a failing readiness check (e.g. the adapter lost Redis) turns /ready 503
   redisUp = false
   result = await getReady(http)
   t.equal(result.status, 503, 'adapter down: not ready')
-  t.same(result.body.checks, { draining: { ok: true }, adapter: { ok: false, detail: 'redis: reconnecting' } })
+  t.same(result.body.checks, { draining: { ok: true }, capacity: { ok: true }, adapter: { ok: false, detail: 'redis: reconnecting' } })
   t.equal((await fetch(`${http}/health`)).status, 200, 'still live')
 
   redisUp = true

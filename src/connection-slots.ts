@@ -1,0 +1,70 @@
+/**
+ * Connection slots per client IP and in total, for the upgrade gate's concurrency caps.
+ *
+ * A slot is taken when an upgrade passes the gate (before the 101, so a burst of simultaneous
+ * handshakes cannot overshoot the cap) and released exactly once, when the TCP socket closes,
+ * whatever happened in between (handshake aborted, socket closed cleanly or terminated).
+ */
+
+/** Why a slot was refused. */
+export type SlotRefusal = 'per_ip_limit' | 'global_limit'
+
+/** Limits of {@link ConnectionSlots}. */
+export interface SlotLimits {
+  /** Concurrent connections allowed from one IP. */
+  maxPerIp: number
+  /** Concurrent connections allowed in total on this node. */
+  maxTotal: number
+}
+
+/** Counts held slots per IP and in total. */
+export class ConnectionSlots {
+  readonly #perIp = new Map<string, number>()
+  readonly #limits: SlotLimits
+  #total = 0
+
+  constructor (limits: SlotLimits) {
+    this.#limits = limits
+  }
+
+  /** Slots held in total. */
+  get total (): number {
+    return this.#total
+  }
+
+  /** IPs holding at least one slot (the map's size: 0 when every socket is gone). */
+  get ips (): number {
+    return this.#perIp.size
+  }
+
+  /** Slots held by one IP. */
+  heldBy (ip: string): number {
+    return this.#perIp.get(ip) ?? 0
+  }
+
+  /**
+   * Take a slot for `ip`.
+   * @returns a function that releases it (idempotent), or why it was refused
+   */
+  acquire (ip: string): (() => void) | SlotRefusal {
+    const held = this.#perIp.get(ip) ?? 0
+    if (held >= this.#limits.maxPerIp) return 'per_ip_limit'
+    if (this.#total >= this.#limits.maxTotal) return 'global_limit'
+    this.#perIp.set(ip, held + 1)
+    this.#total++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#release(ip)
+    }
+  }
+
+  #release (ip: string): void {
+    this.#total--
+    const held = (this.#perIp.get(ip) ?? 1) - 1
+    // Delete at zero so the map never keeps an entry for an IP that has gone.
+    if (held <= 0) this.#perIp.delete(ip)
+    else this.#perIp.set(ip, held)
+  }
+}

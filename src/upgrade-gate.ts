@@ -1,0 +1,154 @@
+/**
+ * The upgrade gate: checks that run in a Fastify `onRequest` hook on the upgrade request, before
+ * the 101, so a refused client gets an ordinary HTTP status and costs no WebSocket.
+ *
+ * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), session (401),
+ * concurrent connections per IP (429) and in total (503). Every refusal is logged with its reason
+ * and counted through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so
+ * writing `X-Forwarded-For` does not move a client into another IP's budget.
+ */
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { clientIp, normalizeIp } from './client-ip.js'
+import { ConnectionSlots } from './connection-slots.js'
+import {
+  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError
+} from './errors.js'
+import type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
+import { KeyedTokenBuckets } from './token-bucket.js'
+import type { ResolvedOptions } from './options.js'
+
+/** What the gate needs from the plugin. */
+export interface UpgradeGateInit {
+  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' | 'identify' |
+  'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst'>
+  metrics: RealtimeMetrics
+  /** Whether the node is draining. */
+  draining: () => boolean
+}
+
+/** Counts the gate holds, for leak checks. */
+export interface UpgradeGateState {
+  /** Connection slots held (open sockets plus handshakes in flight). */
+  slots: number
+  /** IPs holding a slot. */
+  slotIps: number
+  /** IPs whose handshake bucket is not full yet. */
+  rateLimitedIps: number
+}
+
+/** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
+export type UpgradeListener = Parameters<EventEmitter['removeListener']>[1]
+
+/** Seconds a refused client should wait, sent as `Retry-After`. */
+const RETRY_AFTER_SECONDS = { rate: 1, per_ip_limit: 5, global_limit: 5, draining: 5 } as const
+
+/**
+ * Whether an Origin header is acceptable.
+ * @param origin - the request's Origin header
+ * @param host - the request's host (trusted-proxy aware), for the same-origin default
+ * @param allowed - normalised allow-list; empty means same origin only; `['*']` means any
+ */
+export function originAllowed (origin: string, host: string | undefined, allowed: readonly string[]): boolean {
+  if (allowed[0] === '*') return true
+  let parsed: URL
+  try {
+    parsed = new URL(origin)
+  } catch {
+    return false // "null" (sandboxed iframes, file://) and garbage
+  }
+  if (allowed.length > 0) return allowed.includes(parsed.origin)
+  // Same origin as the Host: compare host[:port]. The scheme is not compared, because behind a
+  // TLS-terminating proxy the page is https while this server sees plain http.
+  return host !== undefined && parsed.host === host.toLowerCase()
+}
+
+/** The upgrade gate of one plugin instance. */
+export class UpgradeGate {
+  readonly #init: UpgradeGateInit
+  readonly #slots: ConnectionSlots
+  readonly #handshakes: KeyedTokenBuckets
+
+  /** The `onRequest` hook; it lets every request that is not a WebSocket upgrade through. */
+  readonly onRequest: onRequestHookHandler
+
+  constructor (init: UpgradeGateInit) {
+    this.#init = init
+    const { options } = init
+    this.#slots = new ConnectionSlots({ maxPerIp: options.maxConnectionsPerIp, maxTotal: options.maxConnections })
+    this.#handshakes = new KeyedTokenBuckets({ ratePerSec: options.handshakeRatePerSec, burst: options.handshakeBurst })
+    this.onRequest = (request, reply, done) => {
+      // `request.ws` is set by @fastify/websocket for requests that arrived as an upgrade.
+      if (request.ws !== true) {
+        done()
+        return
+      }
+      const refusal = this.#check(request)
+      if (refusal === null) {
+        done()
+        return
+      }
+      this.#refuse(request, reply, refusal)
+    }
+  }
+
+  /** Counts held by the gate (full handshake buckets are forgotten first). */
+  state (): UpgradeGateState {
+    this.#handshakes.sweep()
+    return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size }
+  }
+
+  /**
+   * On shutdown: replace the given `upgrade` listeners of `server` by one that answers 503 and
+   * closes the socket itself, before anything routes the request. Fastify's own 503 while closing
+   * skips the hooks that would destroy an upgrade socket, leaving it open and `close()` waiting.
+   */
+  takeOverUpgrades (server: EventEmitter, listeners: readonly UpgradeListener[], log: FastifyBaseLogger): void {
+    for (const listener of listeners) server.removeListener('upgrade', listener)
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+      const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
+      log.warn({ reason: 'draining', ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
+      this.#init.metrics.upgradeRejected('draining')
+      const error = new DrainingError()
+      const body = JSON.stringify({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message })
+      socket.on('error', () => socket.destroy())
+      socket.end(
+        'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+        `Retry-After: ${RETRY_AFTER_SECONDS.draining}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        () => socket.destroy()
+      )
+    })
+  }
+
+  #check (request: FastifyRequest): { reason: UpgradeRejection, error: Error } | null {
+    const { options } = this.#init
+    if (this.#init.draining()) return { reason: 'draining', error: new DrainingError() }
+    const ip = clientIp(request)
+    if (!this.#handshakes.take(ip)) return { reason: 'rate', error: new HandshakeRateError() }
+    const origin = request.headers.origin
+    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
+      return { reason: 'origin', error: new ForbiddenOriginError(origin ?? '(none)') }
+    }
+    if (options.requireSession && options.identify(request) === null) return { reason: 'auth', error: new SessionRequiredError() }
+    const slot = this.#slots.acquire(ip)
+    if (slot === 'per_ip_limit') return { reason: slot, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
+    if (slot === 'global_limit') return { reason: slot, error: new ServerFullError() }
+    // The slot is held for the life of the TCP socket: released once, whether the handshake
+    // fails, the client goes away, or the server closes or terminates the socket.
+    const socket = request.raw.socket as NodeJS.EventEmitter | undefined
+    if (socket === undefined || typeof socket.once !== 'function') slot()
+    else socket.once('close', slot)
+    return null
+  }
+
+  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: { reason: UpgradeRejection, error: Error }): void {
+    const { reason, error } = refusal
+    request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
+    this.#init.metrics.upgradeRejected(reason)
+    const retryAfter = (RETRY_AFTER_SECONDS as Partial<Record<UpgradeRejection, number>>)[reason]
+    if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
+    reply.send(error)
+  }
+}

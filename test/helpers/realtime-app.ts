@@ -1,0 +1,90 @@
+/**
+ * Test helpers for the hardening tests: a bare Fastify app with only the realtime plugin (logs
+ * captured, metrics recorded), and a raw-TCP WebSocket handshake for clients that misbehave below
+ * what the `ws` client allows (never answer pings, never read).
+ */
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import pino from 'pino'
+import realtime, { noopMetrics, type RealtimeMetrics, type RealtimePluginOptions, type UpgradeRejection } from '../../src/index.js'
+import { LogCapture, listen, type TestLike } from './app.js'
+
+/** A metrics sink that records what the plugin reports. */
+export class RecordingMetrics implements RealtimeMetrics {
+  readonly rejections: UpgradeRejection[] = []
+  readonly closeCodes: number[] = []
+  readonly rtts: number[] = []
+  coalesced = 0
+  opened = 0
+  connectionOpened = (): void => { this.opened++ }
+  connectionClosed = (code: number): void => { this.closeCodes.push(code) }
+  upgradeRejected = (reason: UpgradeRejection): void => { this.rejections.push(reason) }
+  frameIn = noopMetrics.frameIn
+  frameOut = noopMetrics.frameOut
+  tickCoalesced = (): void => { this.coalesced++ }
+  heartbeatRtt = (ms: number): void => { this.rtts.push(ms) }
+  publishLatency = noopMetrics.publishLatency
+  adapterError = noopMetrics.adapterError
+}
+
+/** A listening bare app with the plugin. */
+export interface BareApp {
+  app: FastifyInstance
+  logs: LogCapture
+  metrics: RecordingMetrics
+  ws: string
+  http: string
+  port: number
+}
+
+/**
+ * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given).
+ * Closed on teardown.
+ */
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[] } = {}): Promise<BareApp> {
+  const logs = new LogCapture()
+  const metrics = new RecordingMetrics()
+  const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)
+  const app: FastifyInstance = Fastify({ loggerInstance, ...fastifyOptions })
+  await app.register(realtime, { tickIntervalMs: 0, metrics, ...options })
+  t.teardown(() => app.close())
+  const { ws, http, port } = await listen(app)
+  return { app, logs, metrics, ws, http, port }
+}
+
+/** The result of a raw handshake. */
+export interface RawUpgrade {
+  socket: Socket
+  /** HTTP status of the response (101 when upgraded). */
+  status: number
+  /** Bytes that arrived after the response head (the first frames). */
+  rest: Buffer
+}
+
+/**
+ * Open a TCP connection and perform a WebSocket handshake by hand. The returned socket is then
+ * left alone: it never answers pings, and (once `pause()`d) never reads.
+ */
+export async function rawUpgrade (port: number, path = '/ws', headers: Record<string, string> = {}): Promise<RawUpgrade> {
+  const socket = tcpConnect({ port, host: '127.0.0.1' })
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n${extra}\r\n`
+  )
+  return await new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk])
+      const end = buffered.indexOf('\r\n\r\n')
+      if (end === -1) return
+      socket.off('data', onData)
+      socket.off('error', reject)
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buffered.subarray(0, end).toString())?.[1] ?? 0)
+      resolve({ socket, status, rest: buffered.subarray(end + 4) })
+    }
+    socket.on('data', onData)
+    socket.once('error', reject)
+  })
+}

@@ -1,0 +1,88 @@
+/**
+ * Bad inbound frames over real sockets: malformed JSON, unknown types, binary, oversize, a flood.
+ * Each gets a clear answer (an error frame or a close code) and never takes the process down.
+ */
+import t from 'tap'
+import { bareApp } from '../../helpers/realtime-app.js'
+import { connect, sleep } from '../../helpers/ws-client.js'
+
+t.test('malformed JSON, unknown types and binary frames get error frames; the socket stays usable', async (t) => {
+  const { ws } = await bareApp(t, { tickIntervalMs: 50 })
+  const client = await connect(`${ws}/ws`)
+  await client.waitFor('welcome')
+  client.socket.send('{"type": "sub", oops')
+  const [invalidJson] = await client.waitFor('error', 1)
+  t.equal(invalidJson?.code, 'invalid_json')
+  client.socket.send(JSON.stringify({ type: 'shout', id: 7 }))
+  const unknown = (await client.waitFor('error', 2))[1]
+  t.equal(unknown?.code, 'unknown_type')
+  t.equal(unknown?.id, 7, 'the request id is echoed')
+  client.socket.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]))
+  const binary = (await client.waitFor('error', 3))[2]
+  t.equal(binary?.code, 'binary_unsupported')
+  client.socket.send(JSON.stringify({ type: 'sub', channel: 'bad channel name!' }))
+  const invalid = (await client.waitFor('error', 4))[3]
+  t.equal(invalid?.code, 'invalid_message')
+  // Still usable: ticks keep coming and plain text is still accepted.
+  const ticksBefore = client.ofType('tick').length
+  client.socket.send('plain text is fine')
+  await client.waitFor('tick', ticksBefore + 2)
+  t.equal(client.closeCode, null, 'not closed')
+  await client.close()
+})
+
+t.test('a frame over maxPayloadBytes closes with 1009', async (t) => {
+  const { ws } = await bareApp(t, { maxPayloadBytes: 1024 })
+  const small = await connect(`${ws}/ws`)
+  small.socket.send('x'.repeat(1024))
+  const client = await connect(`${ws}/ws`)
+  client.socket.send('x'.repeat(1025))
+  const { code } = await client.closed
+  t.equal(code, 1009, 'message too big')
+  await sleep(50)
+  t.equal(small.closeCode, null, 'a frame at the limit is accepted; other sockets are unaffected')
+  await small.close()
+})
+
+t.test('the default maxPayloadBytes is 64 KiB, not ws\'s 100 MiB', async (t) => {
+  const { ws } = await bareApp(t, {})
+  const client = await connect(`${ws}/ws`)
+  client.socket.send('x'.repeat(64 * 1024 + 1))
+  const { code } = await client.closed
+  t.equal(code, 1009)
+})
+
+t.test('a flood of 10k messages gets rate_limited, then 1008; a client within its rate is untouched', async (t) => {
+  const { ws, logs } = await bareApp(t, { messageRatePerSec: 20, messageBurst: 40 })
+  const polite = await connect(`${ws}/ws`)
+  const flooder = await connect(`${ws}/ws`)
+  await flooder.waitFor('welcome')
+  for (let i = 0; i < 10_000; i++) flooder.socket.send(`flood ${i}`)
+  const { code, reason } = await flooder.closed
+  t.equal(code, 1008, 'continued abuse closes with policy violation')
+  t.equal(reason, 'rate limit exceeded')
+  const limited = flooder.ofType('error').filter((frame) => frame.code === 'rate_limited')
+  t.ok(limited.length >= 1, `got ${limited.length} rate_limited error frame(s) before the close`)
+  t.ok(limited.length < 20, 'errors are not sent for every message of the flood')
+  t.equal(logs.withMessage('message rate abuse: closing').length, 1, 'logged once')
+  for (let i = 0; i < 10; i++) polite.socket.send(`hello ${i}`)
+  await sleep(100)
+  t.equal(polite.ofType('error').length, 0, 'a client within its rate gets no error')
+  t.equal(polite.closeCode, null)
+  await polite.close()
+})
+
+t.test('past the burst, messages get rate_limited and the socket recovers once the bucket refills', async (t) => {
+  const { ws } = await bareApp(t, { messageRatePerSec: 50, messageBurst: 5 })
+  const client = await connect(`${ws}/ws`)
+  await client.waitFor('welcome')
+  for (let i = 0; i < 8; i++) client.socket.send(JSON.stringify({ type: 'nope', id: i }))
+  const errors = await client.waitFor('error', 8)
+  t.same(errors.map((frame) => frame.code), ['unknown_type', 'unknown_type', 'unknown_type', 'unknown_type', 'unknown_type', 'rate_limited', 'rate_limited', 'rate_limited'])
+  await sleep(200) // 50/s refills the bucket
+  client.socket.send(JSON.stringify({ type: 'nope', id: 'after' }))
+  const after = (await client.waitFor('error', 9))[8]
+  t.equal(after?.code, 'unknown_type', 'handled normally again')
+  t.equal(client.closeCode, null)
+  await client.close()
+})

@@ -1,0 +1,140 @@
+/**
+ * Slow consumers over real sockets: a client that stops reading gets its ticks coalesced (the
+ * latest one arrives when it drains, never a backlog), any other message past the budget closes
+ * it with 4008, and 500 stalled clients hold bounded server memory.
+ */
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import t from 'tap'
+import type { ConnectionInfo } from '../../../src/index.js'
+import { bareApp, rawUpgrade, type RawUpgrade } from '../../helpers/realtime-app.js'
+import { connect, sleep } from '../../helpers/ws-client.js'
+
+const MiB = 1024 * 1024
+
+/** A full garbage collection, so memory figures show what is really held. */
+function collectGarbage (): void {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as (() => void) | undefined
+  gc?.()
+}
+
+/** Memory after a full GC: RSS, and JS heap plus Buffer memory (`arrayBuffers`, which holds unsent frames). */
+function heldBytes (): { rss: number, held: number } {
+  collectGarbage()
+  const memory = process.memoryUsage()
+  return { rss: memory.rss, held: memory.heapUsed + Math.max(memory.arrayBuffers, memory.external) }
+}
+
+const mib = (bytes: number): string => (bytes / MiB).toFixed(1)
+
+t.test('a stalled client gets its ticks coalesced and the latest one when it drains', async (t) => {
+  const { app, ws, metrics } = await bareApp(t, { tickIntervalMs: 40, maxBufferedBytes: 64 * 1024 })
+  const client = await connect(`${ws}/ws`)
+  const ticksBefore = await client.waitFor('tick', 2)
+  client.socket.pause() // stop reading
+  // One large frame fills the kernel buffers and leaves megabytes in the server's send buffer.
+  app.realtime.broadcast('x'.repeat(16 * MiB))
+  const lastSeqBefore = Number(ticksBefore.at(-1)?.seq)
+  await sleep(600) // ~15 ticks are due meanwhile
+  t.ok(metrics.coalesced >= 5, `ticks were coalesced, not queued (${metrics.coalesced})`)
+  const coalescedWhileStalled = metrics.coalesced
+  client.socket.resume()
+  await client.waitFor('broadcast', 1, 10_000)
+  const broadcastIndex = client.frames.findIndex((frame) => frame.type === 'broadcast')
+  await client.waitFor('tick', ticksBefore.length + 2, 5000)
+  const afterDrain = client.frames.slice(broadcastIndex + 1).filter((frame) => frame.type === 'tick')
+  const firstAfter = Number(afterDrain[0]?.seq)
+  t.ok(firstAfter - lastSeqBefore >= coalescedWhileStalled, `the first tick after the drain is the latest (seq ${lastSeqBefore} → ${firstAfter})`)
+  const seqs = afterDrain.map((frame) => Number(frame.seq))
+  t.same(seqs, [...seqs].sort((a, b) => a - b), 'ticks stay in order')
+  t.equal(new Set(seqs).size, seqs.length, 'no tick twice')
+  t.equal(client.closeCode, null, 'ticks alone never close a slow client')
+  await client.close()
+})
+
+t.test('a non-tick message past the budget closes with 4008 slow consumer', async (t) => {
+  const { app, ws, logs } = await bareApp(t, { maxBufferedBytes: 64 * 1024 })
+  const healthy = await connect(`${ws}/ws`)
+  const slow = await connect(`${ws}/ws`)
+  await slow.waitFor('welcome')
+  slow.socket.pause()
+  t.teardown(() => { slow.socket.resume() })
+  app.realtime.broadcast('x'.repeat(16 * MiB)) // fits: nothing was waiting
+  await healthy.waitFor('broadcast', 1, 10_000) // a reader drains it
+  app.realtime.broadcast('small') // the slow one is still far past its budget
+  await logs.waitFor('slow consumer: closing')
+  await healthy.waitFor('broadcast', 2, 10_000)
+  t.equal(healthy.closeCode, null, 'a client that reads is unaffected')
+  slow.socket.resume()
+  const { code, reason } = await slow.closed
+  t.equal(code, 4008)
+  t.equal(reason, 'slow consumer')
+  t.equal(slow.ofType('broadcast').length, 1, 'it got what fitted, then the close; not the message past the budget')
+  await healthy.close()
+})
+
+t.test('500 clients that stop reading hold bounded server memory', async (t) => {
+  const budget = 64 * 1024
+  const frameBytes = 64 * 1024
+  const clients = 500
+  const connections: ConnectionInfo[] = []
+  const { app, port, logs } = await bareApp(t, {
+    maxBufferedBytes: budget,
+    maxConnectionsPerIp: 1000,
+    handshakeBurst: 1000,
+    handshakeRatePerSec: 1000,
+    onConnection: (connection) => { connections.push(connection) }
+  })
+  const stalled: RawUpgrade[] = []
+  for (let i = 0; i < clients; i++) {
+    const upgrade = await rawUpgrade(port)
+    upgrade.socket.pause()
+    stalled.push(upgrade)
+  }
+  t.teardown(() => { for (const upgrade of stalled) upgrade.socket.destroy() })
+  const connected = heldBytes()
+  // Offer each client up to 8 MiB (4 GB in all), a distinct frame per client and round (the worst
+  // case: a broadcast shares one string between sockets): more than the kernel's socket buffers
+  // take, so every client reaches its budget. Without a budget, the server would hold all of it.
+  const base = 'x'.repeat(frameBytes - 16)
+  const rounds = 128
+  let peak = { rss: 0, held: 0, buffered: 0 }
+  const sample = (): void => {
+    const now = heldBytes()
+    let buffered = 0
+    for (const socket of app.websocketServer.clients) buffered += socket.bufferedAmount
+    peak = { rss: Math.max(peak.rss, now.rss), held: Math.max(peak.held, now.held), buffered: Math.max(peak.buffered, buffered) }
+  }
+  let offered = 0
+  for (let round = 0; round < rounds && logs.withMessage('slow consumer: closing').length < clients; round++) {
+    for (const [i, connection] of connections.entries()) {
+      if (connection.send(`${String(i).padStart(6, '0')}:${String(round).padStart(8, '0')}:${base}`)) offered += frameBytes
+    }
+    if (round % 8 === 7) {
+      await sleep(1)
+      sample()
+    }
+  }
+  sample()
+  const closedSlow = logs.withMessage('slow consumer: closing').length
+  const heldGrowth = peak.held - connected.held
+  const rssGrowth = peak.rss - connected.rss
+  const bound = clients * (budget + frameBytes)
+  t.comment(`500 stalled clients, budget ${budget / 1024} KiB, ${mib(offered)} MiB handed to their sockets: ` +
+    `unsent bytes (sum of bufferedAmount) peak ${mib(peak.buffered)} MiB (bound ${clients} × (budget + one ${frameBytes / 1024} KiB frame) = ${mib(bound)} MiB); ` +
+    `memory over the idle sockets: heap+buffers +${mib(heldGrowth)} MiB, RSS +${mib(rssGrowth)} MiB (${(rssGrowth / clients / 1024).toFixed(0)} KiB per client)`)
+  t.equal(closedSlow, clients, 'every stalled client reached its budget and was closed with 4008')
+  t.ok(peak.buffered <= bound, `unsent bytes stay within the budgets (${mib(peak.buffered)} MiB)`)
+  // The unsent frames exist as a JS string and a native copy for the pending write: allow 3×.
+  t.ok(heldGrowth < bound * 3 + 32 * MiB, `server memory held by stalled clients stays bounded (${mib(heldGrowth)} MiB)`)
+  t.ok(rssGrowth < bound * 3 + 64 * MiB, `RSS stays bounded (+${mib(rssGrowth)} MiB)`)
+  for (const upgrade of stalled) upgrade.socket.destroy()
+  stalled.length = 0
+  const started = Date.now()
+  while (app.realtime.connections > 0 && Date.now() - started < 10_000) await sleep(20)
+  t.equal(app.realtime.connections, 0, 'all gone once their TCP sockets close')
+  connections.length = 0
+  const released = heldBytes()
+  t.comment(`after the clients went: heap+buffers ${mib(released.held - connected.held)} MiB compared with the idle sockets`)
+})

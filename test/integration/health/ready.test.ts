@@ -36,7 +36,7 @@ t.test('the demo app is ready and live', async (t) => {
   const { http } = await listen(app)
   const { status, body } = await getReady(http)
   t.equal(status, 200)
-  t.same(body, { status: 'ready', connections: 0, checks: { draining: { ok: true }, capacity: { ok: true } } })
+  t.same(body, { status: 'ready', connections: 0, checks: { draining: { ok: true }, adapter: { ok: true, detail: 'memory' }, capacity: { ok: true } } })
   const live = await fetch(`${http}/health`)
   t.equal(live.status, 200)
   t.same(await live.json(), { status: 'ok', connections: 0 })
@@ -68,24 +68,25 @@ t.test('/ready turns 503 as soon as a drain starts, while sockets are still clos
   t.equal((await getReady(http)).status, 503, 'stays unavailable after the drain')
 })
 
-t.test('a failing readiness check (e.g. the adapter lost Redis) turns /ready 503 until it recovers', async (t) => {
+t.test('a failing readiness check (e.g. an upstream the app needs) turns /ready 503 until it recovers', async (t) => {
+  // The adapter's own check is tested with a real Redis in test/redis/multi-node.test.ts.
   const app = await bareApp(t, 1000)
   let redisUp = true
-  const remove = app.realtime.addReadinessCheck('adapter', () => redisUp ? { ok: true, detail: 'redis: ready' } : { ok: false, detail: 'redis: reconnecting' })
+  const remove = app.realtime.addReadinessCheck('upstream', () => redisUp ? { ok: true, detail: 'redis: ready' } : { ok: false, detail: 'redis: reconnecting' })
   const { http } = await listen(app)
 
   let result = await getReady(http)
   t.equal(result.status, 200)
-  t.same(result.body.checks.adapter, { ok: true, detail: 'redis: ready' })
+  t.same(result.body.checks.upstream, { ok: true, detail: 'redis: ready' })
 
   redisUp = false
   result = await getReady(http)
-  t.equal(result.status, 503, 'adapter down: not ready')
-  t.same(result.body.checks, { draining: { ok: true }, capacity: { ok: true }, adapter: { ok: false, detail: 'redis: reconnecting' } })
+  t.equal(result.status, 503, 'upstream down: not ready')
+  t.same(result.body.checks, { draining: { ok: true }, adapter: { ok: true, detail: 'memory' }, capacity: { ok: true }, upstream: { ok: false, detail: 'redis: reconnecting' } })
   t.equal((await fetch(`${http}/health`)).status, 200, 'still live')
 
   redisUp = true
-  t.equal((await getReady(http)).status, 200, 'ready again once the adapter is back')
+  t.equal((await getReady(http)).status, 200, 'ready again once the upstream is back')
 
   app.realtime.addReadinessCheck('database', () => { throw new Error('pool exhausted') })
   result = await getReady(http)
@@ -93,7 +94,7 @@ t.test('a failing readiness check (e.g. the adapter lost Redis) turns /ready 503
   t.same(result.body.checks.database, { ok: false, detail: 'probe threw: pool exhausted' })
 
   remove()
-  t.notOk('adapter' in (await getReady(http)).body.checks, 'a check can be removed')
+  t.notOk('upstream' in (await getReady(http)).body.checks, 'a check can be removed')
 })
 
 t.test('during fastify.close() (the SIGTERM path) /ready answers 503 while the sockets drain', async (t) => {

@@ -8,6 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason } from './errors.js'
 import type { Visitor } from './visitor.js'
+import { frameSinkOf, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
 
 /** ws's readyState value for an open socket (the WebSocket.OPEN constant, without importing ws at runtime). */
 const OPEN = 1
@@ -46,6 +47,8 @@ export interface ConnectionInit {
   visitor: Visitor | null
   log: FastifyBaseLogger
   events: ConnectionEvents
+  /** The upgrade request's socket (`request.raw.socket`), for raw frame writes; optional. */
+  stream?: unknown
 }
 
 /** Make a short random connection id (72 bits, URL-safe). */
@@ -61,6 +64,8 @@ export class Connection implements ConnectionInfo {
   readonly connectedAt: number
   readonly log: FastifyBaseLogger
   readonly socket: WebSocket
+  /** ws's own TCP stream when frames may be written to it directly, else null (ws.send is used). */
+  readonly #sink: FrameSink | null
   #closed = false
 
   constructor (id: string, socket: WebSocket, init: ConnectionInit) {
@@ -70,6 +75,7 @@ export class Connection implements ConnectionInfo {
     this.visitor = init.visitor
     this.log = init.log
     this.connectedAt = Date.now()
+    this.#sink = frameSinkOf(socket, init.stream)
     const { events } = init
     // Listeners go on synchronously, before any await, or a message sent right after the open is lost.
     const onMessage = (data: RawData, isBinary: boolean): void => events.message(this, data, isBinary)
@@ -99,6 +105,25 @@ export class Connection implements ConnectionInfo {
     if (this.socket.readyState !== OPEN) return false
     this.socket.send(text)
     return true
+  }
+
+  /**
+   * Send a frame built once for many sockets ({@link textFrame}) if the socket is OPEN: its bytes
+   * go straight to the TCP stream, coalesced with this turn's other writes to the same socket.
+   * @param frame - the prepared frame
+   * @param kind - the server message type (`tick`, `broadcast`, `pub`…), for send-budget policy
+   * @returns whether it was sent
+   */
+  sendFrame (frame: TextFrame, kind: string): boolean {
+    if (this.socket.readyState !== OPEN) return false
+    if (this.#sink === null) this.socket.send(frame.text)
+    else writeFrame(this.#sink, frame.bytes)
+    return true
+  }
+
+  /** Whether frames go straight to the TCP stream (false: through ws.send). */
+  get rawWrites (): boolean {
+    return this.#sink !== null
   }
 
   /** Start a clean close with a code and a reason clipped to fit a close frame. */

@@ -3,6 +3,7 @@
  * It never knows about adapters or Fastify: it holds connections and writes to them.
  */
 import type { Connection } from './connection.js'
+import type { TextFrame } from './ws-frame.js'
 
 /** The connections open on this node. */
 export class Hub {
@@ -34,13 +35,15 @@ export class Hub {
   }
 
   /**
-   * Send one already-encoded frame to every OPEN connection.
+   * Write one frame, built once, to every OPEN connection.
+   * @param frame - from `textFrame(encode(message))`
+   * @param kind - the message type, for each connection's send-budget policy
    * @returns how many connections it was sent to
    */
-  broadcastText (text: string): number {
+  broadcastFrame (frame: TextFrame, kind: string): number {
     let sent = 0
     for (const connection of this.#connections) {
-      if (connection.sendText(text)) sent++
+      if (connection.sendFrame(frame, kind)) sent++
     }
     return sent
   }

@@ -61,7 +61,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log })
+    node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, stream: request.raw.socket })
   }
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which

@@ -12,6 +12,7 @@ import type { ResolvedOptions } from './options.js'
 import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
 import { Ticker } from './ticker.js'
+import { textFrame } from './ws-frame.js'
 import type { Visitor } from './visitor.js'
 
 /** What the node knows about an upgrade request when it accepts its socket. */
@@ -20,6 +21,8 @@ export interface AcceptContext {
   visitor: Visitor | null
   /** The upgrade request's logger (carries its request id). */
   log: FastifyBaseLogger
+  /** The upgrade request's TCP socket, so prepared frames can be written to it directly. */
+  stream?: unknown
 }
 
 /** Handles one validated protocol message of a given type from a connection. */
@@ -112,7 +115,7 @@ export class RealtimeNode {
   accept (socket: WebSocket, context: AcceptContext): Connection {
     const id = newConnectionId()
     const log = context.log.child({ connId: id, ip: context.ip })
-    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log, events: this.#events })
+    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log, events: this.#events, stream: context.stream })
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.#connectionsTotal++
@@ -139,7 +142,7 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const sent = this.hub.broadcastText(encode({ type: 'broadcast', t: Date.now(), data }))
+    const sent = this.hub.broadcastFrame(textFrame(encode({ type: 'broadcast', t: Date.now(), data })), 'broadcast')
     this.#broadcastsSent += sent
     return sent
   }

@@ -56,16 +56,28 @@ export function newConnectionId (): string {
   return randomBytes(9).toString('base64url')
 }
 
-/** A client connection. See {@link ConnectionInfo} for the public surface. */
+/** The connection each socket belongs to, for the socket listeners shared by all connections. */
+const owners = new WeakMap<WebSocket, Connection>()
+
+/**
+ * A client connection. See {@link ConnectionInfo} for the public surface.
+ *
+ * Kept lean, since a server holds tens of thousands: the socket listeners are shared by every
+ * connection (no closures per socket), and the child logger is made only when something asks
+ * for `log`; the connect and disconnect lines are written through the parent with the same fields.
+ */
 export class Connection implements ConnectionInfo {
   readonly id: string
   readonly ip: string
   readonly visitor: Visitor | null
   readonly connectedAt: number
-  readonly log: FastifyBaseLogger
   readonly socket: WebSocket
   /** ws's own TCP stream when frames may be written to it directly, else null (ws.send is used). */
   readonly #sink: FrameSink | null
+  readonly #events: ConnectionEvents
+  /** The upgrade request's logger; the child bound to `{ connId, ip }` is made from it on demand. */
+  readonly #parentLog: FastifyBaseLogger
+  #log: FastifyBaseLogger | null = null
   #closed = false
 
   constructor (id: string, socket: WebSocket, init: ConnectionInit) {
@@ -73,21 +85,52 @@ export class Connection implements ConnectionInfo {
     this.socket = socket
     this.ip = init.ip
     this.visitor = init.visitor
-    this.log = init.log
+    this.#parentLog = init.log
+    this.#events = init.events
     this.connectedAt = Date.now()
     this.#sink = frameSinkOf(socket, init.stream)
-    const { events } = init
+    owners.set(socket, this)
     // Listeners go on synchronously, before any await, or a message sent right after the open is lost.
-    const onMessage = (data: RawData, isBinary: boolean): void => events.message(this, data, isBinary)
-    const onError = (error: Error): void => events.error(this, error)
-    socket.on('message', onMessage)
-    socket.on('error', onError)
-    socket.once('close', (code: number, reason: Buffer) => {
-      this.#closed = true
-      socket.off('message', onMessage)
-      socket.off('error', onError)
-      events.close(this, code, reason.toString())
-    })
+    socket.on('message', Connection.#onMessage)
+    socket.on('error', Connection.#onError)
+    socket.on('close', Connection.#onClose)
+  }
+
+  // In the shared listeners `this` is the socket: EventEmitter calls a listener on its emitter.
+  static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
+    const connection = owners.get(this)
+    if (connection !== undefined) connection.#events.message(connection, data, isBinary)
+  }
+
+  static readonly #onError = function (this: WebSocket, error: Error): void {
+    const connection = owners.get(this)
+    if (connection !== undefined) connection.#events.error(connection, error)
+  }
+
+  static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
+    this.off('message', Connection.#onMessage)
+    this.off('error', Connection.#onError)
+    this.off('close', Connection.#onClose)
+    const connection = owners.get(this)
+    if (connection === undefined) return
+    owners.delete(this)
+    connection.#closed = true
+    connection.#events.close(connection, code, reason.toString())
+  }
+
+  /** Logger bound to `{ connId, ip }` (and the upgrade's request id), made on first use. */
+  get log (): FastifyBaseLogger {
+    this.#log ??= this.#parentLog.child({ connId: this.id, ip: this.ip })
+    return this.#log
+  }
+
+  /**
+   * Log at info level with this connection's `{ connId, ip }`, without making a child logger for
+   * a line that every connection writes (connect, disconnect).
+   */
+  logInfo (fields: Record<string, unknown>, msg: string): void {
+    if (this.#log !== null) this.#log.info(fields, msg)
+    else this.#parentLog.info({ connId: this.id, ip: this.ip, ...fields }, msg)
   }
 
   /** Whether the socket is OPEN. */

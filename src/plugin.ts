@@ -10,6 +10,7 @@ import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type RealtimeStats } from './realtime-node.js'
+import { trackUpgradeResponses } from './upgrade-release.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -43,7 +44,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const node = new RealtimeNode(options, fastify.log)
 
   const drain = async (): Promise<void> => { await node.drain() }
-  if (fastify.hasDecorator('websocketServer')) {
+  const ownsWebsocket = !fastify.hasDecorator('websocketServer')
+  if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
   } else {
@@ -60,8 +62,13 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
+  const releaseUpgrade = trackUpgradeResponses(fastify)
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
+    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
+    const inherited = ownsWebsocket ? socket.listeners('error') : []
     node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, stream: request.raw.socket })
+    // Nothing reads the request after this: let the socket stop retaining it.
+    releaseUpgrade(request, socket, inherited)
   }
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which

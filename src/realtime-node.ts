@@ -114,13 +114,12 @@ export class RealtimeNode {
    */
   accept (socket: WebSocket, context: AcceptContext): Connection {
     const id = newConnectionId()
-    const log = context.log.child({ connId: id, ip: context.ip })
-    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log, events: this.#events, stream: context.stream })
+    const connection = new Connection(id, socket, { ip: context.ip, visitor: context.visitor, log: context.log, events: this.#events, stream: context.stream })
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
-    log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
+    connection.logInfo({ visitor: context.visitor?.id ?? null }, 'client connected')
     connection.sendText(encode({
       type: 'welcome',
       connId: id,
@@ -131,7 +130,7 @@ export class RealtimeNode {
       try {
         this.#options.onConnection(connection)
       } catch (err) {
-        log.error({ err }, 'onConnection hook threw')
+        connection.log.error({ err }, 'onConnection hook threw')
       }
     }
     return connection
@@ -243,7 +242,7 @@ export class RealtimeNode {
     this.ticker?.remove(connection)
     this.hub.remove(connection)
     this.#options.metrics.connectionClosed(code)
-    connection.log.info({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
+    connection.logInfo({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
     if (this.hub.size === 0) this.#onDrained?.()
   }
 

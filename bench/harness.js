@@ -84,10 +84,19 @@ export class Child {
  * @param {number} pid
  */
 export function cpuSeconds (pid) {
+  const { user, system } = cpuTimes(pid)
+  return user + system
+}
+
+/**
+ * User and system CPU time of a process so far, in seconds.
+ * @param {number} pid
+ */
+export function cpuTimes (pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  return { user: Number(fields[11]) / CLOCK_TICKS, system: Number(fields[12]) / CLOCK_TICKS }
 }
 
 /**

@@ -14,6 +14,9 @@ const OP_PONG = 0xa
 const HEADER_END = Buffer.from('\r\n\r\n')
 const T_FIELD = Buffer.from('"t":')
 const S_FIELD = Buffer.from('"s":')
+/** Bytes of a payload that hold its type and timestamps (`{"type":"broadcast","t":…,"data":{"s":…`). */
+const PEEK_BYTES = 80
+const B_CODE = 'b'.charCodeAt(0)
 
 /** Message kinds, by the first letter of `"type":"…"` at payload offset 9. */
 export const KIND = { welcome: 'w', tick: 't', broadcast: 'b', error: 'e' }
@@ -62,6 +65,8 @@ export class BenchSocket {
     this.closing = false
     /** @type {Buffer|null} bytes of an incomplete frame or header */
     this.pending = null
+    /** Bytes still to drop of a frame already counted. */
+    this.skip = 0
     this.socket = net.connect({ host: options.host, port: options.port, localAddress: options.localAddress })
     this.socket.setNoDelay(true)
     this.ready = new Promise((resolve, reject) => {
@@ -89,10 +94,21 @@ export class BenchSocket {
     if (this.socket.writable) this.socket.end(clientFrame(OP_CLOSE, Buffer.from([0x03, 0xe8])))
   }
 
+  /** Ticks: latency from the server time of the tick. Broadcasts: from the burst's start. */
+  #timestamp (buf, start, end) {
+    return readField(buf[start + 9] === B_CODE ? S_FIELD : T_FIELD, buf, start, Math.min(end, start + PEEK_BYTES))
+  }
+
   #onData (chunk) {
+    let offset = 0
+    if (this.skip > 0) {
+      // The rest of a frame already counted: drop it without copying.
+      offset = Math.min(this.skip, chunk.length)
+      this.skip -= offset
+      if (offset === chunk.length) return
+    }
     const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
     this.pending = null
-    let offset = 0
     if (!this.upgraded) {
       const end = buf.indexOf(HEADER_END)
       if (end < 0) { this.pending = buf; return }
@@ -121,11 +137,17 @@ export class BenchSocket {
         start = offset + 10
       }
       const end = start + length
-      if (end > buf.length) break
+      if (end > buf.length) {
+        // A large frame split across reads: once its first bytes are in (type and timestamps sit
+        // in the first few dozen), count it now and drop the rest as it arrives, without copying.
+        if (opcode !== OP_TEXT || buf.length - start < PEEK_BYTES) break
+        this.options.onText(String.fromCharCode(buf[start + 9]), this.#timestamp(buf, start, buf.length))
+        this.skip = end - buf.length
+        offset = buf.length
+        break
+      }
       if (opcode === OP_TEXT) {
-        const kind = String.fromCharCode(buf[start + 9])
-        // Ticks: latency from the server time of the tick. Broadcasts: from the burst's start.
-        this.options.onText(kind, readField(kind === KIND.broadcast ? S_FIELD : T_FIELD, buf, start, end))
+        this.options.onText(String.fromCharCode(buf[start + 9]), this.#timestamp(buf, start, end))
       } else if (opcode === OP_PING) {
         if (this.socket.writable) this.socket.write(clientFrame(OP_PONG, buf.subarray(start, end)))
       } else if (opcode === OP_CLOSE) {

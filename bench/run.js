@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { Child, cpuSeconds, percentile, rssBytes, sleep } from './harness.js'
+import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
 import { LoadGenerator } from './load.js'
 import { buildRows, renderMarkdown } from './report.js'
 import { renderChart } from './chart.js'
@@ -30,11 +30,22 @@ const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.sl
 const PLAN = quick
   ? { memorySteps: [1000], soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500 }
   : { memorySteps: [1000, 5000, 10000, 19800], soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000 }
+/** Development aid: --profile writes a V8 CPU profile of each server run to results/profiles/. */
+const profile = args.has('--profile')
+/** Development aid: --sockets=N runs every phase at N sockets only. */
+const socketsArg = [...args].find((arg) => arg.startsWith('--sockets='))
+if (socketsArg !== undefined) {
+  const n = Number(socketsArg.slice('--sockets='.length))
+  if (!Number.isInteger(n) || n < 1 || n > 19_800) throw new Error('--sockets must be an integer from 1 to 19800')
+  Object.assign(PLAN, { memorySteps: [n], broadcastSteps: [n], tickSteps: [n], workers: Math.max(PLAN.workers, Math.ceil(n / 9000)) })
+}
 const BROADCAST_COUNT = 100
 const BROADCAST_SIZES = [64, 1024]
 const IDLE_TICK_MS = 3000
 const FAST_TICK_MS = 100
 const SESSIONS = 20
+/** Sockets connected before the memory baseline is taken (see memoryPhase). */
+const WARMUP_SOCKETS = 200
 
 /**
  * The environment of our server: the demo app as `node dist/src/server.js` runs it in production.
@@ -93,7 +104,8 @@ async function sessionCookies (port, count) {
 
 async function startServer (kind, tickMs) {
   const spec = SERVERS[kind]
-  const server = new Child(spec.script, { env: spec.env(tickMs), execArgv: ['--expose-gc'], cwd: BENCH_DIR })
+  const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}profiles`] : [])]
+  const server = new Child(spec.script, { env: spec.env(tickMs), execArgv, cwd: BENCH_DIR })
   const { port } = await server.ready
   const cookies = spec.sessions ? await sessionCookies(port, SESSIONS) : []
   const load = new LoadGenerator({ port, path: spec.path, cookies, workers: PLAN.workers })
@@ -116,19 +128,23 @@ async function memoryPhase (kind) {
   const { server, load } = run
   const result = { steps: [], soak: null }
   try {
-    await sleep(500)
+    // Warm-up: the first sockets also pay for one-off work (code compiled on the connect path,
+    // heap and buffer pools growing); measuring from after them counts what each socket costs.
+    const warm = await load.connectTo(WARMUP_SOCKETS)
+    await sleep(PLAN.settleMs)
     const before = await memory(server)
     for (const sockets of PLAN.memorySteps) {
       const connect = await load.connectTo(sockets)
       await sleep(PLAN.settleMs)
       const after = await memory(server)
+      const added = connect.connected - warm.connected
       const step = {
         sockets,
         connected: connect.connected,
         failed: connect.failed,
         connectMs: connect.ms,
-        rssPerSocket: (after.rss - before.rss) / connect.connected,
-        heapPerSocket: (after.heapUsed - before.heapUsed) / connect.connected
+        rssPerSocket: (after.rss - before.rss) / added,
+        heapPerSocket: (after.heapUsed - before.heapUsed) / added
       }
       result.steps.push(step)
       log(`${kind} memory @${sockets}: ${(step.rssPerSocket / 1024).toFixed(2)} KB RSS, ${(step.heapPerSocket / 1024).toFixed(2)} KB heap per socket (${connect.connected} connected, ${connect.failed} failed, ${connect.ms} ms)`)
@@ -218,12 +234,14 @@ async function tickPhase (kind) {
       const { connected } = await load.connectTo(sockets)
       await sleep(Math.max(2000, PLAN.settleMs))
       await load.reset()
-      const cpu0 = cpuSeconds(server.pid)
+      const cpu0 = cpuTimes(server.pid)
       const started = Date.now()
       await sleep(PLAN.tickWindowMs)
       const report = await load.report()
       const seconds = (Date.now() - started) / 1000
-      const cpu = cpuSeconds(server.pid) - cpu0
+      const cpu1 = cpuTimes(server.pid)
+      const systemCpu = cpu1.system - cpu0.system
+      const cpu = cpu1.user - cpu0.user + systemCpu
       const expected = connected * seconds * (1000 / FAST_TICK_MS)
       const step = {
         sockets,
@@ -233,11 +251,12 @@ async function tickPhase (kind) {
         ticksPerSecond: report.counts.tick / seconds,
         cpuPercent: 100 * cpu / seconds,
         cpuUsPerTick: 1e6 * cpu / Math.max(1, report.counts.tick),
+        systemShare: cpu > 0 ? systemCpu / cpu : 0,
         p50Ms: percentile(report.hist, 0.5),
         p99Ms: percentile(report.hist, 0.99)
       }
       steps.push(step)
-      log(`${kind} ticks @${sockets}×10 Hz: ${Math.round(step.ticksPerSecond)} ticks/s (${(100 * step.deliveredRatio).toFixed(1)}% of due), server ${step.cpuPercent.toFixed(1)}% CPU, ${step.cpuUsPerTick.toFixed(2)} µs per tick, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms`)
+      log(`${kind} ticks @${sockets}×10 Hz: ${Math.round(step.ticksPerSecond)} ticks/s (${(100 * step.deliveredRatio).toFixed(1)}% of due), server ${step.cpuPercent.toFixed(1)}% CPU (${Math.round(100 * step.systemShare)}% in the kernel), ${step.cpuUsPerTick.toFixed(2)} µs per tick, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms`)
     }
   } finally {
     await stopAll(run)

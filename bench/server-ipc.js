@@ -60,5 +60,7 @@ export function serveBenchIpc (server) {
     }
   })
   process.on('disconnect', () => process.exit(0))
+  // Exit through process.exit so --cpu-prof can write its profile.
+  process.on('SIGTERM', () => process.exit(0))
   process.send({ ready: true, port: server.port })
 }

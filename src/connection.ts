@@ -109,8 +109,9 @@ export class Connection implements ConnectionInfo {
 
   static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
     this.off('message', Connection.#onMessage)
-    this.off('error', Connection.#onError)
     this.off('close', Connection.#onClose)
+    // The error listener stays (it is shared, so it costs nothing): a socket must never be left
+    // without one, since @fastify/websocket's own is removed at accept (see upgrade-release.ts).
     const connection = owners.get(this)
     if (connection === undefined) return
     owners.delete(this)

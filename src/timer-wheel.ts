@@ -26,9 +26,13 @@ export interface TimerWheelOptions<T> {
   periodMs: number
   /** Called once per slot with the items due in it (never with an empty set). */
   onFire: (items: ReadonlySet<T>, now: number) => void
-  /** Upper bound on the number of slots. @default 64 */
+  /** Upper bound on the number of slots. @default 256 */
   maxSlots?: number
-  /** Lower bound on a slot's length in milliseconds. @default 20 */
+  /**
+   * Lower bound on a slot's length in milliseconds. @default 5
+   * Short slots keep each burst small (at 5k sockets × 10 Hz a slot holds 250 sockets, not 1,000),
+   * which bounds tick latency; each slot costs one timer turn and one tick payload per period.
+   */
   minSlotMs?: number
   /** Time source. @default the global timers and `Date.now` */
   clock?: WheelClock
@@ -62,9 +66,9 @@ export class TimerWheel<T> {
   #firing = false
 
   constructor (options: TimerWheelOptions<T>) {
-    const minSlotMs = options.minSlotMs ?? 20
+    const minSlotMs = options.minSlotMs ?? 5
     this.periodMs = options.periodMs
-    this.slotCount = Math.max(1, Math.min(options.maxSlots ?? 64, Math.floor(options.periodMs / minSlotMs)))
+    this.slotCount = Math.max(1, Math.min(options.maxSlots ?? 256, Math.floor(options.periodMs / minSlotMs)))
     this.slotMs = options.periodMs / this.slotCount
     this.#slots = Array.from({ length: this.slotCount }, () => new Set<T>())
     this.#onFire = options.onFire

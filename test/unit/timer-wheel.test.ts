@@ -30,9 +30,9 @@ function wheel (periodMs: number, extra: { maxSlots?: number, minSlotMs?: number
 }
 
 t.test('slots: bounded by maxSlots and minSlotMs', async (t) => {
-  t.equal(wheel(3000).wheel.slotCount, 64, '3 s: 64 slots')
-  t.equal(wheel(100).wheel.slotCount, 5, '100 ms: slots no shorter than 20 ms')
-  t.equal(wheel(10).wheel.slotCount, 1, 'shorter than one slot: a single slot')
+  t.equal(wheel(3000).wheel.slotCount, 256, '3 s: 256 slots')
+  t.equal(wheel(100).wheel.slotCount, 20, '100 ms: slots no shorter than 5 ms')
+  t.equal(wheel(4).wheel.slotCount, 1, 'shorter than one slot: a single slot')
   t.equal(wheel(1000, { maxSlots: 10 }).wheel.slotMs, 100)
 })
 

@@ -36,8 +36,14 @@ t.test('a real socket gets raw frame writes, and a burst of broadcasts arrives w
     t.ok(connection instanceof Connection && connection.rawWrites, 'frames go straight to the TCP stream')
   }
   const big = 'x'.repeat(70_000) // a 64-bit length header
+  const before = connections.map((connection) => (connection as Connection).socket.bufferedAmount)
   for (let i = 0; i < 100; i++) t.equal(app.realtime.broadcast({ i, pad: i % 10 === 0 ? big : 'é' }), 3)
   t.equal(pendingSinks(), 3, 'one corked stream per socket during the turn')
+  // A send budget reads ws's bufferedAmount: raw writes must show up in it like ws's own.
+  connections.forEach((connection, i) => {
+    const queued = (connection as Connection).socket.bufferedAmount - (before[i] ?? 0)
+    t.ok(queued > 10 * 70_000, `socket ${i}: bufferedAmount counts the raw frames (${queued} bytes)`)
+  })
   for (const client of clients) {
     const frames = await client.waitFor('broadcast', 100)
     t.same(frames.map((frame) => (frame.data as { i: number }).i), Array.from({ length: 100 }, (_, i) => i), 'all 100, in order')
@@ -85,4 +91,20 @@ t.test('ticks use the shared frame path; closed sockets get nothing and leave no
   const stats = app.realtime.stats()
   t.equal(stats.connections, 0)
   t.equal(pendingSinks(), 0, 'no stream left corked')
+})
+
+t.test('without a raw TCP stream (injectWS) frames go through ws.send, same bytes to the client', async (t) => {
+  const connections: ConnectionInfo[] = []
+  const app = Fastify({ logger: false })
+  await app.register(realtime, { tickIntervalMs: 0, onConnection: (connection) => { connections.push(connection) } })
+  t.teardown(() => app.close())
+  await app.ready()
+  const received: string[] = []
+  const socket = await app.injectWS('/ws', {}, { onInit: (ws) => { ws.on('message', (data) => received.push(data.toString())) } })
+  await waitUntil(() => connections.length === 1 && received.length === 1, 'the welcome')
+  t.ok(connections[0] instanceof Connection && !connections[0].rawWrites, 'no raw stream: the ws.send fallback')
+  for (let i = 0; i < 20; i++) app.realtime.broadcast(i)
+  await waitUntil(() => received.length === 21, 'twenty broadcasts')
+  t.same(received.slice(1).map((text) => (JSON.parse(text) as { data: number }).data), Array.from({ length: 20 }, (_, i) => i))
+  socket.terminate()
 })

@@ -2,12 +2,19 @@
 // HOST default localhost, from the environment and .env) into the CLI's listen options, which
 // fastify-cli would otherwise default to port 3000. An invalid environment is reported by the
 // app itself (dist/src/app.js prints the variable and exits 1), so failures here stay quiet.
+// `npm run dev` runs under tsx, which can require the TypeScript source: it reads src/config.ts
+// (never a stale or missing dist/, which left the dev server on fastify-cli's 0.0.0.0:3000).
 'use strict'
+
+function loadConfigModule () {
+  // (fastify-cli's watch mode forks a child and strips its argv, but execArgv is inherited.)
+  if (process.execArgv.some((arg) => arg === 'tsx' || arg.endsWith('=tsx'))) return require('./src/config.ts')
+  return require('./dist/src/config.js')
+}
 
 function listenOptions () {
   try {
-    const { loadConfig } = require('./dist/src/config.js')
-    const config = loadConfig()
+    const config = loadConfigModule().loadConfig()
     return { port: config.port, address: config.host }
   } catch {
     return {}

@@ -41,8 +41,9 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     tickIntervalMs: fastify.config.tickIntervalMs,
     closeGraceMs: fastify.config.closeGraceMs,
     tick: demoTick,
-    identify: identifyFromSession
+    identify: identifyFromSession,
+    metrics: fastify.realtimeMetrics
   })
 }
 
-export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session'] })
+export default fp(realtimeDemo, { name: 'realtime-demo', fastify: '5.x', dependencies: ['session', 'metrics'] })

@@ -29,6 +29,10 @@ export interface AppConfig {
   /** True when no SESSION_SECRET was given and a random one was made (development only). */
   sessionSecretGenerated: boolean
   closeGraceMs: number
+  /** Port of a separate metrics listener; undefined: `GET /metrics` is served on the main port. */
+  metricsPort: number | undefined
+  /** Address the separate metrics listener binds (only with `metricsPort`). */
+  metricsHost: string
 }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
@@ -48,7 +52,9 @@ const schema = {
     TICK_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 3000 },
     TRUST_PROXY: { type: 'string', default: '' },
     SESSION_SECRET: { type: 'string', minLength: 32 },
-    CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 }
+    CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
+    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
+    METRICS_HOST: { type: 'string', minLength: 1 }
   }
 } as const
 
@@ -61,6 +67,8 @@ interface RawEnv {
   TRUST_PROXY: string
   SESSION_SECRET?: string
   CLOSE_GRACE_MS: number
+  METRICS_PORT?: number
+  METRICS_HOST?: string
 }
 
 const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -117,6 +125,9 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     const message = (err as Error).message.replace(/env\/(\w+)/g, (_match, name: string) => `${name} (got ${JSON.stringify(merged[name] ?? '')})`)
     throw new InvalidConfigError(message)
   }
+  if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT !== 0 && raw.METRICS_PORT === raw.PORT) {
+    throw new InvalidConfigError(`METRICS_PORT=${raw.METRICS_PORT} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
+  }
   if (raw.NODE_ENV === 'production' && raw.SESSION_SECRET === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
   }
@@ -129,6 +140,8 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     trustProxy: parseTrustProxy(raw.TRUST_PROXY),
     sessionSecret: raw.SESSION_SECRET ?? randomBytes(32).toString('hex'),
     sessionSecretGenerated: raw.SESSION_SECRET === undefined,
-    closeGraceMs: raw.CLOSE_GRACE_MS
+    closeGraceMs: raw.CLOSE_GRACE_MS,
+    metricsPort: raw.METRICS_PORT,
+    metricsHost: raw.METRICS_HOST ?? raw.HOST
   }
 }

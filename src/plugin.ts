@@ -10,6 +10,7 @@ import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type RealtimeStats } from './realtime-node.js'
+import type { ReadinessProbe, ReadinessReport } from './readiness.js'
 import { trackUpgradeResponses } from './upgrade-release.js'
 
 /** ws's readyState for an open socket. */
@@ -23,6 +24,13 @@ export interface RealtimeDecorator {
   broadcast: (data: unknown) => number
   /** Counters of this node. */
   stats: () => RealtimeStats
+  /** Whether this node should get new clients: every readiness check's answer (`draining`, …). */
+  readiness: () => ReadinessReport
+  /**
+   * Add a readiness check (an adapter's connection, a connection limit, an app's database…).
+   * @returns a function that removes it
+   */
+  addReadinessCheck: (name: string, probe: ReadinessProbe) => () => void
   /**
    * The WebSocket handler, for accepting sockets on another route too, e.g.
    * `fastify.get('/', { handler: page, wsHandler: fastify.realtime.wsHandler })`.
@@ -81,6 +89,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     get connections () { return node.hub.size },
     broadcast: (data: unknown) => node.broadcast(data),
     stats: () => node.stats(),
+    readiness: () => node.readiness.report(),
+    addReadinessCheck: (name: string, probe: ReadinessProbe) => node.readiness.add(name, probe),
     wsHandler,
     drain
   } satisfies RealtimeDecorator)

@@ -11,6 +11,7 @@ import { Hub } from './hub.js'
 import type { ResolvedOptions } from './options.js'
 import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
+import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
 import { textFrame } from './ws-frame.js'
 import type { Visitor } from './visitor.js'
@@ -72,6 +73,8 @@ export function shutdownReason (random: () => number = Math.random): string {
 export class RealtimeNode {
   readonly hub = new Hub()
   readonly ticker: Ticker | null
+  /** Whether this node should get new clients; see {@link Readiness}. */
+  readonly readiness = new Readiness()
   readonly #options: ResolvedOptions
   readonly #log: FastifyBaseLogger
   readonly #startedAt = Date.now()
@@ -88,8 +91,10 @@ export class RealtimeNode {
     this.#options = options
     this.#log = log
     this.ticker = options.tickIntervalMs > 0
-      ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log })
+      ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log, metrics: options.metrics })
       : null
+    // Not ready from the first moment of a drain, so a balancer stops sending new clients at once.
+    this.readiness.add('draining', () => this.#draining ? { ok: false, detail: 'draining' } : { ok: true })
     // One events object serves every connection: no per-socket handler closures beyond the forwarders.
     this.#events = {
       message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
@@ -120,12 +125,13 @@ export class RealtimeNode {
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
     connection.logInfo({ visitor: context.visitor?.id ?? null }, 'client connected')
-    connection.sendText(encode({
+    const welcome = encode({
       type: 'welcome',
       connId: id,
       visitor: context.visitor?.id ?? null,
       tickIntervalMs: this.#options.tickIntervalMs
-    }))
+    })
+    if (connection.sendText(welcome)) this.#options.metrics.frameOut('welcome', Buffer.byteLength(welcome), 1)
     if (this.#options.onConnection) {
       try {
         this.#options.onConnection(connection)
@@ -141,8 +147,10 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const sent = this.hub.broadcastFrame(textFrame(encode({ type: 'broadcast', t: Date.now(), data })), 'broadcast')
+    const frame = textFrame(encode({ type: 'broadcast', t: Date.now(), data }))
+    const sent = this.hub.broadcastFrame(frame, 'broadcast')
     this.#broadcastsSent += sent
+    if (sent > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, sent)
     return sent
   }
 

@@ -5,13 +5,15 @@
 import type { FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
 
-/** Paths pino must never print: session cookies and credentials. */
-export const REDACTED_LOG_PATHS = [
-  'req.headers.cookie',
-  'req.headers.authorization',
-  'req.headers["proxy-authorization"]',
-  'res.headers["set-cookie"]'
-]
+/** Header names whose values are credentials: a session cookie or a token. */
+const SECRET_HEADERS = ['cookie', 'authorization', 'proxy-authorization', 'set-cookie']
+
+/**
+ * Paths pino must never print: session cookies and credentials, in a headers object logged at
+ * the top level (`{ headers }`) or one level down (`{ req: { headers } }`, `{ request: … }`,
+ * `{ res: … }`, `{ upgrade: … }`), whoever logs it.
+ */
+export const REDACTED_LOG_PATHS = SECRET_HEADERS.flatMap((name) => [`headers["${name}"]`, `*.headers["${name}"]`])
 
 /**
  * Build Fastify's constructor options.

@@ -5,6 +5,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Connection } from './connection.js'
+import type { RealtimeMetrics } from './metrics.js'
 import type { TickContext } from './options.js'
 import { encode } from './protocol.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
@@ -17,6 +18,8 @@ export interface TickerOptions {
   /** Open connections right now, handed to `produce`. */
   connectionCount: () => number
   log: FastifyBaseLogger
+  /** Receives `frameOut('tick', bytes, count)` once per batch. */
+  metrics?: RealtimeMetrics
   clock?: WheelClock
 }
 
@@ -26,6 +29,7 @@ export class Ticker {
   readonly #produce: TickerOptions['produce']
   readonly #connectionCount: () => number
   readonly #log: FastifyBaseLogger
+  readonly #metrics: RealtimeMetrics | undefined
   #seq = 0
   #sent = 0
 
@@ -33,6 +37,7 @@ export class Ticker {
     this.#produce = options.produce
     this.#connectionCount = options.connectionCount
     this.#log = options.log
+    this.#metrics = options.metrics
     const wheelOptions = { periodMs: options.intervalMs, onFire: (due: ReadonlySet<Connection>, now: number) => this.#sendBatch(due, now) }
     this.#wheel = new TimerWheel(options.clock ? { ...wheelOptions, clock: options.clock } : wheelOptions)
   }
@@ -79,8 +84,12 @@ export class Ticker {
       return
     }
     this.#seq++
+    let sent = 0
     for (const connection of due) {
-      if (connection.sendFrame(frame, 'tick')) this.#sent++
+      if (connection.sendFrame(frame, 'tick')) sent++
     }
+    this.#sent += sent
+    // One report per batch, not per socket: the frame is the same for the whole batch.
+    if (sent > 0) this.#metrics?.frameOut('tick', frame.payloadBytes, sent)
   }
 }

@@ -64,6 +64,8 @@ export class TimerWheel<T> {
   #nextFireAt = 0
   #timer: WheelTimer | null = null
   #firing = false
+  /** Items added while a slot fires; they join that slot after it, not during its iteration. */
+  readonly #addedWhileFiring: T[] = []
 
   constructor (options: TimerWheelOptions<T>) {
     const minSlotMs = options.minSlotMs ?? 5
@@ -96,6 +98,13 @@ export class TimerWheel<T> {
    */
   add (item: T): void {
     if (this.#slotOf.has(item)) return
+    if (this.#firing) {
+      // The slot being fired is the one that fires last from now, but adding to a Set while it is
+      // iterated would fire the new item at once: hold it until the iteration ends.
+      this.#addedWhileFiring.push(item)
+      this.#slotOf.set(item, -1)
+      return
+    }
     const slot = (this.#cursor + this.slotCount - 1) % this.slotCount
     this.#slots[slot]?.add(item)
     this.#slotOf.set(item, slot)
@@ -108,7 +117,11 @@ export class TimerWheel<T> {
     const slot = this.#slotOf.get(item)
     if (slot === undefined) return
     this.#slotOf.delete(item)
-    this.#slots[slot]?.delete(item)
+    if (slot === -1) {
+      this.#addedWhileFiring.splice(this.#addedWhileFiring.indexOf(item), 1)
+    } else {
+      this.#slots[slot]?.delete(item)
+    }
     if (this.#slotOf.size === 0) this.#stopTimer()
   }
 
@@ -116,6 +129,7 @@ export class TimerWheel<T> {
   clear (): void {
     for (const slot of this.#slots) slot.clear()
     this.#slotOf.clear()
+    this.#addedWhileFiring.length = 0
     this.#stopTimer()
   }
 
@@ -158,6 +172,12 @@ export class TimerWheel<T> {
       this.#onFire(due, now)
     } finally {
       this.#firing = false
+      const slot = (this.#cursor + this.slotCount - 1) % this.slotCount
+      for (const item of this.#addedWhileFiring) {
+        this.#slots[slot]?.add(item)
+        this.#slotOf.set(item, slot)
+      }
+      this.#addedWhileFiring.length = 0
     }
   }
 }

@@ -26,6 +26,8 @@ export interface TextFrame {
   readonly text: string
   /** Header + payload, exactly as written to the wire by a server (unmasked). */
   readonly bytes: Buffer
+  /** UTF-8 length of the payload (what metrics count as a frame's size). */
+  readonly payloadBytes: number
 }
 
 /** The part of a stream (a `net.Socket`) a frame is written to. */
@@ -68,7 +70,7 @@ export function textFrame (text: string): TextFrame {
     bytes.writeUInt32BE(payloadBytes >>> 0, 6)
   }
   bytes.write(text, headerBytes, 'utf8')
-  return { text, bytes }
+  return { text, bytes, payloadBytes }
 }
 
 function isFrameSink (value: unknown): value is FrameSink {

@@ -3,7 +3,7 @@
  * listen on a free port, and close everything on teardown.
  */
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import pino from 'pino'
 import app from '../../src/app.js'
 import { loadConfig, type AppConfig } from '../../src/config.js'
@@ -43,6 +43,11 @@ export class LogCapture extends Writable {
       await new Promise((resolve) => setTimeout(resolve, 10))
     }
   }
+}
+
+/** A pino logger at `level` writing to `logs`, typed for Fastify's `loggerInstance`. */
+export function testLogger (logs: LogCapture, level = 'info'): FastifyBaseLogger {
+  return pino({ level }, logs)
 }
 
 /** Configuration for tests: defaults, no .env file, overridable. */

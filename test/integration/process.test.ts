@@ -1,0 +1,59 @@
+import t from 'tap'
+import { built, startNode, type RunningProcess } from '../helpers/process.js'
+import { connect } from '../helpers/ws-client.js'
+
+const SECRET = 's'.repeat(40)
+const fastifyCli = (): string => 'node_modules/fastify-cli/cli.js'
+const entries: Array<{ name: string, args: () => string[] }> = [
+  { name: 'node dist/src/server.js', args: () => [built('src/server.js')] },
+  { name: 'fastify start (npm start)', args: () => [fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app.js')] }
+]
+
+function stopOnTeardown (t: { teardown: (fn: () => unknown) => void }, running: RunningProcess): void {
+  t.teardown(() => { if (running.child.exitCode === null) running.child.kill('SIGKILL') })
+}
+
+for (const entry of entries) {
+  t.test(`${entry.name}: an invalid variable stops boot with a message naming it`, async (t) => {
+    const running = startNode(entry.args(), { TICK_INTERVAL_MS: 'soon', PORT: '0', HOST: '127.0.0.1' })
+    stopOnTeardown(t, running)
+    const { code } = await running.exited
+    t.not(code, 0, 'non-zero exit')
+    t.match(running.output(), /TICK_INTERVAL_MS \(got "soon"\) must be integer/)
+    t.notMatch(running.output(), /Server listening/)
+  })
+
+  t.test(`${entry.name}: serves the page and ticks, and SIGTERM closes sockets with 1001 then exits 0`, async (t) => {
+    const running = startNode(entry.args(), { PORT: '0', HOST: '127.0.0.1', TICK_INTERVAL_MS: '100', SESSION_SECRET: SECRET, NODE_ENV: 'production', CLOSE_GRACE_MS: '3000' })
+    stopOnTeardown(t, running)
+    const port = await running.listening()
+    const page = await fetch(`http://127.0.0.1:${port}/`)
+    t.equal(page.status, 200)
+    const clients = await Promise.all([connect(`ws://127.0.0.1:${port}/ws`), connect(`ws://127.0.0.1:${port}`)])
+    await Promise.all(clients.map((client) => client.waitFor('tick', 1)))
+    const started = Date.now()
+    running.child.kill('SIGTERM')
+    const closes = await Promise.all(clients.map((client) => client.closed))
+    for (const close of closes) {
+      t.equal(close.code, 1001, 'going away, not 1005/1006')
+      t.match(close.reason, /^restart; retry=\d+$/, 'with a reconnect hint')
+    }
+    const { code } = await running.exited
+    t.equal(code, 0, 'exit 0')
+    t.ok(Date.now() - started < 3000, 'well within the grace time')
+    t.match(running.output(), /"msg":"client disconnected"/)
+  })
+}
+
+t.test('fastify start uses PORT 8005 by default (from our config, not fastify-cli\'s 3000)', async (t) => {
+  const running = startNode([fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app.js')], { HOST: '127.0.0.1', SESSION_SECRET: SECRET })
+  stopOnTeardown(t, running)
+  const port = await running.listening().catch((err: Error) => {
+    // 8005 may be taken on a developer machine; that is the only acceptable failure.
+    if (/EADDRINUSE/.test(err.message)) return 8005
+    throw err
+  })
+  t.equal(port, 8005)
+  running.child.kill('SIGTERM')
+  await running.exited
+})

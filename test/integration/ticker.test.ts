@@ -1,0 +1,88 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import realtime, { type ConnectionInfo } from '../../src/index.js'
+import { LogCapture, listen, testLogger, type TestLike } from '../helpers/app.js'
+import { countIn, rawUpgrade } from '../helpers/raw-client.js'
+import { connect, sleep } from '../helpers/ws-client.js'
+
+async function bareApp (t: TestLike, options: Record<string, unknown> = {}) {
+  const logs = new LogCapture()
+  const app = Fastify({ loggerInstance: testLogger(logs) })
+  const connections: ConnectionInfo[] = []
+  await app.register(realtime, { tickIntervalMs: 100, tick: ({ connections }) => ({ connections }), onConnection: (c) => connections.push(c), ...options })
+  t.teardown(() => app.close())
+  const urls = await listen(app)
+  return { app, logs, connections, ...urls }
+}
+
+t.test('ticks arrive at the configured cadence with increasing seq and server time', async (t) => {
+  const { ws } = await bareApp(t)
+  const client = await connect(`${ws}/ws`)
+  const ticks = await client.waitFor('tick', 6, 5000)
+  const seqs = ticks.map((tick) => tick.seq as number)
+  t.ok(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] ?? 0)), `seq increases: ${seqs.join(',')}`)
+  const times = ticks.map((tick) => tick.t as number)
+  const gaps = times.slice(1).map((time, i) => time - (times[i] ?? 0))
+  const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
+  t.ok(mean > 80 && mean < 160, `mean gap ${mean.toFixed(1)} ms for a 100 ms interval (gaps ${gaps.join(',')})`)
+  t.same(ticks[0]?.data, { connections: 1 }, 'data comes from the tick option')
+  await client.close()
+})
+
+t.test('closing stops the ticks, the timer and every listener the connection added', async (t) => {
+  const { app, connections, ws, logs } = await bareApp(t)
+  const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`), connect(`${ws}/ws`)])
+  await Promise.all(clients.map((client) => client.waitFor('tick', 1)))
+  const serverSockets = connections.map((connection) => (connection as unknown as { socket: import('ws').WebSocket }).socket)
+  t.equal(app.realtime.connections, 3)
+  const listenersWhileOpen = serverSockets.map((socket) => socket.listenerCount('message'))
+  t.ok(listenersWhileOpen.every((count) => count === 1), 'one message listener each while open')
+  await Promise.all(clients.map((client) => client.close()))
+  await logs.waitFor('client disconnected', () => logs.withMessage('client disconnected').length === 3)
+  t.equal(app.realtime.connections, 0, 'hub is empty')
+  t.same(serverSockets.map((socket) => socket.listenerCount('message')), [0, 0, 0], 'message listeners removed')
+  // ws's own clientTracking listener (clients.delete) stays on the dead socket; ours are gone.
+  t.same(serverSockets.map((socket) => socket.listenerCount('close')), [1, 1, 1], 'only ws\'s own close listener remains')
+  const sentAtClose = app.realtime.stats().ticksSent
+  const handlesBefore = process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length
+  await sleep(350)
+  t.equal(app.realtime.stats().ticksSent, sentAtClose, 'no tick after the sockets closed')
+  const handlesAfter = process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length
+  t.ok(handlesAfter <= handlesBefore, `no timer left running (${handlesBefore} → ${handlesAfter})`)
+  t.equal(clients.every((client) => client.ofType('tick').length >= 1), true)
+})
+
+t.test('ticks are sent only while the socket is OPEN (not while it is closing)', async (t) => {
+  const { app, connections, port } = await bareApp(t)
+  const raw = await rawUpgrade(port)
+  await sleep(250)
+  t.ok(countIn(raw.received(), '"type":"tick"') >= 1, 'ticks while open')
+  // The raw client never answers the close frame, so the server socket stays CLOSING.
+  connections[0]?.close(1000, 'bye')
+  const ticksAtClose = countIn(raw.received(), '"type":"tick"')
+  const sentAtClose = app.realtime.stats().ticksSent
+  await sleep(400)
+  t.equal(app.realtime.stats().ticksSent, sentAtClose, 'the ticker skipped the CLOSING socket')
+  t.equal(countIn(raw.received(), '"type":"tick"'), ticksAtClose, 'nothing more arrived')
+  raw.socket.destroy()
+  await raw.ended
+})
+
+t.test('tickIntervalMs 0 turns the ticker off', async (t) => {
+  const { ws } = await bareApp(t, { tickIntervalMs: 0 })
+  const client = await connect(`${ws}/ws`)
+  const [welcome] = await client.waitFor('welcome')
+  t.equal(welcome?.tickIntervalMs, 0)
+  await sleep(300)
+  t.equal(client.ofType('tick').length, 0)
+  await client.close()
+})
+
+t.test('a tick producer that throws skips its batch and the ticker goes on', async (t) => {
+  let calls = 0
+  const { ws, logs } = await bareApp(t, { tick: () => { if (++calls === 1) throw new Error('boom'); return calls } })
+  const client = await connect(`${ws}/ws`)
+  await client.waitFor('tick', 2)
+  t.ok(logs.withMessage('tick producer failed; batch skipped').length >= 1)
+  await client.close()
+})

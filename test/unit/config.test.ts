@@ -1,0 +1,62 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { loadConfig } from '../../src/config.js'
+
+const SECRET = 'x'.repeat(40)
+
+t.test('defaults: the tutorial port, a 3 s ticker, no trusted proxy', async (t) => {
+  const config = loadConfig({ env: {}, envFile: false })
+  t.equal(config.port, 8005)
+  t.equal(config.tickIntervalMs, 3000)
+  t.equal(config.nodeEnv, 'development')
+  t.equal(config.logLevel, 'info')
+  t.same(config.trustProxy, [])
+  t.equal(config.sessionSecretGenerated, true, 'a random secret in development')
+  t.ok(config.sessionSecret.length >= 32)
+  t.not(loadConfig({ env: {}, envFile: false }).sessionSecret, config.sessionSecret, 'random each boot')
+})
+
+t.test('values are parsed and typed', async (t) => {
+  const config = loadConfig({ env: { PORT: '9001', TICK_INTERVAL_MS: '250', TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,loopback', SESSION_SECRET: SECRET, LOG_LEVEL: 'warn', HOST: '0.0.0.0' }, envFile: false })
+  t.equal(config.port, 9001)
+  t.equal(config.tickIntervalMs, 250)
+  t.same(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'loopback'])
+  t.equal(config.sessionSecret, SECRET)
+  t.equal(config.sessionSecretGenerated, false)
+  t.equal(config.logLevel, 'warn')
+  t.equal(config.host, '0.0.0.0')
+})
+
+t.test('.env fills in, but never overrides a variable already set', async (t) => {
+  const dir = t.testdir()
+  const file = join(dir, '.env')
+  writeFileSync(file, 'PORT=7000\nTICK_INTERVAL_MS=1500\nHOST=127.0.0.1\n')
+  const config = loadConfig({ env: { PORT: '7100' }, envFile: file })
+  t.equal(config.port, 7100, 'the environment wins')
+  t.equal(config.tickIntervalMs, 1500, 'the file fills what the environment lacks')
+  t.equal(config.host, '127.0.0.1')
+  t.equal(loadConfig({ env: {}, envFile: join(dir, 'missing.env') }).port, 8005, 'a missing file is fine')
+})
+
+t.test('invalid values stop boot with a message naming the variable', async (t) => {
+  t.throws(() => loadConfig({ env: { TICK_INTERVAL_MS: 'soon' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /TICK_INTERVAL_MS \(got "soon"\) must be integer/ })
+  t.throws(() => loadConfig({ env: { PORT: '70000' }, envFile: false }), { message: /PORT/ })
+  t.throws(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, envFile: false }), { message: /LOG_LEVEL/ })
+  t.throws(() => loadConfig({ env: { NODE_ENV: 'staging' }, envFile: false }), { message: /NODE_ENV/ })
+  t.throws(() => loadConfig({ env: { SESSION_SECRET: 'short' }, envFile: false }), { message: /SESSION_SECRET/ })
+})
+
+t.test('production requires a session secret', async (t) => {
+  t.throws(() => loadConfig({ env: { NODE_ENV: 'production' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /SESSION_SECRET is required/ })
+  t.equal(loadConfig({ env: { NODE_ENV: 'production', SESSION_SECRET: SECRET }, envFile: false }).sessionSecretGenerated, false)
+})
+
+t.test('TRUST_PROXY accepts addresses, CIDRs and proxy-addr names only', async (t) => {
+  t.same(loadConfig({ env: { TRUST_PROXY: '::1,fd00::/8' }, envFile: false }).trustProxy, ['::1', 'fd00::/8'])
+  t.throws(() => loadConfig({ env: { TRUST_PROXY: 'true' }, envFile: false }), { message: /trusting every peer/ })
+  t.throws(() => loadConfig({ env: { TRUST_PROXY: '*' }, envFile: false }), { message: /trusting every peer/ })
+  t.throws(() => loadConfig({ env: { TRUST_PROXY: 'proxy.local' }, envFile: false }), { message: /"proxy\.local" is not an IP address/ })
+  t.throws(() => loadConfig({ env: { TRUST_PROXY: '10.0.0.0/33' }, envFile: false }), { message: /10\.0\.0\.0\/33/ })
+  t.throws(() => loadConfig({ env: { TRUST_PROXY: '10.0.0.0/8/1' }, envFile: false }), { message: /not an IP address/ })
+})

@@ -1,0 +1,52 @@
+/**
+ * The plugin must work without prom-client: nothing reachable from the main entry imports it;
+ * only the `fastify-realtime/prometheus` subpath does.
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import t from 'tap'
+import { packageRoot } from '../../src/paths.js'
+
+/** Every import specifier (static, re-export and dynamic) of a TypeScript source, `import type` excluded. */
+function importsOf (file: string): string[] {
+  const source = readFileSync(file, 'utf8')
+  const found: string[] = []
+  for (const match of source.matchAll(/^\s*(?:import|export)\s+(?!type\b)[^'"]*?from\s+'([^']+)'/gm)) found.push(match[1] ?? '')
+  for (const match of source.matchAll(/^\s*import\s+'([^']+)'/gm)) found.push(match[1] ?? '')
+  for (const match of source.matchAll(/import\(\s*'([^']+)'\s*\)/g)) found.push(match[1] ?? '')
+  return found
+}
+
+/** The runtime import graph from `entry`: local files visited and bare packages seen. */
+function graph (entry: string): { files: Set<string>, packages: Set<string> } {
+  const files = new Set<string>()
+  const packages = new Set<string>()
+  const visit = (file: string): void => {
+    if (files.has(file)) return
+    files.add(file)
+    for (const specifier of importsOf(file)) {
+      if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier.replace(/\.js$/, '.ts')))
+      else packages.add(specifier)
+    }
+  }
+  visit(entry)
+  return { files, packages }
+}
+
+t.test('the main entry never loads prom-client', async (t) => {
+  const { files, packages } = graph(join(packageRoot, 'src/index.ts'))
+  t.ok(files.size > 5, `walked ${files.size} files`)
+  t.ok(packages.has('fastify-plugin'), 'the walk sees real runtime imports')
+  t.notOk(packages.has('prom-client'), 'prom-client is not imported from the main entry')
+  t.notOk([...files].some((file) => file.endsWith('metrics-prometheus.ts')), 'nor is the Prometheus implementation')
+})
+
+t.test('the prometheus subpath export points at the implementation', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string, types: string }>, dependencies: Record<string, string> }
+  const entry = pkg.exports['./prometheus']
+  t.equal(entry?.import, './dist/src/metrics-prometheus.js')
+  t.equal(entry?.types, './dist/src/metrics-prometheus.d.ts')
+  t.ok(existsSync(join(packageRoot, 'src/metrics-prometheus.ts')), 'its source exists')
+  t.ok(graph(join(packageRoot, 'src/metrics-prometheus.ts')).packages.has('prom-client'), 'and it is the one that imports prom-client')
+  t.ok(pkg.dependencies['prom-client'], 'prom-client is a dependency (the demo app serves /metrics)')
+})

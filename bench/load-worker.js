@@ -34,11 +34,14 @@ function onClose (clean) {
   if (!clean) unexpectedCloses++
 }
 
-async function connect ({ total, host, port, path, cookies, firstAddress }) {
+async function connect ({ total, host, port, path, cookies, firstAddress, deadlineMs }) {
   let failed = 0
   let next = sockets.length
+  const deadline = Date.now() + deadlineMs
   const open = async () => {
-    while (next < total) {
+    // An overloaded server may accept slowly: stop opening new sockets at the deadline, so a run
+    // always ends; the step then reports how many it got.
+    while (next < total && Date.now() < deadline) {
       const index = next++
       const socket = new BenchSocket({
         host,
@@ -49,12 +52,15 @@ async function connect ({ total, host, port, path, cookies, firstAddress }) {
         onText,
         onClose
       })
+      const timer = setTimeout(() => socket.socket.destroy(new Error('no 101 within 15 s')), 15_000)
       try {
         await socket.ready
         sockets.push(socket)
       } catch (err) {
         failed++
         if (failed <= 3) process.stderr.write(`connect failed: ${err.message}\n`)
+      } finally {
+        clearTimeout(timer)
       }
     }
   }

@@ -9,6 +9,8 @@ const WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url))
 /** Sockets per worker at most (the open-files limit is 20,000 per process). */
 const MAX_PER_WORKER = 9000
 const ADDRESSES_PER_WORKER = 8
+/** How long one connect step may take before it gives up opening more sockets. */
+const CONNECT_DEADLINE_MS = 90_000
 
 /** Drives sockets at one server. */
 export class LoadGenerator {
@@ -34,7 +36,8 @@ export class LoadGenerator {
       port: this.options.port,
       path: this.options.path,
       cookies: this.options.cookies,
-      firstAddress: 2 + i * ADDRESSES_PER_WORKER
+      firstAddress: 2 + i * ADDRESSES_PER_WORKER,
+      deadlineMs: CONNECT_DEADLINE_MS
     })))
     return {
       connected: results.reduce((sum, r) => sum + r.connected, 0),

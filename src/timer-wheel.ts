@@ -153,17 +153,19 @@ export class TimerWheel<T> {
 
   #onTimer (): void {
     this.#timer = null
-    let now = this.#clock.now()
+    const startedAt = this.#clock.now()
     // After a long event-loop stall, do not replay every missed turn: fire each slot at most once.
-    if (now - this.#nextFireAt > this.periodMs) this.#nextFireAt = now - this.periodMs + this.slotMs
-    while (now >= this.#nextFireAt && this.#slotOf.size > 0) {
+    if (startedAt - this.#nextFireAt > this.periodMs) this.#nextFireAt = startedAt - this.periodMs + this.slotMs
+    // Only the slots due when this turn began: slots that fall due while these fire wait for the
+    // next turn, so an overloaded server still polls I/O (accepts, reads, pongs) between rounds
+    // instead of firing slot after slot without end.
+    while (startedAt >= this.#nextFireAt && this.#slotOf.size > 0) {
       const due = this.#slots[this.#cursor]
       this.#cursor = (this.#cursor + 1) % this.slotCount
       this.#nextFireAt += this.slotMs
-      if (due !== undefined && due.size > 0) this.#fire(due, now)
-      now = this.#clock.now()
+      if (due !== undefined && due.size > 0) this.#fire(due, this.#clock.now())
     }
-    if (this.#slotOf.size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - now)
+    if (this.#slotOf.size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - this.#clock.now())
   }
 
   #fire (due: ReadonlySet<T>, now: number): void {

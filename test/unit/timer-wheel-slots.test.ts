@@ -145,3 +145,32 @@ t.test('after a long stall each slot fires once (missed turns are not replayed)'
   fake.tick(1000)
   t.equal(fires.length, 10, 'then the normal cadence resumes')
 })
+
+t.test('slots that fall due while a turn fires wait for the next turn (the event loop gets a say)', async (t) => {
+  const fake = fakeClock()
+  const turns: number[] = []
+  let timerCallbacks = 0
+  const clock: WheelClock = {
+    ...fake.clock,
+    setTimeout: (callback, delayMs) => fake.clock.setTimeout(() => { timerCallbacks++; callback() }, delayMs)
+  }
+  // Every fire takes longer than a slot (an overloaded server): a wheel that kept firing whatever
+  // fell due meanwhile would never return from its timer callback.
+  const w = new TimerWheel<string>({
+    periodMs: 1000,
+    maxSlots: 10,
+    clock,
+    onFire: () => { turns.push(timerCallbacks); fake.stall(150) }
+  })
+  for (let slot = 0; slot < 10; slot++) {
+    w.add(`s${slot}`)
+    fake.tick(100)
+  }
+  turns.length = 0
+  timerCallbacks = 0
+  fake.tick(1000)
+  const perCallback = new Map<number, number>()
+  for (const turn of turns) perCallback.set(turn, (perCallback.get(turn) ?? 0) + 1)
+  t.ok(perCallback.size >= 2, `work spread over several timer callbacks (${perCallback.size})`)
+  t.ok(Math.max(...perCallback.values()) <= w.slotCount, 'no callback fires more than one period of slots')
+})

@@ -9,6 +9,7 @@ import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason, CloseCode, CloseReason } from './errors.js'
 import { judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
 import type { Visitor } from './visitor.js'
+import { frameSinkOf, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
 
 /** ws's readyState value for an open socket (the WebSocket.OPEN constant, without importing ws at runtime). */
 const OPEN = 1
@@ -63,6 +64,8 @@ export interface ConnectionInit {
   visitor: Visitor | null
   log: FastifyBaseLogger
   events: ConnectionEvents
+  /** The upgrade request's socket (`request.raw.socket`), for raw frame writes; optional. */
+  stream?: unknown
   /** Without one, sends are never limited. */
   budget?: SendBudgetInit
 }
@@ -72,14 +75,28 @@ export function newConnectionId (): string {
   return randomBytes(9).toString('base64url')
 }
 
-/** A client connection. See {@link ConnectionInfo} for the public surface. */
+/** The connection each socket belongs to, for the socket listeners shared by all connections. */
+const owners = new WeakMap<WebSocket, Connection>()
+
+/**
+ * A client connection. See {@link ConnectionInfo} for the public surface.
+ *
+ * Kept lean, since a server holds tens of thousands: the socket listeners are shared by every
+ * connection (no closures per socket), and the child logger is made only when something asks
+ * for `log`; the connect and disconnect lines are written through the parent with the same fields.
+ */
 export class Connection implements ConnectionInfo {
   readonly id: string
   readonly ip: string
   readonly visitor: Visitor | null
   readonly connectedAt: number
-  readonly log: FastifyBaseLogger
   readonly socket: WebSocket
+  /** ws's own TCP stream when frames may be written to it directly, else null (ws.send is used). */
+  readonly #sink: FrameSink | null
+  readonly #events: ConnectionEvents
+  /** The upgrade request's logger; the child bound to `{ connId, ip }` is made from it on demand. */
+  readonly #parentLog: FastifyBaseLogger
+  #log: FastifyBaseLogger | null = null
   #closed = false
   readonly #budget: SendBudgetInit | null
   /** Made the first time a tick is coalesced. */
@@ -90,26 +107,62 @@ export class Connection implements ConnectionInfo {
     this.socket = socket
     this.ip = init.ip
     this.visitor = init.visitor
-    this.log = init.log
+    this.#parentLog = init.log
+    this.#events = init.events
     this.connectedAt = Date.now()
+    this.#sink = frameSinkOf(socket, init.stream)
     this.#budget = init.budget ?? null
-    const { events } = init
+    owners.set(socket, this)
     // Listeners go on synchronously, before any await, or a message sent right after the open is lost.
-    const onMessage = (data: RawData, isBinary: boolean): void => events.message(this, data, isBinary)
-    const onError = (error: Error): void => events.error(this, error)
-    const { pong } = events
-    const onPong = pong === undefined ? null : (): void => pong(this)
-    socket.on('message', onMessage)
-    socket.on('error', onError)
-    if (onPong !== null) socket.on('pong', onPong)
-    socket.once('close', (code: number, reason: Buffer) => {
-      this.#closed = true
-      socket.off('message', onMessage)
-      socket.off('error', onError)
-      if (onPong !== null) socket.off('pong', onPong)
-      this.#latestTick?.dispose()
-      events.close(this, code, reason.toString())
-    })
+    socket.on('message', Connection.#onMessage)
+    socket.on('error', Connection.#onError)
+    socket.on('close', Connection.#onClose)
+    if (init.events.pong !== undefined) socket.on('pong', Connection.#onPong)
+  }
+
+  // In the shared listeners `this` is the socket: EventEmitter calls a listener on its emitter.
+  static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
+    const connection = owners.get(this)
+    if (connection !== undefined) connection.#events.message(connection, data, isBinary)
+  }
+
+  static readonly #onError = function (this: WebSocket, error: Error): void {
+    const connection = owners.get(this)
+    if (connection !== undefined) connection.#events.error(connection, error)
+  }
+
+  static readonly #onPong = function (this: WebSocket): void {
+    const connection = owners.get(this)
+    if (connection !== undefined) connection.#events.pong?.(connection)
+  }
+
+  static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
+    this.off('message', Connection.#onMessage)
+    this.off('close', Connection.#onClose)
+    this.off('pong', Connection.#onPong)
+    // The error listener stays (it is shared, so it costs nothing): a socket must never be left
+    // without one, since @fastify/websocket's own is removed at accept (see upgrade-release.ts).
+    const connection = owners.get(this)
+    if (connection === undefined) return
+    owners.delete(this)
+    connection.#closed = true
+    connection.#latestTick?.dispose()
+    connection.#events.close(connection, code, reason.toString())
+  }
+
+  /** Logger bound to `{ connId, ip }` (and the upgrade's request id), made on first use. */
+  get log (): FastifyBaseLogger {
+    this.#log ??= this.#parentLog.child({ connId: this.id, ip: this.ip })
+    return this.#log
+  }
+
+  /**
+   * Log at info level with this connection's `{ connId, ip }`, without making a child logger for
+   * a line that every connection writes (connect, disconnect).
+   */
+  logInfo (fields: Record<string, unknown>, msg: string): void {
+    if (this.#log !== null) this.#log.info(fields, msg)
+    else this.#parentLog.info({ connId: this.id, ip: this.ip, ...fields }, msg)
   }
 
   /** Whether the socket is OPEN. */
@@ -150,6 +203,37 @@ export class Connection implements ConnectionInfo {
     if (budget === null) return this.#write(text, kind)
     const verdict = judgeSend(this.socket.bufferedAmount, bytes, kind, budget.maxBufferedBytes)
     if (verdict === 'send') return this.#write(text, kind)
+    return this.#overBudget(budget, verdict, text, bytes)
+  }
+
+  /**
+   * Send a frame built once for many sockets ({@link textFrame}) if the socket is OPEN, within the
+   * send budget: its bytes go straight to the TCP stream, coalesced with this turn's other writes
+   * to the same socket (one `writev`). ws's `bufferedAmount` counts them like its own writes.
+   * @param frame - the prepared frame
+   * @param kind - `tick`: coalesced past the budget; `message`: closes the socket (4008) past it
+   * @returns whether the frame was handed to the socket now
+   */
+  sendFrame (frame: TextFrame, kind: SendKind): boolean {
+    if (this.socket.readyState !== OPEN) return false
+    const budget = this.#budget
+    const buffered = this.socket.bufferedAmount
+    if (budget !== null && buffered > 0) {
+      const verdict = judgeSend(buffered, frame.bytes.length, kind, budget.maxBufferedBytes)
+      if (verdict !== 'send') return this.#overBudget(budget, verdict, frame.text, frame.bytes.length)
+    }
+    if (kind === 'tick') this.#latestTick?.drop()
+    if (this.#sink === null) this.socket.send(frame.text)
+    else writeFrame(this.#sink, frame.bytes)
+    return true
+  }
+
+  /** Whether frames go straight to the TCP stream (false: through ws.send). */
+  get rawWrites (): boolean {
+    return this.#sink !== null
+  }
+
+  #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close', text: string, bytes: number): boolean {
     if (verdict === 'coalesce') {
       this.#latestTick ??= new LatestTick(budget.transport, (frame) => { this.send(frame, 'tick') })
       this.#latestTick.hold(text)

@@ -3,6 +3,8 @@
  * It never knows about adapters or Fastify: it holds connections and writes to them.
  */
 import type { Connection } from './connection.js'
+import type { SendKind } from './send-budget.js'
+import type { TextFrame } from './ws-frame.js'
 
 /** The connections open on this node. */
 export class Hub {
@@ -34,13 +36,15 @@ export class Hub {
   }
 
   /**
-   * Send one already-encoded frame to every OPEN connection.
+   * Write one frame, built once, to every OPEN connection.
+   * @param frame - from `textFrame(encode(message))`
+   * @param kind - how each connection's send budget treats it (`tick` coalesces, `message` closes)
    * @returns how many connections it was sent to
    */
-  broadcastText (text: string): number {
+  broadcastFrame (frame: TextFrame, kind: SendKind): number {
     let sent = 0
     for (const connection of this.#connections) {
-      if (connection.sendText(text)) sent++
+      if (connection.sendFrame(frame, kind)) sent++
     }
     return sent
   }

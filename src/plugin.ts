@@ -15,6 +15,7 @@ import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade-gate.js'
 import type { ReadinessProbe, ReadinessReport } from './readiness.js'
+import { trackUpgradeResponses } from './upgrade-release.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -88,7 +89,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   node.readiness.add('capacity', () => gate.state().slots >= options.maxConnections
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
     : { ok: true })
-  if (fastify.hasDecorator('websocketServer')) {
+  const ownsWebsocket = !fastify.hasDecorator('websocketServer')
+  if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
   } else {
@@ -114,10 +116,15 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
+  const releaseUpgrade = trackUpgradeResponses(fastify)
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    // request.socket is the TCP socket ws took over: its `drain` releases coalesced ticks.
-    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, transport: request.socket ?? null })
+    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
+    const inherited = ownsWebsocket ? socket.listeners('error') : []
+    // request.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
+    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, stream: request.raw.socket, transport: request.socket ?? null })
     channels.bindRequest(connection, request)
+    // Nothing reads the request after this: let the socket stop retaining it.
+    releaseUpgrade(request, socket, inherited)
   }
 
   // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.

@@ -16,6 +16,7 @@ import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
 import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
+import { textFrame } from './ws-frame.js'
 import type { Visitor } from './visitor.js'
 
 /** What the node knows about an upgrade request when it accepts its socket. */
@@ -24,6 +25,8 @@ export interface AcceptContext {
   visitor: Visitor | null
   /** The upgrade request's logger (carries its request id). */
   log: FastifyBaseLogger
+  /** The upgrade request's TCP socket, so prepared frames can be written to it directly. */
+  stream?: unknown
   /** The TCP socket under the WebSocket (its `drain` releases coalesced ticks), when there is one. */
   transport?: DrainSource | null
 }
@@ -153,13 +156,13 @@ export class RealtimeNode {
    */
   accept (socket: WebSocket, context: AcceptContext): Connection {
     const id = newConnectionId()
-    const log = context.log.child({ connId: id, ip: context.ip })
     const metrics = this.#options.metrics
     const connection = new Connection(id, socket, {
       ip: context.ip,
       visitor: context.visitor,
-      log,
+      log: context.log,
       events: this.#events,
+      stream: context.stream,
       budget: { maxBufferedBytes: this.#options.maxBufferedBytes, transport: context.transport ?? null, onCoalesced: () => metrics.tickCoalesced() }
     })
     this.#rates.set(connection, new MessageRate({ ratePerSec: this.#options.messageRatePerSec, burst: this.#options.messageBurst }))
@@ -168,7 +171,7 @@ export class RealtimeNode {
     this.heartbeat?.add(connection)
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
-    log.info({ visitor: context.visitor?.id ?? null }, 'client connected')
+    connection.logInfo({ visitor: context.visitor?.id ?? null }, 'client connected')
     const welcome = encode({
       type: 'welcome',
       connId: id,
@@ -180,7 +183,7 @@ export class RealtimeNode {
       try {
         this.#options.onConnection(connection)
       } catch (err) {
-        log.error({ err }, 'onConnection hook threw')
+        connection.log.error({ err }, 'onConnection hook threw')
       }
     }
     return connection
@@ -191,10 +194,10 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const text = encode({ type: 'broadcast', t: Date.now(), data })
-    const sent = this.hub.broadcastText(text)
+    const frame = textFrame(encode({ type: 'broadcast', t: Date.now(), data }))
+    const sent = this.hub.broadcastFrame(frame, 'message')
     this.#broadcastsSent += sent
-    if (sent > 0) this.#options.metrics.frameOut('broadcast', Buffer.byteLength(text), sent)
+    if (sent > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, sent)
     return sent
   }
 
@@ -334,7 +337,7 @@ export class RealtimeNode {
       }
     }
     this.#options.metrics.connectionClosed(code)
-    connection.log.info({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
+    connection.logInfo({ code, reason, durationMs: Date.now() - connection.connectedAt }, 'client disconnected')
     if (this.hub.size === 0) this.#onDrained?.()
   }
 

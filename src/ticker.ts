@@ -1,6 +1,7 @@
 /**
  * Per-connection ticks, scheduled on one shared {@link TimerWheel}. Connections due in the same
- * slot form a batch: the `tick` data is produced once and the frame encoded once for the batch.
+ * slot form a batch: the `tick` data is produced once and the frame encoded once for the batch
+ * ({@link textFrame}), then the same bytes are written to each socket.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Connection } from './connection.js'
@@ -8,6 +9,7 @@ import type { RealtimeMetrics } from './metrics.js'
 import type { TickContext } from './options.js'
 import { encode } from './protocol.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
+import { textFrame, type TextFrame } from './ws-frame.js'
 
 /** Options of a {@link Ticker}. */
 export interface TickerOptions {
@@ -71,10 +73,11 @@ export class Ticker {
   }
 
   #sendBatch (due: ReadonlySet<Connection>, now: number): void {
-    let frame: string
+    let frame: TextFrame
     try {
       const data = this.#produce({ connections: this.#connectionCount(), now })
-      frame = encode({ type: 'tick', seq: this.#seq + 1, t: now, data })
+      // Serialised and framed once; every socket of the batch gets the same bytes.
+      frame = textFrame(encode({ type: 'tick', seq: this.#seq + 1, t: now, data }))
     } catch (err) {
       // A failing tick producer (or unserialisable data) must not stop the wheel for everyone.
       this.#log.error({ err }, 'tick producer failed; batch skipped')
@@ -83,10 +86,10 @@ export class Ticker {
     this.#seq++
     let sent = 0
     for (const connection of due) {
-      if (connection.send(frame, 'tick')) sent++
+      if (connection.sendFrame(frame, 'tick')) sent++
     }
     this.#sent += sent
     // One report per batch, not per socket: the frame is the same for the whole batch.
-    if (sent > 0) this.#metrics?.frameOut('tick', Buffer.byteLength(frame), sent)
+    if (sent > 0) this.#metrics?.frameOut('tick', frame.payloadBytes, sent)
   }
 }

@@ -26,9 +26,13 @@ export interface TimerWheelOptions<T> {
   periodMs: number
   /** Called once per slot with the items due in it (never with an empty set). */
   onFire: (items: ReadonlySet<T>, now: number) => void
-  /** Upper bound on the number of slots. @default 64 */
+  /** Upper bound on the number of slots. @default 256 */
   maxSlots?: number
-  /** Lower bound on a slot's length in milliseconds. @default 20 */
+  /**
+   * Lower bound on a slot's length in milliseconds. @default 5
+   * Short slots keep each burst small (at 5k sockets × 10 Hz a slot holds 250 sockets, not 1,000),
+   * which bounds tick latency; each slot costs one timer turn and one tick payload per period.
+   */
   minSlotMs?: number
   /** Time source. @default the global timers and `Date.now` */
   clock?: WheelClock
@@ -64,9 +68,9 @@ export class TimerWheel<T> {
   readonly #addedWhileFiring: T[] = []
 
   constructor (options: TimerWheelOptions<T>) {
-    const minSlotMs = options.minSlotMs ?? 20
+    const minSlotMs = options.minSlotMs ?? 5
     this.periodMs = options.periodMs
-    this.slotCount = Math.max(1, Math.min(options.maxSlots ?? 64, Math.floor(options.periodMs / minSlotMs)))
+    this.slotCount = Math.max(1, Math.min(options.maxSlots ?? 256, Math.floor(options.periodMs / minSlotMs)))
     this.slotMs = options.periodMs / this.slotCount
     this.#slots = Array.from({ length: this.slotCount }, () => new Set<T>())
     this.#onFire = options.onFire
@@ -149,17 +153,19 @@ export class TimerWheel<T> {
 
   #onTimer (): void {
     this.#timer = null
-    let now = this.#clock.now()
+    const startedAt = this.#clock.now()
     // After a long event-loop stall, do not replay every missed turn: fire each slot at most once.
-    if (now - this.#nextFireAt > this.periodMs) this.#nextFireAt = now - this.periodMs + this.slotMs
-    while (now >= this.#nextFireAt && this.#slotOf.size > 0) {
+    if (startedAt - this.#nextFireAt > this.periodMs) this.#nextFireAt = startedAt - this.periodMs + this.slotMs
+    // Only the slots due when this turn began: slots that fall due while these fire wait for the
+    // next turn, so an overloaded server still polls I/O (accepts, reads, pongs) between rounds
+    // instead of firing slot after slot without end.
+    while (startedAt >= this.#nextFireAt && this.#slotOf.size > 0) {
       const due = this.#slots[this.#cursor]
       this.#cursor = (this.#cursor + 1) % this.slotCount
       this.#nextFireAt += this.slotMs
-      if (due !== undefined && due.size > 0) this.#fire(due, now)
-      now = this.#clock.now()
+      if (due !== undefined && due.size > 0) this.#fire(due, this.#clock.now())
     }
-    if (this.#slotOf.size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - now)
+    if (this.#slotOf.size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - this.#clock.now())
   }
 
   #fire (due: ReadonlySet<T>, now: number): void {

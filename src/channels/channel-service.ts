@@ -68,6 +68,8 @@ function historyOf (policy: ChannelPolicy): PublishOptions {
 /** See the module comment. */
 export class ChannelService {
   readonly #registry: ChannelRegistry
+  /** Whether upgrade requests are kept for the hooks (only when a canSubscribe hook may read them). */
+  readonly #retainRequests: boolean
   readonly #adapter: RealtimeAdapter
   readonly #maxSubscriptions: number
   readonly #presenceTtlMs: number
@@ -82,6 +84,7 @@ export class ChannelService {
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
+    this.#retainRequests = options.registry.hasSubscribeHooks
     this.#adapter = options.adapter
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#presenceTtlMs = options.presenceTtlMs
@@ -124,7 +127,8 @@ export class ChannelService {
 
   /** Remember the upgrade request of a connection, for the channel hooks (`request.session`). */
   bindRequest (connection: Connection, request: FastifyRequest): void {
-    this.#requests.set(connection, request)
+    // Only canSubscribe hooks need it later; holding it otherwise would keep ~5 KB per socket alive.
+    if (this.#retainRequests) this.#requests.set(connection, request)
   }
 
   /**

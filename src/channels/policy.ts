@@ -18,8 +18,10 @@ export interface ChannelContext {
   /** Its visitor (from the `identify` option), or null. */
   visitor: Visitor | null
   /**
-   * The upgrade request of the connection: `request.session`, headers, `request.ip`. Undefined
-   * when the socket was accepted without one.
+   * The upgrade request of the connection: `request.session`, headers, `request.ip`. It is kept
+   * for the socket's lifetime only when some declaration has a `canSubscribe` hook (holding every
+   * upgrade request costs about 5 KB per socket); otherwise, and when the socket was accepted
+   * without one, it is undefined. Hooks that only need the visitor should use `visitor`.
    */
   request: FastifyRequest | undefined
 }
@@ -162,6 +164,11 @@ export class ChannelRegistry {
       if (policy.name.includes('*')) this.#patterns.push({ test: patternToRegExp(policy.name), policy })
       else this.#exact.set(policy.name, policy)
     }
+  }
+
+  /** Whether some declaration has its own `canSubscribe` hook (which may read the upgrade request). */
+  get hasSubscribeHooks (): boolean {
+    return [...this.#exact.values(), ...this.#patterns.map((pattern) => pattern.policy)].some((policy) => policy.canSubscribe !== allowEveryone)
   }
 
   /** Number of declarations. */

@@ -133,7 +133,7 @@ t.test('after a long stall each slot fires at most once (no replay burst)', asyn
 })
 
 t.test('slot geometry follows the period', async (t) => {
-  t.equal(new TimerWheel({ periodMs: 3000, onFire: () => {} }).slotCount, 64)
-  t.equal(new TimerWheel({ periodMs: 100, onFire: () => {} }).slotCount, 5)
-  t.equal(new TimerWheel({ periodMs: 10, onFire: () => {} }).slotCount, 1)
+  t.equal(new TimerWheel({ periodMs: 3000, onFire: () => {} }).slotCount, 256)
+  t.equal(new TimerWheel({ periodMs: 100, onFire: () => {} }).slotCount, 20)
+  t.equal(new TimerWheel({ periodMs: 4, onFire: () => {} }).slotCount, 1)
 })

@@ -1,0 +1,101 @@
+/**
+ * A load-generator process (forked by bench/run.js). It holds up to a few thousand benchmark
+ * sockets, spread over several 127.0.0.x source addresses so the 28k ephemeral ports of one
+ * address pair never run out, counts what arrives and keeps a latency histogram (server timestamp
+ * in the payload → receive time, 1 ms buckets). Driven over IPC:
+ *   { cmd: 'connect', total, host, port, path, cookies, firstAddress } → { ok, connected, failed }
+ *   { cmd: 'reset' } → counters and histogram zeroed
+ *   { cmd: 'report' } → { counts, hist (sparse [ms, n] pairs), open, unexpectedCloses }
+ *   { cmd: 'close' } → close every socket, then exit
+ */
+import { BenchSocket, KIND } from './rfc6455-client.js'
+
+const ADDRESSES_PER_WORKER = 8
+const CONNECT_CONCURRENCY = 100
+const HIST_MAX_MS = 60_000
+
+/** @type {BenchSocket[]} */
+const sockets = []
+const counts = { welcome: 0, tick: 0, broadcast: 0, error: 0, other: 0 }
+let hist = new Uint32Array(HIST_MAX_MS + 1)
+let unexpectedCloses = 0
+
+function onText (kind, t) {
+  if (kind === KIND.tick) counts.tick++
+  else if (kind === KIND.broadcast) counts.broadcast++
+  else if (kind === KIND.welcome) { counts.welcome++; return } else if (kind === KIND.error) { counts.error++; return } else { counts.other++; return }
+  if (t > 0) {
+    const ms = Date.now() - t
+    hist[ms < 0 ? 0 : ms > HIST_MAX_MS ? HIST_MAX_MS : ms]++
+  }
+}
+
+function onClose (clean) {
+  if (!clean) unexpectedCloses++
+}
+
+async function connect ({ total, host, port, path, cookies, firstAddress, deadlineMs }) {
+  let failed = 0
+  let next = sockets.length
+  const deadline = Date.now() + deadlineMs
+  const open = async () => {
+    // An overloaded server may accept slowly: stop opening new sockets at the deadline, so a run
+    // always ends; the step then reports how many it got.
+    while (next < total && Date.now() < deadline) {
+      const index = next++
+      const socket = new BenchSocket({
+        host,
+        port,
+        path,
+        localAddress: `127.0.0.${firstAddress + (index % ADDRESSES_PER_WORKER)}`,
+        cookie: cookies.length > 0 ? cookies[index % cookies.length] : '',
+        onText,
+        onClose
+      })
+      const timer = setTimeout(() => socket.socket.destroy(new Error('no 101 within 15 s')), 15_000)
+      try {
+        await socket.ready
+        sockets.push(socket)
+      } catch (err) {
+        failed++
+        if (failed <= 3) process.stderr.write(`connect failed: ${err.message}\n`)
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: CONNECT_CONCURRENCY }, open))
+  return { connected: sockets.length, failed }
+}
+
+function report () {
+  const sparse = []
+  for (let ms = 0; ms <= HIST_MAX_MS; ms++) if (hist[ms] > 0) sparse.push([ms, hist[ms]])
+  const open = sockets.filter((socket) => !socket.socket.destroyed).length
+  return { counts: { ...counts }, hist: sparse, open, unexpectedCloses }
+}
+
+process.on('message', (message) => {
+  const reply = (value) => process.send({ id: message.id, ...value })
+  switch (message.cmd) {
+    case 'connect':
+      connect(message).then((result) => reply(result), (err) => reply({ error: err.message }))
+      break
+    case 'reset':
+      for (const key of Object.keys(counts)) counts[key] = 0
+      hist = new Uint32Array(HIST_MAX_MS + 1)
+      reply({})
+      break
+    case 'report':
+      reply(report())
+      break
+    case 'close':
+      for (const socket of sockets) socket.close()
+      setTimeout(() => process.exit(0), 500).unref()
+      reply({})
+      break
+    default:
+      reply({ error: `unknown command ${message.cmd}` })
+  }
+})
+process.on('disconnect', () => process.exit(0))

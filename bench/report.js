@@ -1,0 +1,86 @@
+/**
+ * Turns the two servers' results into comparable rows (ours / baseline, with the issue's
+ * targets) and a Markdown table.
+ */
+
+const kb = (bytes) => bytes / 1024
+
+/**
+ * @typedef {{ measure: string, unit: string, baseline: number|null, ours: number|null,
+ *   ratio: number|null, target: string, met: boolean|null, group: string }} Row
+ */
+
+function row (group, measure, unit, baseline, ours, target = '', check = null) {
+  const ratio = baseline === null || ours === null || baseline === 0 ? null : ours / baseline
+  let met = null
+  if (check !== null) met = check(ratio, ours, baseline)
+  return { group, measure, unit, baseline, ours, ratio, target, met }
+}
+
+/**
+ * Rows of the comparison table.
+ * @returns {Row[]}
+ */
+export function buildRows (baseline, ours) {
+  const rows = []
+  const memMax = Math.max(...ours.memory.steps.map((step) => step.sockets))
+  for (const [i, step] of ours.memory.steps.entries()) {
+    const base = baseline.memory.steps[i]
+    const target = '≤ 1.0×'
+    const check = (ratio) => ratio !== null && ratio <= 1.0
+    rows.push(row('memory', `RSS per idle socket @${step.sockets}`, 'KB', kb(base.rssPerSocket), kb(step.rssPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
+    rows.push(row('memory', `heap per idle socket @${step.sockets}`, 'KB', kb(base.heapPerSocket), kb(step.heapPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
+  }
+  for (const [i, step] of ours.ticks.entries()) {
+    const base = baseline.ticks[i]
+    const targeted = step.sockets === 5000
+    rows.push(row('ticks', `CPU per delivered tick @${step.sockets}×10 Hz`, 'µs', base.cpuUsPerTick, step.cpuUsPerTick, targeted ? '≤ 0.5×' : '', targeted ? (ratio) => ratio !== null && ratio <= 0.5 : null))
+    rows.push(row('ticks', `server CPU @${step.sockets}×10 Hz`, '% core', base.cpuPercent, step.cpuPercent))
+    rows.push(row('ticks', `ticks delivered @${step.sockets}×10 Hz`, '% of due', 100 * base.deliveredRatio, 100 * step.deliveredRatio))
+    rows.push(row('ticks', `tick p50 @${step.sockets}`, 'ms', base.p50Ms, step.p50Ms))
+    rows.push(row('ticks', `tick p99 @${step.sockets}`, 'ms', base.p99Ms, step.p99Ms, targeted ? '≤ 10 ms' : '', targeted ? (_ratio, value) => value !== null && value <= 10 : null))
+  }
+  for (const [i, step] of ours.broadcast.entries()) {
+    const base = baseline.broadcast[i]
+    const at = `${step.sockets} × 100 × ${step.bytes} B`
+    const targeted = step.sockets === 10000
+    rows.push(row('broadcast', `CPU per delivered message @${at}`, 'µs', base.cpuUsPerMessage, step.cpuUsPerMessage, targeted ? '≤ 0.5×' : '', targeted ? (ratio) => ratio !== null && ratio <= 0.5 : null))
+    rows.push(row('broadcast', `send loop per message @${at}`, 'µs', base.loopUsPerMessage, step.loopUsPerMessage))
+    rows.push(row('broadcast', `delivered @${at}`, '%', 100 * base.delivered / base.expected, 100 * step.delivered / step.expected, targeted ? 'all' : '', targeted ? (_ratio, value) => value >= 100 : null))
+    rows.push(row('broadcast', `delivered rate @${at}`, 'k msg/s', base.deliveredPerSecond / 1000, step.deliveredPerSecond / 1000))
+    rows.push(row('broadcast', `p99 @${at}`, 'ms', base.p99Ms, step.p99Ms, targeted ? '≤ baseline' : '', targeted ? (_ratio, value, baseValue) => value !== null && baseValue !== null && value <= baseValue : null))
+  }
+  if (ours.memory.soak && baseline.memory.soak) {
+    const a = baseline.memory.soak
+    const b = ours.memory.soak
+    const at = `${b.sockets} for ${b.durationMs / 1000} s`
+    rows.push(row('soak', `sockets dropped @${at}`, '', a.unexpectedCloses + (a.sockets - a.open), b.unexpectedCloses + (b.sockets - b.open), '0', (_ratio, value) => value === 0))
+    rows.push(row('soak', `heap growth @${at}`, 'MiB', a.heapGrowthBytes / 1048576, b.heapGrowthBytes / 1048576, '≈ 0', (_ratio, value) => value < 2))
+    rows.push(row('soak', `ticks delivered @${at}`, '% of due', 100 * a.ticks / a.expectedTicks, 100 * b.ticks / b.expectedTicks))
+    rows.push(row('soak', `server CPU @${at}`, '% core', a.cpuPercent, b.cpuPercent))
+  }
+  return rows
+}
+
+function fmt (value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return '–'
+  if (Math.abs(value) >= 100) return value.toFixed(0)
+  if (Math.abs(value) >= 10) return value.toFixed(1)
+  return value.toFixed(2)
+}
+
+/** The Markdown table, with the command and the machine. */
+export function renderMarkdown (summary, rows) {
+  const { machine } = summary
+  const lines = [
+    `Command: \`${summary.command}\` · ${summary.date} · ${machine.cpus}× ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}, loopback`,
+    '',
+    '| measure | unit | baseline (plain ws) | ours | ours / baseline | target | met |',
+    '|---|---|---:|---:|---:|---|---|'
+  ]
+  for (const r of rows) {
+    const met = r.met === null ? '' : r.met ? 'yes' : '**no**'
+    lines.push(`| ${r.measure} | ${r.unit} | ${fmt(r.baseline)} | ${fmt(r.ours)} | ${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`} | ${r.target} | ${met} |`)
+  }
+  return lines.join('\n') + '\n'
+}

@@ -1,0 +1,295 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=baseline|ours]`: the project's own load benchmark.
+ *
+ * Runs the same load against two servers, one after the other (never together, so they never
+ * share the CPU): the baseline (plain `ws`, one setInterval per socket, bench/baseline-server.js)
+ * and ours (the real demo app from dist/, bench/our-server.js). Server CPU is read from the
+ * server child's /proc/<pid>/stat, so the load generator's cost is not counted. Prints a table
+ * of ratios (ours / baseline) and writes bench/results/latest.json, summary.md and chart.svg.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import { cpus, totalmem } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
+import { LoadGenerator } from './load.js'
+import { buildRows, renderMarkdown } from './report.js'
+import { renderChart } from './chart.js'
+
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url))
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
+
+const args = new Set(process.argv.slice(2))
+const quick = args.has('--quick')
+const only = [...args].find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
+/** Development aid: run only some phases, e.g. --phases=ticks,broadcast (the table needs all). */
+const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.slice('--phases='.length) ?? 'memory,broadcast,ticks').split(','))
+
+/** What each run measures; --quick is a ~1-minute subset. */
+const PLAN = quick
+  ? { memorySteps: [1000], soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500 }
+  : { memorySteps: [1000, 5000, 10000, 19800], soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000 }
+/** Development aid: --profile writes a V8 CPU profile of each server run to results/profiles/. */
+const profile = args.has('--profile')
+/** Development aid: --sockets=N runs every phase at N sockets only. */
+const socketsArg = [...args].find((arg) => arg.startsWith('--sockets='))
+if (socketsArg !== undefined) {
+  const n = Number(socketsArg.slice('--sockets='.length))
+  if (!Number.isInteger(n) || n < 1 || n > 19_800) throw new Error('--sockets must be an integer from 1 to 19800')
+  Object.assign(PLAN, { memorySteps: [n], broadcastSteps: [n], tickSteps: [n], workers: Math.max(PLAN.workers, Math.ceil(n / 9000)) })
+}
+const BROADCAST_COUNT = 100
+const BROADCAST_SIZES = [64, 1024]
+const IDLE_TICK_MS = 3000
+const FAST_TICK_MS = 100
+const SESSIONS = 20
+/** Sockets connected before the memory baseline is taken (see memoryPhase). */
+const WARMUP_SOCKETS = 200
+
+/**
+ * The environment of our server: the demo app as `node dist/src/server.js` runs it in production.
+ * Features with their own settings (heartbeat, limits, send budget) run with the app's defaults;
+ * a per-IP connection limit must allow the generator's share per source address
+ * (about 1,000 sockets per 127.0.0.x at 19.8k).
+ */
+function ourEnv (tickIntervalMs) {
+  return {
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    TICK_INTERVAL_MS: String(tickIntervalMs),
+    CLOSE_GRACE_MS: '1000'
+  }
+}
+
+const SERVERS = {
+  baseline: {
+    script: fileURLToPath(new URL('./baseline-server.js', import.meta.url)),
+    env: (tickMs) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs) }),
+    path: '/',
+    sessions: false
+  },
+  ours: {
+    script: fileURLToPath(new URL('./our-server.js', import.meta.url)),
+    env: ourEnv,
+    path: '/ws',
+    sessions: true
+  }
+}
+
+function log (line) {
+  process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`)
+}
+
+/** Get `count` session cookies from the demo page (each page view starts a visitor session). */
+async function sessionCookies (port, count) {
+  const cookies = []
+  for (let i = 0; i < count; i++) {
+    const cookie = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/' }, (res) => {
+        res.resume()
+        const setCookie = res.headers['set-cookie']?.[0]
+        if (!setCookie) reject(new Error(`GET / gave no session cookie (HTTP ${res.statusCode})`))
+        else resolve(setCookie.split(';')[0])
+      }).on('error', reject)
+    })
+    cookies.push(cookie)
+  }
+  return cookies
+}
+
+async function startServer (kind, tickMs) {
+  const spec = SERVERS[kind]
+  const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}profiles`] : [])]
+  const server = new Child(spec.script, { env: spec.env(tickMs), execArgv, cwd: BENCH_DIR })
+  const { port } = await server.ready
+  const cookies = spec.sessions ? await sessionCookies(port, SESSIONS) : []
+  const load = new LoadGenerator({ port, path: spec.path, cookies, workers: PLAN.workers })
+  return { server, load }
+}
+
+async function stopAll ({ server, load }) {
+  await load.close()
+  await server.stop()
+}
+
+async function memory (server) {
+  const usage = await server.request('mem')
+  return { heapUsed: usage.heapUsed, rss: rssBytes(server.pid) }
+}
+
+/** Memory per idle socket (ticks every 3 s) at each step, then the soak at the largest. */
+async function memoryPhase (kind) {
+  const run = await startServer(kind, IDLE_TICK_MS)
+  const { server, load } = run
+  const result = { steps: [], soak: null }
+  try {
+    // Warm-up: the first sockets also pay for one-off work (code compiled on the connect path,
+    // heap and buffer pools growing); measuring from after them counts what each socket costs.
+    const warm = await load.connectTo(WARMUP_SOCKETS)
+    await sleep(PLAN.settleMs)
+    const before = await memory(server)
+    for (const sockets of PLAN.memorySteps) {
+      const connect = await load.connectTo(sockets)
+      await sleep(PLAN.settleMs)
+      const after = await memory(server)
+      const added = connect.connected - warm.connected
+      const step = {
+        sockets,
+        connected: connect.connected,
+        failed: connect.failed,
+        connectMs: connect.ms,
+        rssPerSocket: (after.rss - before.rss) / added,
+        heapPerSocket: (after.heapUsed - before.heapUsed) / added
+      }
+      result.steps.push(step)
+      log(`${kind} memory @${sockets}: ${(step.rssPerSocket / 1024).toFixed(2)} KB RSS, ${(step.heapPerSocket / 1024).toFixed(2)} KB heap per socket (${connect.connected} connected, ${connect.failed} failed, ${connect.ms} ms)`)
+    }
+    if (PLAN.soakMs > 0) {
+      const sockets = PLAN.memorySteps[PLAN.memorySteps.length - 1]
+      const start = await memory(server)
+      await load.reset()
+      const cpu0 = cpuSeconds(server.pid)
+      const samples = []
+      for (let elapsed = 0; elapsed < PLAN.soakMs; elapsed += 30_000) {
+        await sleep(Math.min(30_000, PLAN.soakMs - elapsed))
+        samples.push(await memory(server))
+      }
+      const end = samples[samples.length - 1]
+      const report = await load.report()
+      const expectedTicks = Math.floor(sockets * PLAN.soakMs / IDLE_TICK_MS)
+      result.soak = {
+        sockets,
+        durationMs: PLAN.soakMs,
+        open: report.open,
+        unexpectedCloses: report.unexpectedCloses,
+        ticks: report.counts.tick,
+        expectedTicks,
+        cpuPercent: 100 * (cpuSeconds(server.pid) - cpu0) / (PLAN.soakMs / 1000),
+        heapGrowthBytes: end.heapUsed - start.heapUsed,
+        rssGrowthBytes: end.rss - start.rss,
+        heapSamples: samples.map((sample) => sample.heapUsed)
+      }
+      log(`${kind} soak @${sockets} for ${PLAN.soakMs / 1000} s: ${report.open} open, ${report.unexpectedCloses} dropped, ticks ${report.counts.tick}/${expectedTicks}, heap ${((end.heapUsed - start.heapUsed) / 1048576).toFixed(2)} MiB, RSS ${((end.rss - start.rss) / 1048576).toFixed(2)} MiB`)
+    }
+  } finally {
+    await stopAll(run)
+  }
+  return result
+}
+
+/** Broadcast bursts: 100 messages of each size to every socket, at each step. */
+async function broadcastPhase (kind) {
+  const run = await startServer(kind, IDLE_TICK_MS)
+  const { server, load } = run
+  const steps = []
+  try {
+    for (const sockets of PLAN.broadcastSteps) {
+      const { connected } = await load.connectTo(sockets)
+      await sleep(PLAN.settleMs)
+      for (const bytes of BROADCAST_SIZES) {
+        await load.reset()
+        const expected = BROADCAST_COUNT * connected
+        const cpu0 = cpuSeconds(server.pid)
+        const started = Date.now()
+        const { loopMs, sent } = await server.request('broadcast', { count: BROADCAST_COUNT, bytes })
+        const { report, finished } = await load.waitFor((r) => r.counts.broadcast >= expected, 120_000, 20)
+        const elapsedMs = Date.now() - started
+        const cpu = cpuSeconds(server.pid) - cpu0
+        const step = {
+          sockets,
+          bytes,
+          sent,
+          delivered: report.counts.broadcast,
+          expected,
+          allDelivered: finished,
+          cpuUsPerMessage: 1e6 * cpu / Math.max(1, report.counts.broadcast),
+          loopUsPerMessage: 1000 * loopMs / Math.max(1, sent),
+          deliveredPerSecond: report.counts.broadcast / (elapsedMs / 1000),
+          p50Ms: percentile(report.hist, 0.5),
+          p99Ms: percentile(report.hist, 0.99)
+        }
+        steps.push(step)
+        log(`${kind} broadcast ${BROADCAST_COUNT}×${bytes} B @${sockets}: ${step.delivered}/${expected} delivered, ${step.cpuUsPerMessage.toFixed(2)} µs CPU and ${step.loopUsPerMessage.toFixed(2)} µs send loop per message, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms`)
+        await sleep(500)
+      }
+    }
+  } finally {
+    await stopAll(run)
+  }
+  return steps
+}
+
+/** Ticks at 10 Hz to every socket: server CPU per delivered tick and latency. */
+async function tickPhase (kind) {
+  const run = await startServer(kind, FAST_TICK_MS)
+  const { server, load } = run
+  const steps = []
+  try {
+    for (const sockets of PLAN.tickSteps) {
+      const { connected } = await load.connectTo(sockets)
+      await sleep(Math.max(2000, PLAN.settleMs))
+      await load.reset()
+      const cpu0 = cpuTimes(server.pid)
+      const started = Date.now()
+      await sleep(PLAN.tickWindowMs)
+      const report = await load.report()
+      const seconds = (Date.now() - started) / 1000
+      const cpu1 = cpuTimes(server.pid)
+      const systemCpu = cpu1.system - cpu0.system
+      const cpu = cpu1.user - cpu0.user + systemCpu
+      const expected = connected * seconds * (1000 / FAST_TICK_MS)
+      const step = {
+        sockets,
+        connected,
+        ticks: report.counts.tick,
+        deliveredRatio: report.counts.tick / expected,
+        ticksPerSecond: report.counts.tick / seconds,
+        cpuPercent: 100 * cpu / seconds,
+        cpuUsPerTick: 1e6 * cpu / Math.max(1, report.counts.tick),
+        systemShare: cpu > 0 ? systemCpu / cpu : 0,
+        p50Ms: percentile(report.hist, 0.5),
+        p99Ms: percentile(report.hist, 0.99)
+      }
+      steps.push(step)
+      log(`${kind} ticks @${sockets}×10 Hz: ${Math.round(step.ticksPerSecond)} ticks/s (${(100 * step.deliveredRatio).toFixed(1)}% of due), server ${step.cpuPercent.toFixed(1)}% CPU (${Math.round(100 * step.systemShare)}% in the kernel), ${step.cpuUsPerTick.toFixed(2)} µs per tick, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms`)
+    }
+  } finally {
+    await stopAll(run)
+  }
+  return steps
+}
+
+async function main () {
+  const kinds = only ? [only] : ['baseline', 'ours']
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform }
+  log(`fastify-realtime bench (${quick ? 'quick' : 'full'}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`)
+  const results = {}
+  for (const kind of kinds) {
+    results[kind] = {
+      memory: phases.has('memory') ? await memoryPhase(kind) : null,
+      broadcast: phases.has('broadcast') ? await broadcastPhase(kind) : null,
+      ticks: phases.has('ticks') ? await tickPhase(kind) : null
+    }
+  }
+  const summary = { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, plan: PLAN, results }
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  writeFileSync(`${RESULTS_DIR}latest${quick ? '-quick' : ''}.json`, JSON.stringify(summary, null, 2))
+  if (results.baseline && results.ours && phases.size === 3) {
+    const rows = buildRows(results.baseline, results.ours)
+    const markdown = renderMarkdown(summary, rows)
+    process.stdout.write(`\n${markdown}\n`)
+    writeFileSync(`${RESULTS_DIR}summary${quick ? '-quick' : ''}.md`, markdown)
+    writeFileSync(`${RESULTS_DIR}chart${quick ? '-quick' : ''}.svg`, renderChart(summary, rows))
+    log(`wrote ${RESULTS_DIR}latest${quick ? '-quick' : ''}.json, summary${quick ? '-quick' : ''}.md, chart${quick ? '-quick' : ''}.svg`)
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err}\n`)
+  process.exitCode = 1
+})

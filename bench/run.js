@@ -62,7 +62,13 @@ function ourEnv (tickIntervalMs) {
     PORT: '0',
     LOG_LEVEL: 'info',
     TICK_INTERVAL_MS: String(tickIntervalMs),
-    CLOSE_GRACE_MS: '1000'
+    CLOSE_GRACE_MS: '1000',
+    // Limits stay on, set above the load: ~825 sockets per source address, 19.8k in all,
+    // opened as fast as the generator can.
+    MAX_CONNECTIONS_PER_IP: '2000',
+    MAX_CONNECTIONS: '25000',
+    HANDSHAKE_RATE_PER_SEC: '5000',
+    HANDSHAKE_BURST: '5000'
   }
 }
 

@@ -1,22 +1,23 @@
 import t from 'tap'
-import Fastify from 'fastify'
-import realtime, { type ConnectionInfo } from '../../src/index.js'
-import { LogCapture, listen, testLogger, type TestLike } from '../helpers/app.js'
-import { countIn, rawUpgrade } from '../helpers/raw-client.js'
+import type { ConnectionInfo, RealtimePluginOptions } from '../../src/index.js'
+import type { TestLike } from '../helpers/app.js'
+import { bareApp, rawUpgrade, type BareApp } from '../helpers/realtime-app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
 
-async function bareApp (t: TestLike, options: Record<string, unknown> = {}) {
-  const logs = new LogCapture()
-  const app = Fastify({ loggerInstance: testLogger(logs) })
+/** The shared bare app, ticking every 100 ms with the connection count, recording its connections. */
+async function tickerApp (t: TestLike, options: RealtimePluginOptions = {}): Promise<BareApp & { connections: ConnectionInfo[] }> {
   const connections: ConnectionInfo[] = []
-  await app.register(realtime, { tickIntervalMs: 100, tick: ({ connections }) => ({ connections }), onConnection: (c) => connections.push(c), ...options })
-  t.teardown(() => app.close())
-  const urls = await listen(app)
-  return { app, logs, connections, ...urls }
+  const app = await bareApp(t, { tickIntervalMs: 100, tick: ({ connections }) => ({ connections }), onConnection: (c) => connections.push(c), ...options })
+  return { ...app, connections }
+}
+
+/** Count occurrences of a string in a buffer's latin1 text (frames are unmasked server frames). */
+function countIn (buffer: Buffer, needle: string): number {
+  return buffer.toString('latin1').split(needle).length - 1
 }
 
 t.test('ticks arrive at the configured cadence with increasing seq and server time', async (t) => {
-  const { ws } = await bareApp(t)
+  const { ws } = await tickerApp(t)
   const client = await connect(`${ws}/ws`)
   const ticks = await client.waitFor('tick', 6, 5000)
   const seqs = ticks.map((tick) => tick.seq as number)
@@ -30,7 +31,7 @@ t.test('ticks arrive at the configured cadence with increasing seq and server ti
 })
 
 t.test('closing stops the ticks, the timer and every listener the connection added', async (t) => {
-  const { app, connections, ws, logs } = await bareApp(t)
+  const { app, connections, ws, logs } = await tickerApp(t)
   const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`), connect(`${ws}/ws`)])
   await Promise.all(clients.map((client) => client.waitFor('tick', 1)))
   const serverSockets = connections.map((connection) => (connection as unknown as { socket: import('ws').WebSocket }).socket)
@@ -53,23 +54,28 @@ t.test('closing stops the ticks, the timer and every listener the connection add
 })
 
 t.test('ticks are sent only while the socket is OPEN (not while it is closing)', async (t) => {
-  const { app, connections, port } = await bareApp(t)
+  const { app, connections, port } = await tickerApp(t)
   const raw = await rawUpgrade(port)
+  // The raw client never answers anything by itself: collect what arrives, never reply.
+  const chunks: Buffer[] = [raw.rest]
+  raw.socket.on('data', (chunk: Buffer) => { chunks.push(chunk) })
+  const received = (): Buffer => Buffer.concat(chunks)
+  const ended = new Promise((resolve) => raw.socket.once('close', resolve))
   await sleep(250)
-  t.ok(countIn(raw.received(), '"type":"tick"') >= 1, 'ticks while open')
+  t.ok(countIn(received(), '"type":"tick"') >= 1, 'ticks while open')
   // The raw client never answers the close frame, so the server socket stays CLOSING.
   connections[0]?.close(1000, 'bye')
-  const ticksAtClose = countIn(raw.received(), '"type":"tick"')
+  const ticksAtClose = countIn(received(), '"type":"tick"')
   const sentAtClose = app.realtime.stats().ticksSent
   await sleep(400)
   t.equal(app.realtime.stats().ticksSent, sentAtClose, 'the ticker skipped the CLOSING socket')
-  t.equal(countIn(raw.received(), '"type":"tick"'), ticksAtClose, 'nothing more arrived')
+  t.equal(countIn(received(), '"type":"tick"'), ticksAtClose, 'nothing more arrived')
   raw.socket.destroy()
-  await raw.ended
+  await ended
 })
 
 t.test('tickIntervalMs 0 turns the ticker off', async (t) => {
-  const { ws } = await bareApp(t, { tickIntervalMs: 0 })
+  const { ws } = await tickerApp(t, { tickIntervalMs: 0 })
   const client = await connect(`${ws}/ws`)
   const [welcome] = await client.waitFor('welcome')
   t.equal(welcome?.tickIntervalMs, 0)
@@ -80,7 +86,7 @@ t.test('tickIntervalMs 0 turns the ticker off', async (t) => {
 
 t.test('a tick producer that throws skips its batch and the ticker goes on', async (t) => {
   let calls = 0
-  const { ws, logs } = await bareApp(t, { tick: () => { if (++calls === 1) throw new Error('boom'); return calls } })
+  const { ws, logs } = await tickerApp(t, { tick: () => { if (++calls === 1) throw new Error('boom'); return calls } })
   const client = await connect(`${ws}/ws`)
   await client.waitFor('tick', 2)
   t.ok(logs.withMessage('tick producer failed; batch skipped').length >= 1)

@@ -3,28 +3,13 @@
  * latest one arrives when it drains, never a backlog), any other message past the budget closes
  * it with 4008, and 500 stalled clients hold bounded server memory.
  */
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import t from 'tap'
 import type { ConnectionInfo } from '../../../src/index.js'
-import { bareApp, rawUpgrade, type RawUpgrade } from '../../helpers/realtime-app.js'
+import { bareApp } from '../../helpers/realtime-app.js'
+import { heldBytes, offerUntilClosed, openStalledClients } from '../../helpers/stalled-clients.js'
 import { connect, sleep } from '../../helpers/ws-client.js'
 
 const MiB = 1024 * 1024
-
-/** A full garbage collection, so memory figures show what is really held. */
-function collectGarbage (): void {
-  setFlagsFromString('--expose-gc')
-  const gc = runInNewContext('gc') as (() => void) | undefined
-  gc?.()
-}
-
-/** Memory after a full GC: RSS, and JS heap plus Buffer memory (`arrayBuffers`, which holds unsent frames). */
-function heldBytes (): { rss: number, held: number } {
-  collectGarbage()
-  const memory = process.memoryUsage()
-  return { rss: memory.rss, held: memory.heapUsed + Math.max(memory.arrayBuffers, memory.external) }
-}
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(1)
 
@@ -86,37 +71,12 @@ t.test('500 clients that stop reading hold bounded server memory', async (t) => 
     handshakeRatePerSec: 1000,
     onConnection: (connection) => { connections.push(connection) }
   })
-  const stalled: RawUpgrade[] = []
-  for (let i = 0; i < clients; i++) {
-    const upgrade = await rawUpgrade(port)
-    upgrade.socket.pause()
-    stalled.push(upgrade)
-  }
+  const stalled = await openStalledClients(port, clients)
   t.teardown(() => { for (const upgrade of stalled) upgrade.socket.destroy() })
   const connected = heldBytes()
-  // Offer each client up to 8 MiB (4 GB in all), a distinct frame per client and round (the worst
-  // case: a broadcast shares one string between sockets): more than the kernel's socket buffers
-  // take, so every client reaches its budget. Without a budget, the server would hold all of it.
-  const base = 'x'.repeat(frameBytes - 16)
-  const rounds = 128
-  let peak = { rss: 0, held: 0, buffered: 0 }
-  const sample = (): void => {
-    const now = heldBytes()
-    let buffered = 0
-    for (const socket of app.websocketServer.clients) buffered += socket.bufferedAmount
-    peak = { rss: Math.max(peak.rss, now.rss), held: Math.max(peak.held, now.held), buffered: Math.max(peak.buffered, buffered) }
-  }
-  let offered = 0
-  for (let round = 0; round < rounds && logs.withMessage('slow consumer: closing').length < clients; round++) {
-    for (const [i, connection] of connections.entries()) {
-      if (connection.send(`${String(i).padStart(6, '0')}:${String(round).padStart(8, '0')}:${base}`)) offered += frameBytes
-    }
-    if (round % 8 === 7) {
-      await sleep(1)
-      sample()
-    }
-  }
-  sample()
+  // Offer each client up to 8 MiB (4 GB in all): more than the kernel's socket buffers take, so
+  // every client reaches its budget. Without a budget, the server would hold all of it.
+  const { offered, peak } = await offerUntilClosed(app, logs, connections, frameBytes, 128)
   const closedSlow = logs.withMessage('slow consumer: closing').length
   const heldGrowth = peak.held - connected.held
   const rssGrowth = peak.rss - connected.rss

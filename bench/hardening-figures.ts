@@ -19,7 +19,7 @@ if (all || wanted.has('memory')) {
   const clients = 500
   const frameBytes = 64 * 1024
   const connections: ConnectionInfo[] = []
-  const { app, port, logs } = await bareApp(t, {
+  const { port, logs } = await bareApp(t, {
     maxConnectionsPerIp: 1000,
     handshakeBurst: 1000,
     handshakeRatePerSec: 1000,
@@ -27,7 +27,7 @@ if (all || wanted.has('memory')) {
   })
   const stalled = await openStalledClients(port, clients)
   const idle = heldBytes()
-  const { offered, peak } = await offerUntilClosed(app, logs, connections, frameBytes, 512)
+  const { offered, peak } = await offerUntilClosed(logs, connections, frameBytes, 512)
   const closed = logs.withMessage('slow consumer: closing').length
   console.log(`memory: ${clients} stalled clients, budget 1 MiB (default), ${(offered / MiB).toFixed(0)} MiB handed to their sockets; ${closed} closed with 4008; ` +
     `unsent bytes peak ${(peak.buffered / MiB).toFixed(1)} MiB (bound ${clients} × (1 MiB + 64 KiB) = ${(clients * 1.0625).toFixed(0)} MiB); ` +

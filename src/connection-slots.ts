@@ -2,8 +2,9 @@
  * Connection slots per client IP and in total, for the upgrade gate's concurrency caps.
  *
  * A slot is taken when an upgrade passes the gate (before the 101, so a burst of simultaneous
- * handshakes cannot overshoot the cap) and released exactly once, when the TCP socket closes,
- * whatever happened in between (handshake aborted, socket closed cleanly or terminated).
+ * handshakes cannot overshoot the cap) and released exactly once, when the socket closes,
+ * whatever happened in between (handshake aborted, socket closed cleanly or terminated); the
+ * gate (upgrade-gate.ts) makes sure of the "exactly once".
  */
 
 /** Why a slot was refused. */
@@ -43,28 +44,25 @@ export class ConnectionSlots {
   }
 
   /**
-   * Take a slot for `ip`.
-   * @returns a function that releases it (idempotent), or why it was refused
+   * Take a slot for `ip`. The caller must {@link release} it exactly once.
+   * @returns null when taken, else why it was refused
    */
-  acquire (ip: string): (() => void) | SlotRefusal {
+  acquire (ip: string): SlotRefusal | null {
     const held = this.#perIp.get(ip) ?? 0
     if (held >= this.#limits.maxPerIp) return 'per_ip_limit'
     if (this.#total >= this.#limits.maxTotal) return 'global_limit'
     this.#perIp.set(ip, held + 1)
     this.#total++
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      this.#release(ip)
-    }
+    return null
   }
 
-  #release (ip: string): void {
+  /** Give back a slot taken for `ip`; nothing happens for an IP that holds none. */
+  release (ip: string): void {
+    const held = this.#perIp.get(ip)
+    if (held === undefined) return
     this.#total--
-    const held = (this.#perIp.get(ip) ?? 1) - 1
     // Delete at zero so the map never keeps an entry for an IP that has gone.
-    if (held <= 0) this.#perIp.delete(ip)
-    else this.#perIp.set(ip, held)
+    if (held <= 1) this.#perIp.delete(ip)
+    else this.#perIp.set(ip, held - 1)
   }
 }

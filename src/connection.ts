@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason, CloseCode, CloseReason } from './errors.js'
-import { judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
+import { isDrainSource, judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
+import type { MessageRate } from './message-rate.js'
 import type { Visitor } from './visitor.js'
 import { frameSinkOf, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
 
@@ -49,26 +50,42 @@ export interface ConnectionEvents {
   pong?: (connection: Connection) => void
 }
 
-/** A connection's send budget (see send-budget.ts). */
+/** A node's send budget, the same for all its connections (see send-budget.ts). */
 export interface SendBudgetInit {
   maxBufferedBytes: number
-  /** The TCP socket under the WebSocket, whose `drain` releases a coalesced tick; null when there is none. */
-  transport: DrainSource | null
   /** Called each time a tick is coalesced (metrics). */
   onCoalesced: () => void
 }
 
-/** What a connection is made from. */
+/**
+ * What every connection of one node shares, so that each of tens of thousands of connections
+ * holds one reference instead of its own copies (and its own closures).
+ */
+export interface ConnectionShared {
+  events: ConnectionEvents
+  /** The node's logger; a connection's lines add `{ [requestIdLabel]: requestId, connId, ip }`. */
+  log: FastifyBaseLogger
+  /** Log key of the upgrade's request id, as Fastify's `requestIdLogLabel` names it. @default 'reqId' */
+  requestIdLabel: string
+  /** Without one, sends are never limited. */
+  budget: SendBudgetInit | null
+}
+
+/** What one connection is made from. */
 export interface ConnectionInit {
   ip: string
   visitor: Visitor | null
-  log: FastifyBaseLogger
-  events: ConnectionEvents
-  /** The upgrade request's socket (`request.raw.socket`), for raw frame writes; optional. */
+  /** The upgrade request's id, on every log line about this connection. */
+  requestId: string
+  /**
+   * The upgrade request's TCP socket (`request.raw.socket`): frames are written to it directly
+   * when it is ws's own stream, and its `drain` releases a coalesced tick. Optional.
+   */
   stream?: unknown
-  /** Without one, sends are never limited. */
-  budget?: SendBudgetInit
 }
+
+/** Time base of {@link Connection.connectedAt}: offsets from it stay small integers (no boxed number per connection). */
+const TIME_BASE_MS = Date.now()
 
 /** Make a short random connection id (72 bits, URL-safe). */
 export function newConnectionId (): string {
@@ -89,51 +106,64 @@ export class Connection implements ConnectionInfo {
   readonly id: string
   readonly ip: string
   readonly visitor: Visitor | null
-  readonly connectedAt: number
   readonly socket: WebSocket
+  /** The upgrade request's id (logged as `requestIdLabel`). */
+  readonly requestId: string
+  /**
+   * Bookkeeping of this node's services, kept on the connection because a field costs a few
+   * bytes where a `Map` or `WeakMap` entry per connection costs tens: the ticker's and the
+   * heartbeat's timer-wheel slots, the inbound message rate (made on the first message), and the
+   * IP whose upgrade-gate slot this connection holds until it closes.
+   */
+  tickSlot: number | undefined = undefined
+  heartbeatSlot: number | undefined = undefined
+  messageRate: MessageRate | null = null
+  slotIp: string | null = null
   /** ws's own TCP stream when frames may be written to it directly, else null (ws.send is used). */
   readonly #sink: FrameSink | null
-  readonly #events: ConnectionEvents
-  /** The upgrade request's logger; the child bound to `{ connId, ip }` is made from it on demand. */
-  readonly #parentLog: FastifyBaseLogger
+  /** The TCP socket whose `drain` releases a coalesced tick, or null. */
+  readonly #transport: DrainSource | null
+  readonly #shared: ConnectionShared
+  /** Milliseconds from TIME_BASE_MS to the open. */
+  readonly #openedAt: number
+  /** The child logger bound to this connection, made on first use of `log`. */
   #log: FastifyBaseLogger | null = null
   #closed = false
-  readonly #budget: SendBudgetInit | null
   /** Made the first time a tick is coalesced. */
   #latestTick: LatestTick | null = null
 
-  constructor (id: string, socket: WebSocket, init: ConnectionInit) {
+  constructor (id: string, socket: WebSocket, shared: ConnectionShared, init: ConnectionInit) {
     this.id = id
     this.socket = socket
     this.ip = init.ip
     this.visitor = init.visitor
-    this.#parentLog = init.log
-    this.#events = init.events
-    this.connectedAt = Date.now()
+    this.requestId = init.requestId
+    this.#shared = shared
+    this.#openedAt = Date.now() - TIME_BASE_MS
     this.#sink = frameSinkOf(socket, init.stream)
-    this.#budget = init.budget ?? null
+    this.#transport = isDrainSource(init.stream) ? init.stream : null
     owners.set(socket, this)
     // Listeners go on synchronously, before any await, or a message sent right after the open is lost.
     socket.on('message', Connection.#onMessage)
     socket.on('error', Connection.#onError)
     socket.on('close', Connection.#onClose)
-    if (init.events.pong !== undefined) socket.on('pong', Connection.#onPong)
+    if (shared.events.pong !== undefined) socket.on('pong', Connection.#onPong)
   }
 
   // In the shared listeners `this` is the socket: EventEmitter calls a listener on its emitter.
   static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
     const connection = owners.get(this)
-    if (connection !== undefined) connection.#events.message(connection, data, isBinary)
+    if (connection !== undefined) connection.#shared.events.message(connection, data, isBinary)
   }
 
   static readonly #onError = function (this: WebSocket, error: Error): void {
     const connection = owners.get(this)
-    if (connection !== undefined) connection.#events.error(connection, error)
+    if (connection !== undefined) connection.#shared.events.error(connection, error)
   }
 
   static readonly #onPong = function (this: WebSocket): void {
     const connection = owners.get(this)
-    if (connection !== undefined) connection.#events.pong?.(connection)
+    if (connection !== undefined) connection.#shared.events.pong?.(connection)
   }
 
   static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
@@ -147,22 +177,31 @@ export class Connection implements ConnectionInfo {
     owners.delete(this)
     connection.#closed = true
     connection.#latestTick?.dispose()
-    connection.#events.close(connection, code, reason.toString())
+    connection.#shared.events.close(connection, code, reason.toString())
   }
 
-  /** Logger bound to `{ connId, ip }` (and the upgrade's request id), made on first use. */
+  /** Epoch milliseconds at which the socket opened. */
+  get connectedAt (): number {
+    return TIME_BASE_MS + this.#openedAt
+  }
+
+  /** Logger bound to the upgrade's request id and `{ connId, ip }`, made on first use. */
   get log (): FastifyBaseLogger {
-    this.#log ??= this.#parentLog.child({ connId: this.id, ip: this.ip })
+    this.#log ??= this.#shared.log.child(this.#bindings())
     return this.#log
   }
 
   /**
-   * Log at info level with this connection's `{ connId, ip }`, without making a child logger for
-   * a line that every connection writes (connect, disconnect).
+   * Log at info level with this connection's bindings, without making a child logger for a line
+   * that every connection writes (connect, disconnect).
    */
   logInfo (fields: Record<string, unknown>, msg: string): void {
     if (this.#log !== null) this.#log.info(fields, msg)
-    else this.#parentLog.info({ connId: this.id, ip: this.ip, ...fields }, msg)
+    else this.#shared.log.info({ ...this.#bindings(), ...fields }, msg)
+  }
+
+  #bindings (): Record<string, string> {
+    return { [this.#shared.requestIdLabel]: this.requestId, connId: this.id, ip: this.ip }
   }
 
   /** Whether the socket is OPEN. */
@@ -189,7 +228,7 @@ export class Connection implements ConnectionInfo {
     if (this.socket.readyState !== OPEN) return false
     const buffered = this.socket.bufferedAmount
     // Nothing waiting (the common case): no need to measure the frame.
-    if (buffered === 0 || this.#budget === null) return this.#write(text, kind)
+    if (buffered === 0 || this.#shared.budget === null) return this.#write(text, kind)
     return this.sendMeasured(text, Buffer.byteLength(text), kind)
   }
 
@@ -199,7 +238,7 @@ export class Connection implements ConnectionInfo {
    */
   sendMeasured (text: string, bytes: number, kind: SendKind): boolean {
     if (this.socket.readyState !== OPEN) return false
-    const budget = this.#budget
+    const budget = this.#shared.budget
     if (budget === null) return this.#write(text, kind)
     const verdict = judgeSend(this.socket.bufferedAmount, bytes, kind, budget.maxBufferedBytes)
     if (verdict === 'send') return this.#write(text, kind)
@@ -216,7 +255,7 @@ export class Connection implements ConnectionInfo {
    */
   sendFrame (frame: TextFrame, kind: SendKind): boolean {
     if (this.socket.readyState !== OPEN) return false
-    const budget = this.#budget
+    const budget = this.#shared.budget
     const buffered = this.socket.bufferedAmount
     if (budget !== null && buffered > 0) {
       const verdict = judgeSend(buffered, frame.bytes.length, kind, budget.maxBufferedBytes)
@@ -235,7 +274,7 @@ export class Connection implements ConnectionInfo {
 
   #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close', text: string, bytes: number): boolean {
     if (verdict === 'coalesce') {
-      this.#latestTick ??= new LatestTick(budget.transport, (frame) => { this.send(frame, 'tick') })
+      this.#latestTick ??= new LatestTick(this.#transport, (frame) => { this.send(frame, 'tick') })
       this.#latestTick.hold(text)
       budget.onCoalesced()
       return false

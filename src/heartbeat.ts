@@ -8,7 +8,18 @@
  * a pong takes it off again. Whatever is still on it when its slot comes round is terminated.
  */
 import type { Connection } from './connection.js'
-import { TimerWheel, type WheelClock } from './timer-wheel.js'
+import { TimerWheel, type SlotIndex, type WheelClock } from './timer-wheel.js'
+
+/**
+ * The ping wheel's slot lives on the connection (every connection is on it for its whole life, so
+ * a Map entry each would add up). The deadline wheel holds a connection only from a ping to its
+ * pong, and keeps its default Map.
+ */
+const PING_SLOT: SlotIndex<Connection> = {
+  get: (connection) => connection.heartbeatSlot,
+  set: (connection, slot) => { connection.heartbeatSlot = slot },
+  delete: (connection) => { connection.heartbeatSlot = undefined }
+}
 
 /** Options of a {@link Heartbeat}. */
 export interface HeartbeatOptions {
@@ -34,7 +45,7 @@ export class Heartbeat {
     this.#options = options
     this.#now = options.clock?.now ?? Date.now
     const clock = options.clock === undefined ? {} : { clock: options.clock }
-    this.#pingWheel = new TimerWheel({ periodMs: options.intervalMs, onFire: (due) => this.#ping(due), ...clock })
+    this.#pingWheel = new TimerWheel({ periodMs: options.intervalMs, slotIndex: PING_SLOT, onFire: (due) => this.#ping(due), ...clock })
     this.#deadlineWheel = new TimerWheel({ periodMs: options.timeoutMs, onFire: (due) => this.#expire(due), ...clock })
   }
 

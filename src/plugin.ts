@@ -68,7 +68,8 @@ declare module 'fastify' {
 
 async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePluginOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
-  const node = new RealtimeNode(options, fastify.log)
+  // The label Fastify logs request ids under (`requestIdLogLabel`), so connection lines match request lines.
+  const node = new RealtimeNode(options, fastify.log, fastify.initialConfig.requestIdLogLabel ?? 'reqId')
   // The one place the adapter is chosen: the application's, or the embedded memory default.
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
@@ -85,6 +86,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
 
   const drain = async (): Promise<void> => { await node.drain() }
   const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  // A connection holds its gate slot until it closes.
+  node.onConnectionClose((connection) => { if (connection.slotIp !== null) gate.release(connection.slotIp) })
   // A node at its connection cap would refuse a new client (503): tell the balancer first.
   node.readiness.add('capacity', () => gate.state().slots >= options.maxConnections
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
@@ -99,7 +102,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const upgradeListenersBefore = new Set(upgradeListeners())
     await fastify.register(websocket, {
       // Larger frames close the socket with 1009 (ws's own default would be 100 MiB).
-      options: { maxPayload: options.maxPayloadBytes },
+      options: { maxPayload: options.maxPayloadBytes, clientTracking: false },
       // Replaces the default, which closes every socket without a code (1005). The default also
       // stopped routing upgrades; that is done here too, or an upgrade arriving while Fastify
       // closes gets Fastify's 503 on a socket nobody ever closes, and `close()` hangs on it.
@@ -120,8 +123,9 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
     // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
     const inherited = ownsWebsocket ? socket.listeners('error') : []
-    // request.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
-    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), log: request.log, stream: request.raw.socket, transport: request.socket ?? null })
+    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
+    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id, stream: request.raw.socket })
+    connection.slotIp = gate.adopt(request.raw.socket)
     channels.bindRequest(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)

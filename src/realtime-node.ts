@@ -5,13 +5,13 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
-import { Connection, newConnectionId, type ConnectionEvents } from './connection.js'
+import { Connection, newConnectionId, type ConnectionShared } from './connection.js'
 import { ClientErrorCode, CloseCode, CloseReason } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hub } from './hub.js'
 import { MessageRate } from './message-rate.js'
-import type { DrainSource } from './send-budget.js'
 import type { ResolvedOptions } from './options.js'
+import type { BucketRate } from './token-bucket.js'
 import { decodeClientFrame, type ClientMessage } from './client-messages.js'
 import { encode, type ErrorMessage } from './protocol.js'
 import { Readiness } from './readiness.js'
@@ -23,12 +23,13 @@ import type { Visitor } from './visitor.js'
 export interface AcceptContext {
   ip: string
   visitor: Visitor | null
-  /** The upgrade request's logger (carries its request id). */
-  log: FastifyBaseLogger
-  /** The upgrade request's TCP socket, so prepared frames can be written to it directly. */
+  /** The upgrade request's id, on every log line about the connection. */
+  requestId: string
+  /**
+   * The upgrade request's TCP socket: prepared frames are written to it directly, and its
+   * `drain` releases coalesced ticks.
+   */
   stream?: unknown
-  /** The TCP socket under the WebSocket (its `drain` releases coalesced ticks), when there is one. */
-  transport?: DrainSource | null
 }
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
@@ -93,13 +94,14 @@ export class RealtimeNode {
   readonly hub = new Hub()
   readonly ticker: Ticker | null
   readonly heartbeat: Heartbeat | null
-  readonly #rates = new WeakMap<Connection, MessageRate>()
+  /** Inbound message rate of every connection (each keeps its own bucket, made on its first message). */
+  readonly #messageRate: BucketRate
   /** Whether this node should get new clients; see {@link Readiness}. */
   readonly readiness = new Readiness()
   readonly #options: ResolvedOptions
   readonly #log: FastifyBaseLogger
   readonly #startedAt = Date.now()
-  readonly #events: ConnectionEvents
+  readonly #shared: ConnectionShared
   readonly #handlers: MessageHandlers = {}
   readonly #closeListeners: Array<(connection: Connection) => void> = []
   #connectionsTotal = 0
@@ -109,9 +111,15 @@ export class RealtimeNode {
   /** Resolves the pending drain once the last connection has closed. */
   #onDrained: (() => void) | null = null
 
-  constructor (options: ResolvedOptions, log: FastifyBaseLogger) {
+  /**
+   * @param options - resolved plugin options
+   * @param log - the node's logger; connection lines add the upgrade's request id under `requestIdLabel`
+   * @param requestIdLabel - Fastify's `requestIdLogLabel`
+   */
+  constructor (options: ResolvedOptions, log: FastifyBaseLogger, requestIdLabel = 'reqId') {
     this.#options = options
     this.#log = log
+    this.#messageRate = { ratePerSec: options.messageRatePerSec, burst: options.messageBurst }
     this.ticker = options.tickIntervalMs > 0
       ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log, metrics: options.metrics })
       : null
@@ -126,12 +134,17 @@ export class RealtimeNode {
     this.heartbeat = heartbeat
     // Not ready from the first moment of a drain, so a balancer stops sending new clients at once.
     this.readiness.add('draining', () => this.#draining ? { ok: false, detail: 'draining' } : { ok: true })
-    // One events object serves every connection: no per-socket handler closures beyond the forwarders.
-    this.#events = {
-      message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
-      close: (connection, code, reason) => this.#onClose(connection, code, reason),
-      error: (connection, error) => connection.log.warn({ err: error }, 'client error'),
-      ...(heartbeat === null ? {} : { pong: (connection: Connection) => heartbeat.pong(connection) })
+    // One events object, logger and budget serve every connection: nothing per socket.
+    this.#shared = {
+      events: {
+        message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
+        close: (connection, code, reason) => this.#onClose(connection, code, reason),
+        error: (connection, error) => connection.log.warn({ err: error }, 'client error'),
+        ...(heartbeat === null ? {} : { pong: (connection: Connection) => heartbeat.pong(connection) })
+      },
+      log,
+      requestIdLabel,
+      budget: { maxBufferedBytes: options.maxBufferedBytes, onCoalesced: () => options.metrics.tickCoalesced() }
     }
   }
 
@@ -156,16 +169,7 @@ export class RealtimeNode {
    */
   accept (socket: WebSocket, context: AcceptContext): Connection {
     const id = newConnectionId()
-    const metrics = this.#options.metrics
-    const connection = new Connection(id, socket, {
-      ip: context.ip,
-      visitor: context.visitor,
-      log: context.log,
-      events: this.#events,
-      stream: context.stream,
-      budget: { maxBufferedBytes: this.#options.maxBufferedBytes, transport: context.transport ?? null, onCoalesced: () => metrics.tickCoalesced() }
-    })
-    this.#rates.set(connection, new MessageRate({ ratePerSec: this.#options.messageRatePerSec, burst: this.#options.messageBurst }))
+    const connection = new Connection(id, socket, this.#shared, context)
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.heartbeat?.add(connection)
@@ -258,7 +262,8 @@ export class RealtimeNode {
   #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
     this.#messagesReceived++
     const bytes = rawDataBytes(data)
-    const verdict = this.#rates.get(connection)?.check() ?? 'accept'
+    connection.messageRate ??= new MessageRate(this.#messageRate)
+    const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
       this.#options.metrics.frameIn('rate_limited', bytes)
       this.#rateLimited(connection, verdict === 'close')

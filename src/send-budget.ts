@@ -41,6 +41,13 @@ export interface DrainSource {
   off: (event: 'drain', listener: () => void) => unknown
 }
 
+/** Whether `value` has the `once`/`off` of a {@link DrainSource} (a net.Socket has). */
+export function isDrainSource (value: unknown): value is DrainSource {
+  if (typeof value !== 'object' || value === null) return false
+  const candidate = value as Partial<Record<keyof DrainSource, unknown>>
+  return typeof candidate.once === 'function' && typeof candidate.off === 'function'
+}
+
 /**
  * Holds the newest coalesced tick of one connection and hands it back when the socket drains.
  * Made only for connections that actually stalled, so a healthy connection pays nothing.

@@ -8,7 +8,7 @@ import type { Connection } from './connection.js'
 import type { RealtimeMetrics } from './metrics.js'
 import type { TickContext } from './options.js'
 import { encode } from './protocol.js'
-import { TimerWheel, type WheelClock } from './timer-wheel.js'
+import { TimerWheel, type SlotIndex, type WheelClock } from './timer-wheel.js'
 import { textFrame, type TextFrame } from './ws-frame.js'
 
 /** Options of a {@link Ticker}. */
@@ -21,6 +21,13 @@ export interface TickerOptions {
   /** Receives `frameOut('tick', bytes, count)` once per batch. */
   metrics?: RealtimeMetrics
   clock?: WheelClock
+}
+
+/** The ticker's wheel slot lives on the connection (no Map entry per socket). */
+const TICK_SLOT: SlotIndex<Connection> = {
+  get: (connection) => connection.tickSlot,
+  set: (connection, slot) => { connection.tickSlot = slot },
+  delete: (connection) => { connection.tickSlot = undefined }
 }
 
 /** Sends a tick to every scheduled connection once per interval, only while its socket is OPEN. */
@@ -38,7 +45,7 @@ export class Ticker {
     this.#connectionCount = options.connectionCount
     this.#log = options.log
     this.#metrics = options.metrics
-    const wheelOptions = { periodMs: options.intervalMs, onFire: (due: ReadonlySet<Connection>, now: number) => this.#sendBatch(due, now) }
+    const wheelOptions = { periodMs: options.intervalMs, slotIndex: TICK_SLOT, onFire: (due: ReadonlySet<Connection>, now: number) => this.#sendBatch(due, now) }
     this.#wheel = new TimerWheel(options.clock ? { ...wheelOptions, clock: options.clock } : wheelOptions)
   }
 

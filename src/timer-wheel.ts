@@ -20,6 +20,18 @@ export interface WheelTimer {
   unref?: () => unknown
 }
 
+/**
+ * Where a wheel records the slot of each item: `get`, `set` and `delete`, as a `Map` has them
+ * (a `Map` is the default). An owner of many long-lived items can keep the slot in a field of the
+ * item instead, which costs a few bytes where a `Map` entry costs tens (see ticker.ts).
+ */
+export interface SlotIndex<T> {
+  /** The item's slot, or undefined when it is not on the wheel. */
+  get: (item: T) => number | undefined
+  set: (item: T, slot: number) => void
+  delete: (item: T) => void
+}
+
 /** Options of a {@link TimerWheel}. */
 export interface TimerWheelOptions<T> {
   /** How often each item fires, in milliseconds. */
@@ -36,6 +48,8 @@ export interface TimerWheelOptions<T> {
   minSlotMs?: number
   /** Time source. @default the global timers and `Date.now` */
   clock?: WheelClock
+  /** Where each item's slot is recorded. @default a new `Map` */
+  slotIndex?: SlotIndex<T>
 }
 
 const realClock: WheelClock = {
@@ -57,7 +71,9 @@ export class TimerWheel<T> {
   readonly slotMs: number
 
   readonly #slots: Array<Set<T>>
-  readonly #slotOf = new Map<T, number>()
+  /** Slot of each item on the wheel; -1 for an item added while a slot fires (see `add`). */
+  readonly #slotOf: SlotIndex<T>
+  #size = 0
   readonly #onFire: TimerWheelOptions<T>['onFire']
   readonly #clock: WheelClock
   #cursor = 0
@@ -75,11 +91,12 @@ export class TimerWheel<T> {
     this.#slots = Array.from({ length: this.slotCount }, () => new Set<T>())
     this.#onFire = options.onFire
     this.#clock = options.clock ?? realClock
+    this.#slotOf = options.slotIndex ?? new Map<T, number>()
   }
 
   /** Number of items on the wheel. */
   get size (): number {
-    return this.#slotOf.size
+    return this.#size
   }
 
   /** Whether the wheel's timer is currently scheduled. */
@@ -89,7 +106,7 @@ export class TimerWheel<T> {
 
   /** Whether `item` is on the wheel. */
   has (item: T): boolean {
-    return this.#slotOf.has(item)
+    return this.#slotOf.get(item) !== undefined
   }
 
   /**
@@ -97,7 +114,8 @@ export class TimerWheel<T> {
    * one period from now. Adding an item already present does nothing.
    */
   add (item: T): void {
-    if (this.#slotOf.has(item)) return
+    if (this.#slotOf.get(item) !== undefined) return
+    this.#size++
     if (this.#firing) {
       // The slot being fired is the one that fires last from now, but adding to a Set while it is
       // iterated would fire the new item at once: hold it until the iteration ends.
@@ -117,19 +135,24 @@ export class TimerWheel<T> {
     const slot = this.#slotOf.get(item)
     if (slot === undefined) return
     this.#slotOf.delete(item)
+    this.#size--
     if (slot === -1) {
       this.#addedWhileFiring.splice(this.#addedWhileFiring.indexOf(item), 1)
     } else {
       this.#slots[slot]?.delete(item)
     }
-    if (this.#slotOf.size === 0) this.#stopTimer()
+    if (this.#size === 0) this.#stopTimer()
   }
 
   /** Remove every item and clear the timer. */
   clear (): void {
-    for (const slot of this.#slots) slot.clear()
-    this.#slotOf.clear()
+    for (const slot of this.#slots) {
+      for (const item of slot) this.#slotOf.delete(item)
+      slot.clear()
+    }
+    for (const item of this.#addedWhileFiring) this.#slotOf.delete(item)
     this.#addedWhileFiring.length = 0
+    this.#size = 0
     this.#stopTimer()
   }
 
@@ -159,13 +182,13 @@ export class TimerWheel<T> {
     // Only the slots due when this turn began: slots that fall due while these fire wait for the
     // next turn, so an overloaded server still polls I/O (accepts, reads, pongs) between rounds
     // instead of firing slot after slot without end.
-    while (startedAt >= this.#nextFireAt && this.#slotOf.size > 0) {
+    while (startedAt >= this.#nextFireAt && this.#size > 0) {
       const due = this.#slots[this.#cursor]
       this.#cursor = (this.#cursor + 1) % this.slotCount
       this.#nextFireAt += this.slotMs
       if (due !== undefined && due.size > 0) this.#fire(due, this.#clock.now())
     }
-    if (this.#slotOf.size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - this.#clock.now())
+    if (this.#size > 0 && this.#timer === null) this.#schedule(this.#nextFireAt - this.#clock.now())
   }
 
   #fire (due: ReadonlySet<T>, now: number): void {

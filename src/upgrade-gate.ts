@@ -37,6 +37,8 @@ export interface UpgradeGateState {
   slotIps: number
   /** IPs whose handshake bucket is not full yet. */
   rateLimitedIps: number
+  /** Handshakes holding a slot that have not become connections yet. */
+  handshakesInFlight: number
 }
 
 /** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
@@ -65,11 +67,23 @@ export function originAllowed (origin: string, host: string | undefined, allowed
   return host !== undefined && parsed.host === host.toLowerCase()
 }
 
-/** The upgrade gate of one plugin instance. */
+/**
+ * The upgrade gate of one plugin instance.
+ *
+ * A connection slot taken here is held until the socket closes. While the handshake is in flight
+ * the TCP socket's `close` releases it (one listener shared by every socket, and a map entry that
+ * lives only as long as the handshake); once the connection is in service, {@link adopt} hands
+ * the slot over and the connection's close releases it ({@link release}), so an idle socket
+ * carries no listener or closure of the gate.
+ */
 export class UpgradeGate {
   readonly #init: UpgradeGateInit
   readonly #slots: ConnectionSlots
   readonly #handshakes: KeyedTokenBuckets
+  /** Sockets of handshakes that hold a slot and have not been adopted, with the slot's IP. */
+  readonly #inFlight = new Map<EventEmitter, string>()
+  /** `close` listener of in-flight handshake sockets; `this` is the socket. */
+  readonly #onHandshakeSocketClose: (this: EventEmitter) => void
 
   /** The `onRequest` hook; it lets every request that is not a WebSocket upgrade through. */
   readonly onRequest: onRequestHookHandler
@@ -79,6 +93,14 @@ export class UpgradeGate {
     const { options } = init
     this.#slots = new ConnectionSlots({ maxPerIp: options.maxConnectionsPerIp, maxTotal: options.maxConnections })
     this.#handshakes = new KeyedTokenBuckets({ ratePerSec: options.handshakeRatePerSec, burst: options.handshakeBurst })
+    const inFlight = this.#inFlight
+    const slots = this.#slots
+    this.#onHandshakeSocketClose = function (this: EventEmitter): void {
+      const ip = inFlight.get(this)
+      if (ip === undefined) return
+      inFlight.delete(this)
+      slots.release(ip)
+    }
     this.onRequest = (request, reply, done) => {
       // `request.ws` is set by @fastify/websocket for requests that arrived as an upgrade.
       if (request.ws !== true) {
@@ -94,10 +116,31 @@ export class UpgradeGate {
     }
   }
 
+  /**
+   * Take over the slot of an upgrade that became a connection: the handshake socket's `close`
+   * listener is removed, and the caller must {@link release} the returned IP when the connection
+   * closes.
+   * @param socket - the upgrade request's TCP socket
+   * @returns the IP whose slot the connection now holds, or null when it holds none (the
+   *   upgrade did not pass this gate, had no TCP socket, or its socket already closed)
+   */
+  adopt (socket: unknown): string | null {
+    const ip = this.#inFlight.get(socket as EventEmitter)
+    if (ip === undefined) return null
+    this.#inFlight.delete(socket as EventEmitter)
+    ;(socket as EventEmitter).off('close', this.#onHandshakeSocketClose)
+    return ip
+  }
+
+  /** Give back the slot of an adopted connection that closed. */
+  release (ip: string): void {
+    this.#slots.release(ip)
+  }
+
   /** Counts held by the gate (full handshake buckets are forgotten first). */
   state (): UpgradeGateState {
     this.#handshakes.sweep()
-    return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size }
+    return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size, handshakesInFlight: this.#inFlight.size }
   }
 
   /**
@@ -132,14 +175,18 @@ export class UpgradeGate {
       return { reason: 'origin', error: new ForbiddenOriginError(origin ?? '(none)') }
     }
     if (options.requireSession && options.identify(request) === null) return { reason: 'auth', error: new SessionRequiredError() }
-    const slot = this.#slots.acquire(ip)
-    if (slot === 'per_ip_limit') return { reason: slot, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
-    if (slot === 'global_limit') return { reason: slot, error: new ServerFullError() }
-    // The slot is held for the life of the TCP socket: released once, whether the handshake
-    // fails, the client goes away, or the server closes or terminates the socket.
-    const socket = request.raw.socket as NodeJS.EventEmitter | undefined
-    if (socket === undefined || typeof socket.once !== 'function') slot()
-    else socket.once('close', slot)
+    const refusal = this.#slots.acquire(ip)
+    if (refusal === 'per_ip_limit') return { reason: refusal, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
+    if (refusal === 'global_limit') return { reason: refusal, error: new ServerFullError() }
+    // The slot is held for the life of the socket: released once, whether the handshake fails,
+    // the client goes away, or the server closes or terminates the socket.
+    const socket = request.raw.socket as EventEmitter | undefined
+    if (socket === undefined || typeof socket.on !== 'function') {
+      this.#slots.release(ip) // no TCP socket to follow (injectWS): not counted
+    } else {
+      this.#inFlight.set(socket, ip)
+      socket.on('close', this.#onHandshakeSocketClose)
+    }
     return null
   }
 

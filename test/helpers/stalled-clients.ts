@@ -4,7 +4,7 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import type { FastifyInstance } from 'fastify'
+import type { Connection } from '../../src/connection.js'
 import type { ConnectionInfo } from '../../src/index.js'
 import type { LogCapture } from './app.js'
 import { rawUpgrade, type RawUpgrade } from './realtime-app.js'
@@ -42,13 +42,14 @@ export interface OfferResult {
  * string between sockets) until every stalled client has been closed as a slow consumer or
  * `maxRounds` have passed, sampling memory every 8 rounds.
  */
-export async function offerUntilClosed (app: FastifyInstance, logs: LogCapture, connections: readonly ConnectionInfo[], frameBytes: number, maxRounds: number): Promise<OfferResult> {
+export async function offerUntilClosed (logs: LogCapture, connections: readonly ConnectionInfo[], frameBytes: number, maxRounds: number): Promise<OfferResult> {
   const base = 'x'.repeat(frameBytes - 16)
   const peak = { rss: 0, held: 0, buffered: 0 }
   const sample = (): void => {
     const now = heldBytes()
     let buffered = 0
-    for (const socket of app.websocketServer.clients) buffered += socket.bufferedAmount
+    // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
+    for (const connection of connections) buffered += (connection as Connection).socket.bufferedAmount
     peak.rss = Math.max(peak.rss, now.rss)
     peak.held = Math.max(peak.held, now.held)
     peak.buffered = Math.max(peak.buffered, buffered)

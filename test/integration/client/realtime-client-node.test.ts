@@ -4,7 +4,8 @@
  */
 import t from 'tap'
 import WebSocket from 'ws'
-import type { FastifyInstance } from 'fastify'
+import type { RealtimePluginOptions } from '../../../src/index.js'
+import type { Connection } from '../../../src/connection.js'
 import { RealtimeClient, type Subscribed, type StatusChange } from '../../../public/realtime-client.js'
 import { channelsApp } from '../../helpers/channels-app.js'
 import { sleep } from '../../helpers/ws-client.js'
@@ -23,8 +24,14 @@ function track (client: RealtimeClient): StatusChange[] {
   return statuses
 }
 
-function serverSockets (app: FastifyInstance): WebSocket[] {
-  return [...app.websocketServer.clients]
+/** Plugin options that collect the server side of every connection, and the open ones so far. */
+function serverSide (): { options: RealtimePluginOptions, open: () => Connection[] } {
+  const connections: Connection[] = []
+  return {
+    // The hook is typed with the public ConnectionInfo; the object is the server's Connection.
+    options: { onConnection: (connection) => { connections.push(connection as Connection) } },
+    open: () => connections.filter((connection) => connection.isOpen)
+  }
 }
 
 t.test('connects, subscribes, receives publications in order, publishes with an ack', async (t) => {
@@ -65,7 +72,8 @@ t.test('connects, subscribes, receives publications in order, publishes with an 
 })
 
 t.test('after a dropped connection it reconnects by itself and recovers exactly what it missed', async (t) => {
-  const { app, ws } = await channelsApp(t)
+  const server = serverSide()
+  const { app, ws } = await channelsApp(t, server.options)
   const client = new RealtimeClient(ws, { WebSocket, minRetryMs: 300, maxRetryMs: 1000 })
   t.teardown(() => client.close())
   const statuses = track(client)
@@ -76,7 +84,9 @@ t.test('after a dropped connection it reconnects by itself and recovers exactly 
   await until(() => subscribed.length === 1, 'first ack')
   for (let n = 1; n <= 3; n++) await app.realtime.publish('feed', n)
   await until(() => received.length === 3, 'first three')
-  for (const socket of serverSockets(app)) socket.terminate() // a network drop: no close frame
+  const open = server.open()
+  t.equal(open.length, 1, 'one server-side connection')
+  for (const connection of open) connection.terminate() // a network drop: no close frame
   await until(() => statuses.some((s) => s.status === 'reconnecting'), 'reconnecting status')
   for (let n = 4; n <= 6; n++) await app.realtime.publish('feed', n) // while it is away
   await until(() => subscribed.length === 2, 'the resubscribe ack')
@@ -117,13 +127,14 @@ t.test('a server restart: honours the 1001 retry hint, comes back, and learns th
 })
 
 t.test('terminal close codes (4500–4999) stop reconnecting', async (t) => {
-  const { app, ws } = await channelsApp(t)
+  const server = serverSide()
+  const { app, ws } = await channelsApp(t, server.options)
   const client = new RealtimeClient(ws, { WebSocket, minRetryMs: 50, autoConnect: false })
   t.teardown(() => client.close())
   const statuses = track(client)
   client.connect()
   await until(() => client.status === 'open', 'open')
-  for (const socket of serverSockets(app)) socket.close(4501, 'banned')
+  for (const connection of server.open()) connection.close(4501, 'banned')
   await until(() => client.status === 'closed', 'closed')
   await sleep(300)
   t.same(statuses.map((s) => s.status), ['connecting', 'open', 'closed'])

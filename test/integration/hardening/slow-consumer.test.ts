@@ -76,7 +76,7 @@ t.test('500 clients that stop reading hold bounded server memory', async (t) => 
   const connected = heldBytes()
   // Offer each client up to 8 MiB (4 GB in all): more than the kernel's socket buffers take, so
   // every client reaches its budget. Without a budget, the server would hold all of it.
-  const { offered, peak } = await offerUntilClosed(app, logs, connections, frameBytes, 128)
+  const { offered, peak } = await offerUntilClosed(logs, connections, frameBytes, 128)
   const closedSlow = logs.withMessage('slow consumer: closing').length
   const heldGrowth = peak.held - connected.held
   const rssGrowth = peak.rss - connected.rss

@@ -62,6 +62,21 @@ export function buildRows (baseline, ours) {
   return rows
 }
 
+/**
+ * The tick phase against its floor (bench/floor-server.js): how far the baseline and ours are
+ * from the least any Node server can spend per delivered tick on this machine.
+ * @returns {{ sockets: number, floor: number, baseline: number, ours: number }[]}
+ */
+export function buildFloorRows (baseline, ours, floor) {
+  return floor.ticks.map((step, i) => ({
+    sockets: step.sockets,
+    floor: step.cpuUsPerTick,
+    floorDelivered: step.deliveredRatio,
+    baseline: baseline.ticks[i]?.cpuUsPerTick ?? null,
+    ours: ours.ticks[i]?.cpuUsPerTick ?? null
+  }))
+}
+
 function fmt (value) {
   if (value === null || value === undefined || Number.isNaN(value)) return '–'
   if (Math.abs(value) >= 100) return value.toFixed(0)
@@ -69,8 +84,8 @@ function fmt (value) {
   return value.toFixed(2)
 }
 
-/** The Markdown table, with the command and the machine. */
-export function renderMarkdown (summary, rows) {
+/** The Markdown table, with the command and the machine, and the tick floor when measured. */
+export function renderMarkdown (summary, rows, floorRows = []) {
   const { machine } = summary
   const lines = [
     `Command: \`${summary.command}\` · ${summary.date} · ${machine.cpus}× ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}, loopback`,
@@ -81,6 +96,19 @@ export function renderMarkdown (summary, rows) {
   for (const r of rows) {
     const met = r.met === null ? '' : r.met ? 'yes' : '**no**'
     lines.push(`| ${r.measure} | ${r.unit} | ${fmt(r.baseline)} | ${fmt(r.ours)} | ${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`} | ${r.target} | ${met} |`)
+  }
+  if (floorRows.length > 0) {
+    const ratio = (a, b) => a === null || b === null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`
+    lines.push(
+      '',
+      'The floor of the tick phase (bench/floor-server.js: no WebSocket library, one `socket.write` of a frame built once per 5 ms slot; what no server can go below):',
+      '',
+      '| sockets × 10 Hz | floor µs per delivered tick | floor delivered | floor / baseline | ours / floor |',
+      '|---|---:|---:|---:|---:|'
+    )
+    for (const f of floorRows) {
+      lines.push(`| ${f.sockets} | ${fmt(f.floor)} | ${fmt(100 * f.floorDelivered)} % | ${ratio(f.floor, f.baseline)} | ${ratio(f.ours, f.floor)} |`)
+    }
   }
   return lines.join('\n') + '\n'
 }

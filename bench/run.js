@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=baseline|ours]`: the project's own load benchmark.
+ * `npm run bench [-- --quick] [-- --only=baseline|ours|floor]`: the project's own load benchmark.
  *
  * Runs the same load against two servers, one after the other (never together, so they never
  * share the CPU): the baseline (plain `ws`, one setInterval per socket, bench/baseline-server.js)
@@ -14,7 +14,7 @@ import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
 import { LoadGenerator } from './load.js'
-import { buildRows, renderMarkdown } from './report.js'
+import { buildFloorRows, buildRows, renderMarkdown } from './report.js'
 import { renderChart } from './chart.js'
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url))
@@ -28,8 +28,19 @@ const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.sl
 
 /** What each run measures; --quick is a ~1-minute subset. */
 const PLAN = quick
-  ? { memorySteps: [1000], soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500 }
-  : { memorySteps: [1000, 5000, 10000, 19800], soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000 }
+  ? { memorySteps: [1000], soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
+  : { memorySteps: [1000, 5000, 10000, 19800], soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000, heartbeat: null }
+/**
+ * Our heartbeat: the app's defaults (25 s interval, 10 s timeout) in a full run; a quick run
+ * pings every second so that its memory step, too, is measured after a heartbeat round.
+ */
+const HEARTBEAT = PLAN.heartbeat ?? { intervalMs: 25_000, timeoutMs: 10_000 }
+/**
+ * How long idle sockets settle before memory is read: past one heartbeat round (interval +
+ * timeout), because a socket's first pong makes ws keep a read buffer for the rest of its life
+ * (about 150 bytes); measured before that, a socket would look cheaper than it stays.
+ */
+const MEMORY_SETTLE_MS = HEARTBEAT.intervalMs + HEARTBEAT.timeoutMs + 1000
 /** Development aid: --profile writes a V8 CPU profile of each server run to results/profiles/. */
 const profile = args.has('--profile')
 /** Development aid: --sockets=N runs every phase at N sockets only. */
@@ -63,6 +74,8 @@ function ourEnv (tickIntervalMs) {
     LOG_LEVEL: 'info',
     TICK_INTERVAL_MS: String(tickIntervalMs),
     CLOSE_GRACE_MS: '1000',
+    HEARTBEAT_INTERVAL_MS: String(HEARTBEAT.intervalMs),
+    HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT.timeoutMs),
     // Limits stay on, set above the load: ~825 sockets per source address, 19.8k in all,
     // opened as fast as the generator can.
     MAX_CONNECTIONS_PER_IP: '2000',
@@ -84,6 +97,13 @@ const SERVERS = {
     env: ourEnv,
     path: '/ws',
     sessions: true
+  },
+  // Tick phase only: the cost no server can go below (bench/floor-server.js).
+  floor: {
+    script: fileURLToPath(new URL('./floor-server.js', import.meta.url)),
+    env: (tickMs) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs) }),
+    path: '/',
+    sessions: false
   }
 }
 
@@ -137,11 +157,11 @@ async function memoryPhase (kind) {
     // Warm-up: the first sockets also pay for one-off work (code compiled on the connect path,
     // heap and buffer pools growing); measuring from after them counts what each socket costs.
     const warm = await load.connectTo(WARMUP_SOCKETS)
-    await sleep(PLAN.settleMs)
+    await sleep(MEMORY_SETTLE_MS)
     const before = await memory(server)
     for (const sockets of PLAN.memorySteps) {
       const connect = await load.connectTo(sockets)
-      await sleep(PLAN.settleMs)
+      await sleep(MEMORY_SETTLE_MS)
       const after = await memory(server)
       const added = connect.connected - warm.connected
       const step = {
@@ -271,14 +291,15 @@ async function tickPhase (kind) {
 }
 
 async function main () {
-  const kinds = only ? [only] : ['baseline', 'ours']
+  const kinds = only ? [only] : ['baseline', 'ours', 'floor']
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform }
   log(`fastify-realtime bench (${quick ? 'quick' : 'full'}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`)
   const results = {}
   for (const kind of kinds) {
+    const full = kind !== 'floor'
     results[kind] = {
-      memory: phases.has('memory') ? await memoryPhase(kind) : null,
-      broadcast: phases.has('broadcast') ? await broadcastPhase(kind) : null,
+      memory: full && phases.has('memory') ? await memoryPhase(kind) : null,
+      broadcast: full && phases.has('broadcast') ? await broadcastPhase(kind) : null,
       ticks: phases.has('ticks') ? await tickPhase(kind) : null
     }
   }
@@ -287,7 +308,7 @@ async function main () {
   writeFileSync(`${RESULTS_DIR}latest${quick ? '-quick' : ''}.json`, JSON.stringify(summary, null, 2))
   if (results.baseline && results.ours && phases.size === 3) {
     const rows = buildRows(results.baseline, results.ours)
-    const markdown = renderMarkdown(summary, rows)
+    const markdown = renderMarkdown(summary, rows, results.floor?.ticks ? buildFloorRows(results.baseline, results.ours, results.floor) : [])
     process.stdout.write(`\n${markdown}\n`)
     writeFileSync(`${RESULTS_DIR}summary${quick ? '-quick' : ''}.md`, markdown)
     writeFileSync(`${RESULTS_DIR}chart${quick ? '-quick' : ''}.svg`, renderChart(summary, rows))

@@ -9,8 +9,9 @@ import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason, CloseCode, CloseReason } from './errors.js'
 import { isDrainSource, judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
 import type { MessageRate } from './message-rate.js'
+import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
 import type { Visitor } from './visitor.js'
-import { frameSinkOf, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
+import { frameSinkOf, isFrameSink, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
 
 /** ws's readyState value for an open socket (the WebSocket.OPEN constant, without importing ws at runtime). */
 const OPEN = 1
@@ -92,17 +93,28 @@ export function newConnectionId (): string {
   return randomBytes(9).toString('base64url')
 }
 
-/** The connection each socket belongs to, for the socket listeners shared by all connections. */
+/** The connection of each plain ws socket, for the socket listeners shared by all connections. */
 const owners = new WeakMap<WebSocket, Connection>()
+
+/** The TCP stream under a WebSocket: frames may be written to it, and its `drain` is followed. */
+type NetStream = FrameSink & DrainSource
+
+/** Bits of a connection's flags. */
+const CLOSED = 1
+const RAW_WRITES = 2
+const HOLDS_GATE_SLOT = 4
 
 /**
  * A client connection. See {@link ConnectionInfo} for the public surface.
  *
- * Kept lean, since a server holds tens of thousands: the socket listeners are shared by every
- * connection (no closures per socket), and the child logger is made only when something asks
- * for `log`; the connect and disconnect lines are written through the parent with the same fields.
+ * Kept lean, since a server holds tens of thousands. A {@link RealtimeSocket} (the plugin's own
+ * ws class) hands its events to the connection directly; a plain ws socket (an app that
+ * registered @fastify/websocket itself) gets listeners shared by every connection, so there is
+ * no closure per socket either way. The child logger is made only when something asks for
+ * `log`; the connect and disconnect lines are written through the node's logger with the same
+ * fields.
  */
-export class Connection implements ConnectionInfo {
+export class Connection implements ConnectionInfo, SocketEventSink {
   readonly id: string
   readonly ip: string
   readonly visitor: Visitor | null
@@ -112,23 +124,20 @@ export class Connection implements ConnectionInfo {
   /**
    * Bookkeeping of this node's services, kept on the connection because a field costs a few
    * bytes where a `Map` or `WeakMap` entry per connection costs tens: the ticker's and the
-   * heartbeat's timer-wheel slots, the inbound message rate (made on the first message), and the
-   * IP whose upgrade-gate slot this connection holds until it closes.
+   * heartbeat's timer-wheel slots, and the inbound message rate (made on the first message).
    */
   tickSlot: number | undefined = undefined
   heartbeatSlot: number | undefined = undefined
   messageRate: MessageRate | null = null
-  slotIp: string | null = null
-  /** ws's own TCP stream when frames may be written to it directly, else null (ws.send is used). */
-  readonly #sink: FrameSink | null
-  /** The TCP socket whose `drain` releases a coalesced tick, or null. */
-  readonly #transport: DrainSource | null
+  /** The upgrade's TCP stream: its `drain` is followed, and frames are written to it when RAW_WRITES is set. */
+  readonly #stream: NetStream | null
   readonly #shared: ConnectionShared
   /** Milliseconds from TIME_BASE_MS to the open. */
   readonly #openedAt: number
+  /** CLOSED | RAW_WRITES | HOLDS_GATE_SLOT */
+  #flags: number
   /** The child logger bound to this connection, made on first use of `log`. */
   #log: FastifyBaseLogger | null = null
-  #closed = false
   /** Made the first time a tick is coalesced. */
   #latestTick: LatestTick | null = null
 
@@ -140,10 +149,14 @@ export class Connection implements ConnectionInfo {
     this.requestId = init.requestId
     this.#shared = shared
     this.#openedAt = Date.now() - TIME_BASE_MS
-    this.#sink = frameSinkOf(socket, init.stream)
-    this.#transport = isDrainSource(init.stream) ? init.stream : null
+    this.#stream = isFrameSink(init.stream) && isDrainSource(init.stream) ? init.stream : null
+    this.#flags = this.#stream !== null && frameSinkOf(socket, this.#stream) !== null ? RAW_WRITES : 0
+    // Events are wired synchronously, before any await, or a message sent right after the open is lost.
+    if (socket instanceof RealtimeSocket) {
+      socket.eventSink = this
+      return
+    }
     owners.set(socket, this)
-    // Listeners go on synchronously, before any await, or a message sent right after the open is lost.
     socket.on('message', Connection.#onMessage)
     socket.on('error', Connection.#onError)
     socket.on('close', Connection.#onClose)
@@ -152,18 +165,15 @@ export class Connection implements ConnectionInfo {
 
   // In the shared listeners `this` is the socket: EventEmitter calls a listener on its emitter.
   static readonly #onMessage = function (this: WebSocket, data: RawData, isBinary: boolean): void {
-    const connection = owners.get(this)
-    if (connection !== undefined) connection.#shared.events.message(connection, data, isBinary)
+    owners.get(this)?.socketMessage(data, isBinary)
   }
 
   static readonly #onError = function (this: WebSocket, error: Error): void {
-    const connection = owners.get(this)
-    if (connection !== undefined) connection.#shared.events.error(connection, error)
+    owners.get(this)?.socketError(error)
   }
 
   static readonly #onPong = function (this: WebSocket): void {
-    const connection = owners.get(this)
-    if (connection !== undefined) connection.#shared.events.pong?.(connection)
+    owners.get(this)?.socketPong()
   }
 
   static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
@@ -175,9 +185,30 @@ export class Connection implements ConnectionInfo {
     const connection = owners.get(this)
     if (connection === undefined) return
     owners.delete(this)
-    connection.#closed = true
-    connection.#latestTick?.dispose()
-    connection.#shared.events.close(connection, code, reason.toString())
+    connection.socketClose(code, reason)
+  }
+
+  /** A message arrived (socket event; see {@link SocketEventSink}). */
+  socketMessage (data: RawData, isBinary: boolean): void {
+    this.#shared.events.message(this, data, isBinary)
+  }
+
+  /** A pong arrived (socket event). */
+  socketPong (): void {
+    this.#shared.events.pong?.(this)
+  }
+
+  /** The socket reported an error (socket event). */
+  socketError (error: Error): void {
+    this.#shared.events.error(this, error)
+  }
+
+  /** The socket closed (socket event); runs once. */
+  socketClose (code: number, reason: Buffer): void {
+    if ((this.#flags & CLOSED) !== 0) return
+    this.#flags |= CLOSED
+    this.#latestTick?.dispose()
+    this.#shared.events.close(this, code, reason.toString())
   }
 
   /** Epoch milliseconds at which the socket opened. */
@@ -209,9 +240,18 @@ export class Connection implements ConnectionInfo {
     return this.socket.readyState === OPEN
   }
 
+  /** Whether this connection holds an upgrade-gate slot for its IP, to give back when it closes. */
+  get holdsGateSlot (): boolean {
+    return (this.#flags & HOLDS_GATE_SLOT) !== 0
+  }
+
+  set holdsGateSlot (holds: boolean) {
+    this.#flags = holds ? this.#flags | HOLDS_GATE_SLOT : this.#flags & ~HOLDS_GATE_SLOT
+  }
+
   /** Whether the close event has been seen. */
   get closed (): boolean {
-    return this.#closed
+    return (this.#flags & CLOSED) !== 0
   }
 
   /** Send a text frame if the socket is OPEN. @returns whether it was sent */
@@ -262,19 +302,19 @@ export class Connection implements ConnectionInfo {
       if (verdict !== 'send') return this.#overBudget(budget, verdict, frame.text, frame.bytes.length)
     }
     if (kind === 'tick') this.#latestTick?.drop()
-    if (this.#sink === null) this.socket.send(frame.text)
-    else writeFrame(this.#sink, frame.bytes)
+    if ((this.#flags & RAW_WRITES) !== 0 && this.#stream !== null) writeFrame(this.#stream, frame.bytes)
+    else this.socket.send(frame.text)
     return true
   }
 
   /** Whether frames go straight to the TCP stream (false: through ws.send). */
   get rawWrites (): boolean {
-    return this.#sink !== null
+    return (this.#flags & RAW_WRITES) !== 0
   }
 
   #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close', text: string, bytes: number): boolean {
     if (verdict === 'coalesce') {
-      this.#latestTick ??= new LatestTick(this.#transport, (frame) => { this.send(frame, 'tick') })
+      this.#latestTick ??= new LatestTick(this.#stream, (frame) => { this.send(frame, 'tick') })
       this.#latestTick.hold(text)
       budget.onCoalesced()
       return false

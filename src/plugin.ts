@@ -3,7 +3,7 @@
  * the WebSocket route, the `fastify.realtime` decorator and the shutdown hook.
  */
 import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
@@ -12,6 +12,7 @@ import { ChannelService } from './channels/channel-service.js'
 import { clientIp } from './client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
+import { RealtimeSocket } from './realtime-socket.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './realtime-node.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade-gate.js'
 import type { ReadinessProbe, ReadinessReport } from './readiness.js'
@@ -59,6 +60,13 @@ export interface RealtimeDecorator {
   resources: () => NodeResources & UpgradeGateState
 }
 
+/**
+ * ws's typings describe its `WebSocket` option as the module's class-and-namespace (with
+ * `Server`, `createWebSocketStream`, …); a subclass inherits those statics at runtime, and ws
+ * only constructs it.
+ */
+const REALTIME_SOCKET_CLASS = RealtimeSocket as unknown as NonNullable<WebsocketPluginOptions['options']>['WebSocket']
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** fastify-realtime's API on this app. */
@@ -87,7 +95,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const drain = async (): Promise<void> => { await node.drain() }
   const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
   // A connection holds its gate slot until it closes.
-  node.onConnectionClose((connection) => { if (connection.slotIp !== null) gate.release(connection.slotIp) })
+  node.onConnectionClose((connection) => { if (connection.holdsGateSlot) gate.release(connection.ip) })
   // A node at its connection cap would refuse a new client (503): tell the balancer first.
   node.readiness.add('capacity', () => gate.state().slots >= options.maxConnections
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
@@ -101,8 +109,11 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const upgradeListeners = (): UpgradeListener[] => fastify.server.listeners('upgrade') as UpgradeListener[]
     const upgradeListenersBefore = new Set(upgradeListeners())
     await fastify.register(websocket, {
-      // Larger frames close the socket with 1009 (ws's own default would be 100 MiB).
-      options: { maxPayload: options.maxPayloadBytes, clientTracking: false },
+      // Larger frames close the socket with 1009 (ws's own default would be 100 MiB). The hub is
+      // the one registry of connections, so ws keeps no client Set (and no close listener per
+      // socket) of its own; its sockets are RealtimeSockets, which hand their events to their
+      // connection without listeners (see realtime-socket.ts).
+      options: { maxPayload: options.maxPayloadBytes, clientTracking: false, WebSocket: REALTIME_SOCKET_CLASS },
       // Replaces the default, which closes every socket without a code (1005). The default also
       // stopped routing upgrades; that is done here too, or an upgrade arriving while Fastify
       // closes gets Fastify's 503 on a socket nobody ever closes, and `close()` hangs on it.
@@ -125,7 +136,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const inherited = ownsWebsocket ? socket.listeners('error') : []
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
     const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id, stream: request.raw.socket })
-    connection.slotIp = gate.adopt(request.raw.socket)
+    // The gate took the slot under the same client IP (clientIp of this request).
+    connection.holdsGateSlot = gate.adopt(request.raw.socket) !== null
     channels.bindRequest(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)

@@ -73,7 +73,8 @@ export function textFrame (text: string): TextFrame {
   return { text, bytes, payloadBytes }
 }
 
-function isFrameSink (value: unknown): value is FrameSink {
+/** Whether `value` has the `write`/`cork`/`uncork` of a {@link FrameSink} (a net.Socket has). */
+export function isFrameSink (value: unknown): value is FrameSink {
   if (typeof value !== 'object' || value === null) return false
   const candidate = value as Record<string, unknown>
   return typeof candidate.write === 'function' && typeof candidate.cork === 'function' && typeof candidate.uncork === 'function'

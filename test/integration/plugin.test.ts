@@ -1,9 +1,11 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
+import type { Connection } from '../../src/connection.js'
 import realtime from '../../src/index.js'
+import { RealtimeSocket } from '../../src/realtime-socket.js'
 import { LogCapture, listen, testLogger } from '../helpers/app.js'
-import { connect } from '../helpers/ws-client.js'
+import { connect, sleep } from '../helpers/ws-client.js'
 
 t.test('registered with a prefix in another app it serves <prefix>/ws and decorates the app', async (t) => {
   const app = Fastify()
@@ -72,6 +74,34 @@ t.test('reuses @fastify/websocket when the app registered it already', async (t)
   t.equal((await welcome).type, 'welcome')
   t.equal(app.realtime.connections, 1)
   client.terminate()
+})
+
+t.test('with the app\'s own @fastify/websocket, plain ws sockets get shared listeners, removed on close', async (t) => {
+  const connections: Connection[] = []
+  const app = Fastify()
+  await app.register(websocket)
+  // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
+  await app.register(realtime, { tickIntervalMs: 0, onConnection: (connection) => { connections.push(connection as Connection) } })
+  t.teardown(() => app.close())
+  const { ws } = await listen(app)
+  const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`)])
+  await Promise.all(clients.map(async (client) => await client.waitFor('welcome')))
+  const sockets = connections.map((connection) => connection.socket)
+  t.equal(sockets.length, 2)
+  t.ok(sockets.every((socket) => !(socket instanceof RealtimeSocket)), 'the app\'s ws makes plain WebSockets')
+  t.same(sockets.map((socket) => socket.listenerCount('message')), [1, 1], 'one message listener each')
+  t.equal(sockets[0]?.listeners('message')[0], sockets[1]?.listeners('message')[0], 'the same function for both: no closure per socket')
+  // Messages still reach the connection: an unknown channel is answered with an error frame.
+  clients[0]?.socket.send(JSON.stringify({ type: 'sub', id: 7, channel: 'nowhere' }))
+  const [error] = await clients[0]?.waitFor('error') ?? []
+  t.match(error, { id: 7 })
+  await Promise.all(clients.map(async (client) => { await client.close() }))
+  const deadline = Date.now() + 2000
+  while (app.realtime.connections > 0 && Date.now() < deadline) await sleep(10)
+  t.equal(app.realtime.connections, 0, 'both closes reached the hub')
+  t.same(sockets.map((socket) => socket.listenerCount('message') + socket.listenerCount('pong')), [0, 0], 'message and pong listeners removed')
+  // What stays is ws's own clientTracking listener: the app's registration keeps ws's client Set.
+  t.same(sockets.map((socket) => socket.listenerCount('close')), [1, 1], 'ours is gone from close too')
 })
 
 t.test('injectWS works without a port; the ip reads as unknown', async (t) => {

@@ -1,5 +1,7 @@
 import t from 'tap'
+import type { Connection } from '../../src/connection.js'
 import type { ConnectionInfo, RealtimePluginOptions } from '../../src/index.js'
+import { RealtimeSocket } from '../../src/realtime-socket.js'
 import type { TestLike } from '../helpers/app.js'
 import { bareApp, rawUpgrade, type BareApp } from '../helpers/realtime-app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
@@ -34,16 +36,18 @@ t.test('closing stops the ticks, the timer and every listener the connection add
   const { app, connections, ws, logs } = await tickerApp(t)
   const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`), connect(`${ws}/ws`)])
   await Promise.all(clients.map((client) => client.waitFor('tick', 1)))
-  const serverSockets = connections.map((connection) => (connection as unknown as { socket: import('ws').WebSocket }).socket)
+  // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
+  const serverSockets = connections.map((connection) => (connection as Connection).socket)
   t.equal(app.realtime.connections, 3)
-  const listenersWhileOpen = serverSockets.map((socket) => socket.listenerCount('message'))
-  t.ok(listenersWhileOpen.every((count) => count === 1), 'one message listener each while open')
+  t.ok(serverSockets.every((socket, i) => socket instanceof RealtimeSocket && socket.eventSink === (connections[i] as Connection)), 'each socket hands its events to its own connection')
+  t.same(serverSockets.map((socket) => socket.listenerCount('message') + socket.listenerCount('close') + socket.listenerCount('pong')), [0, 0, 0], 'with no listener per socket while open')
   await Promise.all(clients.map((client) => client.close()))
   await logs.waitFor('client disconnected', () => logs.withMessage('client disconnected').length === 3)
   t.equal(app.realtime.connections, 0, 'hub is empty')
-  t.same(serverSockets.map((socket) => socket.listenerCount('message')), [0, 0, 0], 'message listeners removed')
+  t.ok(serverSockets.every((socket) => socket instanceof RealtimeSocket && socket.eventSink === null), 'each socket let go of its connection')
+  t.same(serverSockets.map((socket) => socket.listenerCount('message')), [0, 0, 0], 'no message listener')
   // ws's clientTracking is off (the hub is the only registry), so no close listener at all remains.
-  t.same(serverSockets.map((socket) => socket.listenerCount('close')), [0, 0, 0], 'close listeners removed')
+  t.same(serverSockets.map((socket) => socket.listenerCount('close')), [0, 0, 0], 'no close listener')
   const sentAtClose = app.realtime.stats().ticksSent
   const handlesBefore = process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length
   await sleep(350)

@@ -43,7 +43,9 @@ server.on('upgrade', (req, socket) => {
 })
 
 let cursor = 0
-setInterval(() => {
+let nextFireAt = Date.now() + SLOT_MS
+
+function fireSlot () {
   const due = slots[cursor]
   cursor = (cursor + 1) % slotCount
   if (due.size === 0) return
@@ -55,7 +57,17 @@ setInterval(() => {
     data: { message: 'send Msg from server to client.', time: new Date().toISOString(), connections: server.connections }
   }))
   for (const socket of due) socket.write(bytes)
-}, SLOT_MS)
+}
+
+/** Fire every slot whose time has come, then sleep until the next (no drift, as ours). */
+function onTimer () {
+  while (Date.now() >= nextFireAt) {
+    fireSlot()
+    nextFireAt += SLOT_MS
+  }
+  setTimeout(onTimer, nextFireAt - Date.now())
+}
+setTimeout(onTimer, SLOT_MS)
 
 server.listen(0, '127.0.0.1', () => {
   serveBenchIpc({ port: server.address().port, broadcast: () => 0 })

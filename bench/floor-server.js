@@ -59,13 +59,17 @@ function fireSlot () {
   for (const socket of due) socket.write(bytes)
 }
 
-/** Fire every slot whose time has come, then sleep until the next (no drift, as ours). */
+/**
+ * Fire the slots due when this turn began, then sleep until the next (no drift, as ours); slots
+ * that fall due meanwhile wait for the next turn, so an overloaded floor still accepts sockets.
+ */
 function onTimer () {
-  while (Date.now() >= nextFireAt) {
+  const startedAt = Date.now()
+  while (startedAt >= nextFireAt) {
     fireSlot()
     nextFireAt += SLOT_MS
   }
-  setTimeout(onTimer, nextFireAt - Date.now())
+  setTimeout(onTimer, Math.max(0, nextFireAt - Date.now()))
 }
 setTimeout(onTimer, SLOT_MS)
 

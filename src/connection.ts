@@ -9,6 +9,7 @@ import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason, CloseCode, CloseReason } from './errors.js'
 import { isDrainSource, judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
 import type { MessageRate } from './message-rate.js'
+import type { SlotIndex } from './timer-wheel.js'
 import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
 import type { Visitor } from './visitor.js'
 import { frameSinkOf, isFrameSink, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
@@ -91,6 +92,18 @@ const TIME_BASE_MS = Date.now()
 /** Make a short random connection id (72 bits, URL-safe). */
 export function newConnectionId (): string {
   return randomBytes(9).toString('base64url')
+}
+
+/**
+ * A timer wheel's {@link SlotIndex} kept in one of a connection's slot fields (the ticker's or
+ * the heartbeat's), so a wheel needs no Map entry per connection.
+ */
+export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot'): SlotIndex<Connection> {
+  return {
+    get: (connection) => connection[field],
+    set: (connection, slot) => { connection[field] = slot },
+    delete: (connection) => { connection[field] = undefined }
+  }
 }
 
 /** The connection of each plain ws socket, for the socket listeners shared by all connections. */

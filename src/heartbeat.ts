@@ -7,19 +7,15 @@
  * and pings it; a ping puts the connection on the second wheel, whose period is the timeout, and
  * a pong takes it off again. Whatever is still on it when its slot comes round is terminated.
  */
-import type { Connection } from './connection.js'
-import { TimerWheel, type SlotIndex, type WheelClock } from './timer-wheel.js'
+import { connectionSlotIndex, type Connection } from './connection.js'
+import { TimerWheel, type WheelClock } from './timer-wheel.js'
 
 /**
  * The ping wheel's slot lives on the connection (every connection is on it for its whole life, so
  * a Map entry each would add up). The deadline wheel holds a connection only from a ping to its
  * pong, and keeps its default Map.
  */
-const PING_SLOT: SlotIndex<Connection> = {
-  get: (connection) => connection.heartbeatSlot,
-  set: (connection, slot) => { connection.heartbeatSlot = slot },
-  delete: (connection) => { connection.heartbeatSlot = undefined }
-}
+const PING_SLOT = connectionSlotIndex('heartbeatSlot')
 
 /** Options of a {@link Heartbeat}. */
 export interface HeartbeatOptions {

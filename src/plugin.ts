@@ -136,8 +136,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const inherited = ownsWebsocket ? socket.listeners('error') : []
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
     const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id, stream: request.raw.socket })
-    // The gate took the slot under the same client IP (clientIp of this request).
-    connection.holdsGateSlot = gate.adopt(request.raw.socket) !== null
+    connection.holdsGateSlot = gate.adopt(request.raw.socket)
     channels.bindRequest(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)

@@ -95,7 +95,7 @@ export class RealtimeNode {
   readonly ticker: Ticker | null
   readonly heartbeat: Heartbeat | null
   /** Inbound message rate of every connection (each keeps its own bucket, made on its first message). */
-  readonly #messageRate: BucketRate
+  readonly #messageRateLimit: BucketRate
   /** Whether this node should get new clients; see {@link Readiness}. */
   readonly readiness = new Readiness()
   readonly #options: ResolvedOptions
@@ -119,7 +119,7 @@ export class RealtimeNode {
   constructor (options: ResolvedOptions, log: FastifyBaseLogger, requestIdLabel = 'reqId') {
     this.#options = options
     this.#log = log
-    this.#messageRate = { ratePerSec: options.messageRatePerSec, burst: options.messageBurst }
+    this.#messageRateLimit = { ratePerSec: options.messageRatePerSec, burst: options.messageBurst }
     this.ticker = options.tickIntervalMs > 0
       ? new Ticker({ intervalMs: options.tickIntervalMs, produce: options.tick, connectionCount: () => this.hub.size, log, metrics: options.metrics })
       : null
@@ -262,7 +262,7 @@ export class RealtimeNode {
   #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
     this.#messagesReceived++
     const bytes = rawDataBytes(data)
-    connection.messageRate ??= new MessageRate(this.#messageRate)
+    connection.messageRate ??= new MessageRate(this.#messageRateLimit)
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
       this.#options.metrics.frameIn('rate_limited', bytes)

@@ -4,11 +4,11 @@
  * ({@link textFrame}), then the same bytes are written to each socket.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { Connection } from './connection.js'
+import { connectionSlotIndex, type Connection } from './connection.js'
 import type { RealtimeMetrics } from './metrics.js'
 import type { TickContext } from './options.js'
 import { encode } from './protocol.js'
-import { TimerWheel, type SlotIndex, type WheelClock } from './timer-wheel.js'
+import { TimerWheel, type WheelClock } from './timer-wheel.js'
 import { textFrame, type TextFrame } from './ws-frame.js'
 
 /** Options of a {@link Ticker}. */
@@ -24,11 +24,7 @@ export interface TickerOptions {
 }
 
 /** The ticker's wheel slot lives on the connection (no Map entry per socket). */
-const TICK_SLOT: SlotIndex<Connection> = {
-  get: (connection) => connection.tickSlot,
-  set: (connection, slot) => { connection.tickSlot = slot },
-  delete: (connection) => { connection.tickSlot = undefined }
-}
+const TICK_SLOT = connectionSlotIndex('tickSlot')
 
 /** Sends a tick to every scheduled connection once per interval, only while its socket is OPEN. */
 export class Ticker {

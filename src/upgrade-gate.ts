@@ -118,18 +118,16 @@ export class UpgradeGate {
 
   /**
    * Take over the slot of an upgrade that became a connection: the handshake socket's `close`
-   * listener is removed, and the caller must {@link release} the returned IP when the connection
-   * closes.
+   * listener is removed, and the caller must {@link release} the slot when the connection closes.
+   * The slot was taken under `clientIp(request)`, the IP the connection carries.
    * @param socket - the upgrade request's TCP socket
-   * @returns the IP whose slot the connection now holds, or null when it holds none (the
-   *   upgrade did not pass this gate, had no TCP socket, or its socket already closed)
+   * @returns whether the connection now holds a slot (false: the upgrade did not pass this gate,
+   *   had no TCP socket, or its socket already closed)
    */
-  adopt (socket: unknown): string | null {
-    const ip = this.#inFlight.get(socket as EventEmitter)
-    if (ip === undefined) return null
-    this.#inFlight.delete(socket as EventEmitter)
+  adopt (socket: unknown): boolean {
+    if (!this.#inFlight.delete(socket as EventEmitter)) return false
     ;(socket as EventEmitter).off('close', this.#onHandshakeSocketClose)
-    return ip
+    return true
   }
 
   /** Give back the slot of an adopted connection that closed. */

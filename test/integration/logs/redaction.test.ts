@@ -27,6 +27,11 @@ t.test('cookies and authorization headers are redacted in the log output', async
     reply.header('set-cookie', 'rt.sid=response-cookie-that-must-not-leak; HttpOnly')
     request.log.info({ response: { headers: reply.getHeaders() } }, 'response headers')
     request.log.info({ upgrade: { headers: { ...request.headers } } }, 'nested headers')
+    // Header names as an application may spell them, an HTTP client's error carrying the headers
+    // it sent, and headers bound to a child logger.
+    request.log.info({ outgoing: { headers: { Authorization: TOKEN, Cookie: COOKIE, Accept: 'text/plain' } } }, 'capitalised headers')
+    request.log.error({ err: Object.assign(new Error('upstream refused'), { headers: { authorization: TOKEN, accept: 'text/plain' } }) }, 'client error')
+    request.log.child({ headers: { cookie: COOKIE, 'user-agent': 'bound' } }).info('child bindings')
     return { ok: true }
   })
   const { http, ws } = await listen(server)
@@ -54,6 +59,15 @@ t.test('cookies and authorization headers are redacted in the log output', async
     t.equal(headers?.['proxy-authorization'], '[redacted]', `${msg}: proxy-authorization redacted`)
     t.equal(headers?.['user-agent'], 'redaction-test', `${msg}: other headers are kept`)
   }
+  const capitalised = (logs.withMessage('capitalised headers')[0] as { outgoing?: { headers?: Record<string, unknown> } } | undefined)?.outgoing?.headers
+  t.same(capitalised, { Authorization: '[redacted]', Cookie: '[redacted]', Accept: 'text/plain' }, 'header names are matched in any case')
+  const errorLine = logs.withMessage('client error')[0] as { err?: { message?: string, stack?: string, headers?: Record<string, unknown> } } | undefined
+  t.equal(errorLine?.err?.message, 'upstream refused', 'the error keeps its message')
+  t.match(errorLine?.err?.stack, /upstream refused/, 'and its stack')
+  t.same(errorLine?.err?.headers, { authorization: '[redacted]', accept: 'text/plain' }, 'headers on an error are redacted')
+  const bound = logs.withMessage('child bindings')[0] as { headers?: Record<string, unknown> } | undefined
+  t.same(bound?.headers, { cookie: '[redacted]', 'user-agent': 'bound' }, 'headers bound to a child logger are redacted')
+
   const responseLine = logs.withMessage('response headers')[0] as { response?: { headers?: Record<string, unknown> } } | undefined
   t.equal(responseLine?.response?.headers?.['set-cookie'], '[redacted]', 'set-cookie redacted')
   t.equal(responseLine?.response?.headers?.['content-type'], undefined, 'no other header was set yet')

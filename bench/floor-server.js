@@ -1,19 +1,19 @@
 /**
  * The floor of the tick phase: the least a Node server can do to deliver one tick per socket.
  * No WebSocket library, no parsing, no checks: it answers the upgrade by hand and, on a shared
- * timer spread over 5 ms slots (like ours), writes a tick framed once per slot to each socket
+ * timer spread over 5 ms slots (like our ticker; env SLOT_MS), writes a tick framed once per slot to each socket
  * of the slot with one `socket.write`. Whatever a real server costs beyond this is overhead it
  * can cut; what this costs (the write system call and the kernel's loopback TCP work) no server
  * can. It is measured in the tick phase only, to tell how close a target is to the possible.
  *
- * Forked by bench/run.js; env TICK_MS. IPC as bench/server-ipc.js (no broadcast).
+ * Forked by bench/run.js; env TICK_MS, SLOT_MS (bench/run.js --floor-slot-ms). IPC as bench/server-ipc.js (no broadcast).
  */
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import { serveBenchIpc } from './server-ipc.js'
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-const SLOT_MS = 5
+const SLOT_MS = Number(process.env.SLOT_MS ?? 5)
 const tickMs = Number(process.env.TICK_MS ?? 3000)
 const slotCount = Math.max(1, Math.floor(tickMs / SLOT_MS))
 /** Sockets by slot, assigned round-robin as they connect. */

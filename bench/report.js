@@ -28,8 +28,9 @@ export function buildRows (baseline, ours) {
     const base = baseline.memory.steps[i]
     const target = '≤ 1.0×'
     const check = (ratio) => ratio !== null && ratio <= 1.0
-    rows.push(row('memory', `RSS per idle socket @${step.sockets}`, 'KB', kb(base.rssPerSocket), kb(step.rssPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
-    rows.push(row('memory', `heap per idle socket @${step.sockets}`, 'KB', kb(base.heapPerSocket), kb(step.heapPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
+    const sampled = step.rssSamples?.length > 1 ? ` (median of ${step.rssSamples.length} servers)` : ''
+    rows.push(row('memory', `RSS per idle socket @${step.sockets}${sampled}`, 'KB', kb(base.rssPerSocket), kb(step.rssPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
+    rows.push(row('memory', `heap per idle socket @${step.sockets}${sampled}`, 'KB', kb(base.heapPerSocket), kb(step.heapPerSocket), step.sockets === memMax ? target : '', step.sockets === memMax ? check : null))
   }
   for (const [i, step] of ours.ticks.entries()) {
     const base = baseline.ticks[i]
@@ -96,6 +97,21 @@ export function renderMarkdown (summary, rows, floorRows = []) {
   for (const r of rows) {
     const met = r.met === null ? '' : r.met ? 'yes' : '**no**'
     lines.push(`| ${r.measure} | ${r.unit} | ${fmt(r.baseline)} | ${fmt(r.ours)} | ${r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`} | ${r.target} | ${met} |`)
+  }
+  const sampled = (kind) => summary.results[kind]?.memory?.steps.at(-1)
+  const base = sampled('baseline')
+  const ours = sampled('ours')
+  if (base?.rssSamples?.length > 1 && ours?.rssSamples?.length > 1) {
+    const list = (values) => values.map((value) => fmt(kb(value))).join(', ')
+    lines.push(
+      '',
+      `Memory per idle socket at ${ours.sockets}, one sample per fresh server (KB; the table gives the median):`,
+      '',
+      '| server | RSS samples | heap samples |',
+      '|---|---|---|',
+      `| baseline (plain ws) | ${list(base.rssSamples)} | ${list(base.heapSamples)} |`,
+      `| ours | ${list(ours.rssSamples)} | ${list(ours.heapSamples)} |`
+    )
   }
   if (floorRows.length > 0) {
     const ratio = (a, b) => a === null || b === null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`

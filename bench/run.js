@@ -28,8 +28,8 @@ const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.sl
 
 /** What each run measures; --quick is a ~1-minute subset. */
 const PLAN = quick
-  ? { memorySteps: [1000], soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
-  : { memorySteps: [1000, 5000, 10000, 19800], soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000, heartbeat: null }
+  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
+  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000, heartbeat: null }
 /**
  * Our heartbeat: the app's defaults (25 s interval, 10 s timeout) in a full run; a quick run
  * pings every second so that its memory step, too, is measured after a heartbeat round.
@@ -41,8 +41,19 @@ const HEARTBEAT = PLAN.heartbeat ?? { intervalMs: 25_000, timeoutMs: 10_000 }
  * (about 150 bytes); measured before that, a socket would look cheaper than it stays.
  */
 const MEMORY_SETTLE_MS = HEARTBEAT.intervalMs + HEARTBEAT.timeoutMs + 1000
+/**
+ * How long the warm-up sockets of an extra memory sample settle before the "before" reading:
+ * they only need their first pong's read buffer counted, and 200 of them hold ~30 KB in all.
+ */
+const SAMPLE_WARMUP_SETTLE_MS = 5000
 /** Development aid: --profile writes a V8 CPU profile of each server run to results/profiles/. */
 const profile = args.has('--profile')
+/**
+ * Development aid: --floor-slot-ms=N sets the floor server's slot length (default 5, as our
+ * ticker's): longer slots write bigger bursts, cheaper per tick in the kernel and slower.
+ */
+const floorSlotMs = Number([...args].find((arg) => arg.startsWith('--floor-slot-ms='))?.slice('--floor-slot-ms='.length) ?? 5)
+if (!Number.isInteger(floorSlotMs) || floorSlotMs < 1) throw new Error('--floor-slot-ms must be a positive integer')
 /** Development aid: --sockets=N runs every phase at N sockets only. */
 const socketsArg = [...args].find((arg) => arg.startsWith('--sockets='))
 if (socketsArg !== undefined) {
@@ -101,7 +112,7 @@ const SERVERS = {
   // Tick phase only: the cost no server can go below (bench/floor-server.js).
   floor: {
     script: fileURLToPath(new URL('./floor-server.js', import.meta.url)),
-    env: (tickMs) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs) }),
+    env: (tickMs) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs), SLOT_MS: String(floorSlotMs) }),
     path: '/',
     sessions: false
   }
@@ -148,7 +159,27 @@ async function memory (server) {
   return { heapUsed: usage.heapUsed, rss: rssBytes(server.pid) }
 }
 
-/** Memory per idle socket (ticks every 3 s) at each step, then the soak at the largest. */
+/** Per-socket growth of RSS and heap from `before` to `after`, over `added` sockets. */
+function perSocket (before, after, added) {
+  return { rssPerSocket: (after.rss - before.rss) / added, heapPerSocket: (after.heapUsed - before.heapUsed) / added }
+}
+
+function median (values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/**
+ * Memory per idle socket (ticks every 3 s) at each step, then the soak at the largest, then
+ * more samples of the largest step, each on a fresh server.
+ *
+ * Why several samples: V8 decides during the connect burst how many old-generation pages to
+ * commit, and a full GC frees objects but keeps partly used pages. The same server, same load,
+ * left between 12 and 48 MiB of committed but free old space at 19.8k sockets from one run to
+ * the next (RSS per socket 0.87×–1.21× of the baseline's). The median of fresh servers is the
+ * figure; the summary also gives the range.
+ */
 async function memoryPhase (kind) {
   const run = await startServer(kind, IDLE_TICK_MS)
   const { server, load } = run
@@ -163,48 +194,74 @@ async function memoryPhase (kind) {
       const connect = await load.connectTo(sockets)
       await sleep(MEMORY_SETTLE_MS)
       const after = await memory(server)
-      const added = connect.connected - warm.connected
       const step = {
         sockets,
         connected: connect.connected,
         failed: connect.failed,
         connectMs: connect.ms,
-        rssPerSocket: (after.rss - before.rss) / added,
-        heapPerSocket: (after.heapUsed - before.heapUsed) / added
+        ...perSocket(before, after, connect.connected - warm.connected)
       }
       result.steps.push(step)
       log(`${kind} memory @${sockets}: ${(step.rssPerSocket / 1024).toFixed(2)} KB RSS, ${(step.heapPerSocket / 1024).toFixed(2)} KB heap per socket (${connect.connected} connected, ${connect.failed} failed, ${connect.ms} ms)`)
     }
-    if (PLAN.soakMs > 0) {
-      const sockets = PLAN.memorySteps[PLAN.memorySteps.length - 1]
-      const start = await memory(server)
-      await load.reset()
-      const cpu0 = cpuSeconds(server.pid)
-      const samples = []
-      for (let elapsed = 0; elapsed < PLAN.soakMs; elapsed += 30_000) {
-        await sleep(Math.min(30_000, PLAN.soakMs - elapsed))
-        samples.push(await memory(server))
-      }
-      const end = samples[samples.length - 1]
-      const report = await load.report()
-      const expectedTicks = Math.floor(sockets * PLAN.soakMs / IDLE_TICK_MS)
-      result.soak = {
-        sockets,
-        durationMs: PLAN.soakMs,
-        open: report.open,
-        unexpectedCloses: report.unexpectedCloses,
-        ticks: report.counts.tick,
-        expectedTicks,
-        cpuPercent: 100 * (cpuSeconds(server.pid) - cpu0) / (PLAN.soakMs / 1000),
-        heapGrowthBytes: end.heapUsed - start.heapUsed,
-        rssGrowthBytes: end.rss - start.rss,
-        heapSamples: samples.map((sample) => sample.heapUsed)
-      }
-      log(`${kind} soak @${sockets} for ${PLAN.soakMs / 1000} s: ${report.open} open, ${report.unexpectedCloses} dropped, ticks ${report.counts.tick}/${expectedTicks}, heap ${((end.heapUsed - start.heapUsed) / 1048576).toFixed(2)} MiB, RSS ${((end.rss - start.rss) / 1048576).toFixed(2)} MiB`)
-    }
+    if (PLAN.soakMs > 0) result.soak = await soak(kind, run)
   } finally {
     await stopAll(run)
   }
+  const largest = result.steps[result.steps.length - 1]
+  const samples = [{ rssPerSocket: largest.rssPerSocket, heapPerSocket: largest.heapPerSocket }]
+  while (samples.length < PLAN.memorySamples) samples.push(await memorySample(kind, largest.sockets, samples.length + 1))
+  largest.rssSamples = samples.map((sample) => sample.rssPerSocket)
+  largest.heapSamples = samples.map((sample) => sample.heapPerSocket)
+  largest.rssPerSocket = median(largest.rssSamples)
+  largest.heapPerSocket = median(largest.heapSamples)
+  return result
+}
+
+/** One more memory reading of `sockets` idle sockets, on a fresh server. */
+async function memorySample (kind, sockets, index) {
+  const run = await startServer(kind, IDLE_TICK_MS)
+  try {
+    const warm = await run.load.connectTo(WARMUP_SOCKETS)
+    await sleep(SAMPLE_WARMUP_SETTLE_MS)
+    const before = await memory(run.server)
+    const connect = await run.load.connectTo(sockets)
+    await sleep(MEMORY_SETTLE_MS)
+    const sample = perSocket(before, await memory(run.server), connect.connected - warm.connected)
+    log(`${kind} memory @${sockets}, sample ${index} (fresh server): ${(sample.rssPerSocket / 1024).toFixed(2)} KB RSS, ${(sample.heapPerSocket / 1024).toFixed(2)} KB heap per socket (${connect.connected} connected)`)
+    return sample
+  } finally {
+    await stopAll(run)
+  }
+}
+
+/** The largest step's sockets held for PLAN.soakMs: drops, ticks, memory growth. */
+async function soak (kind, { server, load }) {
+  const sockets = PLAN.memorySteps[PLAN.memorySteps.length - 1]
+  const start = await memory(server)
+  await load.reset()
+  const cpu0 = cpuSeconds(server.pid)
+  const samples = []
+  for (let elapsed = 0; elapsed < PLAN.soakMs; elapsed += 30_000) {
+    await sleep(Math.min(30_000, PLAN.soakMs - elapsed))
+    samples.push(await memory(server))
+  }
+  const end = samples[samples.length - 1]
+  const report = await load.report()
+  const expectedTicks = Math.floor(sockets * PLAN.soakMs / IDLE_TICK_MS)
+  const result = {
+    sockets,
+    durationMs: PLAN.soakMs,
+    open: report.open,
+    unexpectedCloses: report.unexpectedCloses,
+    ticks: report.counts.tick,
+    expectedTicks,
+    cpuPercent: 100 * (cpuSeconds(server.pid) - cpu0) / (PLAN.soakMs / 1000),
+    heapGrowthBytes: end.heapUsed - start.heapUsed,
+    rssGrowthBytes: end.rss - start.rss,
+    heapSamples: samples.map((sample) => sample.heapUsed)
+  }
+  log(`${kind} soak @${sockets} for ${PLAN.soakMs / 1000} s: ${report.open} open, ${report.unexpectedCloses} dropped, ticks ${report.counts.tick}/${expectedTicks}, heap ${(result.heapGrowthBytes / 1048576).toFixed(2)} MiB, RSS ${(result.rssGrowthBytes / 1048576).toFixed(2)} MiB`)
   return result
 }
 

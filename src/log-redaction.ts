@@ -45,7 +45,7 @@ function censorHeaders (headers: LogRecord): LogRecord {
 }
 
 /** `value` with its own `headers` censored: a shallow copy of its own enumerable fields when needed, else `value`. */
-function censorNestedHeaders (value: LogRecord): LogRecord {
+function censorNestedHeaders<T extends LogRecord> (value: T): T {
   const headers = Object.hasOwn(value, 'headers') ? value.headers : undefined
   if (!isRecord(headers)) return value
   const censored = censorHeaders(headers)
@@ -85,11 +85,5 @@ export function redactLogObject (object: LogRecord): LogRecord {
  * (`err.headers`, as HTTP client errors have) are censored in its output.
  */
 export function serializeErrorRedacted<E, S extends LogRecord> (serialize: (error: E) => S): (error: E) => S {
-  return (error) => {
-    const serialized = serialize(error)
-    const headers = Object.hasOwn(serialized, 'headers') ? serialized.headers : undefined
-    if (!isRecord(headers)) return serialized
-    const censored = censorHeaders(headers)
-    return censored === headers ? serialized : { ...serialized, headers: censored }
-  }
+  return (error) => censorNestedHeaders(serialize(error))
 }

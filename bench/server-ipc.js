@@ -4,7 +4,7 @@
  * production server has no such hook.
  */
 import { performance } from 'node:perf_hooks'
-import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
+import { writeHeapSnapshot } from 'node:v8'
 
 const ENVELOPE = '{"type":"broadcast","t":0000000000000,"data":{"s":0000000000000,"p":""}}'.length
 
@@ -35,11 +35,8 @@ export function serveBenchIpc (server) {
       case 'mem': {
         globalThis.gc?.()
         globalThis.gc?.()
-        const { heapUsed, heapTotal, rss, external, arrayBuffers } = process.memoryUsage()
-        // The young generation's committed size: V8 grows it with the allocation rate, a fixed
-        // cost (up to tens of MiB) that shows in RSS whatever the number of sockets.
-        const newSpace = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
-        reply({ heapUsed, heapTotal, rss, external, arrayBuffers, newSpace })
+        const { heapUsed, rss, external, arrayBuffers } = process.memoryUsage()
+        reply({ heapUsed, rss, external, arrayBuffers })
         break
       }
       case 'broadcast': {

@@ -1,38 +1,60 @@
 // Lint: neostandard (the style Fastify uses), with TypeScript, plus the import rules of
-// ARCHITECTURE.md §3 enforced by no-restricted-imports. ESLint keeps only the last matching
-// setting of a rule per file, so each block below states the complete restriction for its files.
+// ARCHITECTURE.md §3. ESLint keeps only the last matching setting of a rule per file, so each
+// block below states the complete restriction for its files (`restrict` builds it).
 import globals from 'globals'
 import neostandard, { resolveIgnoresFromGitignore } from 'neostandard'
 
-const APP_FOLDERS = ['plugins', 'routes', 'views', 'test', 'bench'].flatMap((folder) => [`../${folder}/*`, `../../${folder}/*`])
-const NOT_APP = { group: APP_FOLDERS, message: 'src/ is the library: it never imports the demo app or the tests (rule 1).' }
+/** The library is src/ outside src/app/ (the demo server) and src/client/ (the browser client). */
+const LIBRARY = ['src/**/*.ts']
+const NOT_LIBRARY = ['src/app/**', 'src/client/**']
+
+const NOT_APP = {
+  group: ['plugins', 'routes', 'views', 'test', 'bench', 'public', 'app'].map((folder) => `**/${folder}/*`),
+  message: 'The library never imports the demo app (src/app/, plugins/, routes/, views/) or the tests (rule 1).'
+}
 const NO_FASTIFY_PLUGIN = { name: 'fastify-plugin', message: 'Only src/plugin.ts wires into Fastify (rule 3).' }
 const NO_WEBSOCKET = { name: '@fastify/websocket', message: 'Only src/plugin.ts wires into Fastify (rule 3).' }
-const NO_IOREDIS = { name: 'ioredis', message: 'ioredis belongs in src/adapters/redis.ts only (rule 4).' }
-const NO_DOTENV = { name: 'dotenv', message: 'Only src/config.ts loads .env (rule 2).' }
-const NO_CONCRETE_ADAPTER = { group: ['./adapters/*', '!./adapters/adapter.js'], message: 'The hub talks to adapters through the contract only (rule 4).' }
-const BARREL_ONLY = { group: ['../src/*', '!../src/index.js', '!../src/redis-entry.js', '!../src/metrics-prometheus.js'], message: 'Register fastify-realtime through its public entries (../src/index.js, and the redis-entry / metrics-prometheus subpaths), as an outside app would (rule 5).' }
+const TYPES_OF_FASTIFY = { name: 'fastify', allowTypeImports: true, message: 'The core takes `import type` from fastify at most; only src/plugin.ts wires into Fastify at runtime (rule 3).' }
+const NO_IOREDIS = { name: 'ioredis', message: 'ioredis belongs under src/adapters/redis/ only, behind the fastify-realtime/redis entry (rule 4).' }
+const NO_PROM_CLIENT = { name: 'prom-client', message: 'prom-client belongs in src/metrics/prometheus.ts only, behind the fastify-realtime/prometheus entry (rule 4).' }
+const NO_DOTENV = { name: 'dotenv', message: 'Only src/app/config.ts loads .env (rule 2).' }
+const NO_CONCRETE_ADAPTER = {
+  group: ['**/adapters/memory.js', '**/adapters/redis/*', '**/adapters/redis/**'],
+  message: 'Nothing above adapters/ imports a concrete adapter: talk to the RealtimeAdapter contract (adapters/adapter.ts); the plugin chooses the adapter (rule 4).'
+}
+const PUBLIC_ENTRIES_ONLY = {
+  group: ['../src/**/*.js', '!../src/index.js', '!../src/adapters/redis/index.js', '!../src/metrics/prometheus.js'],
+  message: 'Register fastify-realtime through its public entries (src/index.js, src/adapters/redis/index.js, src/metrics/prometheus.js), as an outside app would (rule 5).'
+}
+const CLIENT_ALONE = {
+  group: ['../*', '!../client/*', '../../*'],
+  message: 'The browser client imports nothing from the server side (rule 1).'
+}
 
-const restrict = (paths, patterns = []) => ({ 'no-restricted-imports': ['error', { paths, patterns }] })
+const restrict = ({ paths = [], patterns = [] }) => ({ '@typescript-eslint/no-restricted-imports': ['error', { paths, patterns }] })
+const LIBRARY_PATHS = [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV]
 
 /** @type {import('eslint').Linter.Config[]} */
 export default [
   ...neostandard({ ts: true, ignores: [...resolveIgnoresFromGitignore(), 'bench/results/**'] }),
+  { files: LIBRARY, ignores: NOT_LIBRARY, rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP] }) },
+  // The wiring file: the Fastify plugin and @fastify/websocket, and the one place the default adapter is chosen.
+  { files: ['src/plugin.ts'], rules: restrict({ paths: [NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
+  // The layers above the adapters see the contract only.
   {
-    files: ['src/**/*.ts'],
-    rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_IOREDIS, NO_DOTENV], [NOT_APP])
+    files: ['src/node/**/*.ts', 'src/channels/**/*.ts', 'src/upgrade/**/*.ts', 'src/limits/**/*.ts', 'src/wire/**/*.ts', 'src/transports/**/*.ts', 'src/metrics/**/*.ts'],
+    rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_CONCRETE_ADAPTER] })
   },
-  { files: ['src/plugin.ts'], rules: restrict([NO_IOREDIS, NO_DOTENV], [NOT_APP]) },
-  { files: ['src/config.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_IOREDIS], [NOT_APP]) },
-  { files: ['src/adapters/redis.ts', 'src/adapters/redis/**/*.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_DOTENV], [NOT_APP]) },
-  { files: ['src/hub.ts'], rules: restrict([NO_FASTIFY_PLUGIN, NO_WEBSOCKET, NO_IOREDIS, NO_DOTENV], [NOT_APP, NO_CONCRETE_ADAPTER]) },
-  { files: ['plugins/**/*.ts', 'routes/**/*.ts'], rules: restrict([NO_DOTENV]) },
-  { files: ['plugins/realtime.ts'], rules: restrict([NO_DOTENV], [BARREL_ONLY]) },
+  { files: ['src/adapters/redis/**/*.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
+  { files: ['src/metrics/prometheus.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOREDIS, NO_DOTENV], patterns: [NOT_APP, NO_CONCRETE_ADAPTER] }) },
+  { files: ['src/client/**/*.ts'], rules: restrict({ paths: [...LIBRARY_PATHS, { name: 'ws', message: 'The browser client depends on nothing (rule 1).' }], patterns: [CLIENT_ALONE] }) },
+  { files: ['src/app/**/*.ts', 'plugins/**/*.ts', 'routes/**/*.ts'], ignores: ['src/app/config.ts'], rules: restrict({ paths: [NO_DOTENV] }) },
+  { files: ['plugins/realtime.ts'], rules: restrict({ paths: [NO_DOTENV], patterns: [PUBLIC_ENTRIES_ONLY] }) },
   {
     files: ['src/**/*.ts', 'plugins/**/*.ts', 'routes/**/*.ts'],
-    ignores: ['src/config.ts'],
+    ignores: ['src/app/config.ts'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only src/config.ts reads process.env (rule 2).' }]
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only src/app/config.ts reads process.env (rule 2).' }]
     }
   },
   { files: ['public/**/*.js'], languageOptions: { globals: globals.browser } }

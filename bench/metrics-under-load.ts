@@ -36,7 +36,7 @@ const metricsPort = await freePort()
 const base = `http://${HOST}:${port}`
 const metricsUrl = `http://${HOST}:${metricsPort}/metrics`
 
-const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+const child = spawn(process.execPath, ['--import', 'tsx', 'src/app/server.ts'], {
   env: {
     ...process.env,
     NODE_ENV: 'development',

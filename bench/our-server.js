@@ -1,11 +1,11 @@
 /**
  * Our server under benchmark: the real demo app from the build (dist/), configured by the
- * environment exactly as `node dist/src/server.js` is (sessions, ticker, logger, limits), plus the
+ * environment exactly as `node dist/src/app/server.js` is (sessions, ticker, logger, limits), plus the
  * benchmark's IPC control channel (bench/server-ipc.js), which the production entry does not have.
  * Forked by bench/run.js with `--expose-gc`, stdout to /dev/null (the logs still get formatted).
  */
 import Fastify from 'fastify'
-import app, { bootConfig as config, options } from '../dist/src/app.js'
+import app, { bootConfig as config, options } from '../dist/src/app/app.js'
 import { broadcastData, serveBenchIpc } from './server-ipc.js'
 
 const server = Fastify(options)

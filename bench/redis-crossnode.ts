@@ -1,7 +1,7 @@
 /**
  * Cross-node publish latency and throughput through Redis: `npm run bench:redis`.
  *
- * Starts a private redis-server and three server processes (dist/src/server.js with REDIS_URL) on
+ * Starts a private redis-server and three server processes (dist/src/app/server.js with REDIS_URL) on
  * 127.0.0.1, a publisher socket on node A and 100 subscriber sockets on each of B and C. Then:
  * 1. latency: 1,000 chat publications at 100/s, each carrying its send time; p50/p99/max of
  *    (receive time on B/C − send time), same machine clock;
@@ -29,7 +29,7 @@ async function main (): Promise<void> {
   const procs: RunningProcess[] = []
   try {
     const ports = await Promise.all([0, 1, 2].map(async () => {
-      const proc = startNode([built('src/server.js')], {
+      const proc = startNode([built('src/app/server.js')], {
         PORT: '0',
         HOST: '127.0.0.1',
         NODE_ENV: 'production',

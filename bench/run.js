@@ -70,7 +70,7 @@ const SESSIONS = 20
 const WARMUP_SOCKETS = 200
 
 /**
- * The environment of our server: the demo app as `node dist/src/server.js` runs it in production.
+ * The environment of our server: the demo app as `node dist/src/app/server.js` runs it in production.
  * Features with their own settings (heartbeat, limits, send budget) run with the app's defaults;
  * a per-IP connection limit must allow the generator's share per source address
  * (about 1,000 sockets per 127.0.0.x at 19.8k).

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import fp from 'fastify-plugin'
-import { PrometheusMetrics } from '../src/metrics-prometheus.js'
+import { PrometheusMetrics } from '../src/metrics/prometheus.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

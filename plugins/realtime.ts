@@ -6,7 +6,7 @@
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { RedisAdapter } from '../src/redis-entry.js'
+import { RedisAdapter } from '../src/adapters/redis/index.js'
 import realtime, { type ChannelContext, type ChannelDefinition, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */

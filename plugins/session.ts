@@ -6,7 +6,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { createRedisConnection, RedisSessionStore } from '../src/redis-entry.js'
+import { createRedisConnection, RedisSessionStore } from '../src/adapters/redis/index.js'
 
 declare module 'fastify' {
   interface Session {

@@ -8,7 +8,7 @@ import fastifyView from '@fastify/view'
 import fp from 'fastify-plugin'
 import pug from 'pug'
 import type { FastifyInstance } from 'fastify'
-import { packageRoot } from '../src/paths.js'
+import { packageRoot } from '../src/app/paths.js'
 
 async function view (fastify: FastifyInstance): Promise<void> {
   const production = fastify.config.nodeEnv === 'production'

@@ -4,9 +4,9 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { InvalidOptionError } from './errors.js'
-import type { Visitor } from './visitor.js'
-import type { ConnectionInfo } from './connection.js'
-import { noopMetrics, type RealtimeMetrics } from './metrics.js'
+import type { Visitor } from './node/visitor.js'
+import type { ConnectionInfo } from './node/connection.js'
+import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { RealtimeAdapter } from './adapters/adapter.js'
 import { CHANNEL_DEFAULTS, resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
 

@@ -8,13 +8,13 @@
  * unsubscribes when the last one leaves.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Connection } from '../connection.js'
+import type { Connection } from '../node/connection.js'
 import type { PresenceEntry, PresenceEvent, PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
-import type { PublishRequest, SubscribeRequest, UnsubscribeRequest } from '../client-messages.js'
+import type { PublishRequest, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
 import { UnknownChannelError } from '../errors.js'
-import type { RealtimeMetrics } from '../metrics.js'
-import { encode, type AckMessage, type ErrorMessage, type PubMessage, type ServerMessage } from '../protocol.js'
-import type { RealtimeNode } from '../realtime-node.js'
+import type { RealtimeMetrics } from '../metrics/metrics.js'
+import { encode, type AckMessage, type ErrorMessage, type PubMessage, type ServerMessage } from '../wire/server-messages.js'
+import type { RealtimeNode } from '../node/realtime-node.js'
 import { isChannelName, type ChannelContext, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { sendFrame } from './send.js'
 import { Subscription } from './subscription.js'

@@ -4,10 +4,10 @@
  * the order they were declared). A channel nobody declared cannot be used.
  */
 import type { FastifyRequest } from 'fastify'
-import type { ConnectionInfo } from '../connection.js'
-import { CHANNEL_NAME_PATTERN } from '../client-messages.js'
+import type { ConnectionInfo } from '../node/connection.js'
+import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
 import { InvalidOptionError } from '../errors.js'
-import type { Visitor } from '../visitor.js'
+import type { Visitor } from '../node/visitor.js'
 
 /** What a channel hook learns about the request it decides on. */
 export interface ChannelContext {

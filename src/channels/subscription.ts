@@ -7,7 +7,7 @@
  * recovery exact: a publication in both the history read and the live stream is sent once, and
  * nothing is sent out of order.
  */
-import type { Connection } from '../connection.js'
+import type { Connection } from '../node/connection.js'
 import type { PresenceEvent, Publication } from '../adapters/adapter.js'
 import type { ChannelPolicy } from './policy.js'
 

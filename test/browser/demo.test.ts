@@ -8,7 +8,7 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Browser, Page } from 'playwright-core'
-import app from '../../src/app.js'
+import app from '../../src/app/app.js'
 import { LogCapture, testConfig, testServerOptions, type TestLike } from '../helpers/app.js'
 import { artifact, launchBrowser } from '../helpers/browser.js'
 

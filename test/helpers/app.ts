@@ -5,9 +5,9 @@
 import { Writable } from 'node:stream'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import pino from 'pino'
-import app from '../../src/app.js'
-import { loadConfig, type AppConfig } from '../../src/config.js'
-import { buildServerOptions } from '../../src/server-options.js'
+import app from '../../src/app/app.js'
+import { loadConfig, type AppConfig } from '../../src/app/config.js'
+import { buildServerOptions } from '../../src/app/server-options.js'
 
 /** A minimal view of tap's test object, enough for teardown. */
 export interface TestLike {

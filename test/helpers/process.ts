@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { packageRoot } from '../../src/paths.js'
+import { packageRoot } from '../../src/app/paths.js'
 
 /** A running child process with its collected output. */
 export interface RunningProcess {

@@ -4,7 +4,7 @@
  */
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import type { Connection } from '../../src/connection.js'
+import type { Connection } from '../../src/node/connection.js'
 import type { ConnectionInfo } from '../../src/index.js'
 import type { LogCapture } from './app.js'
 import { rawUpgrade, type RawUpgrade } from './realtime-app.js'

@@ -5,8 +5,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime, { type ConnectionInfo } from '../../src/index.js'
-import { Connection } from '../../src/connection.js'
-import { pendingSinks } from '../../src/ws-frame.js'
+import { Connection } from '../../src/node/connection.js'
+import { pendingSinks } from '../../src/wire/ws-frame.js'
 import { listen, type TestLike } from '../helpers/app.js'
 import { connect, sleep, type RecordingClient } from '../helpers/ws-client.js'
 

@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm'
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime, { type ConnectionInfo } from '../../src/index.js'
-import demoApp from '../../src/app.js'
+import demoApp from '../../src/app/app.js'
 import { LogCapture, listen, testConfig, testServerOptions } from '../helpers/app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
 

@@ -1,9 +1,9 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import type { Connection } from '../../src/connection.js'
+import type { Connection } from '../../src/node/connection.js'
 import realtime from '../../src/index.js'
-import { RealtimeSocket } from '../../src/realtime-socket.js'
+import { RealtimeSocket } from '../../src/transports/realtime-socket.js'
 import { LogCapture, listen, testLogger } from '../helpers/app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
 

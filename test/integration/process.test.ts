@@ -5,8 +5,8 @@ import { connect } from '../helpers/ws-client.js'
 const SECRET = 's'.repeat(40)
 const fastifyCli = (): string => 'node_modules/fastify-cli/cli.js'
 const entries: Array<{ name: string, args: () => string[] }> = [
-  { name: 'node dist/src/server.js', args: () => [built('src/server.js')] },
-  { name: 'fastify start (npm start)', args: () => [fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app.js')] }
+  { name: 'node dist/src/app/server.js', args: () => [built('src/app/server.js')] },
+  { name: 'fastify start (npm start)', args: () => [fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app/app.js')] }
 ]
 
 function stopOnTeardown (t: { teardown: (fn: () => unknown) => void }, running: RunningProcess): void {
@@ -46,7 +46,7 @@ for (const entry of entries) {
 }
 
 t.test('fastify start uses PORT 8005 by default (from our config, not fastify-cli\'s 3000)', async (t) => {
-  const running = startNode([fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app.js')], { HOST: '127.0.0.1', SESSION_SECRET: SECRET })
+  const running = startNode([fastifyCli(), 'start', '--config', 'fastify-cli.config.cjs', '-o', built('src/app/app.js')], { HOST: '127.0.0.1', SESSION_SECRET: SECRET })
   stopOnTeardown(t, running)
   const port = await running.listening().catch((err: Error) => {
     // 8005 may be taken on a developer machine; that is the only acceptable failure.

@@ -1,5 +1,5 @@
 /**
- * Three real server processes (node dist/src/server.js) sharing one private redis-server, as
+ * Three real server processes (node dist/src/app/server.js) sharing one private redis-server, as
  * behind a load balancer: fan-out across nodes, presence union, recovery on another node, a
  * node killed without cleanup, and Redis stopped and restarted under a stream of publications.
  */
@@ -14,7 +14,7 @@ interface Node { proc: RunningProcess, port: number, http: string, ws: string }
 
 async function startNodes (t: { teardown: (fn: () => unknown) => void }, redisUrl: string, count: number, prefix: string): Promise<Node[]> {
   const nodes = await Promise.all(Array.from({ length: count }, async () => {
-    const proc = startNode([built('src/server.js')], {
+    const proc = startNode([built('src/app/server.js')], {
       PORT: '0',
       HOST: '127.0.0.1',
       NODE_ENV: 'production',

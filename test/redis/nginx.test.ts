@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { packageRoot } from '../../src/paths.js'
+import { packageRoot } from '../../src/app/paths.js'
 import { built, startNode } from '../helpers/process.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
 import { connect, sleep } from '../helpers/ws-client.js'
@@ -18,7 +18,7 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
   const nodes = await Promise.all([0, 1].map(async () => {
-    const proc = startNode([built('src/server.js')], {
+    const proc = startNode([built('src/app/server.js')], {
       PORT: '0',
       HOST: '127.0.0.1',
       NODE_ENV: 'production',

@@ -3,7 +3,7 @@
  */
 import t from 'tap'
 import { Redis } from 'ioredis'
-import { RedisAdapter } from '../../src/adapters/redis.js'
+import { RedisAdapter } from '../../src/adapters/redis/redis-adapter.js'
 import { runAdapterContract } from '../contract/adapter-contract.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 

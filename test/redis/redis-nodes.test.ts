@@ -3,7 +3,7 @@
  * presence of a node that dies, and what happens while Redis is down and after it comes back.
  */
 import t from 'tap'
-import { RedisAdapter } from '../../src/adapters/redis.js'
+import { RedisAdapter } from '../../src/adapters/redis/redis-adapter.js'
 import { RecordingHandler } from '../contract/adapter-contract.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { clientIp, normalizeIp } from '../../src/client-ip.js'
+import { clientIp, normalizeIp } from '../../src/upgrade/client-ip.js'
 
 t.test('normalizeIp maps IPv4-mapped IPv6 to IPv4 and leaves the rest', async (t) => {
   t.equal(normalizeIp('::ffff:127.0.0.1'), '127.0.0.1')

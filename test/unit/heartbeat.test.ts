@@ -1,7 +1,7 @@
 import t from 'tap'
 import FakeTimers from '@sinonjs/fake-timers'
-import { Heartbeat } from '../../src/heartbeat.js'
-import type { Connection } from '../../src/connection.js'
+import { Heartbeat } from '../../src/node/heartbeat.js'
+import type { Connection } from '../../src/node/connection.js'
 
 /** Just enough of a Connection for the heartbeat. */
 function fakeConnection (): { connection: Connection, pings: number, terminated: boolean } {

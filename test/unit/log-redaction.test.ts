@@ -3,7 +3,7 @@
  * and that a line without credentials is passed through as the same object (no copy per line).
  */
 import t from 'tap'
-import { LOG_CENSOR, redactHeaders, redactLogObject, serializeErrorRedacted } from '../../src/log-redaction.js'
+import { LOG_CENSOR, redactHeaders, redactLogObject, serializeErrorRedacted } from '../../src/app/log-redaction.js'
 
 t.test('a line without credentials is returned as is', async (t) => {
   const line = { reqId: 'req-1', connId: 'abc', ip: '127.0.0.1', visitor: null, code: 1000, upgrade: { headers: { host: 'x' } }, list: [{ headers: { cookie: 'kept: arrays are not walked' } }] }

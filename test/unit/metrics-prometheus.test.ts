@@ -1,8 +1,8 @@
 import t from 'tap'
 import { Registry } from 'prom-client'
 import { InvalidOptionError } from '../../src/errors.js'
-import { noopMetrics } from '../../src/metrics.js'
-import { createPrometheusMetrics, PrometheusMetrics } from '../../src/metrics-prometheus.js'
+import { noopMetrics } from '../../src/metrics/metrics.js'
+import { createPrometheusMetrics, PrometheusMetrics } from '../../src/metrics/prometheus.js'
 import { Scrape } from '../helpers/prometheus.js'
 
 const parse = async (metrics: PrometheusMetrics): Promise<Scrape> => new Scrape(await metrics.scrape())

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { clipCloseReason, MAX_CLOSE_REASON_BYTES } from '../../src/errors.js'
-import { noopMetrics } from '../../src/metrics.js'
+import { noopMetrics } from '../../src/metrics/metrics.js'
 import { DEFAULTS, resolveOptions, type RealtimePluginOptions } from '../../src/options.js'
 
 t.test('defaults are applied and the result is frozen', async (t) => {

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import t from 'tap'
-import { packageRoot } from '../../src/paths.js'
+import { packageRoot } from '../../src/app/paths.js'
 
 /** Every import specifier (static, re-export and dynamic) of a TypeScript source, `import type` excluded. */
 function importsOf (file: string): string[] {
@@ -44,9 +44,9 @@ t.test('the main entry never loads prom-client', async (t) => {
 t.test('the prometheus subpath export points at the implementation', async (t) => {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string, types: string }>, dependencies: Record<string, string> }
   const entry = pkg.exports['./prometheus']
-  t.equal(entry?.import, './dist/src/metrics-prometheus.js')
-  t.equal(entry?.types, './dist/src/metrics-prometheus.d.ts')
-  t.ok(existsSync(join(packageRoot, 'src/metrics-prometheus.ts')), 'its source exists')
-  t.ok(graph(join(packageRoot, 'src/metrics-prometheus.ts')).packages.has('prom-client'), 'and it is the one that imports prom-client')
+  t.equal(entry?.import, './dist/src/metrics/prometheus.js')
+  t.equal(entry?.types, './dist/src/metrics/prometheus.d.ts')
+  t.ok(existsSync(join(packageRoot, 'src/metrics/prometheus.ts')), 'its source exists')
+  t.ok(graph(join(packageRoot, 'src/metrics/prometheus.ts')).packages.has('prom-client'), 'and it is the one that imports prom-client')
   t.ok(pkg.dependencies['prom-client'], 'prom-client is a dependency (the demo app serves /metrics)')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Readiness } from '../../src/readiness.js'
+import { Readiness } from '../../src/node/readiness.js'
 
 t.test('ready only when every probe is ok', async (t) => {
   const readiness = new Readiness()

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { RawData } from 'ws'
-import { RealtimeSocket, type SocketEventSink } from '../../src/realtime-socket.js'
+import { RealtimeSocket, type SocketEventSink } from '../../src/transports/realtime-socket.js'
 
 /** A sink that records what it was handed. */
 function recordingSink (): SocketEventSink & { seen: string[] } {

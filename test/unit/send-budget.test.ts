@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import { judgeSend, LatestTick } from '../../src/send-budget.js'
+import { judgeSend, LatestTick } from '../../src/limits/send-budget.js'
 
 t.test('judgeSend: within budget sends; past it, ticks coalesce and messages close', async (t) => {
   const max = 1000

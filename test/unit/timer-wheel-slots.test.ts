@@ -1,6 +1,6 @@
 import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
-import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/timer-wheel.js'
+import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/node/timer-wheel.js'
 
 /** A fake clock the wheel can use, counting timers and unref calls. */
 function fakeClock (): { clock: WheelClock, tick: (ms: number) => void, stall: (ms: number) => void, now: () => number, armed: () => number, unrefs: () => number } {

@@ -1,6 +1,6 @@
 import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
-import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/timer-wheel.js'
+import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/node/timer-wheel.js'
 
 interface FakeWheelClock extends WheelClock {
   tick: (ms: number) => void

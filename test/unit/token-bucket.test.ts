@@ -1,7 +1,7 @@
 import t from 'tap'
-import { KeyedTokenBuckets, TokenBucket } from '../../src/token-bucket.js'
-import { MessageRate, RATE_LIMIT_STRIKES } from '../../src/message-rate.js'
-import { ConnectionSlots } from '../../src/connection-slots.js'
+import { KeyedTokenBuckets, TokenBucket } from '../../src/limits/token-bucket.js'
+import { MessageRate, RATE_LIMIT_STRIKES } from '../../src/limits/message-rate.js'
+import { ConnectionSlots } from '../../src/limits/connection-slots.js'
 
 function fakeClock (): { now: () => number, advance: (ms: number) => void } {
   let time = 1_000_000

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { originAllowed } from '../../src/upgrade-gate.js'
+import { originAllowed } from '../../src/upgrade/gate.js'
 import { DEFAULTS, resolveOptions } from '../../src/options.js'
-import { loadConfig } from '../../src/config.js'
+import { loadConfig } from '../../src/app/config.js'
 import { ClientErrorCode, CloseCode } from '../../src/errors.js'
 
 t.test('originAllowed', async (t) => {

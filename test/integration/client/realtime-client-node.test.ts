@@ -5,7 +5,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import type { RealtimePluginOptions } from '../../../src/index.js'
-import type { Connection } from '../../../src/connection.js'
+import type { Connection } from '../../../src/node/connection.js'
 import { RealtimeClient, type Subscribed, type StatusChange } from '../../../public/realtime-client.js'
 import { channelsApp } from '../../helpers/channels-app.js'
 import { sleep } from '../../helpers/ws-client.js'

@@ -1,5 +1,5 @@
 /**
- * SIGTERM on the plain node entry (`node dist/src/server.js`) with 1,000 open clients: every one
+ * SIGTERM on the plain node entry (`node dist/src/app/server.js`) with 1,000 open clients: every one
  * gets close 1001 with a retry hint, new upgrades get 503 meanwhile, and the process exits 0
  * within the close grace time. Needs the build (`npm test` builds before tap).
  */
@@ -14,11 +14,11 @@ import { connect, RecordingClient } from '../../helpers/ws-client.js'
 
 const CLIENTS = 1000
 const CLOSE_GRACE_MS = 5000
-const entry = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'server.js')
+const entry = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'app', 'server.js')
 
-/** Start `node dist/src/server.js` on a free port. */
+/** Start `node dist/src/app/server.js` on a free port. */
 async function startServer (t: Test, closeGraceMs: number): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>, port: number, exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>, stderr: () => string }> {
-  t.ok(existsSync(entry), 'dist/src/server.js is built (run npm run build)')
+  t.ok(existsSync(entry), 'dist/src/app/server.js is built (run npm run build)')
   const child = spawn(process.execPath, [entry], {
     cwd: join(import.meta.dirname, '..', '..', '..'),
     env: {

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import Fastify from 'fastify'
-import app from '../../../src/app.js'
+import app from '../../../src/app/app.js'
 import { LogCapture, listen, testConfig, testServerOptions } from '../../helpers/app.js'
 import { connect } from '../../helpers/ws-client.js'
 

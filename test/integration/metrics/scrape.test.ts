@@ -5,7 +5,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import realtime from '../../../src/index.js'
-import { PrometheusMetrics } from '../../../src/metrics-prometheus.js'
+import { PrometheusMetrics } from '../../../src/metrics/prometheus.js'
 import { buildApp, listen } from '../../helpers/app.js'
 import { scrape, scrapeUntil } from '../../helpers/prometheus.js'
 import { connect, type RecordingClient } from '../../helpers/ws-client.js'

@@ -3,8 +3,8 @@
  * It never knows about adapters or Fastify: it holds connections and writes to them.
  */
 import type { Connection } from './connection.js'
-import type { SendKind } from './send-budget.js'
-import type { TextFrame } from './ws-frame.js'
+import type { SendKind } from '../limits/send-budget.js'
+import type { TextFrame } from '../wire/ws-frame.js'
 
 /** The connections open on this node. */
 export class Hub {

@@ -12,13 +12,13 @@ import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { clientIp, normalizeIp } from './client-ip.js'
-import { ConnectionSlots } from './connection-slots.js'
+import { ConnectionSlots } from '../limits/connection-slots.js'
 import {
   DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError
-} from './errors.js'
-import type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
-import { KeyedTokenBuckets } from './token-bucket.js'
-import type { ResolvedOptions } from './options.js'
+} from '../errors.js'
+import type { RealtimeMetrics, UpgradeRejection } from '../metrics/metrics.js'
+import { KeyedTokenBuckets } from '../limits/token-bucket.js'
+import type { ResolvedOptions } from '../options.js'
 
 /** What the gate needs from the plugin. */
 export interface UpgradeGateInit {

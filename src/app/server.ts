@@ -1,5 +1,5 @@
 /**
- * Plain `node` entry: `node dist/src/server.js`. Builds the demo app, listens, and shuts down
+ * Plain `node` entry: `node dist/src/app/server.js`. Builds the demo app, listens, and shuts down
  * gracefully on SIGTERM/SIGINT (sockets get 1001, the process exits 0).
  */
 import closeWithGrace from 'close-with-grace'

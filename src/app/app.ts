@@ -1,5 +1,5 @@
 /**
- * The demo application, as fastify-cli loads it (`fastify start -o dist/src/app.js`):
+ * The demo application, as fastify-cli loads it (`fastify start -o dist/src/app/app.js`):
  * autoloads ../plugins (config, session, view, realtime) then ../routes.
  * `options` are the Fastify server options fastify-cli applies with `-o`.
  */

@@ -6,13 +6,13 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket, RawData } from 'ws'
-import { clipCloseReason, CloseCode, CloseReason } from './errors.js'
-import { isDrainSource, judgeSend, LatestTick, type DrainSource, type SendKind } from './send-budget.js'
-import type { MessageRate } from './message-rate.js'
+import { clipCloseReason, CloseCode, CloseReason } from '../errors.js'
+import { isDrainSource, judgeSend, LatestTick, type DrainSource, type SendKind } from '../limits/send-budget.js'
+import type { MessageRate } from '../limits/message-rate.js'
 import type { SlotIndex } from './timer-wheel.js'
-import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
+import { RealtimeSocket, type SocketEventSink } from '../transports/realtime-socket.js'
 import type { Visitor } from './visitor.js'
-import { frameSinkOf, isFrameSink, writeFrame, type FrameSink, type TextFrame } from './ws-frame.js'
+import { frameSinkOf, isFrameSink, writeFrame, type FrameSink, type TextFrame } from '../wire/ws-frame.js'
 
 /** ws's readyState value for an open socket (the WebSocket.OPEN constant, without importing ws at runtime). */
 const OPEN = 1

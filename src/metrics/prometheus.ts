@@ -9,7 +9,7 @@
  * do not collide.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { InvalidOptionError } from './errors.js'
+import { InvalidOptionError } from '../errors.js'
 import type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
 
 /** Options of {@link PrometheusMetrics}. */

@@ -19,12 +19,12 @@ import type { Redis } from 'ioredis'
 import type {
   AdapterHandler, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
-} from './adapter.js'
-import { decodePubsub } from './redis/codec.js'
-import { createRedisConnection } from './redis/connection.js'
-import { channelKeys, channelOfPubsub, type ChannelKeys } from './redis/keys.js'
-import { luaScript, runScript } from './redis/script-runner.js'
-import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './redis/scripts.js'
+} from '../adapter.js'
+import { decodePubsub } from './codec.js'
+import { createRedisConnection } from './connection.js'
+import { channelKeys, channelOfPubsub, type ChannelKeys } from './keys.js'
+import { luaScript, runScript } from './script-runner.js'
+import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js'
 
 /** Options of {@link RedisAdapter}. */
 export interface RedisAdapterOptions {

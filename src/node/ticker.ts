@@ -5,11 +5,11 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { connectionSlotIndex, type Connection } from './connection.js'
-import type { RealtimeMetrics } from './metrics.js'
-import type { TickContext } from './options.js'
-import { encode } from './protocol.js'
+import type { RealtimeMetrics } from '../metrics/metrics.js'
+import type { TickContext } from '../options.js'
+import { encode } from '../wire/server-messages.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
-import { textFrame, type TextFrame } from './ws-frame.js'
+import { textFrame, type TextFrame } from '../wire/ws-frame.js'
 
 /** Options of a {@link Ticker}. */
 export interface TickerOptions {

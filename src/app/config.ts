@@ -11,7 +11,7 @@ import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
 import envSchema from 'env-schema'
-import { InvalidConfigError } from './errors.js'
+import { InvalidConfigError } from '../errors.js'
 
 /** Log levels pino accepts. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

@@ -20,5 +20,8 @@ function findPackageRoot (start: string): string {
 /** Directory of the package (where package.json is). */
 export const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url)))
 
-/** Directory of this compiled or source module tree (`src/` or `dist/src/`): its sibling folders hold plugins/ and routes/. */
-export const codeRoot = dirname(dirname(fileURLToPath(import.meta.url)))
+/**
+ * Directory that holds this module tree (the package root for `src/`, `dist/` for `dist/src/`):
+ * the demo's plugins/ and routes/ sit beside its `src/`.
+ */
+export const codeRoot = dirname(dirname(dirname(fileURLToPath(import.meta.url))))

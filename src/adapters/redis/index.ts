@@ -1,0 +1,16 @@
+/**
+ * `fastify-realtime/redis`: scale-out on Redis. A separate entry so that apps running one node
+ * never load ioredis.
+ *
+ * ```ts
+ * import realtime from 'fastify-realtime'
+ * import { RedisAdapter } from 'fastify-realtime/redis'
+ * await app.register(realtime, { adapter: new RedisAdapter({ url: 'redis://127.0.0.1:6379' }) })
+ * ```
+ */
+export { RedisAdapter } from './redis-adapter.js'
+export type { RedisAdapterOptions } from './redis-adapter.js'
+export { createRedisConnection } from './connection.js'
+export type { RedisConnectionOptions, RedisRole } from './connection.js'
+export { RedisSessionStore } from './session-store.js'
+export type { RedisSessionStoreOptions, SessionRedisCommands } from './session-store.js'

@@ -1,6 +1,6 @@
 /**
  * Server-rendered pages (@fastify/view + Pug, from views/) and browser assets
- * (@fastify/static, public/ under /public/).
+ * (@fastify/static: public/ under /public/, the built browser client under /client/).
  */
 import { join } from 'node:path'
 import fastifyStatic from '@fastify/static'
@@ -23,6 +23,15 @@ async function view (fastify: FastifyInstance): Promise<void> {
     prefix: '/public/',
     maxAge: production ? '1d' : 0,
     immutable: production
+  })
+  // The browser client as the package publishes it (`fastify-realtime/client`), built by
+  // `npm run build`: the page loads the very file other apps install.
+  await fastify.register(fastifyStatic, {
+    root: join(packageRoot, 'dist', 'src', 'client'),
+    prefix: '/client/',
+    decorateReply: false,
+    allowedPath: (path) => path.endsWith('.js'),
+    maxAge: production ? '1d' : 0
   })
 }
 

@@ -1,11 +1,12 @@
 // The demo page: connection status, a live chart of the ticks, a chat with history and presence,
-// and the tutorial's behaviour (it can reply to every message). Built on realtime-client.js,
-// the same library other apps use; no build step.
-import { RealtimeClient } from './realtime-client.js'
+// and the tutorial's behaviour (it can reply to every message). Built on the package's browser
+// client (`fastify-realtime/client`): the server serves its build under /client/, the very file
+// the package publishes; this script itself needs no build step.
+import { RealtimeClient } from '/client/index.js'
 
-/** @typedef {import('./realtime-client.js').Frame} Frame */
-/** @typedef {import('./realtime-client.js').Publication} Publication */
-/** @typedef {import('./realtime-client.js').PresenceMember} PresenceMember */
+/** @typedef {import('/client/index.js').TickFrame} TickFrame */
+/** @typedef {import('/client/index.js').Publication<ChatMessage>} ChatPublication */
+/** @typedef {import('/client/index.js').PresenceMember} PresenceMember */
 /** @typedef {{ text: string, from: { id: string, name: string | null } }} ChatMessage */
 /** @typedef {{ latencyMs: number, load: number }} ChartPoint */
 
@@ -117,7 +118,7 @@ function drawChart () {
   series((p) => p.load, maxLoad, '#d29922')
 }
 
-/** @param {Frame} frame */
+/** @param {TickFrame} frame */
 function onTick (frame) {
   ticks++
   $('tick-count').textContent = String(ticks)
@@ -141,9 +142,9 @@ function onTick (frame) {
 /** @param {{ id: string, name?: string | null }} who */
 const displayName = (who) => who.name ?? `visitor ${who.id.slice(0, 6)}`
 
-/** @param {Publication} publication */
+/** @param {ChatPublication} publication */
 function showChat (publication) {
-  const message = /** @type {ChatMessage} */ (publication.data)
+  const message = publication.data
   const item = document.createElement('li')
   item.dataset.offset = String(publication.offset)
   const when = document.createElement('span')
@@ -201,7 +202,12 @@ client.on('status', (change) => {
   else setStatus('closed', `closed (${change.code ?? '—'})`)
   if (change.status !== 'connecting') log('sys', `${change.status}${change.code === undefined ? '' : ` (code ${change.code}${change.reason ? `, ${change.reason}` : ''})`}`)
 })
-client.on('welcome', (frame) => { $('conn-id').textContent = String(frame.connId) })
+client.on('welcome', (frame) => {
+  $('conn-id').textContent = frame.connId
+  // The socket carries this page's session cookie: another visitor (or none) means the session
+  // this page was rendered with is gone (a restart with in-memory sessions, an expired cookie).
+  showSessionEnded(frame.visitor !== myVisitorId)
+})
 client.on('tick', onTick)
 client.on('message', (frame) => {
   log('in', `← ${JSON.stringify(frame)}`)
@@ -210,7 +216,17 @@ client.on('message', (frame) => {
 })
 client.on('error', (error) => log('sys', `error ${error.code}: ${error.message}`))
 
-const chat = client.subscribe('chat', (_data, publication) => showChat(publication), { rewind: 50 })
+/**
+ * Say that this page's session has ended, and keep the chat closed until a reload gives a new one.
+ * @param {boolean} ended
+ */
+function showSessionEnded (ended) {
+  $('session-ended').hidden = !ended
+  for (const id of ['chat-text', 'chat-send']) /** @type {HTMLInputElement | HTMLButtonElement} */ ($(id)).disabled = ended
+}
+$('session-reload').addEventListener('click', () => location.reload())
+
+const chat = client.subscribe('chat', (/** @type {ChatMessage} */ _data, /** @type {ChatPublication} */ publication) => showChat(publication), { rewind: 50 })
 chat.on('subscribed', ({ recovered, resumed }) => {
   if (resumed && recovered) chatNotice('reconnected: caught up on everything missed')
   else if (resumed) chatNotice('reconnected: the server lost its history (restart); showing what it has now')

@@ -26,11 +26,25 @@ async function startDemo (t: TestLike, port = 0): Promise<{ server: FastifyInsta
   return { server, url: `http://127.0.0.1:${address.port}`, port: address.port }
 }
 
-/** A visitor: their own browser context (own cookies), one page, page errors collected. */
+/**
+ * Collect what a user would see as a broken page: script errors, console errors, and requests
+ * that failed or were answered with an error status (a missing favicon is one).
+ */
+function watch (page: Page, errors: string[]): void {
+  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`))
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(`console error: ${message.text()}`) })
+  page.on('requestfailed', (request) => {
+    // A page navigating away aborts its socket and pending fetches; that is not an error.
+    if (request.failure()?.errorText !== 'net::ERR_ABORTED') errors.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`)
+  })
+  page.on('response', (response) => { if (response.status() >= 400) errors.push(`HTTP ${response.status()}: ${response.url()}`) })
+}
+
+/** A visitor: their own browser context (own cookies), one page, errors collected. */
 async function visitor (browser: Browser, url: string, errors: string[]): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1200, height: 1100 } })
   const page = await context.newPage()
-  page.on('pageerror', (error) => errors.push(error.message))
+  watch(page, errors)
   await page.goto(url)
   await page.waitForSelector('#status[data-state="open"]')
   return page
@@ -100,6 +114,7 @@ t.test('the demo page in Chromium: ticks and chart, names and flash, chat across
   t.same(await presenceNames(bob), ['Ann', 'Bob (you)'], 'Bob sees both names')
 
   const annSecondTab = await ann.context().newPage()
+  watch(annSecondTab, errors)
   await annSecondTab.goto(first.url)
   await annSecondTab.waitForSelector('#status[data-state="open"]')
   await until(annSecondTab, `${PRESENCE_COUNT} === 2`)
@@ -138,6 +153,19 @@ t.test('the demo page in Chromium: ticks and chart, names and flash, chat across
   t.equal(afterRestart.filter((line) => line.includes('hello from Ann')).length, 1, 'nothing shown twice')
   const ticksBefore = Number(await ann.textContent('#tick-count'))
   await until(ann, `Number(document.getElementById('tick-count').textContent) > ${ticksBefore + 2}`)
-  await ann.screenshot({ path: artifact('demo-5-after-restart.png'), fullPage: true })
-  t.same(errors, [], 'no script errors on any page')
+
+  // The new server keeps sessions in memory too: the pages' sessions are gone, and they say so
+  // instead of showing an empty presence list and refusing chat without a word.
+  await ann.waitForSelector('#session-ended:not([hidden])')
+  t.match(await ann.textContent('#session-ended') ?? '', /Your session has ended/, 'the page says its session ended')
+  t.ok(await ann.isDisabled('#chat-text'), 'and keeps the chat closed')
+  await ann.screenshot({ path: artifact('demo-5-session-ended.png'), fullPage: true })
+  await Promise.all([ann.waitForNavigation(), ann.click('#session-reload')])
+  await ann.waitForSelector('#status[data-state="open"]')
+  t.ok(await ann.isHidden('#session-ended'), 'after a reload the page has a session again')
+  await ann.fill('#chat-text', 'back after the restart')
+  await ann.press('#chat-text', 'Enter')
+  await until(bob, chatIncludes('back after the restart'))
+  await ann.screenshot({ path: artifact('demo-6-after-restart.png'), fullPage: true })
+  t.same(errors, [], 'no script or console errors and no failed request on any page (favicon included)')
 })

@@ -1,12 +1,12 @@
 /**
- * The browser client library (public/realtime-client.js, the very file the page loads) run in
+ * The browser client (src/client, published as fastify-realtime/client; the page loads its build) run in
  * Node against a real server, with `ws` injected as its WebSocket class.
  */
 import t from 'tap'
 import WebSocket from 'ws'
 import type { RealtimePluginOptions } from '../../../src/index.js'
 import type { Connection } from '../../../src/node/connection.js'
-import { RealtimeClient, type Subscribed, type StatusChange } from '../../../public/realtime-client.js'
+import { RealtimeClient, type Subscribed, type StatusChange } from '../../../src/client/index.js'
 import { channelsApp } from '../../helpers/channels-app.js'
 import { sleep } from '../../helpers/ws-client.js'
 

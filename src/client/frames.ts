@@ -1,0 +1,108 @@
+/**
+ * The wire protocol as the client sees it (docs/PROTOCOL.md): the frames a server sends and the
+ * requests a client makes. The client keeps its own copy of these types so that it imports
+ * nothing from the server side and stays a dependency-free module.
+ */
+
+/** A position in a channel's stream: what a client sends back as `since` to recover. */
+export interface StreamPosition {
+  offset: number
+  epoch: string
+}
+
+/** A client request id, echoed in the `ack` or `error` that answers it. */
+export type RequestId = string | number
+
+/** `welcome`: once, right after the upgrade. */
+export interface WelcomeFrame {
+  type: 'welcome'
+  connId: string
+  /** The visitor (session) id the server identified, or null. */
+  visitor: string | null
+  tickIntervalMs: number
+}
+
+/** `tick`: the server's periodic push. */
+export interface TickFrame<T = unknown> {
+  type: 'tick'
+  /** The node's tick counter: increases from one tick to the next, with gaps (it is shared by the node's sockets). */
+  seq: number
+  /** Server time of the tick, epoch milliseconds. */
+  t: number
+  data: T
+}
+
+/** `broadcast`: `fastify.realtime.broadcast(data)`. */
+export interface BroadcastFrame<T = unknown> {
+  type: 'broadcast'
+  t: number
+  data: T
+}
+
+/** A publication on a channel. */
+export interface Publication<T = unknown> {
+  channel: string
+  offset: number
+  epoch: string
+  data: T
+  /** Server time of the publication, epoch milliseconds. */
+  t: number
+}
+
+/** `pub`: a publication on a subscribed channel. */
+export interface PubFrame<T = unknown> extends Publication<T> {
+  type: 'pub'
+}
+
+/** A visitor present in a channel. */
+export interface PresenceMember {
+  id: string
+  name?: string
+}
+
+/** `presence`: a snapshot after subscribing, then joins and leaves. */
+export type PresenceFrame =
+  | { type: 'presence', channel: string, action: 'snapshot', members: PresenceMember[] }
+  | { type: 'presence', channel: string, action: 'join' | 'leave', member: PresenceMember }
+
+/** `ack`: the answer to a request that succeeded. */
+export interface AckFrame {
+  type: 'ack'
+  id?: RequestId
+  channel?: string
+  offset?: number
+  epoch?: string
+  recovered?: boolean
+}
+
+/** `error`: something about a client frame went wrong (the connection stays open). */
+export interface ErrorFrame {
+  type: 'error'
+  code: string
+  message: string
+  id?: RequestId
+}
+
+/** Every frame the server sends. */
+export type ServerFrame = WelcomeFrame | TickFrame | BroadcastFrame | PubFrame | PresenceFrame | AckFrame | ErrorFrame
+
+/** A request the client sends (every one carries an id, so its answer can be matched). */
+export type ClientRequest =
+  | { type: 'sub', channel: string, since?: StreamPosition, rewind?: number }
+  | { type: 'unsub', channel: string }
+  | { type: 'pub', channel: string, data: unknown }
+
+/**
+ * Read one text frame.
+ * @returns the frame when it is a JSON object with a string `type`, else null (plain text)
+ */
+export function parseFrame (text: string): ServerFrame | null {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return null
+  }
+  if (typeof value !== 'object' || value === null || typeof (value as { type?: unknown }).type !== 'string') return null
+  return value as ServerFrame
+}

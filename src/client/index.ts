@@ -1,0 +1,19 @@
+/**
+ * `fastify-realtime/client`: the browser client, a dependency-free ES module.
+ *
+ * ```ts
+ * import { RealtimeClient } from 'fastify-realtime/client'
+ * const client = new RealtimeClient('wss://example.com/ws')
+ * client.subscribe<{ text: string }>('chat', (message) => { console.log(message.text) })
+ * ```
+ */
+export { RealtimeClient } from './realtime-client.js'
+export type { ClientEvents, ClientOptions, PublishResult, SocketLike, Status, StatusChange, WebSocketClass } from './realtime-client.js'
+export { Subscription } from './subscription.js'
+export type { PresenceChange, Subscribed, SubscriptionEvents } from './subscription.js'
+export { ClientSideCode, RealtimeError } from './errors.js'
+export type { Unsubscribe } from './emitter.js'
+export type {
+  AckFrame, BroadcastFrame, ErrorFrame, PresenceFrame, PresenceMember, PubFrame, Publication, RequestId, ServerFrame,
+  StreamPosition, TickFrame, WelcomeFrame
+} from './frames.js'

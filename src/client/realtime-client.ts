@@ -1,0 +1,300 @@
+/**
+ * A connection to a fastify-realtime server from a browser (or any runtime with a WebSocket):
+ * it connects, reconnects with capped exponential backoff and jitter (taking the server's 1001
+ * `retry=<ms>` hint as it is), resubscribes with `since` so nothing is missed, and matches every
+ * request to its answer. Protocol: docs/PROTOCOL.md.
+ */
+import { Emitter } from './emitter.js'
+import { ClientSideCode, RealtimeError } from './errors.js'
+import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type TickFrame, type WelcomeFrame } from './frames.js'
+import { Subscription, type SubscriptionOwner } from './subscription.js'
+
+/**
+ * The part of the WebSocket API this client uses: the browser's WebSocket, Node ≥ 22's global
+ * one and the `ws` package all fit.
+ */
+export interface SocketLike {
+  readonly readyState: number
+  send: (data: string) => void
+  close: (code?: number, reason?: string) => void
+  onopen: ((event: never) => void) | null
+  onmessage: ((event: { data: unknown }) => void) | null
+  onclose: ((event: { code: number, reason: string }) => void) | null
+  onerror: ((event: never) => void) | null
+}
+
+/**
+ * A WebSocket class: `new WebSocketClass(url)` must make a {@link SocketLike}. Typed loosely on
+ * purpose: implementations type their event handlers with their own event classes, which no
+ * single structural type accepts for writing.
+ */
+export type WebSocketClass = new (url: string) => object
+
+/** Options of a {@link RealtimeClient}. */
+export interface ClientOptions {
+  /** The WebSocket class. @default the global `WebSocket` (in Node < 22, pass the `ws` package's) */
+  WebSocket?: WebSocketClass
+  /** First reconnect delay, in ms. @default 500 */
+  minRetryMs?: number
+  /** Longest reconnect delay, in ms. @default 15000 */
+  maxRetryMs?: number
+  /** How long a request (`publish`, a subscribe) waits for its answer, in ms. @default 10000 */
+  requestTimeoutMs?: number
+  /** Jitter source, for tests. @default Math.random */
+  random?: () => number
+  /** Connect at once. @default true */
+  autoConnect?: boolean
+}
+
+/** The connection's state. */
+export type Status = 'connecting' | 'open' | 'reconnecting' | 'closed'
+
+/** What a `status` event says. */
+export interface StatusChange {
+  status: Status
+  /** The close code that ended the last connection (reconnecting, closed). */
+  code?: number
+  /** Its close reason. */
+  reason?: string
+  /** When the next attempt starts (reconnecting). */
+  retryInMs?: number
+}
+
+/** Events of a {@link RealtimeClient}. */
+export interface ClientEvents {
+  status: StatusChange
+  /** Every frame the server sends, parsed. */
+  message: ServerFrame
+  welcome: WelcomeFrame
+  tick: TickFrame
+  broadcast: BroadcastFrame
+  /** A frame that is not a JSON protocol frame. */
+  text: string
+  /** An `error` frame no request is waiting for. */
+  error: RealtimeError
+}
+
+/** The result of a publish: where the publication landed in the channel's stream. */
+export type PublishResult = StreamPosition
+
+const OPEN = 1
+const RETRY_HINT = /retry=(\d+)/
+/** 4500–4999: the server says do not come back. */
+const isTerminal = (code: number): boolean => code >= 4500 && code <= 4999
+
+interface Pending {
+  resolve: (frame: AckFrame) => void
+  reject: (error: RealtimeError) => void
+}
+
+function defaultWebSocket (): WebSocketClass {
+  const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket
+  if (global === undefined) throw new TypeError('fastify-realtime/client: no global WebSocket here; pass one: new RealtimeClient(url, { WebSocket })')
+  return global
+}
+
+/** See the module comment. */
+export class RealtimeClient extends Emitter<ClientEvents> implements SubscriptionOwner {
+  /** The ws:// or wss:// URL of the realtime endpoint. */
+  readonly url: string
+  /** The connection's state. */
+  status: Status = 'closed'
+  /** Subscriptions by channel; they survive reconnects. */
+  readonly subscriptions = new Map<string, Subscription<unknown>>()
+  readonly #options: Required<ClientOptions>
+  readonly #pending = new Map<RequestId, Pending>()
+  #socket: SocketLike | null = null
+  #nextId = 1
+  #attempt = 0
+  #stopped = false
+  #retryTimer: ReturnType<typeof setTimeout> | null = null
+
+  /**
+   * @param url - ws:// or wss:// URL of the realtime endpoint, e.g. `wss://example.com/ws`
+   * @param options - see {@link ClientOptions}
+   */
+  constructor (url: string, options: ClientOptions = {}) {
+    super()
+    this.url = url
+    this.#options = {
+      WebSocket: options.WebSocket ?? defaultWebSocket(),
+      minRetryMs: options.minRetryMs ?? 500,
+      maxRetryMs: options.maxRetryMs ?? 15_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      random: options.random ?? Math.random,
+      autoConnect: options.autoConnect ?? true
+    }
+    if (this.#options.autoConnect) this.connect()
+  }
+
+  /** Open the connection (again, after `close()`). */
+  connect (): void {
+    this.#stopped = false
+    if (this.#socket !== null) return
+    this.#setStatus({ status: 'connecting' })
+    const socket = new this.#options.WebSocket(this.url) as SocketLike
+    this.#socket = socket
+    socket.onopen = () => {
+      this.#attempt = 0
+      this.#setStatus({ status: 'open' })
+      for (const subscription of this.subscriptions.values()) this.#sendSubscribe(subscription)
+    }
+    socket.onmessage = (event) => { this.#onText(String(event.data)) }
+    socket.onclose = (event) => { this.#onClose(event.code, event.reason) }
+    socket.onerror = () => {} // a close event follows, and the status says it
+  }
+
+  /** Close for good (no reconnect), by default with a normal closure. */
+  close (code = 1000, reason = ''): void {
+    this.#stopped = true
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
+    if (this.#socket === null) {
+      this.#setStatus({ status: 'closed', code })
+      return
+    }
+    this.#socket.close(code, reason)
+  }
+
+  /**
+   * Subscribe to a channel. `T` is what the channel carries, as the application knows it.
+   * @param handler - called with each publication's data
+   * @param options - `rewind`: on the first subscribe, replay up to this many recent publications
+   * @throws Error when the channel is already subscribed
+   */
+  subscribe<T = unknown> (channel: string, handler?: (data: T, publication: Publication<T>) => void, options: { rewind?: number } = {}): Subscription<T> {
+    if (this.subscriptions.has(channel)) throw new Error(`fastify-realtime/client: already subscribed to ${channel}`)
+    const subscription = new Subscription<T>(this, channel, options.rewind ?? 0)
+    if (handler !== undefined) subscription.on('publication', (publication) => { handler(publication.data, publication) })
+    this.subscriptions.set(channel, subscription as Subscription<unknown>)
+    if (this.status === 'open') this.#sendSubscribe(subscription as Subscription<unknown>)
+    return subscription
+  }
+
+  /**
+   * Publish to a channel that allows client publications.
+   * @returns where it landed; rejects with a {@link RealtimeError} carrying the server's code
+   */
+  async publish (channel: string, data: unknown): Promise<PublishResult> {
+    const ack = await this.#request({ type: 'pub', channel, data })
+    return { offset: Number(ack.offset), epoch: String(ack.epoch) }
+  }
+
+  /**
+   * Send plain text (accepted and logged by the server, like the tutorial's replies).
+   * @returns whether it was sent
+   */
+  send (text: string): boolean {
+    if (this.#socket?.readyState !== OPEN) return false
+    this.#socket.send(text)
+    return true
+  }
+
+  /** @internal A subscription was given up: forget it and tell the server. */
+  release (subscription: { readonly channel: string }): void {
+    if (this.subscriptions.get(subscription.channel) !== subscription) return
+    this.subscriptions.delete(subscription.channel)
+    if (this.status === 'open') this.#request({ type: 'unsub', channel: subscription.channel }).catch(() => {})
+  }
+
+  #sendSubscribe (subscription: Subscription<unknown>): void {
+    this.#request(subscription.request()).then((ack) => {
+      if (this.subscriptions.get(subscription.channel) === subscription) subscription.acked(ack)
+    }, (error: RealtimeError) => {
+      if (error.code === ClientSideCode.DISCONNECTED) return // subscribed again on the next open
+      this.subscriptions.delete(subscription.channel)
+      subscription.refused(error)
+    })
+  }
+
+  /** Send a request with a fresh id and wait for its `ack` or `error`. */
+  async #request (request: ClientRequest): Promise<AckFrame> {
+    const socket = this.#socket
+    if (socket === null || socket.readyState !== OPEN) throw new RealtimeError(ClientSideCode.DISCONNECTED, 'not connected')
+    const id = this.#nextId++
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(new RealtimeError(ClientSideCode.TIMEOUT, 'no answer from the server'))
+      }, this.#options.requestTimeoutMs)
+      this.#pending.set(id, {
+        resolve: (frame) => { clearTimeout(timer); resolve(frame) },
+        reject: (error) => { clearTimeout(timer); reject(error) }
+      })
+      socket.send(JSON.stringify({ ...request, id }))
+    })
+  }
+
+  #onText (text: string): void {
+    const frame = parseFrame(text)
+    if (frame === null) {
+      this.emit('text', text)
+      return
+    }
+    this.emit('message', frame)
+    switch (frame.type) {
+      case 'ack':
+        this.#answer(frame)
+        break
+      case 'error':
+        if (!this.#answer(frame)) this.emit('error', new RealtimeError(frame.code, frame.message))
+        break
+      case 'pub':
+        this.subscriptions.get(frame.channel)?.publication(frame)
+        break
+      case 'presence':
+        this.subscriptions.get(frame.channel)?.presence(frame)
+        break
+      case 'welcome':
+      case 'tick':
+      case 'broadcast':
+        this.#emitFrame(frame)
+        break
+    }
+  }
+
+  #emitFrame (frame: WelcomeFrame | TickFrame | BroadcastFrame): void {
+    if (frame.type === 'welcome') this.emit('welcome', frame)
+    else if (frame.type === 'tick') this.emit('tick', frame)
+    else this.emit('broadcast', frame)
+  }
+
+  /** Settle the request an answer is for. @returns whether one was waiting */
+  #answer (frame: AckFrame | ErrorFrame): boolean {
+    const waiting = frame.id === undefined ? undefined : this.#pending.get(frame.id)
+    if (waiting === undefined || frame.id === undefined) return false
+    this.#pending.delete(frame.id)
+    if (frame.type === 'ack') waiting.resolve(frame)
+    else waiting.reject(new RealtimeError(frame.code, frame.message))
+    return true
+  }
+
+  #onClose (code: number, reason: string): void {
+    this.#socket = null
+    for (const waiting of this.#pending.values()) waiting.reject(new RealtimeError(ClientSideCode.DISCONNECTED, 'disconnected'))
+    this.#pending.clear()
+    if (this.#stopped || isTerminal(code)) {
+      this.#setStatus({ status: 'closed', code, reason })
+      return
+    }
+    const retryInMs = this.#retryDelay(code, reason)
+    this.#setStatus({ status: 'reconnecting', code, reason, retryInMs })
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null
+      if (!this.#stopped) this.connect()
+    }, retryInMs)
+  }
+
+  /** The server's jittered hint after a 1001, else exponential backoff: half the delay plus a random half. */
+  #retryDelay (code: number, reason: string): number {
+    const hint = code === 1001 ? RETRY_HINT.exec(reason) : null
+    if (hint !== null) return Number(hint[1])
+    const base = Math.min(this.#options.maxRetryMs, this.#options.minRetryMs * 2 ** this.#attempt++)
+    return Math.round(base / 2 + this.#options.random() * base / 2)
+  }
+
+  #setStatus (change: StatusChange): void {
+    this.status = change.status
+    this.emit('status', change)
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * One channel subscription on the client. It outlives reconnects: after each one the client
+ * subscribes again with the last position this subscription saw (`since`), and the
+ * `subscribed` event says whether the server proved the gap recovered.
+ */
+import { Emitter } from './emitter.js'
+import type { RealtimeError } from './errors.js'
+import type { AckFrame, ClientRequest, PresenceFrame, PresenceMember, PubFrame, Publication, StreamPosition } from './frames.js'
+
+/** What a `subscribed` event says about one (re)subscribe. */
+export interface Subscribed {
+  /** True when every publication since the last one seen was replayed (nothing missed). */
+  recovered: boolean
+  /** True when this was a resubscribe after a reconnect (false for the first subscribe). */
+  resumed: boolean
+  /** The stream position the subscription starts after. */
+  offset: number
+  epoch: string
+}
+
+/** What a `presence` event carries. */
+export interface PresenceChange {
+  /** Everyone present now. */
+  members: PresenceMember[]
+  action: 'snapshot' | 'join' | 'leave'
+  /** Who joined or left (absent for a snapshot). */
+  member?: PresenceMember
+}
+
+/** Events of a {@link Subscription}; `T` is the type of the channel's data. */
+export interface SubscriptionEvents<T> {
+  publication: Publication<T>
+  subscribed: Subscribed
+  presence: PresenceChange
+  /** The server refused the subscription (it is then dropped). */
+  error: RealtimeError
+}
+
+/** What a subscription needs from its client. */
+export interface SubscriptionOwner {
+  /** The application gave the subscription up. */
+  release: (subscription: { readonly channel: string }) => void
+}
+
+/** See the module comment. `T` is what the application says the channel carries (not checked). */
+export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
+  /** The channel name. */
+  readonly channel: string
+  /** Members present, by visitor id (presence channels only). */
+  members = new Map<string, PresenceMember>()
+  readonly #owner: SubscriptionOwner
+  readonly #rewind: number
+  /** Epoch of the stream ('' before the first ack). */
+  #epoch = ''
+  /** Offset of the last publication handed to the application. */
+  #last = 0
+  /** Offset in the ack of the current subscribe. */
+  #acked = 0
+  /** Whether the current subscribe promised a complete replay up to #acked. */
+  #replaying = false
+  /** Offset sent as `since` in the current subscribe. */
+  #resumeFrom = 0
+
+  /** @internal Made by {@link RealtimeClient.subscribe}. */
+  constructor (owner: SubscriptionOwner, channel: string, rewind: number) {
+    super()
+    this.#owner = owner
+    this.channel = channel
+    this.#rewind = rewind
+  }
+
+  /** Where to resume from after a reconnect, or null before the first ack. */
+  get position (): StreamPosition | null {
+    if (this.#epoch === '') return null
+    const offset = this.#replaying && this.#last < this.#acked ? this.#last : Math.max(this.#acked, this.#last)
+    return { epoch: this.#epoch, offset }
+  }
+
+  /** Stop receiving this channel. */
+  unsubscribe (): void {
+    this.#owner.release(this)
+  }
+
+  /** @internal The `sub` request for the current state. */
+  request (): ClientRequest {
+    const since = this.position
+    this.#resumeFrom = since?.offset ?? 0
+    return since === null
+      ? { type: 'sub', channel: this.channel, rewind: this.#rewind }
+      : { type: 'sub', channel: this.channel, since }
+  }
+
+  /** @internal The server acknowledged the current subscribe. */
+  acked (ack: AckFrame): void {
+    const resumed = this.#epoch !== ''
+    const recovered = ack.recovered === true
+    const epoch = String(ack.epoch)
+    this.#last = recovered ? this.#resumeFrom : 0
+    this.#epoch = epoch
+    this.#acked = Number(ack.offset)
+    this.#replaying = recovered
+    this.emit('subscribed', { recovered, resumed, offset: this.#acked, epoch })
+  }
+
+  /** @internal The server refused the subscribe. */
+  refused (error: RealtimeError): void {
+    this.emit('error', error)
+  }
+
+  /** @internal A `pub` frame of this channel. */
+  publication (frame: PubFrame): void {
+    // The server sends each offset once; this guards against a replay that crosses a reconnect.
+    if (frame.epoch === this.#epoch && frame.offset <= this.#last) return
+    if (frame.epoch !== this.#epoch) this.#acked = 0
+    this.#epoch = frame.epoch
+    this.#last = frame.offset
+    const { type: _type, ...publication } = frame
+    this.emit('publication', publication as Publication<T>)
+  }
+
+  /** @internal A `presence` frame of this channel. */
+  presence (frame: PresenceFrame): void {
+    if (frame.action === 'snapshot') {
+      this.members = new Map(frame.members.map((member) => [member.id, member]))
+      this.emit('presence', { members: [...this.members.values()], action: 'snapshot' })
+      return
+    }
+    if (frame.action === 'leave') this.members.delete(frame.member.id)
+    else this.members.set(frame.member.id, frame.member)
+    this.emit('presence', { members: [...this.members.values()], action: frame.action, member: frame.member })
+  }
+}

@@ -14,13 +14,6 @@ export const InvalidOptionError = createError<[string, string]>(
   TypeError
 )
 
-/** Environment configuration failed validation; boot stops with it. */
-export const InvalidConfigError = createError<[string]>(
-  'FRT_INVALID_CONFIG',
-  'Invalid configuration: %s',
-  500
-)
-
 /** `fastify.realtime.publish` was given a channel no declaration matches (or an invalid name). */
 export const UnknownChannelError = createError<[string]>(
   'FRT_UNKNOWN_CHANNEL',
@@ -114,6 +107,32 @@ export const CloseCode = Object.freeze({
   /** The client did not read fast enough and exceeded its send budget. */
   SLOW_CONSUMER: 4008
 } as const)
+
+/**
+ * The adapter's backing service (e.g. Redis) could not be reached when the plugin started; boot
+ * fails with it rather than serving clients it cannot deliver to. HTTP 503.
+ */
+export const AdapterUnavailableError = createError<[string, string]>(
+  'FRT_ADAPTER_UNAVAILABLE',
+  'fastify-realtime: %s is unreachable: %s',
+  503
+)
+
+/**
+ * Every coded error fastify-realtime throws or answers with, by code, as Fastify exports its own
+ * (`import { errorCodes } from 'fastify-realtime'`; `err instanceof errorCodes.FRT_INVALID_OPTION`).
+ */
+export const errorCodes = Object.freeze({
+  FRT_INVALID_OPTION: InvalidOptionError,
+  FRT_UNKNOWN_CHANNEL: UnknownChannelError,
+  FRT_ORIGIN_FORBIDDEN: ForbiddenOriginError,
+  FRT_SESSION_REQUIRED: SessionRequiredError,
+  FRT_TOO_MANY_CONNECTIONS_PER_IP: TooManyConnectionsPerIpError,
+  FRT_HANDSHAKE_RATE: HandshakeRateError,
+  FRT_SERVER_FULL: ServerFullError,
+  FRT_DRAINING: DrainingError,
+  FRT_ADAPTER_UNAVAILABLE: AdapterUnavailableError
+})
 
 /** Reasons sent with the server's close codes (each well under 123 bytes). */
 export const CloseReason = Object.freeze({

@@ -1,44 +1,38 @@
 /**
- * fastify-realtime public API. `import realtime from 'fastify-realtime'` gives the plugin.
+ * fastify-realtime's public API (the package's main entry). `import realtime from 'fastify-realtime'`
+ * gives the plugin; everything else here is what the README documents: the options and decorator
+ * types, the close codes and coded errors, the seams an application implements (adapter, metrics,
+ * readiness probes) and the memory adapter. Internals stay unexported.
+ * Subpath entries: `fastify-realtime/redis`, `fastify-realtime/prometheus`, `fastify-realtime/client`.
  */
 import { realtime } from './plugin.js'
 
 export default realtime
 export { realtime, realtime as fastifyRealtime }
 export type { RealtimeDecorator } from './plugin.js'
+
+// Options and what the hooks receive.
 export type { RealtimePluginOptions, TickContext } from './options.js'
 export { DEFAULTS } from './options.js'
-export type { RealtimeStats } from './node/realtime-node.js'
+export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
 export type { Visitor } from './node/visitor.js'
-export type { ServerMessage, WelcomeMessage, TickMessage, BroadcastMessage, ErrorMessage } from './wire/server-messages.js'
-export { CloseCode, InvalidOptionError, InvalidConfigError, MAX_CLOSE_REASON_BYTES } from './errors.js'
-export type { CloseCodeValue } from './errors.js'
-export {
-  ClientErrorCode, CloseReason, DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError,
-  SessionRequiredError, TooManyConnectionsPerIpError
-} from './errors.js'
-export type { ClientErrorCodeValue } from './errors.js'
-export type { NodeResources } from './node/realtime-node.js'
+
+// What the decorator returns.
+export type { RealtimeStats, NodeResources } from './node/realtime-node.js'
 export type { UpgradeGateState } from './upgrade/gate.js'
-export type { SendKind } from './limits/send-budget.js'
-export { clientIp, normalizeIp } from './upgrade/client-ip.js'
-export { TimerWheel } from './node/timer-wheel.js'
-export type { TimerWheelOptions, WheelClock } from './node/timer-wheel.js'
-export type { RealtimeMetrics, UpgradeRejection } from './metrics/metrics.js'
-export { noopMetrics } from './metrics/metrics.js'
-export { Readiness } from './node/readiness.js'
 export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './node/readiness.js'
-export type { ClientMessage, SubscribeRequest, UnsubscribeRequest, PublishRequest, StreamPosition } from './wire/client-messages.js'
-export type { AckMessage } from './wire/server-messages.js'
+
+// Errors and close codes.
+export { errorCodes, CloseCode, ClientErrorCode } from './errors.js'
+export type { CloseCodeValue, ClientErrorCodeValue } from './errors.js'
+
+// Seams: where publications live, and what gets counted.
 export type {
   RealtimeAdapter, AdapterHandler, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition as AdapterStreamPosition
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'
 export type { MemoryAdapterOptions } from './adapters/memory.js'
-export { CHANNEL_DEFAULTS, isChannelName } from './channels/policy.js'
-export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
-export type { ChannelErrorCode } from './channels/channel-service.js'
-export type { PubMessage, PresenceMessage, PresenceMemberFrame } from './wire/server-messages.js'
-export { UnknownChannelError } from './errors.js'
+export type { RealtimeMetrics, UpgradeRejection } from './metrics/metrics.js'
+export { noopMetrics } from './metrics/metrics.js'

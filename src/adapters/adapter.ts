@@ -98,6 +98,8 @@ export interface AdapterHandler {
   onPresence: (event: PresenceEvent) => void
   /** The adapter failed in the background (lost its connection…); `operation` names what failed. */
   onError?: (error: Error, operation: string) => void
+  /** What failed in the background works again (a lost connection is back); `what` says which. */
+  onRestored?: (what: string) => void
 }
 
 /**

@@ -6,13 +6,18 @@
 import { join } from 'node:path'
 import autoload from '@fastify/autoload'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import { exitOnBootFailure } from './boot-failure.js'
 import { loadConfig, type AppConfig } from './config.js'
 import { codeRoot } from './paths.js'
 import { buildServerOptions } from './server-options.js'
 
 /** Options of the demo app plugin. */
 export interface AppOptions {
-  /** Validated configuration; loaded from the environment when absent. */
+  /**
+   * Validated configuration. Absent, the app is its own entry (fastify-cli): it loaded the
+   * configuration from the environment itself and, if it cannot start, logs one fatal line and
+   * exits 1, as it does for an invalid environment. Given, the caller handles a failed boot.
+   */
   config?: AppConfig
 }
 
@@ -49,6 +54,12 @@ export default async function app (fastify: FastifyInstance, opts: AppOptions): 
   if (config.sessionSecretGenerated) {
     fastify.log.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts (set it in .env)')
   }
-  await fastify.register(autoload, { dir: join(codeRoot, 'plugins'), forceESM: true, encapsulate: false })
+  try {
+    await fastify.register(autoload, { dir: join(codeRoot, 'plugins'), forceESM: true, encapsulate: false })
+  } catch (err) {
+    // Under fastify-cli nothing else would report it but an unhandled rejection's stack trace.
+    if (opts.config === undefined) exitOnBootFailure(fastify.log, err)
+    throw err
+  }
   await fastify.register(autoload, { dir: join(codeRoot, 'routes'), forceESM: true })
 }

@@ -10,8 +10,11 @@ import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
 import { parse as parseDotenv } from 'dotenv'
+import createError from '@fastify/error'
 import envSchema from 'env-schema'
-import { InvalidConfigError } from '../errors.js'
+
+/** The environment configuration failed validation; boot stops with it (the demo server's own error). */
+export const InvalidConfigError = createError<[string]>('FRT_INVALID_CONFIG', 'Invalid configuration: %s', 500)
 
 /** Log levels pino accepts. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -189,10 +192,13 @@ function readEnvFile (path: string | false): Record<string, string> {
  */
 export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
   const fromFile = readEnvFile(options.envFile ?? '.env')
-  // Set variables win over the file; an empty value counts as unset so defaults apply.
-  const merged: Record<string, string> = { ...fromFile }
-  for (const [key, value] of Object.entries(options.env ?? process.env)) {
-    if (value !== undefined && value !== '') merged[key] = value
+  // Set variables win over the file. An empty value, in either, counts as unset so the default
+  // applies: `.env.example` lists optional variables empty, and a copy of it must boot as it is.
+  const merged: Record<string, string> = {}
+  for (const source of [fromFile, options.env ?? process.env]) {
+    for (const [key, value] of Object.entries(source)) {
+      if (value !== undefined && value !== '') merged[key] = value
+    }
   }
   let raw: RawEnv
   try {

@@ -5,9 +5,9 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import app, { bootConfig as config, options } from './app.js'
+import { exitOnBootFailure } from './boot-failure.js'
 
 const server = Fastify(options)
-await server.register(app, { config })
 
 closeWithGrace({ delay: config.closeGraceMs + 2000, logger: server.log }, async ({ signal, err }) => {
   if (err) server.log.error({ err }, 'shutting down after an error')
@@ -15,4 +15,9 @@ closeWithGrace({ delay: config.closeGraceMs + 2000, logger: server.log }, async 
   await server.close()
 })
 
-await server.listen({ port: config.port, host: config.host })
+try {
+  await server.register(app, { config })
+  await server.listen({ port: config.port, host: config.host })
+} catch (err) {
+  exitOnBootFailure(server.log, err)
+}

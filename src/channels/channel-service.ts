@@ -118,7 +118,8 @@ export class ChannelService {
       onError: (err, operation) => {
         this.#metrics.adapterError(operation)
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
-      }
+      },
+      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') }
     })
     // Well within the TTL, so a slow tick never lets a live entry expire. Unref'd: never keeps the process up.
     this.#refresher = setInterval(() => this.#refreshPresence(), Math.floor(this.#presenceTtlMs / 3))

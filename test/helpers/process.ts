@@ -23,12 +23,13 @@ export function built (relative: string): string {
 }
 
 /**
- * Start `node <args>` in the package root with a clean, explicit environment.
+ * Start `node <args>` with a clean, explicit environment.
  * @param env - variables on top of PATH/HOME (no inherited NODE_ENV, PORT, …)
+ * @param cwd - the working directory (where a `.env` is read from) @default the package root
  */
-export function startNode (args: string[], env: Record<string, string>): RunningProcess {
+export function startNode (args: string[], env: Record<string, string>, cwd = packageRoot): RunningProcess {
   const child = spawn(process.execPath, args, {
-    cwd: packageRoot,
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -60,3 +60,17 @@ t.test('TRUST_PROXY accepts addresses, CIDRs and proxy-addr names only', async (
   t.throws(() => loadConfig({ env: { TRUST_PROXY: '10.0.0.0/33' }, envFile: false }), { message: /10\.0\.0\.0\/33/ })
   t.throws(() => loadConfig({ env: { TRUST_PROXY: '10.0.0.0/8/1' }, envFile: false }), { message: /not an IP address/ })
 })
+
+t.test('.env.example copied as it is gives the documented defaults (empty means unset)', async (t) => {
+  const example = join(import.meta.dirname, '..', '..', '.env.example')
+  const fromExample = loadConfig({ env: {}, envFile: example })
+  const defaults = loadConfig({ env: {}, envFile: false })
+  const comparable = (config: typeof defaults): Record<string, unknown> => ({ ...config, sessionSecret: undefined })
+  t.same(comparable(fromExample), comparable(defaults), 'every variable of the example is a default or an empty (unset) one')
+  t.equal(fromExample.redisUrl, undefined, 'REDIS_URL= means no Redis')
+  t.equal(fromExample.metricsPort, undefined, 'METRICS_PORT= means /metrics on the main port')
+  t.equal(fromExample.sessionSecretGenerated, true, 'SESSION_SECRET= means a random one in development')
+  const dir = t.testdir()
+  writeFileSync(join(dir, '.env'), 'REDIS_URL=\nSESSION_SECRET=\nPORT=7000\n')
+  t.equal(loadConfig({ env: { PORT: '' }, envFile: join(dir, '.env') }).port, 7000, 'an empty variable in the environment does not hide the file')
+})

@@ -34,3 +34,17 @@ export function createRedisConnection (options: RedisConnectionOptions): Redis {
   }
   return new Redis(options.url, redisOptions)
 }
+
+/**
+ * Where a Redis URL points, as logs and errors may show it: `host:port[/db]`, never the
+ * credentials the URL may carry.
+ */
+export function redisAddress (url: string): string {
+  try {
+    const parsed = new URL(url)
+    const db = parsed.pathname.length > 1 ? parsed.pathname : ''
+    return `${parsed.hostname}:${parsed.port === '' ? '6379' : parsed.port}${db}`
+  } catch {
+    return '(an invalid Redis URL)'
+  }
+}

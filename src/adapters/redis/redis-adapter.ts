@@ -16,12 +16,13 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { AdapterUnavailableError } from '../../errors.js'
 import type {
   AdapterHandler, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
 import { decodePubsub } from './codec.js'
-import { createRedisConnection } from './connection.js'
+import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
 import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js'
@@ -38,7 +39,11 @@ export interface RedisAdapterOptions {
   streamIdleTtlMs?: number
   /** How often this node sweeps expired presence entries of its channels, in ms. @default 1000 */
   presenceSweepIntervalMs?: number
-  /** How long `init` waits for Redis before failing boot, in ms. @default 10000 */
+  /**
+   * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
+   * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
+   * @default 3000
+   */
   connectTimeoutMs?: number
 }
 
@@ -79,10 +84,14 @@ function toPublication (channel: string, epoch: string, [id, fields]: StreamEntr
   }
 }
 
-async function waitReady (redis: Redis, timeoutMs: number): Promise<void> {
+/**
+ * Wait until `redis` is ready.
+ * @param failure - the error to reject with when it is not ready within `timeoutMs`
+ */
+async function waitReady (redis: Redis, timeoutMs: number, failure: () => Error): Promise<void> {
   if (redis.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { redis.off('ready', onReady); reject(new Error(`Redis not reachable within ${timeoutMs} ms`)) }, timeoutMs)
+    const timer = setTimeout(() => { redis.off('ready', onReady); reject(failure()) }, timeoutMs)
     const onReady = (): void => { clearTimeout(timer); resolve() }
     redis.once('ready', onReady)
   })
@@ -98,11 +107,18 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #sweepIntervalMs: number
   readonly #connectTimeoutMs: number
   readonly #channels = new Map<string, ChannelState>()
+  /** `host:port[/db]`: what logs and errors name (never the URL's credentials). */
+  readonly #address: string
+  /** The last error of each connection since it was last ready: the cause a report names. */
+  readonly #lastErrors = new Map<RedisRole, Error>()
+  /** Connections lost after `init` succeeded, until they are ready again. */
+  readonly #lost = new Set<RedisRole>()
   #pub: Redis | null = null
   #sub: Redis | null = null
   #handler: AdapterHandler | null = null
   #sweeper: ReturnType<typeof setInterval> | null = null
-  #lostSubscriber = false
+  /** Set once `init` has connected both: only then is a closed connection "lost". */
+  #started = false
 
   constructor (options: RedisAdapterOptions) {
     this.#url = options.url
@@ -110,7 +126,8 @@ export class RedisAdapter implements RealtimeAdapter {
     this.nodeId = options.nodeId ?? randomBytes(6).toString('base64url')
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
+    this.#address = redisAddress(options.url)
   }
 
   /** Whether both connections are up (for readiness probes). */
@@ -124,33 +141,54 @@ export class RedisAdapter implements RealtimeAdapter {
     const sub = createRedisConnection({ url: this.#url, role: 'subscriber', nodeId: this.nodeId })
     this.#pub = pub
     this.#sub = sub
-    // ioredis emits 'error' on every failed reconnect attempt: report state changes, not each retry.
-    pub.on('error', () => {})
-    sub.on('error', () => {})
+    this.#watch(pub, 'publisher')
+    this.#watch(sub, 'subscriber')
     // Load the scripts whenever the publisher (re)connects: an EVALSHA that misses and falls back
     // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
     pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
-    sub.on('close', () => {
-      if (this.#lostSubscriber || this.#sub === null) return
-      this.#lostSubscriber = true
-      this.#report(new Error('Redis subscriber connection lost'), 'connection')
-    })
     sub.on('ready', () => {
-      if (!this.#lostSubscriber) return
-      this.#lostSubscriber = false
       // ioredis resubscribes by itself (autoResubscribe); fill what was published meanwhile.
+      if (!this.#started) return
       for (const [channel, state] of this.#channels) this.#recoverGap(channel, state).catch((err: unknown) => { this.#report(err, 'recover') })
     })
     sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
     try {
-      await Promise.all([waitReady(pub, this.#connectTimeoutMs), waitReady(sub, this.#connectTimeoutMs)])
+      await Promise.all([
+        waitReady(pub, this.#connectTimeoutMs, () => this.#unreachable('publisher')),
+        waitReady(sub, this.#connectTimeoutMs, () => this.#unreachable('subscriber'))
+      ])
       await this.#loadScripts(pub)
     } catch (err) {
       await this.close()
       throw err
     }
+    this.#started = true
     this.#sweeper = setInterval(() => { this.#sweepPresence() }, this.#sweepIntervalMs)
     this.#sweeper.unref()
+  }
+
+  /**
+   * Follow one connection's state. ioredis emits `error` on every failed reconnect attempt: keep
+   * the last as the cause, and report the changes (lost, restored) rather than each retry.
+   */
+  #watch (redis: Redis, role: RedisRole): void {
+    redis.on('error', (err: Error) => { this.#lastErrors.set(role, err) })
+    redis.on('close', () => {
+      if (!this.#started || this.#pub === null || this.#lost.has(role)) return
+      this.#lost.add(role)
+      const cause = this.#lastErrors.get(role)
+      this.#report(new Error(`Redis ${role} connection to ${this.#address} lost${cause === undefined ? '' : ` (${cause.message})`}; reconnecting`), 'connection')
+    })
+    redis.on('ready', () => {
+      this.#lastErrors.delete(role)
+      if (this.#lost.delete(role)) this.#handler?.onRestored?.(`Redis ${role} connection to ${this.#address}`)
+    })
+  }
+
+  /** Why `init` gave up on a connection: the address and the last error seen. */
+  #unreachable (role: RedisRole): Error {
+    const cause = this.#lastErrors.get(role)?.message ?? 'no answer'
+    return new AdapterUnavailableError(`Redis at ${this.#address}`, `${cause} (gave up after ${this.#connectTimeoutMs} ms; the RedisAdapter's connectTimeoutMs sets how long to wait)`)
   }
 
   async publish (channel: string, data: unknown, options: PublishOptions): Promise<Publication> {

@@ -3,7 +3,7 @@
  */
 import { connect } from 'node:net'
 import t from 'tap'
-import { InvalidConfigError } from '../../../src/errors.js'
+import { InvalidConfigError } from '../../../src/app/config.js'
 import { buildApp, listen, testConfig } from '../../helpers/app.js'
 import { scrape } from '../../helpers/prometheus.js'
 import { connect as connectWs } from '../../helpers/ws-client.js'

@@ -7,8 +7,11 @@ import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import type { TestLike } from './app.js'
 
-/** Where the browser binary is expected (the Debian package; .ci/run installs it when missing). */
-export const CHROMIUM_PATH = '/usr/bin/chromium'
+/**
+ * Where the browser binary is: the Debian package's path unless CHROMIUM_PATH says otherwise
+ * (`npm test` installs the package first when it is missing and it can; see scripts/test-prerequisites.mjs).
+ */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** Where screenshots go. */
 export const ARTIFACTS_DIR = join(process.cwd(), 'test-artifacts')
 
@@ -18,7 +21,7 @@ export const ARTIFACTS_DIR = join(process.cwd(), 'test-artifacts')
  */
 export async function launchBrowser (t: TestLike): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install the Debian package (apt-get install chromium; .ci/run does it) — browser tests never skip`)
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install the Debian package (apt-get install chromium; npm test does it when it runs as root) or set CHROMIUM_PATH — browser tests never skip`)
   }
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,

@@ -10,6 +10,7 @@ import t from 'tap'
 import { packageRoot } from '../../src/app/paths.js'
 import { built, startNode } from '../helpers/process.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
+import { rawUpgrade } from '../helpers/realtime-app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
 
 const SECRET = 'nginx-test-secret-0123456789abcdef0123'
@@ -62,9 +63,12 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   const named = await fetch(`http://${base}/name`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Ann' })
   t.equal(named.status, 303)
 
+  // A browser on the page served through nginx sends its Origin: nginx is on a port other than
+  // 80/443 here, and the nodes' same-origin check must still see the browser's host:port.
+  const origin = `http://${base}`
   const clients = await Promise.all([1, 2, 3, 4].map(async () => await connect(`ws://${base}/ws`, {
     localAddress: '127.0.0.7',
-    headers: { cookie, 'x-forwarded-for': '6.6.6.6' }
+    headers: { cookie, origin, 'x-forwarded-for': '6.6.6.6' }
   })))
   t.teardown(() => { for (const client of clients) client.socket.terminate() })
   for (const client of clients) {
@@ -76,6 +80,16 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   t.ok(connectedOn.every((lines) => lines.length > 0), `least_conn spread the sockets over both nodes (${connectedOn.map((lines) => lines.length).join(' + ')})`)
   const ips = connectedOn.flat().map((line) => (JSON.parse(line) as { ip: string }).ip)
   t.same([...new Set(ips)], ['127.0.0.7'], 'the client IP is the address nginx saw, not the forged 6.6.6.6')
+
+  const foreign = await rawUpgrade(listenPort, '/ws', { origin: 'http://evil.example:8080' })
+  foreign.socket.destroy()
+  t.equal(foreign.status, 403, 'a page on another origin is still refused through nginx')
+
+  const publicMetrics = await fetch(`http://${base}/metrics`)
+  t.equal(publicMetrics.status, 404, '/metrics is not served on the public side')
+  const direct = await fetch(`http://127.0.0.1:${nodes[0]?.port ?? 0}/metrics`)
+  t.equal(direct.status, 200, 'Prometheus scrapes the node itself')
+  t.match(await direct.text(), /realtime_connections/)
 
   clients[0]?.socket.send(JSON.stringify({ type: 'pub', channel: 'chat', id: 'p', data: { text: 'through nginx' } }))
   const acks = await clients[0]?.waitFor('ack', 2)

@@ -12,7 +12,7 @@ import { Hub } from './hub.js'
 import { MessageRate } from '../limits/message-rate.js'
 import type { ResolvedOptions } from '../options.js'
 import type { BucketRate } from '../limits/token-bucket.js'
-import { decodeClientFrame, type ClientMessage } from '../wire/client-messages.js'
+import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
 import { encode, type ErrorMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
@@ -266,7 +266,7 @@ export class RealtimeNode {
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
       this.#options.metrics.frameIn('rate_limited', bytes)
-      this.#rateLimited(connection, verdict === 'close')
+      this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : requestIdOfFrame(data.toString()))
       return
     }
     if (isBinary) {
@@ -316,18 +316,23 @@ export class RealtimeNode {
     }
   }
 
-  #rateLimited (connection: Connection, close: boolean): void {
+  /**
+   * A message over the rate is dropped and answered by `rate_limited` (with its request id, so a
+   * client waiting on it is not left hanging); continued abuse closes the socket with 1008 after
+   * that answer.
+   */
+  #rateLimited (connection: Connection, close: boolean, id: RequestId | undefined): void {
     if (!connection.isOpen) return
-    if (close) {
-      connection.log.warn({ ratePerSec: this.#options.messageRatePerSec }, 'message rate abuse: closing')
-      connection.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED)
-      return
-    }
-    this.#sendError(connection, {
+    const error: ErrorMessage = {
       type: 'error',
       code: ClientErrorCode.RATE_LIMITED,
       message: `Too many messages: at most ${this.#options.messageRatePerSec}/s (burst ${this.#options.messageBurst}); this one was dropped.`
-    })
+    }
+    this.#sendError(connection, id === undefined ? error : { ...error, id })
+    if (close) {
+      connection.log.warn({ ratePerSec: this.#options.messageRatePerSec }, 'message rate abuse: closing')
+      connection.close(CloseCode.POLICY_VIOLATION, CloseReason.RATE_LIMITED)
+    }
   }
 
   #onClose (connection: Connection, code: number, reason: string): void {

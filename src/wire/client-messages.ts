@@ -8,8 +8,10 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 
+/** Longest request id, in characters. */
+const MAX_REQUEST_ID_LENGTH = 64
 /** Request id a client may attach; echoed in the `ack` or `error` that answers it. */
-const RequestId = Type.Union([Type.String({ maxLength: 64 }), Type.Integer()])
+const RequestIdSchema = Type.Union([Type.String({ maxLength: MAX_REQUEST_ID_LENGTH }), Type.Integer({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER })])
 /** Channel names: 1–128 chars of letters, digits and `_ - . : / @ $`. */
 export const CHANNEL_NAME_PATTERN = '^[A-Za-z0-9_\\-.:/@$]{1,128}$'
 const ChannelName = Type.String({ pattern: CHANNEL_NAME_PATTERN })
@@ -27,14 +29,14 @@ export const SubscribeSchema = Type.Object({
   since: Type.Optional(StreamPositionSchema),
   /** Without `since`: replay up to this many of the newest retained publications first. */
   rewind: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
-  id: Type.Optional(RequestId)
+  id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
 /** `{"type":"unsub","channel":"chat"}` */
 export const UnsubscribeSchema = Type.Object({
   type: Type.Literal('unsub'),
   channel: ChannelName,
-  id: Type.Optional(RequestId)
+  id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
 /** `{"type":"pub","channel":"chat","data":…}` */
@@ -42,7 +44,7 @@ export const PublishSchema = Type.Object({
   type: Type.Literal('pub'),
   channel: ChannelName,
   data: Type.Unknown(),
-  id: Type.Optional(RequestId)
+  id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
 export type StreamPosition = Static<typeof StreamPositionSchema>
@@ -65,14 +67,35 @@ export type DecodeErrorCode = 'invalid_json' | 'invalid_message' | 'unknown_type
 export type DecodedFrame =
   | { kind: 'text', text: string }
   | { kind: 'message', message: ClientMessage }
-  | { kind: 'error', code: DecodeErrorCode, message: string, id?: string | number }
+  | { kind: 'error', code: DecodeErrorCode, message: string, id?: RequestId }
 
-function requestIdOf (value: Record<string, unknown>): string | number | undefined {
+/** A request id a client may attach (see {@link RequestIdSchema}'s bounds, checked when the message is). */
+export type RequestId = string | number
+
+/**
+ * The id a client attached to a message, when it is readable: the `id` field of a JSON object,
+ * a string or an integer. It is echoed in the answer even when the message itself is invalid.
+ */
+function requestIdOf (value: Record<string, unknown>): RequestId | undefined {
   const id = value.id
-  return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)) ? id : undefined
+  return (typeof id === 'string' && id.length <= MAX_REQUEST_ID_LENGTH) || (typeof id === 'number' && Number.isSafeInteger(id)) ? id : undefined
 }
 
-function withId (error: { kind: 'error', code: DecodeErrorCode, message: string }, id: string | number | undefined): DecodedFrame {
+/**
+ * The readable request id of a text frame that will not be decoded (dropped by the rate limit),
+ * so that its answer still carries it.
+ */
+export function requestIdOfFrame (text: string): RequestId | undefined {
+  if (text.trimStart()[0] !== '{') return undefined
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? requestIdOf(value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function withId (error: { kind: 'error', code: DecodeErrorCode, message: string }, id: RequestId | undefined): DecodedFrame {
   return id === undefined ? error : { ...error, id }
 }
 

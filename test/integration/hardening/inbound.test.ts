@@ -79,10 +79,24 @@ t.test('past the burst, messages get rate_limited and the socket recovers once t
   for (let i = 0; i < 8; i++) client.socket.send(JSON.stringify({ type: 'nope', id: i }))
   const errors = await client.waitFor('error', 8)
   t.same(errors.map((frame) => frame.code), ['unknown_type', 'unknown_type', 'unknown_type', 'unknown_type', 'unknown_type', 'rate_limited', 'rate_limited', 'rate_limited'])
+  t.same(errors.map((frame) => frame.id), [0, 1, 2, 3, 4, 5, 6, 7], 'every request is answered with its id, the dropped ones too')
   await sleep(200) // 50/s refills the bucket
   client.socket.send(JSON.stringify({ type: 'nope', id: 'after' }))
   const after = (await client.waitFor('error', 9))[8]
   t.equal(after?.code, 'unknown_type', 'handled normally again')
   t.equal(client.closeCode, null)
   await client.close()
+})
+
+t.test('every request of a flood is answered with its id: rate_limited for the dropped ones, the last one before the 1008', async (t) => {
+  const { ws } = await bareApp(t, { messageRatePerSec: 1, messageBurst: 2 })
+  const client = await connect(`${ws}/ws`)
+  await client.waitFor('welcome')
+  // 2 within the burst (answered unknown_type), then 10 strikes: the 10th closes the socket.
+  for (let i = 0; i < 12; i++) client.socket.send(JSON.stringify({ type: 'nope', id: `r${i}` }))
+  const { code } = await client.closed
+  t.equal(code, 1008)
+  const answers = client.ofType('error')
+  t.same(answers.map((frame) => frame.id), Array.from({ length: 12 }, (_, i) => `r${i}`), 'one answer per request, in order, each with its id')
+  t.same(answers.slice(2).map((frame) => frame.code), Array.from({ length: 10 }, () => 'rate_limited'))
 })

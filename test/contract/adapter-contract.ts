@@ -140,6 +140,7 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.same(edge.publications.map((p) => p.offset), [8, 9, 10])
     const future = await adapter.since(channel, { offset: 11, epoch: position.epoch })
     t.equal(future.recovered, false, 'an offset past the top is not trusted')
+    t.same(future.publications.map((p) => p.offset), [8, 9, 10], 'and the retained window is returned, as for any gap not recovered')
   })
 
   t.test('another epoch is not recovered', async (t) => {

@@ -227,7 +227,9 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async since (channel: string, position: StreamPosition): Promise<SinceResult> {
     let read = await this.#read(channel, position.offset, 0)
-    if (read.position.epoch !== position.epoch) read = await this.#read(channel, 0, 0)
+    // Another epoch, or a position ahead of this stream: not recoverable, so the whole retained
+    // window is returned (as for any gap that is not recovered).
+    if (read.position.epoch !== position.epoch || position.offset > read.position.offset) read = await this.#read(channel, 0, 0)
     const { publications } = read
     const top = read.position.offset
     const sameEpoch = read.position.epoch === position.epoch

@@ -2,8 +2,9 @@
  * Bad inbound frames over real sockets: malformed JSON, unknown types, binary, oversize, a flood.
  * Each gets a clear answer (an error frame or a close code) and never takes the process down.
  */
+import type { Socket } from 'node:net'
 import t from 'tap'
-import { bareApp } from '../../helpers/realtime-app.js'
+import { bareApp, rawUpgrade } from '../../helpers/realtime-app.js'
 import { connect, sleep } from '../../helpers/ws-client.js'
 
 t.test('malformed JSON, unknown types and binary frames get error frames; the socket stays usable', async (t) => {
@@ -99,4 +100,49 @@ t.test('every request of a flood is answered with its id: rate_limited for the d
   const answers = client.ofType('error')
   t.same(answers.map((frame) => frame.id), Array.from({ length: 12 }, (_, i) => `r${i}`), 'one answer per request, in order, each with its id')
   t.same(answers.slice(2).map((frame) => frame.code), Array.from({ length: 10 }, () => 'rate_limited'))
+})
+
+/** One client frame: FIN + opcode, masked (as RFC 6455 requires of clients) unless `masked` is false. */
+function clientFrame (opcode: number, payload: Buffer, masked = true): Buffer {
+  const header = Buffer.from([0x80 | opcode, (masked ? 0x80 : 0) | payload.length])
+  if (!masked) return Buffer.concat([header, payload])
+  const mask = Buffer.from([1, 2, 3, 4])
+  return Buffer.concat([header, mask, payload.map((byte, i) => byte ^ (mask[i % 4] ?? 0))])
+}
+
+/** The code of the close frame the server sends on a raw socket. */
+async function serverCloseCode (socket: Socket, first: Buffer): Promise<number> {
+  let received = first
+  return await new Promise((resolve, reject) => {
+    const look = (): void => {
+      // Skip whole frames (welcome…) until a close frame (opcode 8) with its 2-byte code.
+      let at = 0
+      while (at + 2 <= received.length) {
+        const opcode = (received[at] ?? 0) & 0x0f
+        const length = (received[at + 1] ?? 0) & 0x7f
+        const start = at + (length === 126 ? 4 : 2)
+        const end = start + (length === 126 ? received.readUInt16BE(at + 2) : length)
+        if (end > received.length) return
+        if (opcode === 8) { resolve(received.readUInt16BE(start)); return }
+        at = end
+      }
+    }
+    socket.on('data', (chunk: Buffer) => { received = Buffer.concat([received, chunk]); look() })
+    socket.once('error', reject)
+    look()
+  })
+}
+
+t.test('frames that break RFC 6455 are closed by the WebSocket layer: 1002 (unmasked) and 1007 (invalid UTF-8), as the protocol doc says', async (t) => {
+  const { port, app } = await bareApp(t)
+  const unmasked = await rawUpgrade(port)
+  unmasked.socket.write(clientFrame(0x1, Buffer.from('hello'), false))
+  t.equal(await serverCloseCode(unmasked.socket, unmasked.rest), 1002, 'an unmasked client frame: protocol error')
+  unmasked.socket.destroy()
+  const badText = await rawUpgrade(port)
+  badText.socket.write(clientFrame(0x1, Buffer.from([0x68, 0x69, 0xff, 0xfe])))
+  t.equal(await serverCloseCode(badText.socket, badText.rest), 1007, 'a text frame that is not UTF-8: invalid payload')
+  badText.socket.destroy()
+  for (let waited = 0; app.realtime.connections > 0 && waited < 2000; waited += 20) await sleep(20)
+  t.equal(app.realtime.connections, 0, 'both sockets are gone')
 })

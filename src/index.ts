@@ -13,7 +13,6 @@ export type { RealtimeDecorator } from './plugin.js'
 
 // Options and what the hooks receive.
 export type { RealtimePluginOptions, TickContext } from './options.js'
-export { DEFAULTS } from './options.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
 export type { Visitor } from './node/visitor.js'

@@ -19,14 +19,14 @@ export const ARTIFACTS_DIR = join(process.cwd(), 'test-artifacts')
  * Launch headless Chromium, closed on teardown. Fails loudly (never skips) when it is missing,
  * so CI cannot pass without having run the browser tests.
  */
-export async function launchBrowser (t: TestLike): Promise<Browser> {
+export async function launchBrowser (t: TestLike, extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install the Debian package (apt-get install chromium; npm test does it when it runs as root) or set CHROMIUM_PATH — browser tests never skip`)
   }
   const browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking']
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs]
   })
   t.teardown(() => browser.close())
   return browser

@@ -42,11 +42,12 @@ t.test('the main entry never loads prom-client', async (t) => {
 })
 
 t.test('the prometheus subpath export points at the implementation', async (t) => {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string, types: string }>, dependencies: Record<string, string> }
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import: string, types: string }>, dependencies: Record<string, string>, peerDependencies: Record<string, string>, peerDependenciesMeta: Record<string, { optional?: boolean }> }
   const entry = pkg.exports['./prometheus']
   t.equal(entry?.import, './dist/src/metrics/prometheus.js')
   t.equal(entry?.types, './dist/src/metrics/prometheus.d.ts')
   t.ok(existsSync(join(packageRoot, 'src/metrics/prometheus.ts')), 'its source exists')
   t.ok(graph(join(packageRoot, 'src/metrics/prometheus.ts')).packages.has('prom-client'), 'and it is the one that imports prom-client')
-  t.ok(pkg.dependencies['prom-client'], 'prom-client is a dependency (the demo app serves /metrics)')
+  t.notOk('prom-client' in pkg.dependencies, 'prom-client is not a dependency: an app that never imports the subpath never installs it')
+  t.ok(pkg.peerDependencies['prom-client'] !== undefined && pkg.peerDependenciesMeta['prom-client']?.optional === true, 'it is an optional peer of the subpath')
 })

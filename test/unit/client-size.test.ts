@@ -1,0 +1,23 @@
+/**
+ * The browser client stays small and self-contained: its build bundles with nothing outside it
+ * (no dependency), and minified + gzipped it stays within a budget. Raise the budget only with a
+ * reason a page's users would accept.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { clientSize } from '../../scripts/client-size.mjs'
+import { built } from '../helpers/process.js'
+
+/** Minified and gzipped, in bytes. */
+const BUDGET_BYTES = 3 * 1024
+
+t.test('fastify-realtime/client: no imports outside its own files, and within its size budget', async (t) => {
+  const dir = join(built('src/client/index.js'), '..')
+  const specifiers = readdirSync(dir).filter((file) => file.endsWith('.js'))
+    .flatMap((file) => [...readFileSync(join(dir, file), 'utf8').matchAll(/^(?:import|export)\b[^'\n]*\sfrom\s+'([^']+)'/gm)].map((match) => match[1] ?? ''))
+  t.ok(specifiers.length > 0, 'the build imports its own modules')
+  t.same(specifiers.filter((specifier) => !specifier.startsWith('./')), [], 'and nothing else')
+  const { minified, gzipped } = await clientSize()
+  t.ok(gzipped <= BUDGET_BYTES, `${gzipped} bytes minified and gzipped (${minified} minified), budget ${BUDGET_BYTES}`)
+})

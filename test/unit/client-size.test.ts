@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { clientSize } from '../../scripts/client-size.mjs'
+import { packageRoot } from '../../src/app/paths.js'
 import { built } from '../helpers/process.js'
 
 /** Minified and gzipped, in bytes. */
@@ -20,4 +21,9 @@ t.test('fastify-realtime/client: no imports outside its own files, and within it
   t.same(specifiers.filter((specifier) => !specifier.startsWith('./')), [], 'and nothing else')
   const { minified, gzipped } = await clientSize()
   t.ok(gzipped <= BUDGET_BYTES, `${gzipped} bytes minified and gzipped (${minified} minified), budget ${BUDGET_BYTES}`)
+  // The README states the size a fresh `npm run size` prints (to the tenth of a KB).
+  const stated = `${(gzipped / 1024).toFixed(1)} KB`
+  const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8')
+  t.match(readme, `(\`fastify-realtime/client\`, ${stated} min+gzip)`, `the README's feature list says ${stated}`)
+  t.match(readme, `(${stated} minified and gzipped; \`npm run size\`)`, `and so does its client section`)
 })

@@ -85,25 +85,11 @@ function identifyFromSession (request: FastifyRequest): Visitor | null {
 
 async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
   await fastify.register(realtime, {
-    tickIntervalMs: fastify.config.tickIntervalMs,
-    closeGraceMs: fastify.config.closeGraceMs,
-    heartbeatIntervalMs: fastify.config.heartbeatIntervalMs,
-    heartbeatTimeoutMs: fastify.config.heartbeatTimeoutMs,
-    maxBufferedBytes: fastify.config.maxBufferedBytes,
-    maxPayloadBytes: fastify.config.maxPayloadBytes,
-    allowedOrigins: fastify.config.allowedOrigins,
-    requireOrigin: fastify.config.requireOrigin,
-    requireSession: fastify.config.requireSession,
-    maxConnectionsPerIp: fastify.config.maxConnectionsPerIp,
-    maxConnections: fastify.config.maxConnections,
-    handshakeRatePerSec: fastify.config.handshakeRatePerSec,
-    handshakeBurst: fastify.config.handshakeBurst,
-    messageRatePerSec: fastify.config.messageRatePerSec,
-    messageBurst: fastify.config.messageBurst,
+    // Every tunable the environment sets (TICK_INTERVAL_MS, MAX_CONNECTIONS…), already validated.
+    ...fastify.config.realtime,
     tick: demoTick,
     identify: identifyFromSession,
     channels: DEMO_CHANNELS,
-    presenceTtlMs: fastify.config.presenceTtlMs,
     metrics: fastify.realtimeMetrics,
     // REDIS_URL set: publications, history and presence are shared by every node through Redis.
     ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })

@@ -26,7 +26,7 @@ export default async function page (fastify: FastifyInstance): Promise<void> {
       return reply.viewAsync('page.pug', {
         visitorId,
         displayName: request.session.get('displayName') ?? null,
-        tickIntervalMs: fastify.config.tickIntervalMs,
+        tickIntervalMs: fastify.config.realtime.tickIntervalMs,
         wsPath: '/ws',
         flash: hasFlash ? { info: takeFlash(reply, 'info'), error: takeFlash(reply, 'error') } : { info: [], error: [] }
       })

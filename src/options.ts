@@ -1,14 +1,19 @@
 /**
- * Plugin options: their types (with defaults and units), and the one function that validates them.
- * Bad options fail registration with {@link InvalidOptionError}; nothing is silently coerced.
+ * Plugin options: ONE entry per tunable ({@link OPTIONS}: type, bounds, default, unit,
+ * description), the types the application writes ({@link RealtimePluginOptions}), and the one
+ * function that validates them. Bad options fail registration with {@link InvalidOptionError};
+ * nothing is silently coerced. The demo server reads the same entries from its environment
+ * (src/app/config.ts), and the docs' option table and `.env.example` are generated from them.
  */
+import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { InvalidOptionError } from './errors.js'
-import type { Visitor } from './node/visitor.js'
-import type { ConnectionInfo } from './node/connection.js'
-import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { RealtimeAdapter } from './adapters/adapter.js'
-import { CHANNEL_DEFAULTS, resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
+import { resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
+import { InvalidOptionError } from './errors.js'
+import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
+import type { ConnectionInfo } from './node/connection.js'
+import type { Visitor } from './node/visitor.js'
+import { aFunction, envName, implementing, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
 
 /** What the `tick` option receives for each batch of ticks. */
 export interface TickContext {
@@ -119,107 +124,231 @@ export interface ResolvedOptions {
   readonly messageBurst: number
 }
 
-/** Defaults of every optional setting, exported so docs and tests read the same numbers. */
-export const DEFAULTS = Object.freeze({
-  path: '/ws',
-  tickIntervalMs: 3000,
-  maxPayloadBytes: 64 * 1024,
-  closeGraceMs: 10_000,
-  heartbeatIntervalMs: 25_000,
-  heartbeatTimeoutMs: 10_000,
-  maxBufferedBytes: 1024 * 1024,
-  maxConnectionsPerIp: 64,
-  maxConnections: 10_000,
-  handshakeRatePerSec: 20,
-  handshakeBurst: 40,
-  messageRatePerSec: 20,
-  messageBurst: 40
-})
+/** The tunables of the plugin: every option but the `prefix` Fastify gives. */
+type OptionValues = Omit<ResolvedOptions, 'prefix'>
 
-const MIN_TICK_INTERVAL_MS = 10
-const MAX_TICK_INTERVAL_MS = 24 * 60 * 60 * 1000
-const MAX_PAYLOAD_LIMIT_BYTES = 64 * 1024 * 1024
-
-/** Options Fastify itself passes to every plugin; accepted and ignored here. */
-const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
-const OWN_KEYS = new Set([
-  'path', 'tickIntervalMs', 'tick', 'identify', 'onConnection', 'onMessage', 'maxPayloadBytes', 'closeGraceMs', 'metrics',
-  'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'maxBufferedBytes', 'allowedOrigins', 'requireOrigin', 'requireSession',
-  'maxConnectionsPerIp', 'maxConnections', 'handshakeRatePerSec', 'handshakeBurst', 'messageRatePerSec', 'messageBurst',
-  'channels', 'maxSubscriptionsPerConnection', 'presenceTtlMs', 'adapter'
-])
-const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'close']
 const HOUR_MS = 60 * 60 * 1000
+const DAY_MS = 24 * HOUR_MS
 const MAX_RATE = 1_000_000
 
-function integerIn (name: string, value: unknown, fallback: number, min: number, max: number, allowZero = false): number {
-  if (value === undefined) return fallback
-  const ok = typeof value === 'number' && Number.isInteger(value) && ((allowZero && value === 0) || (value >= min && value <= max))
-  if (!ok) {
-    const range = `${allowZero ? '0 or ' : ''}an integer from ${min} to ${max}`
-    throw new InvalidOptionError(name, `expected ${range}, got ${JSON.stringify(value)}`)
-  }
-  return value
-}
+const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })
+/** 0 (off) or an integer within the bounds. */
+const offOr = (minimum: number, maximum: number): ReturnType<typeof Type.Union> => Type.Union([Type.Literal(0), integer(minimum, maximum)])
 
-function optionalFunction<F> (name: string, value: unknown): F | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'function') throw new InvalidOptionError(name, `expected a function, got ${typeof value}`)
-  return value as F
-}
-
-function resolvePath (value: unknown): string {
-  if (value === undefined) return DEFAULTS.path
-  if (typeof value !== 'string' || !value.startsWith('/') || /[\s?#]/.test(value)) {
-    throw new InvalidOptionError('path', `expected a route path starting with "/" (no spaces, query or hash), got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
-function optionalBoolean (name: string, value: unknown): boolean {
-  if (value === undefined) return false
-  if (typeof value !== 'boolean') throw new InvalidOptionError(name, `expected true or false, got ${JSON.stringify(value)}`)
-  return value
-}
-
-/** Normalise an allow-list: each entry must be an http(s) origin without path, or the list is `['*']`. */
-function resolveOrigins (value: unknown): readonly string[] {
-  if (value === undefined) return Object.freeze([])
-  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
-    throw new InvalidOptionError('allowedOrigins', 'expected an array of origins such as "https://app.example.com"')
-  }
+/** Normalise an allow-list: each entry an http(s) origin without path, or the list is `['*']`. */
+function resolveOrigins (value: unknown): { value: readonly string[] } | { problem: string } {
   const entries = value as string[]
   if (entries.includes('*')) {
-    if (entries.length > 1) throw new InvalidOptionError('allowedOrigins', '"*" allows every origin and cannot be combined with others')
-    return Object.freeze(['*'])
+    return entries.length > 1 ? { problem: '"*" allows every origin and cannot be combined with others' } : { value: Object.freeze(['*']) }
   }
-  return Object.freeze(entries.map((entry) => {
+  const origins: string[] = []
+  for (const entry of entries) {
     let url: URL | null = null
     try { url = new URL(entry) } catch { url = null }
     const bare = url !== null && (url.protocol === 'http:' || url.protocol === 'https:') && (url.pathname === '/' || url.pathname === '') &&
       url.search === '' && url.hash === '' && url.username === '' && !entry.endsWith('/')
-    if (url === null || !bare) {
-      throw new InvalidOptionError('allowedOrigins', `${JSON.stringify(entry)} is not an origin; write scheme://host[:port] with no path, e.g. "https://app.example.com"`)
-    }
-    return url.origin
-  }))
+    if (url === null || !bare) return { problem: `${JSON.stringify(entry)} is not an origin; write scheme://host[:port] with no path, e.g. "https://app.example.com"` }
+    origins.push(url.origin)
+  }
+  return { value: Object.freeze(origins) }
 }
 
-function resolveMetrics (value: unknown): RealtimeMetrics {
-  if (value === undefined) return noopMetrics
-  if (typeof value !== 'object' || value === null) throw new InvalidOptionError('metrics', 'expected an object implementing RealtimeMetrics')
-  const missing = Object.keys(noopMetrics).filter((key) => typeof (value as Record<string, unknown>)[key] !== 'function')
-  if (missing.length > 0) throw new InvalidOptionError('metrics', `missing method(s) ${missing.join(', ')}`)
-  return value as RealtimeMetrics
-}
+const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'close'] as const
 
-function resolveAdapter (value: unknown): RealtimeAdapter | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'object' || value === null) throw new InvalidOptionError('adapter', 'expected an object implementing RealtimeAdapter')
-  const missing = ADAPTER_METHODS.filter((key) => typeof (value as Record<string, unknown>)[key] !== 'function')
-  if (missing.length > 0) throw new InvalidOptionError('adapter', `missing method(s) ${missing.join(', ')}`)
-  return value as RealtimeAdapter
-}
+/**
+ * Every tunable of the plugin, once. The key is the option's name; those with `env` are also
+ * environment variables of the demo server (the name in SCREAMING_SNAKE_CASE).
+ */
+export const OPTIONS = Object.freeze({
+  path: {
+    schema: Type.String({ pattern: '^/[^\\s?#]*$' }),
+    default: '/ws',
+    expected: 'a route path starting with "/" (no spaces, query or hash)',
+    description: 'WebSocket route, under the registration `prefix`.'
+  },
+  tickIntervalMs: {
+    schema: offOr(10, DAY_MS),
+    default: 3000,
+    unit: 'milliseconds',
+    description: 'Milliseconds between two ticks on one connection; `0` turns the ticker off.',
+    env: envName('tickIntervalMs'),
+    group: 'Ticker and shutdown'
+  },
+  tick: {
+    ...aFunction<ResolvedOptions['tick']>(),
+    default: () => null,
+    defaultText: '() => null',
+    description: '`({ connections, now }) => data`: the `data` of a tick, called once per batch of sockets due together (not once per socket).'
+  },
+  identify: {
+    ...aFunction<ResolvedOptions['identify']>(),
+    default: () => null,
+    defaultText: '() => null',
+    description: '`(request) => { id, name? } | null`: the visitor, from the upgrade request (session hooks have run).'
+  },
+  onConnection: {
+    ...aFunction<NonNullable<ResolvedOptions['onConnection']>>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(connection) => void`, once a connection is welcomed.'
+  },
+  onMessage: {
+    ...aFunction<NonNullable<ResolvedOptions['onMessage']>>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(connection, text) => void`, for each plain-text client message, after it is logged.'
+  },
+  channels: {
+    schema: opaque(),
+    default: resolveChannels(undefined),
+    defaultText: '[]',
+    validate: (value) => ({ value: resolveChannels(value) }),
+    description: 'The channels clients may use, by exact name or `*` pattern, with their policy (see the channel fields).'
+  },
+  maxSubscriptionsPerConnection: {
+    schema: integer(1, 100_000),
+    default: 128,
+    description: 'Most channels one connection may subscribe to at once; more are refused (`too_many_subscriptions`).',
+    env: envName('maxSubscriptionsPerConnection'),
+    group: 'Channels'
+  },
+  presenceTtlMs: {
+    schema: integer(1000, DAY_MS),
+    default: 30_000,
+    unit: 'milliseconds',
+    description: 'A presence entry not refreshed for this long disappears: how the visitors of a node that died leave.',
+    env: envName('presenceTtlMs'),
+    group: 'Channels'
+  },
+  adapter: {
+    ...implementing<RealtimeAdapter>('RealtimeAdapter', ADAPTER_METHODS),
+    default: undefined,
+    defaultText: 'memory',
+    description: 'Where publications, history and presence live: `MemoryAdapter` (one process, the default) or `RedisAdapter` (`fastify-realtime/redis`, many nodes).'
+  },
+  metrics: {
+    ...implementing<RealtimeMetrics>('RealtimeMetrics', Object.keys(noopMetrics)),
+    default: noopMetrics,
+    defaultText: 'no-op',
+    description: 'Where the core reports what it counts: a `RealtimeMetrics`, e.g. `PrometheusMetrics` from `fastify-realtime/prometheus`.'
+  },
+  maxPayloadBytes: {
+    schema: integer(1, 64 * 1024 * 1024),
+    default: 64 * 1024,
+    unit: 'bytes',
+    description: 'Largest client message; a larger one closes the socket with 1009.',
+    env: envName('maxPayloadBytes'),
+    group: 'Connection limits'
+  },
+  closeGraceMs: {
+    schema: integer(0, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'On shutdown, how long clients get to close after the 1001 before they are cut.',
+    env: envName('closeGraceMs'),
+    group: 'Ticker and shutdown'
+  },
+  heartbeatIntervalMs: {
+    schema: offOr(10, HOUR_MS),
+    default: 25_000,
+    unit: 'milliseconds',
+    description: 'Ping every connection this often; `0` turns heartbeats off.',
+    env: envName('heartbeatIntervalMs'),
+    group: 'Connection limits'
+  },
+  heartbeatTimeoutMs: {
+    schema: integer(10, HOUR_MS),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'A connection whose pong has not come this long after its ping is terminated; a dead peer is gone within interval + timeout.',
+    env: envName('heartbeatTimeoutMs'),
+    group: 'Connection limits'
+  },
+  maxBufferedBytes: {
+    schema: integer(1024, 1024 * 1024 * 1024),
+    default: 1024 * 1024,
+    unit: 'bytes',
+    description: 'Send budget of one connection (bytes waiting to be written): past it ticks are coalesced (only the newest waits) and any other message closes the socket with 4008.',
+    env: envName('maxBufferedBytes'),
+    group: 'Connection limits'
+  },
+  allowedOrigins: {
+    schema: Type.Array(Type.String()),
+    default: Object.freeze([]) as readonly string[],
+    defaultText: 'same origin',
+    expected: 'a list of origins (scheme://host[:port]), or ["*"] for any',
+    validate: resolveOrigins,
+    description: 'Origins allowed to open a socket from a browser (`scheme://host[:port]`, comma-separated in the environment), or `*` for any; empty: only the same origin as the request\'s Host. Others get 403.',
+    env: envName('allowedOrigins'),
+    group: 'Connection limits'
+  },
+  requireOrigin: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Refuse upgrades that carry no `Origin` header (non-browser clients) with 403.',
+    env: envName('requireOrigin'),
+    group: 'Connection limits'
+  },
+  requireSession: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Refuse upgrades whose `identify` returns null (no valid session) with 401.',
+    env: envName('requireSession'),
+    group: 'Connection limits'
+  },
+  maxConnectionsPerIp: {
+    schema: integer(1, 10_000_000),
+    default: 64,
+    description: 'Concurrent connections allowed from one client IP (trusted-proxy aware); more get 429.',
+    env: envName('maxConnectionsPerIp'),
+    group: 'Connection limits'
+  },
+  maxConnections: {
+    schema: integer(1, 10_000_000),
+    default: 10_000,
+    description: 'Concurrent connections allowed on this node; more get 503.',
+    env: envName('maxConnections'),
+    group: 'Connection limits'
+  },
+  handshakeRatePerSec: {
+    schema: integer(1, MAX_RATE),
+    default: 20,
+    unit: 'per second',
+    description: 'Upgrade handshakes per second allowed from one client IP (token bucket rate); more get 429.',
+    env: envName('handshakeRatePerSec'),
+    group: 'Connection limits'
+  },
+  handshakeBurst: {
+    schema: integer(1, MAX_RATE),
+    default: 40,
+    description: 'Upgrade handshakes one client IP may make at once (token bucket capacity).',
+    env: envName('handshakeBurst'),
+    group: 'Connection limits'
+  },
+  messageRatePerSec: {
+    schema: integer(1, MAX_RATE),
+    default: 20,
+    unit: 'per second',
+    description: 'Client messages per second allowed on one connection; more are dropped with a `rate_limited` error, and 10 in a row close the socket with 1008.',
+    env: envName('messageRatePerSec'),
+    group: 'Connection limits'
+  },
+  messageBurst: {
+    schema: integer(1, MAX_RATE),
+    default: 40,
+    description: 'Client messages one connection may send at once (token bucket capacity).',
+    env: envName('messageBurst'),
+    group: 'Connection limits'
+  }
+} satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })
+
+/** The default of every option with a plain value, so tests and docs read the same numbers. */
+export const DEFAULTS = Object.freeze(Object.fromEntries(
+  Object.entries(OPTIONS).filter(([, tunable]) => ['number', 'string', 'boolean'].includes(typeof tunable.default)).map(([name, tunable]) => [name, tunable.default])
+) as { readonly [K in keyof typeof OPTIONS as (typeof OPTIONS)[K]['default'] extends number | string | boolean ? K : never]: (typeof OPTIONS)[K]['default'] })
+
+/** Options Fastify itself passes to every plugin; accepted and ignored here (but `prefix`, which the route takes). */
+const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 /**
  * Validate plugin options and apply defaults.
@@ -228,40 +357,19 @@ function resolveAdapter (value: unknown): RealtimeAdapter | undefined {
  * @throws InvalidOptionError naming the option and what it expects
  */
 export function resolveOptions (raw: RealtimePluginOptions | undefined): ResolvedOptions {
-  const options: Record<string, unknown> = { ...(raw ?? {}) }
-  for (const key of Object.keys(options)) {
-    if (!OWN_KEYS.has(key) && !FASTIFY_REGISTER_KEYS.has(key)) {
-      throw new InvalidOptionError(key, `unknown option; known options are ${[...OWN_KEYS].join(', ')}`)
+  const given: Record<string, unknown> = { ...(raw ?? {}) }
+  for (const key of Object.keys(given)) {
+    if (!Object.hasOwn(OPTIONS, key) && !FASTIFY_REGISTER_KEYS.has(key)) {
+      throw new InvalidOptionError(key, `unknown option; known options are ${Object.keys(OPTIONS).join(', ')}`)
     }
   }
-  const prefix = options.prefix
+  const prefix = given.prefix
   if (prefix !== undefined && typeof prefix !== 'string') throw new InvalidOptionError('prefix', 'expected a string')
-  return Object.freeze({
-    path: resolvePath(options.path),
-    prefix: prefix ?? '',
-    tickIntervalMs: integerIn('tickIntervalMs', options.tickIntervalMs, DEFAULTS.tickIntervalMs, MIN_TICK_INTERVAL_MS, MAX_TICK_INTERVAL_MS, true),
-    tick: optionalFunction<ResolvedOptions['tick']>('tick', options.tick) ?? (() => null),
-    identify: optionalFunction<ResolvedOptions['identify']>('identify', options.identify) ?? (() => null),
-    onConnection: optionalFunction<(connection: ConnectionInfo) => void>('onConnection', options.onConnection),
-    onMessage: optionalFunction<(connection: ConnectionInfo, text: string) => void>('onMessage', options.onMessage),
-    maxPayloadBytes: integerIn('maxPayloadBytes', options.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 1, MAX_PAYLOAD_LIMIT_BYTES),
-    closeGraceMs: integerIn('closeGraceMs', options.closeGraceMs, DEFAULTS.closeGraceMs, 0, 10 * 60 * 1000),
-    metrics: resolveMetrics(options.metrics),
-    channels: resolveChannels(options.channels),
-    maxSubscriptionsPerConnection: integerIn('maxSubscriptionsPerConnection', options.maxSubscriptionsPerConnection, CHANNEL_DEFAULTS.maxSubscriptionsPerConnection, 1, 100_000),
-    presenceTtlMs: integerIn('presenceTtlMs', options.presenceTtlMs, CHANNEL_DEFAULTS.presenceTtlMs, 1000, 24 * 60 * 60 * 1000),
-    adapter: resolveAdapter(options.adapter),
-    heartbeatIntervalMs: integerIn('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 10, HOUR_MS, true),
-    heartbeatTimeoutMs: integerIn('heartbeatTimeoutMs', options.heartbeatTimeoutMs, DEFAULTS.heartbeatTimeoutMs, 10, HOUR_MS),
-    maxBufferedBytes: integerIn('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
-    allowedOrigins: resolveOrigins(options.allowedOrigins),
-    requireOrigin: optionalBoolean('requireOrigin', options.requireOrigin),
-    requireSession: optionalBoolean('requireSession', options.requireSession),
-    maxConnectionsPerIp: integerIn('maxConnectionsPerIp', options.maxConnectionsPerIp, DEFAULTS.maxConnectionsPerIp, 1, 10_000_000),
-    maxConnections: integerIn('maxConnections', options.maxConnections, DEFAULTS.maxConnections, 1, 10_000_000),
-    handshakeRatePerSec: integerIn('handshakeRatePerSec', options.handshakeRatePerSec, DEFAULTS.handshakeRatePerSec, 1, MAX_RATE),
-    handshakeBurst: integerIn('handshakeBurst', options.handshakeBurst, DEFAULTS.handshakeBurst, 1, MAX_RATE),
-    messageRatePerSec: integerIn('messageRatePerSec', options.messageRatePerSec, DEFAULTS.messageRatePerSec, 1, MAX_RATE),
-    messageBurst: integerIn('messageBurst', options.messageBurst, DEFAULTS.messageBurst, 1, MAX_RATE)
-  })
+  const resolved: Record<string, unknown> = { prefix: prefix ?? '' }
+  for (const [name, tunable] of Object.entries(OPTIONS) as Array<[string, Tunable]>) {
+    const value = resolveTunable(tunable, given[name])
+    if (value instanceof TunableProblem) throw new InvalidOptionError(name, value.toString())
+    resolved[name] = value
+  }
+  return Object.freeze(resolved) as unknown as ResolvedOptions
 }

@@ -1,130 +1,30 @@
 /**
- * Application configuration from the environment and `.env`, validated at boot.
+ * The demo server's configuration, from the environment and `.env`, validated at boot.
  *
- * The only module that reads `process.env` or a `.env` file. Variables already set in the
- * environment win over `.env` (as with fastify-cli, which loads `.env` the same way), and
- * `process.env` is never modified. An invalid value throws {@link InvalidConfigError} naming it.
+ * The only module that reads `process.env` or a `.env` file. Its variables are the plugin's own
+ * tunables ({@link OPTIONS} entries with an `env` name: `tickIntervalMs` is `TICK_INTERVAL_MS`),
+ * parsed and checked by the very entries the plugin validates its options with, plus the
+ * server's own settings ({@link SERVER_SETTINGS}), written down the same way. So a value can never
+ * pass here and fail at registration, and a bad one is always named by its variable.
+ *
+ * Variables already set in the environment win over `.env` (as with fastify-cli, which loads
+ * `.env` the same way); an empty value, in either, counts as unset; `process.env` is never modified.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { resolve } from 'node:path'
-import { parse as parseDotenv } from 'dotenv'
 import createError from '@fastify/error'
-import envSchema from 'env-schema'
+import { Type } from '@sinclair/typebox'
+import { parse as parseDotenv } from 'dotenv'
+import { OPTIONS, type ResolvedOptions } from '../options.js'
+import { fromEnvText, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'
 
 /** The environment configuration failed validation; boot stops with it (the demo server's own error). */
 export const InvalidConfigError = createError<[string]>('FRT_INVALID_CONFIG', 'Invalid configuration: %s', 500)
 
 /** Log levels pino accepts. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-
-/** The validated configuration of the demo server. */
-export interface AppConfig {
-  nodeEnv: 'development' | 'production' | 'test'
-  port: number
-  host: string
-  logLevel: typeof LOG_LEVELS[number]
-  tickIntervalMs: number
-  /** Addresses/CIDRs (or proxy-addr names) of trusted proxies; empty: X-Forwarded-For is ignored. */
-  trustProxy: string[]
-  sessionSecret: string
-  /** True when no SESSION_SECRET was given and a random one was made (development only). */
-  sessionSecretGenerated: boolean
-  closeGraceMs: number
-  heartbeatIntervalMs: number
-  heartbeatTimeoutMs: number
-  maxBufferedBytes: number
-  maxPayloadBytes: number
-  /** Origins allowed to open a socket from a browser; empty: the Host's own origin only; `['*']`: any. */
-  allowedOrigins: string[]
-  requireOrigin: boolean
-  requireSession: boolean
-  maxConnectionsPerIp: number
-  maxConnections: number
-  handshakeRatePerSec: number
-  handshakeBurst: number
-  messageRatePerSec: number
-  messageBurst: number
-  /** Port of a separate metrics listener; undefined: `GET /metrics` is served on the main port. */
-  metricsPort: number | undefined
-  /** Address the separate metrics listener binds (only with `metricsPort`). */
-  metricsHost: string
-  /** Redis URL: set → Redis adapter and Redis sessions (scale-out); undefined → memory (one node). */
-  redisUrl: string | undefined
-  /** Prefix of every Redis key and pub/sub channel of this app. */
-  redisKeyPrefix: string
-  /** A presence entry not refreshed for this long disappears (a node that died leaves presence within it). */
-  presenceTtlMs: number
-}
-
-/** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
-export interface LoadConfigOptions {
-  env?: Record<string, string | undefined>
-  /** Path of the dotenv file, or false to read none. @default '.env' in the working directory */
-  envFile?: string | false
-}
-
-const schema = {
-  type: 'object',
-  properties: {
-    NODE_ENV: { type: 'string', enum: ['development', 'production', 'test'], default: 'development' },
-    PORT: { type: 'integer', minimum: 0, maximum: 65535, default: 8005 },
-    HOST: { type: 'string', minLength: 1, default: 'localhost' },
-    LOG_LEVEL: { type: 'string', enum: [...LOG_LEVELS], default: 'info' },
-    TICK_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 3000 },
-    TRUST_PROXY: { type: 'string', default: '' },
-    SESSION_SECRET: { type: 'string', minLength: 32 },
-    CLOSE_GRACE_MS: { type: 'integer', minimum: 0, maximum: 600_000, default: 10_000 },
-    HEARTBEAT_INTERVAL_MS: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 25_000 },
-    HEARTBEAT_TIMEOUT_MS: { type: 'integer', minimum: 10, maximum: 3_600_000, default: 10_000 },
-    MAX_BUFFERED_BYTES: { type: 'integer', minimum: 1024, maximum: 1_073_741_824, default: 1_048_576 },
-    MAX_PAYLOAD_BYTES: { type: 'integer', minimum: 1, maximum: 67_108_864, default: 65_536 },
-    ALLOWED_ORIGINS: { type: 'string', default: '' },
-    REQUIRE_ORIGIN: { type: 'boolean', default: false },
-    REQUIRE_SESSION: { type: 'boolean', default: false },
-    MAX_CONNECTIONS_PER_IP: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 64 },
-    MAX_CONNECTIONS: { type: 'integer', minimum: 1, maximum: 10_000_000, default: 10_000 },
-    HANDSHAKE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
-    HANDSHAKE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
-    MESSAGE_RATE_PER_SEC: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20 },
-    MESSAGE_BURST: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 40 },
-    METRICS_PORT: { type: 'integer', minimum: 0, maximum: 65535 },
-    METRICS_HOST: { type: 'string', minLength: 1 },
-    REDIS_URL: { type: 'string', pattern: '^rediss?://' },
-    REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_:.-]{0,64}$', default: 'rt:' },
-    PRESENCE_TTL_MS: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 30_000 }
-  }
-} as const
-
-interface RawEnv {
-  NODE_ENV: AppConfig['nodeEnv']
-  PORT: number
-  HOST: string
-  LOG_LEVEL: AppConfig['logLevel']
-  TICK_INTERVAL_MS: number
-  TRUST_PROXY: string
-  SESSION_SECRET?: string
-  CLOSE_GRACE_MS: number
-  HEARTBEAT_INTERVAL_MS: number
-  HEARTBEAT_TIMEOUT_MS: number
-  MAX_BUFFERED_BYTES: number
-  MAX_PAYLOAD_BYTES: number
-  ALLOWED_ORIGINS: string
-  REQUIRE_ORIGIN: boolean
-  REQUIRE_SESSION: boolean
-  MAX_CONNECTIONS_PER_IP: number
-  MAX_CONNECTIONS: number
-  HANDSHAKE_RATE_PER_SEC: number
-  HANDSHAKE_BURST: number
-  MESSAGE_RATE_PER_SEC: number
-  MESSAGE_BURST: number
-  METRICS_PORT?: number
-  METRICS_HOST?: string
-  REDIS_URL?: string
-  REDIS_KEY_PREFIX: string
-  PRESENCE_TTL_MS: number
-}
 
 const PROXY_ADDR_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
 
@@ -138,42 +38,159 @@ function isTrustedProxyEntry (entry: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= max
 }
 
-function parseTrustProxy (value: string): string[] {
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+function trustedProxies (value: unknown): { value: string[] } | { problem: string } {
+  const entries = value as string[]
   for (const entry of entries) {
-    if (entry === 'true' || entry === '*') {
-      throw new InvalidConfigError(`TRUST_PROXY="${value}": trusting every peer lets any client forge X-Forwarded-For; list your proxies' addresses or CIDRs instead`)
-    }
-    if (!isTrustedProxyEntry(entry)) {
-      throw new InvalidConfigError(`TRUST_PROXY entry "${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal`)
-    }
+    if (entry === 'true' || entry === '*') return { problem: 'trusting every peer lets any client forge X-Forwarded-For; list your proxies\' addresses or CIDRs instead' }
+    if (!isTrustedProxyEntry(entry)) return { problem: `entry "${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal` }
   }
-  return entries
+  return { value: entries }
 }
 
-function parseRedisUrl (value: string | undefined): string | undefined {
-  if (value === undefined) return undefined
+function redisUrl (value: unknown): { value: string } | { problem: string } {
   try {
-    const url = new URL(value)
-    if (url.hostname === '') throw new Error('no host')
-  } catch {
-    throw new InvalidConfigError(`REDIS_URL="${value}" is not a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)`)
-  }
-  return value
+    const url = new URL(value as string)
+    if ((url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '') return { value: value as string }
+  } catch {}
+  return { problem: 'is not a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)' }
 }
 
-function parseAllowedOrigins (value: string): string[] {
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
-  for (const entry of entries) {
-    if (entry === '*') continue
-    let url: URL | null = null
-    try { url = new URL(entry) } catch { url = null }
-    if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== entry) {
-      throw new InvalidConfigError(`ALLOWED_ORIGINS entry "${entry}" is not an origin; write scheme://host[:port] with no path or trailing slash, e.g. https://app.example.com`)
-    }
+/** The server's own settings (not plugin options), each with its variable. */
+export const SERVER_SETTINGS = Object.freeze({
+  nodeEnv: {
+    schema: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')]),
+    default: 'development',
+    expected: 'development, production or test',
+    description: 'Runtime mode. Production requires SESSION_SECRET and caches templates and static assets.',
+    env: 'NODE_ENV',
+    group: 'Server'
+  },
+  port: {
+    schema: Type.Integer({ minimum: 0, maximum: 65535 }),
+    default: 8005,
+    description: 'Port of the web app and the WebSocket (one port for both; 8005 is the tutorial\'s).',
+    env: 'PORT',
+    group: 'Server'
+  },
+  host: {
+    schema: Type.String({ minLength: 1 }),
+    default: 'localhost',
+    expected: 'a host name or an IP address',
+    description: 'Interface to listen on; 0.0.0.0 for every interface.',
+    env: 'HOST',
+    group: 'Server'
+  },
+  logLevel: {
+    schema: Type.Union(LOG_LEVELS.map((level) => Type.Literal(level))),
+    default: 'info',
+    expected: `one of ${LOG_LEVELS.join(', ')}`,
+    description: 'pino log level.',
+    env: 'LOG_LEVEL',
+    group: 'Server'
+  },
+  trustProxy: {
+    schema: Type.Array(Type.String()),
+    default: [],
+    defaultText: '',
+    expected: 'a comma-separated list of IP addresses, CIDR ranges, or loopback, linklocal, uniquelocal',
+    validate: trustedProxies,
+    description: 'Trusted reverse proxies: only requests arriving from these addresses have their X-Forwarded-For honoured.',
+    details: 'Empty: the client IP is always the socket\'s peer address. "true" and "*" are refused: trusting every peer lets any client forge its IP. Behind nginx on the same host: TRUST_PROXY=127.0.0.1,::1',
+    env: 'TRUST_PROXY',
+    group: 'Server'
+  },
+  sessionSecret: {
+    schema: Type.String({ minLength: 32 }),
+    default: undefined,
+    expected: 'at least 32 characters',
+    secret: true,
+    description: 'Signs the session cookie: at least 32 characters, e.g. `openssl rand -hex 32`.',
+    details: 'Required in production. Empty in development: a random one is made at each start (with a warning), so sessions end when the server restarts.',
+    env: 'SESSION_SECRET',
+    group: 'Server'
+  },
+  metricsPort: {
+    schema: Type.Integer({ minimum: 0, maximum: 65535 }),
+    default: undefined,
+    description: 'Serve GET /metrics (Prometheus) on a separate listener on this port, and not on PORT.',
+    details: 'Empty: /metrics is served on the main port (block it at your proxy in production). Must differ from PORT; 0 picks a free port. Example: METRICS_PORT=9100',
+    env: 'METRICS_PORT',
+    group: 'Metrics'
+  },
+  metricsHost: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: 'HOST',
+    expected: 'a host name or an IP address',
+    description: 'Interface of the separate metrics listener (with METRICS_PORT only); empty: the same as HOST. Keep it reachable by Prometheus only.',
+    env: 'METRICS_HOST',
+    group: 'Metrics'
+  },
+  redisUrl: {
+    schema: Type.String(),
+    default: undefined,
+    expected: 'a redis:// or rediss:// URL',
+    validate: redisUrl,
+    secret: true,
+    description: 'Set it to run several nodes behind a load balancer: publications, history, presence and sessions are then shared through Redis.',
+    details: 'Format: redis://[user:password@]host:port[/db] (rediss:// for TLS). Empty: everything stays in this process.',
+    env: 'REDIS_URL',
+    group: 'Scale-out on Redis'
+  },
+  redisKeyPrefix: {
+    schema: Type.String({ pattern: '^[A-Za-z0-9_:.-]{0,64}$' }),
+    default: 'rt:',
+    expected: 'up to 64 letters, digits and _ : . -',
+    description: 'Prefix of every Redis key and pub/sub channel, so several apps can share one Redis.',
+    env: 'REDIS_KEY_PREFIX',
+    group: 'Scale-out on Redis'
   }
-  if (entries.includes('*') && entries.length > 1) throw new InvalidConfigError('ALLOWED_ORIGINS: "*" allows every origin and cannot be combined with others')
-  return entries
+} satisfies Record<string, Tunable>)
+
+/** The plugin options that are environment variables of the demo server. */
+type EnvOptionName = { [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K] extends { env: string } ? K : never }[keyof typeof OPTIONS]
+
+/** The plugin's tunables read from the environment, resolved (their defaults where unset). */
+export type EnvOptions = Pick<ResolvedOptions, EnvOptionName>
+
+/** The validated configuration of the demo server. */
+export interface AppConfig {
+  nodeEnv: 'development' | 'production' | 'test'
+  port: number
+  host: string
+  logLevel: typeof LOG_LEVELS[number]
+  /** Addresses/CIDRs (or proxy-addr names) of trusted proxies; empty: X-Forwarded-For is ignored. */
+  trustProxy: string[]
+  sessionSecret: string
+  /** True when no SESSION_SECRET was given and a random one was made (development only). */
+  sessionSecretGenerated: boolean
+  /** Port of a separate metrics listener; undefined: `GET /metrics` is served on the main port. */
+  metricsPort: number | undefined
+  /** Address the separate metrics listener binds (only with `metricsPort`). */
+  metricsHost: string
+  /** Redis URL: set → Redis adapter and Redis sessions (scale-out); undefined → memory (one node). */
+  redisUrl: string | undefined
+  /** Prefix of every Redis key and pub/sub channel of this app. */
+  redisKeyPrefix: string
+  /** The plugin options read from the environment, ready to pass to `register`. */
+  realtime: EnvOptions
+}
+
+/** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>
+  /** Path of the dotenv file, or false to read none. @default '.env' in the working directory */
+  envFile?: string | false
+}
+
+/** Every variable of the demo server, with the setting it fills: the plugin's tunables, then the server's. */
+export function environmentVariables (): Array<{ name: string, key: string, tunable: Tunable, plugin: boolean }> {
+  const plugin = (Object.entries(OPTIONS) as Array<[string, Tunable]>).filter(([, tunable]) => tunable.env !== undefined)
+  const server = Object.entries(SERVER_SETTINGS) as Array<[string, Tunable]>
+  return [
+    ...plugin.map(([key, tunable]) => ({ name: tunable.env ?? '', key, tunable, plugin: true })),
+    ...server.map(([key, tunable]) => ({ name: tunable.env ?? '', key, tunable, plugin: false }))
+  ]
 }
 
 function readEnvFile (path: string | false): Record<string, string> {
@@ -188,59 +205,39 @@ function readEnvFile (path: string | false): Record<string, string> {
 
 /**
  * Load and validate the configuration.
- * @throws InvalidConfigError with the variable's name and what it must be
+ * @throws InvalidConfigError with the variable's name, its value and what it must be
  */
 export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
-  const fromFile = readEnvFile(options.envFile ?? '.env')
-  // Set variables win over the file. An empty value, in either, counts as unset so the default
-  // applies: `.env.example` lists optional variables empty, and a copy of it must boot as it is.
   const merged: Record<string, string> = {}
-  for (const source of [fromFile, options.env ?? process.env]) {
+  for (const source of [readEnvFile(options.envFile ?? '.env'), options.env ?? process.env]) {
     for (const [key, value] of Object.entries(source)) {
       if (value !== undefined && value !== '') merged[key] = value
     }
   }
-  let raw: RawEnv
-  try {
-    raw = envSchema<RawEnv>({ schema, data: merged, env: false, dotenv: false })
-  } catch (err) {
-    // env-schema says e.g. "env/TICK_INTERVAL_MS must be integer"; name the value too.
-    const message = (err as Error).message.replace(/env\/(\w+)/g, (_match, name: string) => `${name} (got ${JSON.stringify(merged[name] ?? '')})`)
-    throw new InvalidConfigError(message)
+  const values: Record<string, unknown> = {}
+  const realtime: Record<string, unknown> = {}
+  for (const { name, key, tunable, plugin } of environmentVariables()) {
+    const text = merged[name]
+    const value = resolveTunable(tunable, text === undefined ? undefined : fromEnvText(tunable, text))
+    if (value instanceof TunableProblem) {
+      const got = tunable.secret === true ? `a value of ${text?.length ?? 0} characters` : JSON.stringify(text)
+      throw new InvalidConfigError(`${name} (got ${got}): ${value.problem}`)
+    }
+    if (plugin) realtime[key] = value
+    else values[key] = value
   }
-  if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT !== 0 && raw.METRICS_PORT === raw.PORT) {
-    throw new InvalidConfigError(`METRICS_PORT=${raw.METRICS_PORT} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
+  const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost'> & { sessionSecret: string | undefined, metricsHost: string | undefined }
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    throw new InvalidConfigError(`METRICS_PORT=${config.metricsPort} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
   }
-  if (raw.NODE_ENV === 'production' && raw.SESSION_SECRET === undefined) {
+  if (config.nodeEnv === 'production' && config.sessionSecret === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
   }
   return {
-    nodeEnv: raw.NODE_ENV,
-    port: raw.PORT,
-    host: raw.HOST,
-    logLevel: raw.LOG_LEVEL,
-    tickIntervalMs: raw.TICK_INTERVAL_MS,
-    trustProxy: parseTrustProxy(raw.TRUST_PROXY),
-    sessionSecret: raw.SESSION_SECRET ?? randomBytes(32).toString('hex'),
-    sessionSecretGenerated: raw.SESSION_SECRET === undefined,
-    closeGraceMs: raw.CLOSE_GRACE_MS,
-    heartbeatIntervalMs: raw.HEARTBEAT_INTERVAL_MS,
-    heartbeatTimeoutMs: raw.HEARTBEAT_TIMEOUT_MS,
-    maxBufferedBytes: raw.MAX_BUFFERED_BYTES,
-    maxPayloadBytes: raw.MAX_PAYLOAD_BYTES,
-    allowedOrigins: parseAllowedOrigins(raw.ALLOWED_ORIGINS),
-    requireOrigin: raw.REQUIRE_ORIGIN,
-    requireSession: raw.REQUIRE_SESSION,
-    maxConnectionsPerIp: raw.MAX_CONNECTIONS_PER_IP,
-    maxConnections: raw.MAX_CONNECTIONS,
-    handshakeRatePerSec: raw.HANDSHAKE_RATE_PER_SEC,
-    handshakeBurst: raw.HANDSHAKE_BURST,
-    messageRatePerSec: raw.MESSAGE_RATE_PER_SEC,
-    messageBurst: raw.MESSAGE_BURST,
-    metricsPort: raw.METRICS_PORT,
-    metricsHost: raw.METRICS_HOST ?? raw.HOST,
-    redisUrl: parseRedisUrl(raw.REDIS_URL),
-    redisKeyPrefix: raw.REDIS_KEY_PREFIX,
-    presenceTtlMs: raw.PRESENCE_TTL_MS
+    ...config,
+    sessionSecret: config.sessionSecret ?? randomBytes(32).toString('hex'),
+    sessionSecretGenerated: config.sessionSecret === undefined,
+    metricsHost: config.metricsHost ?? config.host,
+    realtime: realtime as unknown as EnvOptions
   }
 }

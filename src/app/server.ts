@@ -9,7 +9,7 @@ import { exitOnBootFailure } from './boot-failure.js'
 
 const server = Fastify(options)
 
-closeWithGrace({ delay: config.closeGraceMs + 2000, logger: server.log }, async ({ signal, err }) => {
+closeWithGrace({ delay: config.realtime.closeGraceMs + 2000, logger: server.log }, async ({ signal, err }) => {
   if (err) server.log.error({ err }, 'shutting down after an error')
   else server.log.info({ signal }, 'shutting down')
   await server.close()

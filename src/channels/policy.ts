@@ -6,7 +6,9 @@
 import type { FastifyRequest } from 'fastify'
 import type { ConnectionInfo } from '../node/connection.js'
 import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
+import { Type } from '@sinclair/typebox'
 import { InvalidOptionError } from '../errors.js'
+import { aFunction, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'
 import type { Visitor } from '../node/visitor.js'
 
 /** What a channel hook learns about the request it decides on. */
@@ -65,17 +67,49 @@ export interface ChannelPolicy {
   readonly presence: boolean
 }
 
-/** Channel defaults, exported so docs and tests read the same numbers. */
-export const CHANNEL_DEFAULTS = Object.freeze({
-  historySize: 0,
-  historyTtlMs: 5 * 60 * 1000,
-  maxSubscriptionsPerConnection: 128,
-  presenceTtlMs: 30_000
-})
+const allowEveryone = (): boolean => true
 
-const MAX_HISTORY_SIZE = 10_000
-const MAX_HISTORY_TTL_MS = 7 * 24 * 60 * 60 * 1000
-const DEFINITION_KEYS = new Set(['name', 'canSubscribe', 'clientPublish', 'onClientPublish', 'historySize', 'historyTtlMs', 'presence'])
+/**
+ * Every field of a channel declaration but its name, once: type, bounds, default, description
+ * (the README's channel table is generated from it).
+ */
+export const CHANNEL_FIELDS = Object.freeze({
+  canSubscribe: {
+    ...aFunction<ChannelPolicy['canSubscribe']>(),
+    default: allowEveryone,
+    defaultText: 'anyone',
+    description: '`({ channel, connection, visitor, request }) => boolean | Promise<boolean>`; false or a throw → `forbidden`.'
+  },
+  clientPublish: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Whether clients may send `pub` frames (the server always may).'
+  },
+  onClientPublish: {
+    ...aFunction<NonNullable<ChannelPolicy['onClientPublish']>>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(context, data) => data | undefined`: rewrite or refuse (`publish_rejected`) a client publication; needs `clientPublish`.'
+  },
+  historySize: {
+    schema: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    default: 0,
+    description: 'Publications kept for recovery and `rewind`; 0 keeps none.'
+  },
+  historyTtlMs: {
+    schema: Type.Integer({ minimum: 1000, maximum: 7 * 24 * 60 * 60 * 1000 }),
+    default: 5 * 60 * 1000,
+    unit: 'milliseconds',
+    description: 'How long a kept publication stays recoverable.'
+  },
+  presence: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Subscribers get a snapshot of who is there, then join and leave frames.'
+  }
+} satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
+
+const DEFINITION_KEYS = ['name', ...Object.keys(CHANNEL_FIELDS)]
 const CHANNEL_NAME = new RegExp(CHANNEL_NAME_PATTERN)
 const DECLARED_NAME = /^[A-Za-z0-9_\-.:/@$*]{1,128}$/
 
@@ -92,28 +126,6 @@ function patternToRegExp (pattern: string): RegExp {
   return new RegExp(`^${escaped.join('.*')}$`)
 }
 
-function integerIn (where: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(where, `expected an integer from ${min} to ${max}, got ${JSON.stringify(value)}`)
-  }
-  return value
-}
-
-function booleanOr (where: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback
-  if (typeof value !== 'boolean') throw new InvalidOptionError(where, `expected true or false, got ${JSON.stringify(value)}`)
-  return value
-}
-
-function functionOr<F> (where: string, value: unknown): F | undefined {
-  if (value === undefined) return undefined
-  if (typeof value !== 'function') throw new InvalidOptionError(where, `expected a function, got ${typeof value}`)
-  return value as F
-}
-
-const allowEveryone = (): boolean => true
-
 /**
  * Validate one channel declaration.
  * @param raw - what the application wrote
@@ -125,26 +137,23 @@ export function resolveChannel (raw: unknown, index: number): ChannelPolicy {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new InvalidOptionError(at, 'expected an object like { name: "chat" }')
   const definition = raw as Record<string, unknown>
   for (const key of Object.keys(definition)) {
-    if (!DEFINITION_KEYS.has(key)) throw new InvalidOptionError(`${at}.${key}`, `unknown field; known fields are ${[...DEFINITION_KEYS].join(', ')}`)
+    if (!DEFINITION_KEYS.includes(key)) throw new InvalidOptionError(`${at}.${key}`, `unknown field; known fields are ${DEFINITION_KEYS.join(', ')}`)
   }
   const name = definition.name
   if (typeof name !== 'string' || !DECLARED_NAME.test(name)) {
     throw new InvalidOptionError(`${at}.name`, `expected 1–128 characters of letters, digits, _ - . : / @ $ and the wildcard *, got ${JSON.stringify(name)}`)
   }
-  const clientPublish = booleanOr(`${at}.clientPublish`, definition.clientPublish, false)
-  const onClientPublish = functionOr<ChannelPolicy['onClientPublish']>(`${at}.onClientPublish`, definition.onClientPublish)
-  if (onClientPublish !== undefined && !clientPublish) {
+  const fields: Record<string, unknown> = { name }
+  for (const [field, tunable] of Object.entries(CHANNEL_FIELDS) as Array<[string, Tunable]>) {
+    const value = resolveTunable(tunable, definition[field])
+    if (value instanceof TunableProblem) throw new InvalidOptionError(`${at}.${field}`, value.toString())
+    fields[field] = value
+  }
+  const policy = fields as unknown as ChannelPolicy
+  if (policy.onClientPublish !== undefined && !policy.clientPublish) {
     throw new InvalidOptionError(`${at}.onClientPublish`, 'is set but clientPublish is false, so it would never run; set clientPublish: true')
   }
-  return Object.freeze({
-    name,
-    canSubscribe: functionOr<ChannelPolicy['canSubscribe']>(`${at}.canSubscribe`, definition.canSubscribe) ?? allowEveryone,
-    clientPublish,
-    onClientPublish,
-    historySize: integerIn(`${at}.historySize`, definition.historySize, CHANNEL_DEFAULTS.historySize, 0, MAX_HISTORY_SIZE),
-    historyTtlMs: integerIn(`${at}.historyTtlMs`, definition.historyTtlMs, CHANNEL_DEFAULTS.historyTtlMs, 1000, MAX_HISTORY_TTL_MS),
-    presence: booleanOr(`${at}.presence`, definition.presence, false)
-  })
+  return Object.freeze(policy)
 }
 
 /** Finds the policy of a channel name: exact declarations first, then patterns in declaration order. */

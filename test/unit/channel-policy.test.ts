@@ -1,11 +1,11 @@
 import t from 'tap'
-import { ChannelRegistry, CHANNEL_DEFAULTS, isChannelName, resolveChannel, resolveChannels } from '../../src/channels/policy.js'
+import { ChannelRegistry, CHANNEL_FIELDS, isChannelName, resolveChannel, resolveChannels } from '../../src/channels/policy.js'
 import { resolveOptions } from '../../src/options.js'
 import { MemoryAdapter } from '../../src/adapters/memory.js'
 
 t.test('declarations get their defaults and are frozen', async (t) => {
   const policy = resolveChannel({ name: 'chat' }, 0)
-  t.match(policy, { name: 'chat', clientPublish: false, historySize: 0, historyTtlMs: CHANNEL_DEFAULTS.historyTtlMs, presence: false })
+  t.match(policy, { name: 'chat', clientPublish: false, historySize: 0, historyTtlMs: CHANNEL_FIELDS.historyTtlMs.default, presence: false })
   t.equal(policy.onClientPublish, undefined)
   t.equal(await policy.canSubscribe({ channel: 'chat', connection: {} as never, visitor: null, request: undefined }), true, 'anyone may subscribe by default')
   t.ok(Object.isFrozen(policy))

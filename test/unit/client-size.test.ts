@@ -25,5 +25,5 @@ t.test('fastify-realtime/client: no imports outside its own files, and within it
   const stated = `${(gzipped / 1024).toFixed(1)} KB`
   const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8')
   t.match(readme, `(\`fastify-realtime/client\`, ${stated} min+gzip)`, `the README's feature list says ${stated}`)
-  t.match(readme, `(${stated} minified and gzipped; \`npm run size\`)`, `and so does its client section`)
+  t.match(readme, `(${stated} minified and gzipped; \`npm run size\`)`, 'and so does its client section')
 })

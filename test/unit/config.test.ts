@@ -1,14 +1,16 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfig } from '../../src/app/config.js'
+import { environmentVariables, loadConfig } from '../../src/app/config.js'
+import { resolveOptions } from '../../src/options.js'
+import { envName, fromEnvText } from '../../src/tunables.js'
 
 const SECRET = 'x'.repeat(40)
 
 t.test('defaults: the tutorial port, a 3 s ticker, no trusted proxy', async (t) => {
   const config = loadConfig({ env: {}, envFile: false })
   t.equal(config.port, 8005)
-  t.equal(config.tickIntervalMs, 3000)
+  t.equal(config.realtime.tickIntervalMs, 3000)
   t.equal(config.nodeEnv, 'development')
   t.equal(config.logLevel, 'info')
   t.same(config.trustProxy, [])
@@ -20,7 +22,7 @@ t.test('defaults: the tutorial port, a 3 s ticker, no trusted proxy', async (t) 
 t.test('values are parsed and typed', async (t) => {
   const config = loadConfig({ env: { PORT: '9001', TICK_INTERVAL_MS: '250', TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,loopback', SESSION_SECRET: SECRET, LOG_LEVEL: 'warn', HOST: '0.0.0.0' }, envFile: false })
   t.equal(config.port, 9001)
-  t.equal(config.tickIntervalMs, 250)
+  t.equal(config.realtime.tickIntervalMs, 250)
   t.same(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'loopback'])
   t.equal(config.sessionSecret, SECRET)
   t.equal(config.sessionSecretGenerated, false)
@@ -34,13 +36,13 @@ t.test('.env fills in, but never overrides a variable already set', async (t) =>
   writeFileSync(file, 'PORT=7000\nTICK_INTERVAL_MS=1500\nHOST=127.0.0.1\n')
   const config = loadConfig({ env: { PORT: '7100' }, envFile: file })
   t.equal(config.port, 7100, 'the environment wins')
-  t.equal(config.tickIntervalMs, 1500, 'the file fills what the environment lacks')
+  t.equal(config.realtime.tickIntervalMs, 1500, 'the file fills what the environment lacks')
   t.equal(config.host, '127.0.0.1')
   t.equal(loadConfig({ env: {}, envFile: join(dir, 'missing.env') }).port, 8005, 'a missing file is fine')
 })
 
 t.test('invalid values stop boot with a message naming the variable', async (t) => {
-  t.throws(() => loadConfig({ env: { TICK_INTERVAL_MS: 'soon' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /TICK_INTERVAL_MS \(got "soon"\) must be integer/ })
+  t.throws(() => loadConfig({ env: { TICK_INTERVAL_MS: 'soon' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /TICK_INTERVAL_MS \(got "soon"\): expected 0 or an integer from 10 to 86400000 \(milliseconds\)/ })
   t.throws(() => loadConfig({ env: { PORT: '70000' }, envFile: false }), { message: /PORT/ })
   t.throws(() => loadConfig({ env: { LOG_LEVEL: 'loud' }, envFile: false }), { message: /LOG_LEVEL/ })
   t.throws(() => loadConfig({ env: { NODE_ENV: 'staging' }, envFile: false }), { message: /NODE_ENV/ })
@@ -73,4 +75,30 @@ t.test('.env.example copied as it is gives the documented defaults (empty means 
   const dir = t.testdir()
   writeFileSync(join(dir, '.env'), 'REDIS_URL=\nSESSION_SECRET=\nPORT=7000\n')
   t.equal(loadConfig({ env: { PORT: '' }, envFile: join(dir, '.env') }).port, 7000, 'an empty variable in the environment does not hide the file')
+})
+
+t.test('one entry per tunable: a value passes as an environment variable exactly when it passes as a plugin option', async (t) => {
+  t.throws(() => loadConfig({ env: { TICK_INTERVAL_MS: '5' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /^Invalid configuration: TICK_INTERVAL_MS \(got "5"\): expected 0 or an integer from 10 to 86400000 \(milliseconds\)$/ }, 'what the plugin refuses is refused at boot, named by its variable')
+  t.throws(() => resolveOptions({ tickIntervalMs: 5 }), { code: 'FRT_INVALID_OPTION', message: /"tickIntervalMs": expected 0 or an integer from 10 to 86400000 \(milliseconds\), got 5/ })
+  const origins = loadConfig({ env: { ALLOWED_ORIGINS: 'HTTPS://App.example.com, https://b.example:443' }, envFile: false }).realtime.allowedOrigins
+  t.same(origins, ['https://app.example.com', 'https://b.example'], 'what the plugin accepts (and normalises) is accepted the same way')
+  t.same(resolveOptions({ allowedOrigins: ['HTTPS://App.example.com', 'https://b.example:443'] }).allowedOrigins, origins)
+  const samples = ['0', '1', '5', '9', '10', '1000', '3000', '65536', '86400000', '86400001', '-1', '1.5', 'soon', 'true', 'false', 'yes', 'https://a.example', '*', 'https://a.example/', '*,https://a.example']
+  for (const { name, key, tunable, plugin } of environmentVariables()) {
+    if (!plugin) continue
+    t.equal(name, envName(key), `${key} is ${name}`)
+    for (const text of samples) {
+      let envOk = true
+      try { loadConfig({ env: { [name]: text }, envFile: false }) } catch { envOk = false }
+      let optionOk = true
+      try { resolveOptions({ [key]: fromEnvText(tunable, text) }) } catch { optionOk = false }
+      if (envOk !== optionOk) t.fail(`${name}=${text}: the environment ${envOk ? 'accepts' : 'refuses'} what the option ${optionOk ? 'accepts' : 'refuses'}`)
+    }
+  }
+  t.pass('every sample was judged alike by both')
+})
+
+t.test('a secret is never repeated in a message', async (t) => {
+  t.throws(() => loadConfig({ env: { SESSION_SECRET: 'hunter2' }, envFile: false }), { message: /^Invalid configuration: SESSION_SECRET \(got a value of 7 characters\): expected at least 32 characters$/ })
+  t.throws(() => loadConfig({ env: { REDIS_URL: 'http://user:hunter2@cache' }, envFile: false }), { message: /REDIS_URL \(got a value of \d+ characters\): is not a valid redis/ })
 })

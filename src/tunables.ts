@@ -1,0 +1,174 @@
+/**
+ * How a tunable is written down, once: its type and bounds (a TypeBox schema), its default, its
+ * unit and its description. From that one entry come the validation of a plugin option, the
+ * parsing and validation of the same setting from an environment variable (the demo server's),
+ * the error message that says what is expected, and the rows of the docs' tables and of
+ * `.env.example`. So a value can never pass one check and fail the other.
+ */
+import { Kind, Type, TypeRegistry, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+
+/** A schema kind for values JSON Schema cannot describe (functions, objects with methods): checked by {@link Tunable.validate}. */
+const OPAQUE = 'FastifyRealtimeOpaque'
+if (!TypeRegistry.Has(OPAQUE)) TypeRegistry.Set(OPAQUE, () => true)
+
+/** The schema of a value JSON Schema cannot describe; a tunable with it needs a `validate`. */
+export function opaque (): TSchema {
+  return Type.Unsafe({ [Kind]: OPAQUE })
+}
+
+/** A tunable whose value is a function (a hook): checked with `typeof`, as JSON Schema cannot. */
+export function aFunction<F> (): Pick<Tunable<F>, 'schema' | 'validate'> {
+  return {
+    schema: opaque(),
+    validate: (value) => typeof value === 'function' ? { value: value as F } : { problem: `expected a function, got ${typeof value}` }
+  }
+}
+
+/** A tunable whose value implements a seam: an object with each of `methods`. */
+export function implementing<T extends object> (what: string, methods: readonly string[]): Pick<Tunable<T>, 'schema' | 'validate'> {
+  return {
+    schema: opaque(),
+    validate: (value) => {
+      if (typeof value !== 'object' || value === null) return { problem: `expected an object implementing ${what}` }
+      const missing = methods.filter((method) => typeof (value as Record<string, unknown>)[method] !== 'function')
+      return missing.length > 0 ? { problem: `missing method(s) ${missing.join(', ')}` } : { value: value as T }
+    }
+  }
+}
+
+/** One tunable. `T` is the type of its resolved value. */
+export interface Tunable<T = unknown> {
+  /** Type and bounds, as a TypeBox schema (integers, booleans, strings, arrays of strings), or {@link opaque}. */
+  readonly schema: TSchema
+  /** The value when none is given. */
+  readonly default: T
+  /** What one line of docs says it does. */
+  readonly description: string
+  /** More to say in `.env.example` (how to choose a value, what happens past it). */
+  readonly details?: string
+  /** The unit of a number, as words (`milliseconds`, `bytes`, `per second`); the name carries it too. */
+  readonly unit?: string
+  /** How the docs show the default, when it is not a plain value. */
+  readonly defaultText?: string
+  /** What a valid value is, in words, when the schema alone cannot say it (a pattern, a list). */
+  readonly expected?: string
+  /**
+   * Checks the schema cannot express, and the normal form of the value (e.g. origins as
+   * `URL.origin`). Returns the resolved value, or a string that says what is wrong with it.
+   */
+  readonly validate?: (value: unknown) => { value: T } | { problem: string }
+  /** The demo server reads it from this environment variable ({@link envName} of the option, or its own). */
+  readonly env?: string
+  /** A credential (or a URL that may carry one): a message never repeats its value. */
+  readonly secret?: boolean
+  /** The heading it is listed under in `.env.example` and the docs' tables. */
+  readonly group?: string
+}
+
+/** A set of tunables by name. */
+export type Tunables = Readonly<Record<string, Tunable>>
+
+/**
+ * Why a value was refused: `problem` says what is wrong, in words that name no option; `got` is
+ * how the refused value is shown, when the problem is its type or bounds (a message may add it).
+ */
+export class TunableProblem {
+  constructor (readonly problem: string, readonly got?: string) {}
+
+  /** The problem with the refused value, as a plugin option's message says it. */
+  toString (): string {
+    return this.got === undefined ? this.problem : `${this.problem}, got ${this.got}`
+  }
+}
+
+const checks = new WeakMap<TSchema, TypeCheck<TSchema>>()
+
+function checkerOf (schema: TSchema): TypeCheck<TSchema> {
+  let check = checks.get(schema)
+  if (check === undefined) {
+    check = TypeCompiler.Compile(schema)
+    checks.set(schema, check)
+  }
+  return check
+}
+
+interface SchemaShape {
+  [Kind]?: string
+  type?: string
+  const?: unknown
+  minimum?: number
+  maximum?: number
+  anyOf?: SchemaShape[]
+  items?: SchemaShape
+}
+
+/** What a schema accepts, in words: `0 or an integer from 10 to 86400000`. */
+function describeSchema (schema: SchemaShape): string {
+  if (schema.anyOf !== undefined) return schema.anyOf.map(describeSchema).join(' or ')
+  if (schema.const !== undefined) return JSON.stringify(schema.const)
+  switch (schema.type) {
+    case 'integer': return `an integer from ${schema.minimum ?? '-∞'} to ${schema.maximum ?? '∞'}`
+    case 'number': return `a number from ${schema.minimum ?? '-∞'} to ${schema.maximum ?? '∞'}`
+    case 'boolean': return 'true or false'
+    case 'string': return 'a string'
+    case 'array': return `a list of ${describeSchema(schema.items ?? {})}s`
+    default: return 'a valid value'
+  }
+}
+
+/** What a valid value of `tunable` is, in words, with its unit: what an error message says is expected. */
+export function expectation (tunable: Tunable): string {
+  const words = tunable.expected ?? describeSchema(tunable.schema as SchemaShape)
+  return tunable.unit === undefined ? words : `${words} (${tunable.unit})`
+}
+
+/** How a refused value is shown in a message. */
+function shown (value: unknown): string {
+  if (typeof value === 'function') return 'a function'
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) return 'an object'
+  return JSON.stringify(value) ?? String(value)
+}
+
+/**
+ * The value a tunable resolves to.
+ * @param value - what was given (undefined: the default)
+ * @returns the resolved value, or a {@link TunableProblem} that says what is wrong (the caller names the option)
+ */
+export function resolveTunable<T> (tunable: Tunable<T>, value: unknown): T | TunableProblem {
+  if (value === undefined) return tunable.default
+  if (!checkerOf(tunable.schema).Check(value)) return new TunableProblem(`expected ${expectation(tunable)}`, tunable.secret === true ? 'a value that does not fit' : shown(value))
+  if (tunable.validate === undefined) return value as T
+  const result = tunable.validate(value)
+  return 'problem' in result ? new TunableProblem(result.problem) : result.value
+}
+
+/** The environment variable of an option: `tickIntervalMs` → `TICK_INTERVAL_MS`. */
+export function envName (option: string): string {
+  return option.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()
+}
+
+function acceptsInteger (schema: SchemaShape): boolean {
+  return schema.type === 'integer' || (schema.anyOf?.some(acceptsInteger) ?? false) || typeof schema.const === 'number'
+}
+
+/**
+ * Turn an environment variable's text into the value its tunable's schema describes: integers
+ * from decimal digits, booleans from `true`/`false`, lists from comma-separated entries. A text
+ * that is none of those stays a string, so the schema check refuses it with the usual message.
+ */
+export function fromEnvText (tunable: Tunable, text: string): unknown {
+  const schema = tunable.schema as SchemaShape
+  if (acceptsInteger(schema)) return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text
+  if (schema.type === 'boolean') return text === 'true' ? true : text === 'false' ? false : text
+  if (schema.type === 'array') return text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  return text
+}
+
+/** How a default is shown in docs and in `.env.example`. */
+export function defaultShown (tunable: Tunable): string {
+  if (tunable.defaultText !== undefined) return tunable.defaultText
+  const value = tunable.default
+  if (Array.isArray(value)) return value.join(',')
+  return value === undefined ? '' : String(value)
+}

@@ -65,28 +65,71 @@ export const DrainingError = createError(
 )
 
 /**
- * Codes of the `error` frames the server sends about a client message. The connection stays
- * open after each of them, unless a close follows (`rate_limited` repeated).
+ * Codes of the `error` frames the server sends about a client message (docs/PROTOCOL.md lists
+ * each). The connection stays open after each of them, unless a close follows (`rate_limited`
+ * repeated).
  */
 export const ClientErrorCode = Object.freeze({
   /** The frame starts with `{` but is not valid JSON. */
   INVALID_JSON: 'invalid_json',
-  /** Valid JSON, but not a valid protocol message (schema mismatch). */
+  /** Valid JSON, but not a valid protocol message (schema mismatch, extra fields). */
   INVALID_MESSAGE: 'invalid_message',
   /** The `type` is not a known client message type. */
   UNKNOWN_TYPE: 'unknown_type',
-  /** A known type that this server does not enable (e.g. channels off). */
+  /** A known type that this server does not enable. */
   UNSUPPORTED: 'unsupported',
   /** Binary frames are not part of the protocol. */
   BINARY_UNSUPPORTED: 'binary_unsupported',
   /** Over the per-connection message rate; the message was dropped. */
   RATE_LIMITED: 'rate_limited',
   /** The server failed while handling the message. */
-  INTERNAL_ERROR: 'internal_error'
+  INTERNAL_ERROR: 'internal_error',
+  /** No channel declaration matches the name. */
+  UNKNOWN_CHANNEL: 'unknown_channel',
+  /** The channel's `canSubscribe` said no (or threw). */
+  FORBIDDEN: 'forbidden',
+  /** `sub` for a channel this connection is subscribed (or subscribing) to. */
+  ALREADY_SUBSCRIBED: 'already_subscribed',
+  /** `unsub` for a channel this connection is not subscribed to. */
+  NOT_SUBSCRIBED: 'not_subscribed',
+  /** More subscriptions than `maxSubscriptionsPerConnection`. */
+  TOO_MANY_SUBSCRIPTIONS: 'too_many_subscriptions',
+  /** The adapter failed while subscribing; try again. */
+  SUBSCRIBE_FAILED: 'subscribe_failed',
+  /** An `unsub` arrived before the `sub` completed. */
+  CANCELLED: 'cancelled',
+  /** The channel does not take client publications. */
+  PUBLISH_FORBIDDEN: 'publish_forbidden',
+  /** The channel's `onClientPublish` refused the data. */
+  PUBLISH_REJECTED: 'publish_rejected',
+  /** The adapter failed while publishing; try again. */
+  PUBLISH_FAILED: 'publish_failed'
 } as const)
 
 /** Union of the codes in {@link ClientErrorCode}. */
 export type ClientErrorCodeValue = typeof ClientErrorCode[keyof typeof ClientErrorCode]
+
+/**
+ * Why the upgrade gate refused an upgrade: a log field and a metric label. The client sees the
+ * HTTP status and the coded error of the refusal (FRT_ORIGIN_FORBIDDEN, FRT_HANDSHAKE_RATE…).
+ */
+export const UpgradeRefusal = Object.freeze({
+  /** The Origin is not allowed (403). */
+  ORIGIN: 'origin',
+  /** The client IP holds its maximum of connections (429). */
+  PER_IP_LIMIT: 'per_ip_limit',
+  /** The node holds its maximum of connections (503). */
+  GLOBAL_LIMIT: 'global_limit',
+  /** Too many handshakes from the client IP (429). */
+  RATE: 'rate',
+  /** No valid session while one is required (401). */
+  AUTH: 'auth',
+  /** The node is shutting down (503). */
+  DRAINING: 'draining'
+} as const)
+
+/** Union of the reasons in {@link UpgradeRefusal}. */
+export type UpgradeRejection = typeof UpgradeRefusal[keyof typeof UpgradeRefusal]
 
 /**
  * WebSocket close codes sent by the server (RFC 6455 §7.4 plus application codes).

@@ -11,18 +11,13 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Connection } from '../node/connection.js'
 import type { PresenceEntry, PresenceEvent, PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
 import type { PublishRequest, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
-import { UnknownChannelError } from '../errors.js'
+import { ClientErrorCode, UnknownChannelError, type ClientErrorCodeValue } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import { encode, type AckMessage, type ErrorMessage, type PubMessage, type ServerMessage } from '../wire/server-messages.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
 import { isChannelName, type ChannelContext, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { sendFrame } from './send.js'
 import { Subscription } from './subscription.js'
-
-/** Error codes of channel requests (sent in `error` frames with the request's id). */
-export type ChannelErrorCode =
-  | 'unknown_channel' | 'forbidden' | 'already_subscribed' | 'not_subscribed' | 'too_many_subscriptions'
-  | 'subscribe_failed' | 'cancelled' | 'publish_forbidden' | 'publish_rejected' | 'publish_failed'
 
 /** What a {@link ChannelService} is made from. */
 export interface ChannelServiceOptions {
@@ -170,16 +165,16 @@ export class ChannelService {
     const { channel, id } = message
     const policy = this.#registry.match(channel)
     if (policy === undefined) {
-      this.#error(connection, id, 'unknown_channel', `No channel "${channel}" is declared on this server.`)
+      this.#error(connection, id, ClientErrorCode.UNKNOWN_CHANNEL, `No channel "${channel}" is declared on this server.`)
       return
     }
     let subscriptions = this.#byConnection.get(connection)
     if (subscriptions?.has(channel) === true) {
-      this.#error(connection, id, 'already_subscribed', `Already subscribed to "${channel}".`)
+      this.#error(connection, id, ClientErrorCode.ALREADY_SUBSCRIBED, `Already subscribed to "${channel}".`)
       return
     }
     if ((subscriptions?.size ?? 0) >= this.#maxSubscriptions) {
-      this.#error(connection, id, 'too_many_subscriptions', `At most ${this.#maxSubscriptions} subscriptions per connection; unsubscribe from one first.`)
+      this.#error(connection, id, ClientErrorCode.TOO_MANY_SUBSCRIPTIONS, `At most ${this.#maxSubscriptions} subscriptions per connection; unsubscribe from one first.`)
       return
     }
     if (subscriptions === undefined) {
@@ -193,7 +188,7 @@ export class ChannelService {
       connection.log.error({ err, channel }, 'subscribe failed')
       this.#metrics.adapterError('subscribe')
       this.#remove(subscription)
-      this.#error(connection, id, 'subscribe_failed', `Could not subscribe to "${channel}" right now; try again.`)
+      this.#error(connection, id, ClientErrorCode.SUBSCRIBE_FAILED, `Could not subscribe to "${channel}" right now; try again.`)
     })
   }
 
@@ -208,7 +203,7 @@ export class ChannelService {
     if (this.#abandoned(subscription, message.id)) return
     if (allowed !== true) {
       this.#remove(subscription)
-      this.#error(connection, message.id, 'forbidden', `You may not subscribe to "${channel}".`)
+      this.#error(connection, message.id, ClientErrorCode.FORBIDDEN, `You may not subscribe to "${channel}".`)
       return
     }
     // From here live publications are buffered in the subscription until the replay is sent.
@@ -259,14 +254,14 @@ export class ChannelService {
   #abandoned (subscription: Subscription, id: RequestId): boolean {
     if (!subscription.cancelled) return false
     if (subscription.present) this.#removePresence(subscription)
-    if (!subscription.connection.closed) this.#error(subscription.connection, id, 'cancelled', `The subscription to "${subscription.channel}" was cancelled before it completed.`)
+    if (!subscription.connection.closed) this.#error(subscription.connection, id, ClientErrorCode.CANCELLED, `The subscription to "${subscription.channel}" was cancelled before it completed.`)
     return true
   }
 
   #onUnsubscribe (connection: Connection, message: UnsubscribeRequest): void {
     const subscription = this.#byConnection.get(connection)?.get(message.channel)
     if (subscription === undefined) {
-      this.#error(connection, message.id, 'not_subscribed', `Not subscribed to "${message.channel}".`)
+      this.#error(connection, message.id, ClientErrorCode.NOT_SUBSCRIBED, `Not subscribed to "${message.channel}".`)
       return
     }
     this.#remove(subscription)
@@ -277,17 +272,17 @@ export class ChannelService {
     const { channel, id } = message
     const policy = this.#registry.match(channel)
     if (policy === undefined) {
-      this.#error(connection, id, 'unknown_channel', `No channel "${channel}" is declared on this server.`)
+      this.#error(connection, id, ClientErrorCode.UNKNOWN_CHANNEL, `No channel "${channel}" is declared on this server.`)
       return
     }
     if (!policy.clientPublish) {
-      this.#error(connection, id, 'publish_forbidden', `Clients may not publish to "${channel}".`)
+      this.#error(connection, id, ClientErrorCode.PUBLISH_FORBIDDEN, `Clients may not publish to "${channel}".`)
       return
     }
     this.#clientPublish(connection, policy, message).catch((err: unknown) => {
       connection.log.error({ err, channel }, 'publish failed')
       this.#metrics.adapterError('publish')
-      this.#error(connection, id, 'publish_failed', `Could not publish to "${channel}" right now; try again.`)
+      this.#error(connection, id, ClientErrorCode.PUBLISH_FAILED, `Could not publish to "${channel}" right now; try again.`)
     })
   }
 
@@ -302,7 +297,7 @@ export class ChannelService {
         data = undefined
       }
       if (data === undefined) {
-        this.#error(connection, id, 'publish_rejected', `The server refused this publication to "${channel}".`)
+        this.#error(connection, id, ClientErrorCode.PUBLISH_REJECTED, `The server refused this publication to "${channel}".`)
         return
       }
     }
@@ -437,7 +432,7 @@ export class ChannelService {
     if (sendFrame(connection, text)) this.#metrics.frameOut(message.type, Buffer.byteLength(text), 1)
   }
 
-  #error (connection: Connection, id: RequestId, code: ChannelErrorCode, text: string): void {
+  #error (connection: Connection, id: RequestId, code: ClientErrorCodeValue, text: string): void {
     const error: ErrorMessage = { type: 'error', code, message: text }
     if (id !== undefined) error.id = id
     this.#send(connection, error)

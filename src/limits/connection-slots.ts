@@ -6,9 +6,10 @@
  * whatever happened in between (handshake aborted, socket closed cleanly or terminated); the
  * gate (upgrade-gate.ts) makes sure of the "exactly once".
  */
+import { UpgradeRefusal } from '../errors.js'
 
 /** Why a slot was refused. */
-export type SlotRefusal = 'per_ip_limit' | 'global_limit'
+export type SlotRefusal = typeof UpgradeRefusal.PER_IP_LIMIT | typeof UpgradeRefusal.GLOBAL_LIMIT
 
 /** Limits of {@link ConnectionSlots}. */
 export interface SlotLimits {
@@ -49,8 +50,8 @@ export class ConnectionSlots {
    */
   acquire (ip: string): SlotRefusal | null {
     const held = this.#perIp.get(ip) ?? 0
-    if (held >= this.#limits.maxPerIp) return 'per_ip_limit'
-    if (this.#total >= this.#limits.maxTotal) return 'global_limit'
+    if (held >= this.#limits.maxPerIp) return UpgradeRefusal.PER_IP_LIMIT
+    if (this.#total >= this.#limits.maxTotal) return UpgradeRefusal.GLOBAL_LIMIT
     this.#perIp.set(ip, held + 1)
     this.#total++
     return null

@@ -4,8 +4,9 @@
  * plugs in through the `metrics` option.
  */
 
-/** Why an upgrade was refused before the 101. */
-export type UpgradeRejection = 'origin' | 'per_ip_limit' | 'global_limit' | 'rate' | 'auth' | 'draining'
+import type { UpgradeRejection } from '../errors.js'
+
+export type { UpgradeRejection }
 
 /** Receives the events worth counting. Every method must be cheap and must not throw. */
 export interface RealtimeMetrics {

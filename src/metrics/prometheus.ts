@@ -9,7 +9,7 @@
  * do not collide.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { InvalidOptionError } from '../errors.js'
+import { InvalidOptionError, UpgradeRefusal } from '../errors.js'
 import type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
 
 /** Options of {@link PrometheusMetrics}. */
@@ -36,18 +36,8 @@ export const HEARTBEAT_RTT_BUCKETS_SECONDS: readonly number[] = Object.freeze([0
 /** Default publish-to-deliver buckets: sub-millisecond in memory, tens of ms through Redis. */
 export const PUBLISH_LATENCY_BUCKETS_SECONDS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
 
-/**
- * Every upgrade rejection reason, so each series exists (at 0) from the first scrape and
- * `rate()` works before the first rejection. `satisfies` keeps it in step with the union.
- */
-const REJECTION_REASONS = Object.keys({
-  origin: true,
-  per_ip_limit: true,
-  global_limit: true,
-  rate: true,
-  auth: true,
-  draining: true
-} satisfies Record<UpgradeRejection, true>)
+/** Every upgrade rejection reason, so each series exists (at 0) from the first scrape and `rate()` works before the first rejection. */
+const REJECTION_REASONS: readonly string[] = Object.values(UpgradeRefusal)
 
 /** Message types the core sends or receives from the start: their series are pre-created too. */
 const SENT_TYPES = ['welcome', 'tick', 'broadcast', 'error']

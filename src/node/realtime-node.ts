@@ -265,7 +265,7 @@ export class RealtimeNode {
     connection.messageRate ??= new MessageRate(this.#messageRateLimit)
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
-      this.#options.metrics.frameIn('rate_limited', bytes)
+      this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
       this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : requestIdOfFrame(data.toString()))
       return
     }
@@ -293,7 +293,7 @@ export class RealtimeNode {
         this.#options.onMessage(connection, decoded.text)
       } catch (err) {
         connection.log.error({ err }, 'onMessage hook threw')
-        this.#sendError(connection, { type: 'error', code: 'internal_error', message: 'The server failed to handle this message.' })
+        this.#sendError(connection, { type: 'error', code: ClientErrorCode.INTERNAL_ERROR, message: 'The server failed to handle this message.' })
       }
     }
   }
@@ -302,7 +302,7 @@ export class RealtimeNode {
     const handler = this.#handlers[message.type] as MessageHandler | undefined
     const id = message.id
     if (handler === undefined) {
-      const error: ErrorMessage = { type: 'error', code: 'unsupported', message: `"${message.type}" is not enabled on this server.` }
+      const error: ErrorMessage = { type: 'error', code: ClientErrorCode.UNSUPPORTED, message: `"${message.type}" is not enabled on this server.` }
       this.#sendError(connection, id === undefined ? error : { ...error, id })
       return
     }
@@ -311,7 +311,7 @@ export class RealtimeNode {
     } catch (err) {
       // Errors on one socket stay on that socket.
       connection.log.error({ err, type: message.type }, 'message handler threw')
-      const error: ErrorMessage = { type: 'error', code: 'internal_error', message: 'The server failed to handle this message.' }
+      const error: ErrorMessage = { type: 'error', code: ClientErrorCode.INTERNAL_ERROR, message: 'The server failed to handle this message.' }
       this.#sendError(connection, id === undefined ? error : { ...error, id })
     }
   }

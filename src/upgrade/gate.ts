@@ -14,9 +14,10 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHand
 import { clientIp, normalizeIp } from './client-ip.js'
 import { ConnectionSlots } from '../limits/connection-slots.js'
 import {
-  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError
+  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError,
+  UpgradeRefusal, type UpgradeRejection
 } from '../errors.js'
-import type { RealtimeMetrics, UpgradeRejection } from '../metrics/metrics.js'
+import type { RealtimeMetrics } from '../metrics/metrics.js'
 import { KeyedTokenBuckets } from '../limits/token-bucket.js'
 import type { ResolvedOptions } from '../options.js'
 
@@ -45,7 +46,13 @@ export interface UpgradeGateState {
 export type UpgradeListener = Parameters<EventEmitter['removeListener']>[1]
 
 /** Seconds a refused client should wait, sent as `Retry-After`. */
-const RETRY_AFTER_SECONDS = { rate: 1, per_ip_limit: 5, global_limit: 5, draining: 5 } as const
+const DRAINING_RETRY_AFTER_SECONDS = 5
+const RETRY_AFTER_SECONDS: Partial<Record<UpgradeRejection, number>> = {
+  [UpgradeRefusal.RATE]: 1,
+  [UpgradeRefusal.PER_IP_LIMIT]: 5,
+  [UpgradeRefusal.GLOBAL_LIMIT]: 5,
+  [UpgradeRefusal.DRAINING]: DRAINING_RETRY_AFTER_SECONDS
+}
 
 /**
  * Whether an Origin header is acceptable.
@@ -150,14 +157,14 @@ export class UpgradeGate {
     for (const listener of listeners) server.removeListener('upgrade', listener)
     server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
       const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
-      log.warn({ reason: 'draining', ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
-      this.#init.metrics.upgradeRejected('draining')
+      log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
+      this.#init.metrics.upgradeRejected(UpgradeRefusal.DRAINING)
       const error = new DrainingError()
       const body = JSON.stringify({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message })
       socket.on('error', () => socket.destroy())
       socket.end(
         'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
-        `Retry-After: ${RETRY_AFTER_SECONDS.draining}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        `Retry-After: ${DRAINING_RETRY_AFTER_SECONDS}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
         () => socket.destroy()
       )
     })
@@ -165,17 +172,17 @@ export class UpgradeGate {
 
   #check (request: FastifyRequest): { reason: UpgradeRejection, error: Error } | null {
     const { options } = this.#init
-    if (this.#init.draining()) return { reason: 'draining', error: new DrainingError() }
+    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
     const ip = clientIp(request)
-    if (!this.#handshakes.take(ip)) return { reason: 'rate', error: new HandshakeRateError() }
+    if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
     const origin = request.headers.origin
     if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
-      return { reason: 'origin', error: new ForbiddenOriginError(origin ?? '(none)') }
+      return { reason: UpgradeRefusal.ORIGIN, error: new ForbiddenOriginError(origin ?? '(none)') }
     }
-    if (options.requireSession && options.identify(request) === null) return { reason: 'auth', error: new SessionRequiredError() }
+    if (options.requireSession && options.identify(request) === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
     const refusal = this.#slots.acquire(ip)
-    if (refusal === 'per_ip_limit') return { reason: refusal, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
-    if (refusal === 'global_limit') return { reason: refusal, error: new ServerFullError() }
+    if (refusal === UpgradeRefusal.PER_IP_LIMIT) return { reason: refusal, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
+    if (refusal === UpgradeRefusal.GLOBAL_LIMIT) return { reason: refusal, error: new ServerFullError() }
     // The slot is held for the life of the socket: released once, whether the handshake fails,
     // the client goes away, or the server closes or terminates the socket.
     const socket = request.raw.socket as EventEmitter | undefined
@@ -192,7 +199,7 @@ export class UpgradeGate {
     const { reason, error } = refusal
     request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(reason)
-    const retryAfter = (RETRY_AFTER_SECONDS as Partial<Record<UpgradeRejection, number>>)[reason]
+    const retryAfter = RETRY_AFTER_SECONDS[reason]
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     reply.send(error)
   }

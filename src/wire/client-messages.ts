@@ -7,6 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { ClientErrorCode } from '../errors.js'
 
 /** Longest request id, in characters. */
 const MAX_REQUEST_ID_LENGTH = 64
@@ -61,7 +62,7 @@ const validators = {
 } as const
 
 /** Error codes the decoder produces (sent in `error` frames). */
-export type DecodeErrorCode = 'invalid_json' | 'invalid_message' | 'unknown_type'
+export type DecodeErrorCode = typeof ClientErrorCode.INVALID_JSON | typeof ClientErrorCode.INVALID_MESSAGE | typeof ClientErrorCode.UNKNOWN_TYPE
 
 /** The result of decoding one client text frame. */
 export type DecodedFrame =
@@ -110,22 +111,22 @@ export function decodeClientFrame (text: string): DecodedFrame {
   try {
     value = JSON.parse(text)
   } catch {
-    return { kind: 'error', code: 'invalid_json', message: 'The frame starts with "{" but is not valid JSON.' }
+    return { kind: 'error', code: ClientErrorCode.INVALID_JSON, message: 'The frame starts with "{" but is not valid JSON.' }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { kind: 'error', code: 'invalid_message', message: 'A protocol message must be a JSON object.' }
+    return { kind: 'error', code: ClientErrorCode.INVALID_MESSAGE, message: 'A protocol message must be a JSON object.' }
   }
   const record = value as Record<string, unknown>
   const id = requestIdOf(record)
   const type = record.type
   if (typeof type !== 'string' || !Object.hasOwn(validators, type)) {
-    return withId({ kind: 'error', code: 'unknown_type', message: `Unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(validators).join(', ')}.` }, id)
+    return withId({ kind: 'error', code: ClientErrorCode.UNKNOWN_TYPE, message: `Unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(validators).join(', ')}.` }, id)
   }
   const validator = validators[type as keyof typeof validators]
   if (!validator.Check(value)) {
     const first = validator.Errors(value).First()
     const where = first?.path === '' || first?.path === undefined ? 'message' : first.path
-    return withId({ kind: 'error', code: 'invalid_message', message: `Invalid "${type}" message at ${where}: ${first?.message ?? 'does not match the schema'}.` }, id)
+    return withId({ kind: 'error', code: ClientErrorCode.INVALID_MESSAGE, message: `Invalid "${type}" message at ${where}: ${first?.message ?? 'does not match the schema'}.` }, id)
   }
   return { kind: 'message', message: value as ClientMessage }
 }

@@ -13,6 +13,7 @@ import { clientIp } from './upgrade/client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
+import { WebSocketConnection } from './transports/websocket.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
@@ -135,8 +136,10 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
     const inherited = ownsWebsocket ? socket.listeners('error') : []
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
-    const connection = node.accept(socket, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id, stream: request.raw.socket })
+    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id })
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
+    node.accept(connection)
     channels.bindRequest(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)

@@ -52,11 +52,11 @@ export function isDrainSource (value: unknown): value is DrainSource {
  * Holds the newest coalesced tick of one connection and hands it back when the socket drains.
  * Made only for connections that actually stalled, so a healthy connection pays nothing.
  */
-export class LatestTick {
-  #frame: string | null = null
+export class LatestTick<F> {
+  #frame: F | null = null
   #armed = false
   readonly #source: DrainSource | null
-  readonly #deliver: (frame: string) => void
+  readonly #deliver: (frame: F) => void
   readonly #onDrain = (): void => {
     this.#armed = false
     const frame = this.#frame
@@ -68,7 +68,7 @@ export class LatestTick {
    * @param source - the socket whose `drain` releases the tick; null: the tick waits for the next one
    * @param deliver - sends the held frame (through the budget again)
    */
-  constructor (source: DrainSource | null, deliver: (frame: string) => void) {
+  constructor (source: DrainSource | null, deliver: (frame: F) => void) {
     this.#source = source
     this.#deliver = deliver
   }
@@ -79,7 +79,7 @@ export class LatestTick {
   }
 
   /** Keep `frame` instead of any older waiting tick. */
-  hold (frame: string): void {
+  hold (frame: F): void {
     this.#frame = frame
     if (!this.#armed && this.#source !== null) {
       this.#armed = true

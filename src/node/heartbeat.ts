@@ -95,7 +95,7 @@ export class Heartbeat {
       if (!connection.isOpen || this.#pingSentAt.has(connection)) continue
       this.#pingSentAt.set(connection, now)
       this.#deadlineWheel.add(connection)
-      connection.socket.ping()
+      connection.ping()
     }
   }
 

@@ -44,7 +44,7 @@ export class Hub {
   broadcastFrame (frame: TextFrame, kind: SendKind): number {
     let sent = 0
     for (const connection of this.#connections) {
-      if (connection.sendFrame(frame, kind)) sent++
+      if (connection.deliver(frame, kind)) sent++
     }
     return sent
   }

@@ -4,8 +4,7 @@
  * shutdown. It receives plain values (ip, visitor, logger); Fastify stays in plugin.ts.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { WebSocket, RawData } from 'ws'
-import { Connection, newConnectionId, type ConnectionShared } from './connection.js'
+import type { Connection, ConnectionShared, InboundData } from './connection.js'
 import { ClientErrorCode, CloseCode, CloseReason } from '../errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hub } from './hub.js'
@@ -13,24 +12,10 @@ import { MessageRate } from '../limits/message-rate.js'
 import type { ResolvedOptions } from '../options.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
-import { encode, type ErrorMessage } from '../wire/server-messages.js'
+import { encode, type ErrorMessage, type ServerMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
 import { textFrame } from '../wire/ws-frame.js'
-import type { Visitor } from './visitor.js'
-
-/** What the node knows about an upgrade request when it accepts its socket. */
-export interface AcceptContext {
-  ip: string
-  visitor: Visitor | null
-  /** The upgrade request's id, on every log line about the connection. */
-  requestId: string
-  /**
-   * The upgrade request's TCP socket: prepared frames are written to it directly, and its
-   * `drain` releases coalesced ticks.
-   */
-  stream?: unknown
-}
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
 export interface NodeResources {
@@ -72,7 +57,8 @@ export interface RealtimeStats {
   uptimeMs: number
 }
 
-function rawDataBytes (data: RawData): number {
+function inboundBytes (data: InboundData): number {
+  if (typeof data === 'string') return Buffer.byteLength(data)
   if (Array.isArray(data)) return data.reduce((total, chunk) => total + chunk.length, 0)
   return data instanceof ArrayBuffer ? data.byteLength : data.length
 }
@@ -127,7 +113,7 @@ export class RealtimeNode {
       ? new Heartbeat({
         intervalMs: options.heartbeatIntervalMs,
         timeoutMs: options.heartbeatTimeoutMs,
-        onTimeout: (connection, waitedMs) => connection.log.warn({ waitedMs }, `${CloseReason.HEARTBEAT_TIMEOUT}: terminating`),
+        onTimeout: (connection, waitedMs) => { connection.log.warn({ waitedMs }, `${CloseReason.HEARTBEAT_TIMEOUT}: terminating`) },
         onRtt: (ms) => options.metrics.heartbeatRtt(ms)
       })
       : null
@@ -164,25 +150,30 @@ export class RealtimeNode {
   }
 
   /**
-   * Take an upgraded socket into service: connection, hub, ticker, log, welcome, user hook.
-   * @returns the new connection
+   * What the connections of this node share (their event handlers, logger and send budget): a
+   * transport makes each connection with it.
    */
-  accept (socket: WebSocket, context: AcceptContext): Connection {
-    const id = newConnectionId()
-    const connection = new Connection(id, socket, this.#shared, context)
+  get connectionShared (): ConnectionShared {
+    return this.#shared
+  }
+
+  /**
+   * Take a connection into service: hub, ticker, heartbeat, log, welcome, user hook. Its transport
+   * wired its events when it was made (synchronously after the upgrade), so nothing is missed.
+   */
+  accept (connection: Connection): void {
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.heartbeat?.add(connection)
     this.#connectionsTotal++
     this.#options.metrics.connectionOpened()
-    connection.logInfo({ visitor: context.visitor?.id ?? null }, 'client connected')
-    const welcome = encode({
+    connection.logInfo({ visitor: connection.visitor?.id ?? null }, 'client connected')
+    this.sendTo(connection, {
       type: 'welcome',
-      connId: id,
-      visitor: context.visitor?.id ?? null,
+      connId: connection.id,
+      visitor: connection.visitor?.id ?? null,
       tickIntervalMs: this.#options.tickIntervalMs
     })
-    if (connection.sendText(welcome)) this.#options.metrics.frameOut('welcome', Buffer.byteLength(welcome), 1)
     if (this.#options.onConnection) {
       try {
         this.#options.onConnection(connection)
@@ -190,7 +181,17 @@ export class RealtimeNode {
         connection.log.error({ err }, 'onConnection hook threw')
       }
     }
-    return connection
+  }
+
+  /**
+   * Send one message to one connection (a welcome, an answer, an error), counted.
+   * @returns whether it was handed to the transport
+   */
+  sendTo (connection: Connection, message: ServerMessage): boolean {
+    const frame = textFrame(encode(message))
+    const sent = connection.deliver(frame, 'message')
+    if (sent) this.#options.metrics.frameOut(message.type, frame.payloadBytes, 1)
+    return sent
   }
 
   /**
@@ -259,9 +260,9 @@ export class RealtimeNode {
     })
   }
 
-  #onMessage (connection: Connection, data: RawData, isBinary: boolean): void {
+  #onMessage (connection: Connection, data: InboundData, isBinary: boolean): void {
     this.#messagesReceived++
-    const bytes = rawDataBytes(data)
+    const bytes = inboundBytes(data)
     connection.messageRate ??= new MessageRate(this.#messageRateLimit)
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
@@ -352,7 +353,6 @@ export class RealtimeNode {
   }
 
   #sendError (connection: Connection, message: ErrorMessage): void {
-    const text = encode(message)
-    if (connection.sendText(text)) this.#options.metrics.frameOut('error', Buffer.byteLength(text), 1)
+    this.sendTo(connection, message)
   }
 }

@@ -89,7 +89,7 @@ export class Ticker {
     this.#seq++
     let sent = 0
     for (const connection of due) {
-      if (connection.sendFrame(frame, 'tick')) sent++
+      if (connection.deliver(frame, 'tick')) sent++
     }
     this.#sent += sent
     // One report per batch, not per socket: the frame is the same for the whole batch.

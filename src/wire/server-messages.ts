@@ -1,5 +1,5 @@
 /**
- * Wire protocol: the JSON text frames the server sends, and how client frames are read.
+ * The frames the server sends: their types, and their serialisation to the text of one frame.
  * The full specification lives in docs/PROTOCOL.md; keep the two in step.
  */
 
@@ -79,6 +79,11 @@ export type PresenceMessage =
 
 /** Every frame the server sends. */
 export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage | PubMessage | PresenceMessage
+
+/** The `pub` frame of a publication. */
+export function publicationMessage (publication: { channel: string, offset: number, epoch: string, data: unknown, t: number }): PubMessage {
+  return { type: 'pub', channel: publication.channel, offset: publication.offset, epoch: publication.epoch, data: publication.data, t: publication.t }
+}
 
 /**
  * Serialise a server message to the text of one frame.

@@ -49,7 +49,7 @@ export async function offerUntilClosed (logs: LogCapture, connections: readonly 
     const now = heldBytes()
     let buffered = 0
     // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
-    for (const connection of connections) buffered += (connection as Connection).socket.bufferedAmount
+    for (const connection of connections) buffered += (connection as Connection).bufferedBytes
     peak.rss = Math.max(peak.rss, now.rss)
     peak.held = Math.max(peak.held, now.held)
     peak.buffered = Math.max(peak.buffered, buffered)

@@ -5,8 +5,8 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import realtime, { type ConnectionInfo } from '../../src/index.js'
-import { Connection } from '../../src/node/connection.js'
-import { pendingSinks } from '../../src/wire/ws-frame.js'
+import { pendingSinks } from '../../src/transports/raw-frames.js'
+import { WebSocketConnection } from '../../src/transports/websocket.js'
 import { listen, type TestLike } from '../helpers/app.js'
 import { connect, sleep, type RecordingClient } from '../helpers/ws-client.js'
 
@@ -33,15 +33,15 @@ t.test('a real socket gets raw frame writes, and a burst of broadcasts arrives w
   for (let i = 0; i < 3; i++) clients.push(await connect(url))
   await waitUntil(() => connections.length === 3, 'three connections')
   for (const connection of connections) {
-    t.ok(connection instanceof Connection && connection.rawWrites, 'frames go straight to the TCP stream')
+    t.ok(connection instanceof WebSocketConnection && connection.rawWrites, 'frames go straight to the TCP stream')
   }
   const big = 'x'.repeat(70_000) // a 64-bit length header
-  const before = connections.map((connection) => (connection as Connection).socket.bufferedAmount)
+  const before = connections.map((connection) => (connection as WebSocketConnection).socket.bufferedAmount)
   for (let i = 0; i < 100; i++) t.equal(app.realtime.broadcast({ i, pad: i % 10 === 0 ? big : 'é' }), 3)
   t.equal(pendingSinks(), 3, 'one corked stream per socket during the turn')
   // A send budget reads ws's bufferedAmount: raw writes must show up in it like ws's own.
   connections.forEach((connection, i) => {
-    const queued = (connection as Connection).socket.bufferedAmount - (before[i] ?? 0)
+    const queued = (connection as WebSocketConnection).socket.bufferedAmount - (before[i] ?? 0)
     t.ok(queued > 10 * 70_000, `socket ${i}: bufferedAmount counts the raw frames (${queued} bytes)`)
   })
   for (const client of clients) {
@@ -64,8 +64,8 @@ t.test('raw frames and ws.send frames to one socket keep their call order', asyn
   for (let i = 0; i < 50; i++) {
     app.realtime.broadcast(`raw-${i}`)
     expected.push(`raw-${i}`)
-    // sendText goes through ws's own sender.
-    connection.sendText(JSON.stringify({ type: 'broadcast', t: 0, data: `ws-${i}` }))
+    // ws's own sender, as ws itself writes its pings and closes.
+    ;(connection as WebSocketConnection).socket.send(JSON.stringify({ type: 'broadcast', t: 0, data: `ws-${i}` }))
     expected.push(`ws-${i}`)
   }
   const frames = await client.waitFor('broadcast', 100)
@@ -83,7 +83,7 @@ t.test('ticks use the shared frame path; closed sockets get nothing and leave no
   t.same(ticks.map((tick) => typeof tick.t), ['number', 'number', 'number'], 'ticks carry the server time')
   await first.close()
   await waitUntil(() => app.realtime.connections === 1, 'the close to be seen')
-  t.equal(connections[0]?.sendText('late'), false, 'a closed connection refuses text')
+  t.equal(connections[0]?.send('late'), false, 'a closed connection refuses text')
   t.equal(app.realtime.broadcast('after close'), 1, 'a broadcast reaches only the open socket')
   await second.waitFor('broadcast', 1)
   await second.close()
@@ -102,7 +102,7 @@ t.test('without a raw TCP stream (injectWS) frames go through ws.send, same byte
   const received: string[] = []
   const socket = await app.injectWS('/ws', {}, { onInit: (ws) => { ws.on('message', (data) => received.push(data.toString())) } })
   await waitUntil(() => connections.length === 1 && received.length === 1, 'the welcome')
-  t.ok(connections[0] instanceof Connection && !connections[0].rawWrites, 'no raw stream: the ws.send fallback')
+  t.ok(connections[0] instanceof WebSocketConnection && !connections[0].rawWrites, 'no raw stream: the ws.send fallback')
   for (let i = 0; i < 20; i++) app.realtime.broadcast(i)
   await waitUntil(() => received.length === 21, 'twenty broadcasts')
   t.same(received.slice(1).map((text) => (JSON.parse(text) as { data: number }).data), Array.from({ length: 20 }, (_, i) => i))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import websocket from '@fastify/websocket'
-import type { Connection } from '../../src/node/connection.js'
+import type { WebSocketConnection } from '../../src/transports/websocket.js'
 import realtime from '../../src/index.js'
 import { RealtimeSocket } from '../../src/transports/realtime-socket.js'
 import { LogCapture, listen, testLogger } from '../helpers/app.js'
@@ -77,11 +77,11 @@ t.test('reuses @fastify/websocket when the app registered it already', async (t)
 })
 
 t.test('with the app\'s own @fastify/websocket, plain ws sockets get shared listeners, removed on close', async (t) => {
-  const connections: Connection[] = []
+  const connections: WebSocketConnection[] = []
   const app = Fastify()
   await app.register(websocket)
   // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
-  await app.register(realtime, { tickIntervalMs: 0, onConnection: (connection) => { connections.push(connection as Connection) } })
+  await app.register(realtime, { tickIntervalMs: 0, onConnection: (connection) => { connections.push(connection as WebSocketConnection) } })
   t.teardown(() => app.close())
   const { ws } = await listen(app)
   const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`)])

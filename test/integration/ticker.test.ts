@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { Connection } from '../../src/node/connection.js'
+import type { WebSocketConnection } from '../../src/transports/websocket.js'
 import type { ConnectionInfo, RealtimePluginOptions } from '../../src/index.js'
 import { RealtimeSocket } from '../../src/transports/realtime-socket.js'
 import type { TestLike } from '../helpers/app.js'
@@ -37,9 +37,9 @@ t.test('closing stops the ticks, the timer and every listener the connection add
   const clients = await Promise.all([connect(`${ws}/ws`), connect(`${ws}/ws`), connect(`${ws}/ws`)])
   await Promise.all(clients.map((client) => client.waitFor('tick', 1)))
   // onConnection hands out the public ConnectionInfo; the object is the server's Connection.
-  const serverSockets = connections.map((connection) => (connection as Connection).socket)
+  const serverSockets = connections.map((connection) => (connection as WebSocketConnection).socket)
   t.equal(app.realtime.connections, 3)
-  t.ok(serverSockets.every((socket, i) => socket instanceof RealtimeSocket && socket.eventSink === (connections[i] as Connection)), 'each socket hands its events to its own connection')
+  t.ok(serverSockets.every((socket, i) => socket instanceof RealtimeSocket && socket.eventSink === (connections[i] as WebSocketConnection)), 'each socket hands its events to its own connection')
   t.same(serverSockets.map((socket) => socket.listenerCount('message') + socket.listenerCount('close') + socket.listenerCount('pong')), [0, 0, 0], 'with no listener per socket while open')
   await Promise.all(clients.map((client) => client.close()))
   await logs.waitFor('client disconnected', () => logs.withMessage('client disconnected').length === 3)

@@ -8,7 +8,7 @@ function fakeConnection (): { connection: Connection, pings: number, terminated:
   const state = { pings: 0, terminated: false, connection: null as unknown as Connection }
   state.connection = {
     isOpen: true,
-    socket: { ping: () => { state.pings++ } },
+    ping: () => { state.pings++ },
     terminate: () => { state.terminated = true }
   } as unknown as Connection
   return state

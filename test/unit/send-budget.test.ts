@@ -14,7 +14,7 @@ t.test('judgeSend: within budget sends; past it, ticks coalesce and messages clo
 t.test('LatestTick keeps only the newest frame and delivers it on drain, once', async (t) => {
   const source = new EventEmitter()
   const delivered: string[] = []
-  const latest = new LatestTick(source, (frame) => delivered.push(frame))
+  const latest = new LatestTick<string>(source, (frame) => delivered.push(frame))
   latest.hold('tick 1')
   latest.hold('tick 2')
   latest.hold('tick 3')
@@ -31,7 +31,7 @@ t.test('LatestTick keeps only the newest frame and delivers it on drain, once', 
 t.test('LatestTick: drop forgets the held tick; dispose removes the listener', async (t) => {
   const source = new EventEmitter()
   const delivered: string[] = []
-  const latest = new LatestTick(source, (frame) => delivered.push(frame))
+  const latest = new LatestTick<string>(source, (frame) => delivered.push(frame))
   latest.hold('old')
   latest.drop()
   source.emit('drain')
@@ -41,7 +41,7 @@ t.test('LatestTick: drop forgets the held tick; dispose removes the listener', a
   t.equal(source.listenerCount('drain'), 0)
   source.emit('drain')
   t.same(delivered, [])
-  const sourceless = new LatestTick(null, (frame) => delivered.push(frame))
+  const sourceless = new LatestTick<string>(null, (frame) => delivered.push(frame))
   sourceless.hold('waits for the next tick')
   t.ok(sourceless.pending)
 })

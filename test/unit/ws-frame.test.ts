@@ -2,7 +2,8 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import type ws from 'ws'
 import * as wsModule from 'ws'
-import { frameHeaderBytes, frameSinkOf, pendingSinks, textFrame, writeFrame, type FrameSink } from '../../src/wire/ws-frame.js'
+import { frameSinkOf, pendingSinks, writeFrame, type FrameSink } from '../../src/transports/raw-frames.js'
+import { frameHeaderBytes, textFrame } from '../../src/wire/ws-frame.js'
 
 /** ws's own encoder and decoder; not in @types/ws, so typed here for the parts the test uses. */
 interface WsInternals {

@@ -10,6 +10,13 @@ const MAX_RATIO = 2
 
 const escape = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
+/** The ratio a target sets (`≤ 0.3×` → 0.3, `≤ baseline` → 1), or null when it sets none. */
+function targetRatioOf (target) {
+  if (target === '≤ baseline') return 1
+  const match = /^≤ (\d+(?:\.\d+)?)×$/.exec(target)
+  return match === null ? null : Number(match[1])
+}
+
 /** Render the chart for the rows that have a ratio and a cost meaning (lower is better). */
 export function renderChart (summary, rows) {
   const shown = rows.filter((r) => r.ratio !== null && /per|p99|p50|CPU/.test(r.measure))
@@ -29,7 +36,7 @@ export function renderChart (summary, rows) {
     parts.push(`<text x="${LEFT - 8}" y="${y + 14}" text-anchor="end">${escape(r.measure)}</text>`)
     parts.push(`<rect x="${LEFT}" y="${y + 3}" width="${Math.max(1, x(r.ratio) - LEFT).toFixed(1)}" height="${ROW - 7}" fill="${color}"/>`)
     parts.push(`<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + 14}">${r.ratio.toFixed(2)}×${r.ratio > MAX_RATIO ? ' →' : ''}</text>`)
-    const targetRatio = r.target === '≤ 0.5×' ? 0.5 : r.target === '≤ 1.0×' || r.target === '≤ baseline' ? 1 : null
+    const targetRatio = targetRatioOf(r.target)
     if (targetRatio !== null) parts.push(`<line x1="${x(targetRatio)}" x2="${x(targetRatio)}" y1="${y + 1}" y2="${y + ROW - 2}" stroke="#000" stroke-width="2" stroke-dasharray="3,2"/>`)
   })
   const bottom = top + shown.length * ROW

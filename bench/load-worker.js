@@ -4,6 +4,8 @@
  * address pair never run out, counts what arrives and keeps a latency histogram (server timestamp
  * in the payload → receive time, 1 ms buckets). Driven over IPC:
  *   { cmd: 'connect', total, host, port, path, cookies, firstAddress } → { ok, connected, failed }
+ *   { cmd: 'subscribe', channel, deadlineMs } → { subscribed, failed } (every socket not yet subscribed
+ *     sends a `sub` and waits for its ack; `subscribed` counts this worker's subscribed sockets)
  *   { cmd: 'reset' } → counters and histogram zeroed
  *   { cmd: 'report' } → { counts, hist (sparse [ms, n] pairs), open, unexpectedCloses }
  *   { cmd: 'close' } → close every socket, then exit
@@ -16,18 +18,36 @@ const HIST_MAX_MS = 60_000
 
 /** @type {BenchSocket[]} */
 const sockets = []
-const counts = { welcome: 0, tick: 0, broadcast: 0, error: 0, other: 0 }
+/** Sockets whose subscribe was acknowledged. */
+const subscribed = new Set()
+/** `outOfOrder`: publications that did not carry the offset due next on their socket. */
+const counts = { welcome: 0, tick: 0, broadcast: 0, pub: 0, outOfOrder: 0, ack: 0, presence: 0, error: 0, other: 0 }
 let hist = new Uint32Array(HIST_MAX_MS + 1)
 let unexpectedCloses = 0
 
-function onText (kind, t) {
+/** Count one frame; ticks, broadcasts and publications also go into the latency histogram. */
+function onText (kind, t, inOrder) {
   if (kind === KIND.tick) counts.tick++
   else if (kind === KIND.broadcast) counts.broadcast++
-  else if (kind === KIND.welcome) { counts.welcome++; return } else if (kind === KIND.error) { counts.error++; return } else { counts.other++; return }
+  else if (kind === KIND.pub) {
+    counts.pub++
+    if (!inOrder) counts.outOfOrder++
+  } else {
+    countOther(kind)
+    return
+  }
   if (t > 0) {
     const ms = Date.now() - t
     hist[ms < 0 ? 0 : ms > HIST_MAX_MS ? HIST_MAX_MS : ms]++
   }
+}
+
+function countOther (kind) {
+  if (kind === KIND.welcome) counts.welcome++
+  else if (kind === KIND.ack) counts.ack++
+  else if (kind === KIND.presence) counts.presence++
+  else if (kind === KIND.error) counts.error++
+  else counts.other++
 }
 
 function onClose (clean) {
@@ -68,6 +88,27 @@ async function connect ({ total, host, port, path, cookies, firstAddress, deadli
   return { connected: sockets.length, failed }
 }
 
+/**
+ * Subscribe every socket not yet subscribed, all at once, each waiting for its ack until the
+ * deadline (a socket still waiting then counts as failed).
+ */
+async function subscribe ({ channel, deadlineMs }) {
+  const pending = sockets.filter((socket) => !subscribed.has(socket) && socket.subscribing === null)
+  let failed = 0
+  let timer
+  const deadline = new Promise((resolve) => { timer = setTimeout(resolve, deadlineMs) })
+  await Promise.all(pending.map(async (socket, i) => {
+    const acked = socket.subscribe(channel, i + 1).then(() => { subscribed.add(socket) }, (err) => {
+      failed++
+      if (failed <= 3) process.stderr.write(`${err.message}\n`)
+    })
+    await Promise.race([acked, deadline])
+  }))
+  clearTimeout(timer)
+  failed += pending.filter((socket) => !subscribed.has(socket) && socket.subscribing !== null).length
+  return { subscribed: subscribed.size, failed }
+}
+
 function report () {
   const sparse = []
   for (let ms = 0; ms <= HIST_MAX_MS; ms++) if (hist[ms] > 0) sparse.push([ms, hist[ms]])
@@ -80,6 +121,9 @@ process.on('message', (message) => {
   switch (message.cmd) {
     case 'connect':
       connect(message).then((result) => reply(result), (err) => reply({ error: err.message }))
+      break
+    case 'subscribe':
+      subscribe(message).then((result) => reply(result), (err) => reply({ error: err.message }))
       break
     case 'reset':
       for (const key of Object.keys(counts)) counts[key] = 0

@@ -11,6 +11,8 @@ const MAX_PER_WORKER = 9000
 const ADDRESSES_PER_WORKER = 8
 /** How long one connect step may take before it gives up opening more sockets. */
 const CONNECT_DEADLINE_MS = 90_000
+/** How long the sockets of one step may wait for their subscribe acks. */
+const SUBSCRIBE_DEADLINE_MS = 60_000
 
 /** Drives sockets at one server. */
 export class LoadGenerator {
@@ -46,6 +48,20 @@ export class LoadGenerator {
     }
   }
 
+  /**
+   * Subscribe every connected socket not yet subscribed to `channel`, through the protocol.
+   * @returns {Promise<{ subscribed: number, failed: number, ms: number }>} `subscribed`: all subscribed sockets so far
+   */
+  async subscribeAll (channel) {
+    const started = Date.now()
+    const results = await Promise.all(this.workers.map((worker) => worker.request('subscribe', { channel, deadlineMs: SUBSCRIBE_DEADLINE_MS })))
+    return {
+      subscribed: results.reduce((sum, r) => sum + r.subscribed, 0),
+      failed: results.reduce((sum, r) => sum + r.failed, 0),
+      ms: Date.now() - started
+    }
+  }
+
   /** Zero every counter and histogram. */
   async reset () {
     await Promise.all(this.workers.map((worker) => worker.request('reset')))
@@ -54,7 +70,7 @@ export class LoadGenerator {
   /** Counters and latency histogram merged over the workers. */
   async report () {
     const reports = await Promise.all(this.workers.map((worker) => worker.request('report')))
-    const counts = { welcome: 0, tick: 0, broadcast: 0, error: 0, other: 0 }
+    const counts = { welcome: 0, tick: 0, broadcast: 0, pub: 0, outOfOrder: 0, ack: 0, presence: 0, error: 0, other: 0 }
     for (const r of reports) for (const key of Object.keys(counts)) counts[key] += r.counts[key]
     return {
       counts,

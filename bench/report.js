@@ -51,6 +51,7 @@ export function buildRows (baseline, ours) {
     rows.push(row('broadcast', `delivered rate @${at}`, 'k msg/s', base.deliveredPerSecond / 1000, step.deliveredPerSecond / 1000))
     rows.push(row('broadcast', `p99 @${at}`, 'ms', base.p99Ms, step.p99Ms, targeted ? '≤ baseline' : '', targeted ? (_ratio, value, baseValue) => value !== null && baseValue !== null && value <= baseValue : null))
   }
+  if (ours.fanout && baseline.fanout) rows.push(...buildFanoutRows(baseline.fanout, ours.fanout))
   if (ours.memory.soak && baseline.memory.soak) {
     const a = baseline.memory.soak
     const b = ours.memory.soak
@@ -61,6 +62,64 @@ export function buildRows (baseline, ours) {
     rows.push(row('soak', `server CPU @${at}`, '% core', a.cpuPercent, b.cpuPercent))
   }
   return rows
+}
+
+/** The fan-out step the issue sets its targets at. */
+const FANOUT_TARGET_SOCKETS = 10000
+
+/** Share of the expected publications that arrived in order (a repeat or a gap is not). */
+const inOrderPercent = (step) => 100 * (step.delivered - step.outOfOrder) / Math.max(1, step.expected)
+
+/**
+ * Rows of the channel fan-out phase: a burst of publications to N subscribers (the issue's
+ * targets at 10k: CPU per delivered publication ≤ 0.3× the plain-ws loop, every publication
+ * delivered in order) and a steady rate (judged against the floor, see buildFanoutFloorRows).
+ * @returns {Row[]}
+ */
+export function buildFanoutRows (baseline, ours) {
+  const rows = []
+  for (const [i, step] of ours.burst.entries()) {
+    const base = baseline.burst[i]
+    const at = `${step.sockets} subscribers × burst of ${step.published}`
+    const targeted = step.sockets === FANOUT_TARGET_SOCKETS
+    rows.push(row('fanout', `CPU per delivered publication @${at}`, 'µs', base.cpuUsPerDelivery, step.cpuUsPerDelivery, targeted ? '≤ 0.3×' : '', targeted ? (ratio) => ratio !== null && ratio <= 0.3 : null))
+    rows.push(row('fanout', `delivered in order @${at}`, '%', inOrderPercent(base), inOrderPercent(step), targeted ? 'all' : '', targeted ? () => step.allInOrder : null))
+    rows.push(row('fanout', `delivered rate @${at}`, 'k pub/s', base.deliveredPerSecond / 1000, step.deliveredPerSecond / 1000))
+    rows.push(row('fanout', `publication p50 @${at}`, 'ms', base.p50Ms, step.p50Ms))
+    rows.push(row('fanout', `publication p99 @${at}`, 'ms', base.p99Ms, step.p99Ms))
+  }
+  for (const [i, step] of ours.steady.entries()) {
+    const base = baseline.steady[i]
+    const at = `${step.sockets} subscribers × ${step.ratePerSec}/s`
+    rows.push(row('fanout', `CPU per delivered publication @${at}`, 'µs', base.cpuUsPerDelivery, step.cpuUsPerDelivery))
+    rows.push(row('fanout', `server CPU @${at}`, '% core', base.cpuPercent, step.cpuPercent))
+    rows.push(row('fanout', `delivered in order @${at}`, '%', inOrderPercent(base), inOrderPercent(step)))
+    rows.push(row('fanout', `publication p99 @${at}`, 'ms', base.p99Ms, step.p99Ms))
+  }
+  return rows
+}
+
+/**
+ * The fan-out phase's steady rate against its floor (bench/floor-server.js in fan-out mode: one
+ * prebuilt write per subscriber per publication). Target at 10k: ours ≤ 1.1× the floor.
+ * @returns {{ sockets: number, ratePerSec: number, floor: number, floorInOrder: number,
+ *   baseline: number|null, ours: number|null, target: string, met: boolean|null }[]}
+ */
+export function buildFanoutFloorRows (baseline, ours, floor) {
+  return floor.steady.map((step, i) => {
+    const mine = ours?.steady[i]?.cpuUsPerDelivery ?? null
+    const targeted = step.sockets === FANOUT_TARGET_SOCKETS
+    return {
+      sockets: step.sockets,
+      ratePerSec: step.ratePerSec,
+      floor: step.cpuUsPerDelivery,
+      floorInOrder: inOrderPercent(step),
+      baseline: baseline?.steady[i]?.cpuUsPerDelivery ?? null,
+      ours: mine,
+      target: targeted ? '≤ 1.1×' : '',
+      met: targeted ? mine !== null && mine / step.cpuUsPerDelivery <= 1.1 : null
+    }
+  })
 }
 
 /**
@@ -78,6 +137,23 @@ export function buildFloorRows (baseline, ours, floor) {
   }))
 }
 
+const ratioText = (a, b) => a === null || b === null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`
+
+/** The fan-out floor's table lines. */
+function renderFanoutFloor (fanoutFloorRows) {
+  const lines = [
+    'The floor of the fan-out phase\'s steady rate (bench/floor-server.js with FANOUT=1: no WebSocket library, each publication framed once and written with one `socket.write` per subscriber):',
+    '',
+    '| subscribers × publications/s | floor µs per delivered publication | floor delivered in order | floor / baseline | ours / floor | target | met |',
+    '|---|---:|---:|---:|---:|---|---|'
+  ]
+  for (const f of fanoutFloorRows) {
+    const met = f.met === null ? '' : f.met ? 'yes' : '**no**'
+    lines.push(`| ${f.sockets} × ${f.ratePerSec} | ${fmt(f.floor)} | ${fmt(f.floorInOrder)} % | ${ratioText(f.floor, f.baseline)} | ${ratioText(f.ours, f.floor)} | ${f.target} | ${met} |`)
+  }
+  return lines
+}
+
 function fmt (value) {
   if (value === null || value === undefined || Number.isNaN(value)) return '–'
   if (Math.abs(value) >= 100) return value.toFixed(0)
@@ -85,8 +161,8 @@ function fmt (value) {
   return value.toFixed(2)
 }
 
-/** The Markdown table, with the command and the machine, and the tick floor when measured. */
-export function renderMarkdown (summary, rows, floorRows = []) {
+/** The Markdown table, with the command and the machine, and the tick and fan-out floors when measured. */
+export function renderMarkdown (summary, rows, floorRows = [], fanoutFloorRows = []) {
   const { machine } = summary
   const lines = [
     `Command: \`${summary.command}\` · ${summary.date} · ${machine.cpus}× ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}, loopback`,
@@ -114,7 +190,6 @@ export function renderMarkdown (summary, rows, floorRows = []) {
     )
   }
   if (floorRows.length > 0) {
-    const ratio = (a, b) => a === null || b === null || b === 0 ? '–' : `${(a / b).toFixed(2)}×`
     lines.push(
       '',
       'The floor of the tick phase (bench/floor-server.js: no WebSocket library, one `socket.write` of a frame built once per 5 ms slot; what no server can go below):',
@@ -123,8 +198,9 @@ export function renderMarkdown (summary, rows, floorRows = []) {
       '|---|---:|---:|---:|---:|'
     )
     for (const f of floorRows) {
-      lines.push(`| ${f.sockets} | ${fmt(f.floor)} | ${fmt(100 * f.floorDelivered)} % | ${ratio(f.floor, f.baseline)} | ${ratio(f.ours, f.floor)} |`)
+      lines.push(`| ${f.sockets} | ${fmt(f.floor)} | ${fmt(100 * f.floorDelivered)} % | ${ratioText(f.floor, f.baseline)} | ${ratioText(f.ours, f.floor)} |`)
     }
   }
+  if (fanoutFloorRows.length > 0) lines.push('', ...renderFanoutFloor(fanoutFloorRows))
   return lines.join('\n') + '\n'
 }

@@ -1,8 +1,9 @@
 /**
  * A minimal RFC 6455 client for the load generator: one raw `net` socket per connection, an
  * HTTP/1.1 upgrade, and a frame parser that only does what the benchmark needs (count frames,
- * read the server timestamp, answer pings and closes). It allocates nothing per frame unless a
- * frame is split across TCP reads, so one process can drive many thousands of sockets.
+ * read the server timestamp, answer pings and closes, follow one channel subscription's
+ * offsets). It allocates nothing per frame unless a frame is split across TCP reads, so one
+ * process can drive many thousands of sockets.
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
@@ -14,12 +15,26 @@ const OP_PONG = 0xa
 const HEADER_END = Buffer.from('\r\n\r\n')
 const T_FIELD = Buffer.from('"t":')
 const S_FIELD = Buffer.from('"s":')
+const OFFSET_FIELD = Buffer.from('"offset":')
+/** A channel publication's send time: the leading digits of its chat text (see bench/fanout.js). */
+const TEXT_FIELD = Buffer.from('"text":"')
 /** Bytes of a payload that hold its type and timestamps (`{"type":"broadcast","t":…,"data":{"s":…`). */
 const PEEK_BYTES = 80
 const B_CODE = 'b'.charCodeAt(0)
+const P_CODE = 'p'.charCodeAt(0)
+const R_CODE = 'r'.charCodeAt(0)
 
-/** Message kinds, by the first letter of `"type":"…"` at payload offset 9. */
-export const KIND = { welcome: 'w', tick: 't', broadcast: 'b', error: 'e' }
+/**
+ * Message kinds, by the first letter of `"type":"…"` at payload offset 9; `pub` and `presence`
+ * share theirs, so presence is told apart by its second letter and counted as `r`.
+ */
+export const KIND = { welcome: 'w', tick: 't', broadcast: 'b', error: 'e', ack: 'a', pub: 'p', presence: 'r' }
+
+/** The kind of the text frame whose payload starts at `start` (see {@link KIND}). */
+function kindAt (buf, start) {
+  const first = buf[start + 9]
+  return first === P_CODE && buf[start + 10] === R_CODE ? KIND.presence : String.fromCharCode(first)
+}
 
 /**
  * Read a numeric field (`"t":<epoch ms>`) from a JSON payload without parsing it.
@@ -41,10 +56,12 @@ export function readField (field, buf, start, end) {
   return value
 }
 
-/** Build a masked client frame (clients must mask, RFC 6455 §5.3). */
+/** Build a masked client frame (clients must mask, RFC 6455 §5.3); payloads under 64 KiB. */
 function clientFrame (opcode, payload) {
   const mask = randomBytes(4)
-  const head = Buffer.from([0x80 | opcode, 0x80 | payload.length])
+  const head = payload.length < 126
+    ? Buffer.from([0x80 | opcode, 0x80 | payload.length])
+    : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
   const body = Buffer.allocUnsafe(payload.length)
   for (let i = 0; i < payload.length; i++) body[i] = payload[i] ^ mask[i & 3]
   return Buffer.concat([head, mask, body])
@@ -52,17 +69,23 @@ function clientFrame (opcode, payload) {
 
 /**
  * One benchmark connection.
- * `onText(kind, t)` is called for every text frame with its type letter and server timestamp.
+ * `onText(kind, t, inOrder)` is called for every text frame with its type letter and timestamp;
+ * `inOrder` is false only for a `pub` whose offset is not the one after the last this socket
+ * saw (or the position its subscribe was acknowledged at): a gap, a repeat or a reordering.
  */
 export class BenchSocket {
   /**
    * @param {{ host: string, port: number, path: string, localAddress: string, cookie: string,
-   *   onText: (kind: string, t: number) => void, onClose: (clean: boolean) => void }} options
+   *   onText: (kind: string, t: number, inOrder: boolean) => void, onClose: (clean: boolean) => void }} options
    */
   constructor (options) {
     this.options = options
     this.upgraded = false
     this.closing = false
+    /** Offset the next `pub` must carry; -1 until a subscribe is acknowledged. */
+    this.nextOffset = -1
+    /** @type {{ resolve: (offset: number) => void, reject: (err: Error) => void }|null} the subscribe awaiting its ack */
+    this.subscribing = null
     /** @type {Buffer|null} bytes of an incomplete frame or header */
     this.pending = null
     /** Bytes still to drop of a frame already counted. */
@@ -87,6 +110,51 @@ export class BenchSocket {
     })
   }
 
+  /**
+   * Send text frames, all in one write.
+   * @param {string[]} texts
+   */
+  sendTexts (texts) {
+    if (!this.socket.writable) return
+    this.socket.write(Buffer.concat(texts.map((text) => clientFrame(OP_TEXT, Buffer.from(text)))))
+  }
+
+  /**
+   * Subscribe to a channel through the protocol and wait for the ack (an `error` frame refuses).
+   * From then on every `pub` is checked against the acknowledged offset, then the one before.
+   * @param {string} channel
+   * @param {number} id request id
+   * @returns {Promise<number>} the channel's offset at the ack
+   */
+  subscribe (channel, id) {
+    if (this.subscribing !== null) return Promise.reject(new Error('a subscribe is already waiting'))
+    return new Promise((resolve, reject) => {
+      this.subscribing = { resolve, reject }
+      this.sendTexts([JSON.stringify({ type: 'sub', channel, id })])
+    })
+  }
+
+  /** Answer a waiting subscribe from its `ack` or `error` frame. */
+  #settleSubscribe (kind, buf, start, end) {
+    const waiting = this.subscribing
+    this.subscribing = null
+    if (kind === KIND.error) {
+      waiting.reject(new Error(`subscribe refused: ${buf.toString('utf8', start, end)}`))
+      return
+    }
+    const offset = readField(OFFSET_FIELD, buf, start, end)
+    this.nextOffset = offset + 1
+    waiting.resolve(offset)
+  }
+
+  /** Whether a `pub` carries the offset due next; the one after it is due from then on. */
+  #followOffset (buf, start, end) {
+    const offset = readField(OFFSET_FIELD, buf, start, end)
+    const inOrder = this.nextOffset >= 0 && offset === this.nextOffset
+    this.nextOffset = offset + 1
+    return inOrder
+  }
+
   /** Send a close frame and end the socket. */
   close () {
     if (this.closing) return
@@ -94,9 +162,21 @@ export class BenchSocket {
     if (this.socket.writable) this.socket.end(clientFrame(OP_CLOSE, Buffer.from([0x03, 0xe8])))
   }
 
-  /** Ticks: latency from the server time of the tick. Broadcasts: from the burst's start. */
-  #timestamp (buf, start, end) {
+  /**
+   * Ticks: latency from the server time of the tick. Broadcasts: from the burst's start.
+   * Publications: from the moment the publisher sent them (their whole payload is read).
+   */
+  #timestamp (kind, buf, start, end) {
+    if (kind === KIND.pub) return readField(TEXT_FIELD, buf, start, end)
     return readField(buf[start + 9] === B_CODE ? S_FIELD : T_FIELD, buf, start, Math.min(end, start + PEEK_BYTES))
+  }
+
+  /** One complete text frame. */
+  #onText (buf, start, end) {
+    const kind = kindAt(buf, start)
+    if (this.subscribing !== null && (kind === KIND.ack || kind === KIND.error)) this.#settleSubscribe(kind, buf, start, end)
+    const inOrder = kind === KIND.pub ? this.#followOffset(buf, start, end) : true
+    this.options.onText(kind, this.#timestamp(kind, buf, start, end), inOrder)
   }
 
   #onData (chunk) {
@@ -140,14 +220,16 @@ export class BenchSocket {
       if (end > buf.length) {
         // A large frame split across reads: once its first bytes are in (type and timestamps sit
         // in the first few dozen), count it now and drop the rest as it arrives, without copying.
-        if (opcode !== OP_TEXT || buf.length - start < PEEK_BYTES) break
-        this.options.onText(String.fromCharCode(buf[start + 9]), this.#timestamp(buf, start, buf.length))
+        // Not a publication or an ack: their fields may lie past the peek, and they are small.
+        if (opcode !== OP_TEXT || buf.length - start < PEEK_BYTES || buf[start + 9] === P_CODE || this.subscribing !== null) break
+        const kind = kindAt(buf, start)
+        this.options.onText(kind, this.#timestamp(kind, buf, start, buf.length), true)
         this.skip = end - buf.length
         offset = buf.length
         break
       }
       if (opcode === OP_TEXT) {
-        this.options.onText(String.fromCharCode(buf[start + 9]), this.#timestamp(buf, start, end))
+        this.#onText(buf, start, end)
       } else if (opcode === OP_PING) {
         if (this.socket.writable) this.socket.write(clientFrame(OP_PONG, buf.subarray(start, end)))
       } else if (opcode === OP_CLOSE) {

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --only=baseline|ours|floor]`: the project's own load benchmark.
+ * `npm run bench [-- --quick] [-- --only=baseline|ours|floor] [-- --phases=memory,broadcast,ticks,fanout]`:
+ * the project's own load benchmark.
  *
  * Runs the same load against two servers, one after the other (never together, so they never
  * share the CPU): the baseline (plain `ws`, one setInterval per socket, bench/baseline-server.js)
@@ -14,7 +15,8 @@ import { cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
 import { LoadGenerator } from './load.js'
-import { buildFloorRows, buildRows, renderMarkdown } from './report.js'
+import { CHANNEL, measureBurst, measureSteady, Publisher } from './fanout.js'
+import { buildFanoutFloorRows, buildFanoutRows, buildFloorRows, buildRows, renderMarkdown } from './report.js'
 import { renderChart } from './chart.js'
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url))
@@ -23,13 +25,18 @@ const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
 const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
 const only = [...args].find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
-/** Development aid: run only some phases, e.g. --phases=ticks,broadcast (the table needs all). */
-const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.slice('--phases='.length) ?? 'memory,broadcast,ticks').split(','))
+const ALL_PHASES = ['memory', 'broadcast', 'ticks', 'fanout']
+/**
+ * Development aid: run only some phases, e.g. --phases=ticks,broadcast. summary.md and the chart
+ * are written only by a run of every phase; a run with the fan-out phase prints its table.
+ */
+const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.slice('--phases='.length) ?? ALL_PHASES.join(',')).split(','))
+for (const phase of phases) if (!ALL_PHASES.includes(phase)) throw new Error(`--phases: unknown phase "${phase}" (known: ${ALL_PHASES.join(', ')})`)
 
 /** What each run measures; --quick is a ~1-minute subset. */
 const PLAN = quick
-  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
-  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, workers: 3, settleMs: 3000, heartbeat: null }
+  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, fanoutSteps: [1000], steadyWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
+  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, fanoutSteps: [1000, 5000, 10000], steadyWindowMs: 10_000, workers: 3, settleMs: 3000, heartbeat: null }
 /**
  * Our heartbeat: the app's defaults (25 s interval, 10 s timeout) in a full run; a quick run
  * pings every second so that its memory step, too, is measured after a heartbeat round.
@@ -59,7 +66,7 @@ const socketsArg = [...args].find((arg) => arg.startsWith('--sockets='))
 if (socketsArg !== undefined) {
   const n = Number(socketsArg.slice('--sockets='.length))
   if (!Number.isInteger(n) || n < 1 || n > 19_800) throw new Error('--sockets must be an integer from 1 to 19800')
-  Object.assign(PLAN, { memorySteps: [n], broadcastSteps: [n], tickSteps: [n], workers: Math.max(PLAN.workers, Math.ceil(n / 9000)) })
+  Object.assign(PLAN, { memorySteps: [n], broadcastSteps: [n], tickSteps: [n], fanoutSteps: [n], workers: Math.max(PLAN.workers, Math.ceil(n / 9000)) })
 }
 const BROADCAST_COUNT = 100
 const BROADCAST_SIZES = [64, 1024]
@@ -68,6 +75,16 @@ const FAST_TICK_MS = 100
 const SESSIONS = 20
 /** Sockets connected before the memory baseline is taken (see memoryPhase). */
 const WARMUP_SOCKETS = 200
+/**
+ * The fan-out phase's steady rate, as deliveries per second (publications/s × subscribers):
+ * 50/s to 1k subscribers, 10/s to 5k, 5/s to 10k. Held constant so every server (the plain-ws
+ * loop costs ~7 µs per delivery here) keeps up with room to spare on 2 cores beside the load
+ * generator, and the window measures a steady state, not a backlog; 100/s to 10k subscribers
+ * would be a million writes a second, past what even the floor can do.
+ */
+const STEADY_DELIVERIES_PER_SEC = 50_000
+/** Above this, a steady "rate" to few subscribers (--sockets=N) would be a burst in all but name. */
+const MAX_STEADY_RATE = 500
 
 /**
  * The environment of our server: the demo app as `node dist/src/app/server.js` runs it in production.
@@ -75,7 +92,7 @@ const WARMUP_SOCKETS = 200
  * a per-IP connection limit must allow the generator's share per source address
  * (about 1,000 sockets per 127.0.0.x at 19.8k).
  */
-function ourEnv (tickIntervalMs) {
+function ourEnv (tickIntervalMs, phase) {
   return {
     PATH: process.env.PATH,
     NODE_ENV: 'production',
@@ -92,7 +109,11 @@ function ourEnv (tickIntervalMs) {
     MAX_CONNECTIONS_PER_IP: '2000',
     MAX_CONNECTIONS: '25000',
     HANDSHAKE_RATE_PER_SEC: '5000',
-    HANDSHAKE_BURST: '5000'
+    HANDSHAKE_BURST: '5000',
+    // The fan-out phase's publisher sends 100 publications at once, then up to 500/s: the
+    // per-connection message limit (default 20/s, burst 40) is raised above that for this phase
+    // only; every other phase runs with the default.
+    ...(phase === 'fanout' ? { MESSAGE_RATE_PER_SEC: '1000', MESSAGE_BURST: '1000' } : {})
   }
 }
 
@@ -109,10 +130,10 @@ const SERVERS = {
     path: '/ws',
     sessions: true
   },
-  // Tick phase only: the cost no server can go below (bench/floor-server.js).
+  // Tick phase and the fan-out phase's steady rate: the cost no server can go below (bench/floor-server.js).
   floor: {
     script: fileURLToPath(new URL('./floor-server.js', import.meta.url)),
-    env: (tickMs) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs), SLOT_MS: String(floorSlotMs) }),
+    env: (tickMs, phase) => ({ PATH: process.env.PATH, TICK_MS: String(tickMs), SLOT_MS: String(floorSlotMs), FANOUT: phase === 'fanout' ? '1' : '0' }),
     path: '/',
     sessions: false
   }
@@ -139,14 +160,20 @@ async function sessionCookies (port, count) {
   return cookies
 }
 
-async function startServer (kind, tickMs) {
+/**
+ * Start one server and a load generator for it.
+ * @param {string} kind baseline | ours | floor
+ * @param {number} tickMs tick interval (0: no ticks)
+ * @param {string} [phase] the phase it serves, when that changes its environment
+ */
+async function startServer (kind, tickMs, phase) {
   const spec = SERVERS[kind]
   const execArgv = ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}profiles`] : [])]
-  const server = new Child(spec.script, { env: spec.env(tickMs), execArgv, cwd: BENCH_DIR })
+  const server = new Child(spec.script, { env: spec.env(tickMs, phase), execArgv, cwd: BENCH_DIR })
   const { port } = await server.ready
   const cookies = spec.sessions ? await sessionCookies(port, SESSIONS) : []
   const load = new LoadGenerator({ port, path: spec.path, cookies, workers: PLAN.workers })
-  return { server, load }
+  return { server, load, port, cookies }
 }
 
 async function stopAll ({ server, load }) {
@@ -347,6 +374,59 @@ async function tickPhase (kind) {
   return steps
 }
 
+/** Publications per second of the steady rate to `sockets` subscribers (see STEADY_DELIVERIES_PER_SEC). */
+function steadyRate (sockets) {
+  return Math.min(MAX_STEADY_RATE, Math.max(1, Math.round(STEADY_DELIVERIES_PER_SEC / sockets)))
+}
+
+/** One line per fan-out measurement. */
+function logFanout (kind, label, step) {
+  const order = step.allInOrder ? 'all in order' : `${step.outOfOrder} out of order, ${step.accepted}/${step.published} accepted`
+  log(`${kind} fan-out ${label} @${step.sockets}: ${step.delivered}/${step.expected} delivered (${order}), ${step.cpuUsPerDelivery.toFixed(2)} µs CPU per delivered publication, server ${step.cpuPercent.toFixed(1)}% CPU, p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms`)
+}
+
+/**
+ * Channel fan-out: N sockets subscribe to the demo's `chat` channel through the protocol, one
+ * publisher socket (with a visitor session: the demo's chat takes publications from visitors
+ * only) publishes; server CPU per delivered publication, every publication delivered in order
+ * on every socket, latency from the publisher's send. At each step: a burst of 100, then a
+ * steady rate. The floor runs the steady rate only: a burst can be written for less than one
+ * write per publication per socket, so it is no floor for that.
+ *
+ * Ticks are off for all three servers: the CPU measured is what the publications cost, not a
+ * ticker's (each server ticks differently, and a 3 s tick to 10k sockets would add several
+ * percent to a steady window). Our heartbeat stays at the app's default, as in the other phases.
+ */
+async function fanoutPhase (kind) {
+  const run = await startServer(kind, 0, 'fanout')
+  const { server, load } = run
+  const publisher = new Publisher({ port: run.port, path: SERVERS[kind].path, cookie: run.cookies[0] ?? '' })
+  const result = { burst: [], steady: [] }
+  try {
+    await publisher.ready
+    for (const sockets of PLAN.fanoutSteps) {
+      const connect = await load.connectTo(sockets)
+      const { subscribed, failed, ms } = await load.subscribeAll(CHANNEL)
+      log(`${kind} fan-out @${sockets}: ${connect.connected} connected, ${subscribed} subscribed to "${CHANNEL}" (${failed} failed, ${ms} ms)`)
+      await sleep(PLAN.settleMs)
+      const measured = { server, load, publisher, subscribed }
+      if (kind !== 'floor') {
+        const burst = { sockets, ...await measureBurst(measured) }
+        result.burst.push(burst)
+        logFanout(kind, 'burst', burst)
+        await sleep(500)
+      }
+      const steady = { sockets, ...await measureSteady(measured, steadyRate(sockets), PLAN.steadyWindowMs) }
+      result.steady.push(steady)
+      logFanout(kind, `${steady.ratePerSec}/s for ${PLAN.steadyWindowMs / 1000} s`, steady)
+    }
+  } finally {
+    publisher.close()
+    await stopAll(run)
+  }
+  return result
+}
+
 async function main () {
   const kinds = only ? [only] : ['baseline', 'ours', 'floor']
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform }
@@ -357,19 +437,25 @@ async function main () {
     results[kind] = {
       memory: full && phases.has('memory') ? await memoryPhase(kind) : null,
       broadcast: full && phases.has('broadcast') ? await broadcastPhase(kind) : null,
-      ticks: phases.has('ticks') ? await tickPhase(kind) : null
+      ticks: phases.has('ticks') ? await tickPhase(kind) : null,
+      fanout: phases.has('fanout') ? await fanoutPhase(kind) : null
     }
   }
-  const summary = { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, plan: PLAN, results }
+  const summary = { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, machine, plan: PLAN, results }
   mkdirSync(RESULTS_DIR, { recursive: true })
   writeFileSync(`${RESULTS_DIR}latest${quick ? '-quick' : ''}.json`, JSON.stringify(summary, null, 2))
-  if (results.baseline && results.ours && phases.size === 3) {
+  const fanoutFloorRows = results.floor?.fanout ? buildFanoutFloorRows(results.baseline?.fanout, results.ours?.fanout, results.floor.fanout) : []
+  if (results.baseline && results.ours && ALL_PHASES.every((phase) => phases.has(phase))) {
     const rows = buildRows(results.baseline, results.ours)
-    const markdown = renderMarkdown(summary, rows, results.floor?.ticks ? buildFloorRows(results.baseline, results.ours, results.floor) : [])
+    const markdown = renderMarkdown(summary, rows, results.floor?.ticks ? buildFloorRows(results.baseline, results.ours, results.floor) : [], fanoutFloorRows)
     process.stdout.write(`\n${markdown}\n`)
     writeFileSync(`${RESULTS_DIR}summary${quick ? '-quick' : ''}.md`, markdown)
     writeFileSync(`${RESULTS_DIR}chart${quick ? '-quick' : ''}.svg`, renderChart(summary, rows))
     log(`wrote ${RESULTS_DIR}latest${quick ? '-quick' : ''}.json, summary${quick ? '-quick' : ''}.md, chart${quick ? '-quick' : ''}.svg`)
+  } else if (results.baseline?.fanout && results.ours?.fanout) {
+    // A partial run prints the fan-out table; summary.md and the chart stay the last full run's.
+    const rows = buildFanoutRows(results.baseline.fanout, results.ours.fanout)
+    process.stdout.write(`\n${renderMarkdown(summary, rows, [], fanoutFloorRows)}\n`)
   }
 }
 

@@ -153,7 +153,7 @@ function resolveOrigins (value: unknown): { value: readonly string[] } | { probl
   return { value: Object.freeze(origins) }
 }
 
-const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'close'] as const
+const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'control', 'stateSet', 'stateClaim', 'stateGet', 'stateDelete', 'close'] as const
 
 /**
  * Every tunable of the plugin, once. The key is the option's name; those with `env` are also

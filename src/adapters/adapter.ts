@@ -1,6 +1,6 @@
 /**
- * The adapter contract: everything a node needs from the place publications, history and presence
- * live. The memory adapter (one process) and the Redis adapter (many nodes) implement it, and one
+ * The adapter contract: everything a node needs from the place publications, history, presence
+ * and shared state live, and how nodes reach each other (control messages). The memory adapter (one process) and the Redis adapter (many nodes) implement it, and one
  * shared contract test suite (test/contract/adapter-contract.ts) runs against each.
  *
  * Direction of calls, as in centrifuge's Broker/PresenceManager: the node calls the adapter's
@@ -87,6 +87,18 @@ export interface PresenceEvent {
   member: PresenceMember
 }
 
+/**
+ * A message from one node to every node, itself included: what must reach a user, a connection
+ * or a stream wherever it is connected (per-user delivery, a kick, a server-side subscription, an
+ * action posted to another node). A node ignores kinds it does not know.
+ */
+export interface ControlMessage {
+  /** What it is, e.g. `user.send`; namespaced by the feature that sends it. */
+  kind: string
+  /** The rest: any JSON values. */
+  [field: string]: unknown
+}
+
 /** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
 export interface AdapterHandler {
   /**
@@ -100,6 +112,8 @@ export interface AdapterHandler {
   onError?: (error: Error, operation: string) => void
   /** What failed in the background works again (a lost connection is back); `what` says which. */
   onRestored?: (what: string) => void
+  /** A control message (see {@link RealtimeAdapter.control}), once per node. */
+  onControl?: (message: ControlMessage) => void
 }
 
 /**
@@ -144,6 +158,24 @@ export interface RealtimeAdapter {
   presenceRemove: (channel: string, clientId: string) => Promise<void>
   /** The channel's members, one per visitor, ordered by visitor id. */
   presence: (channel: string) => Promise<PresenceMember[]>
+  /**
+   * Hand a control message to every node, this one included, each exactly once (while it is
+   * connected: a node that is cut off from the others misses what is sent meanwhile).
+   * @returns once the message is on its way
+   */
+  control: (message: ControlMessage) => Promise<void>
+  /** Keep a JSON value under `key` for `ttlMs`, replacing what was there (shared by every node). */
+  stateSet: (key: string, value: unknown, ttlMs: number) => Promise<void>
+  /**
+   * Keep a JSON value under `key` for `ttlMs` only if nothing is there: the one node (or request)
+   * that gets true is the one that claimed it (do a thing once across nodes).
+   * @returns whether this call stored it
+   */
+  stateClaim: (key: string, value: unknown, ttlMs: number) => Promise<boolean>
+  /** The value kept under `key`, or undefined when there is none (or it expired). */
+  stateGet: (key: string) => Promise<unknown>
+  /** Forget what is kept under `key`. */
+  stateDelete: (key: string) => Promise<void>
   /** Release everything (timers, connections). The adapter is not used afterwards. */
   close: () => Promise<void>
 }

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type {
-  AdapterHandler, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, ControlMessage, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from './adapter.js'
 
@@ -65,6 +65,8 @@ export class MemoryAdapter implements RealtimeAdapter {
   readonly #streams = new Map<string, Stream>()
   readonly #presence = new Map<string, ChannelPresence>()
   readonly #subscribed = new Set<string>()
+  /** Shared state: a JSON copy of each value (so callers never share objects), with its expiry. */
+  readonly #state = new Map<string, { json: string, expiresAt: number }>()
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
   readonly #now: () => number
@@ -182,6 +184,35 @@ export class MemoryAdapter implements RealtimeAdapter {
       .map(([id, visitor]) => member(id, visitor.name))
   }
 
+  async control (message: ControlMessage): Promise<void> {
+    this.#assertOpen()
+    // One node: the message comes straight back, as a copy (it crossed a wire elsewhere).
+    this.#handler?.onControl?.(JSON.parse(JSON.stringify(message)) as ControlMessage)
+  }
+
+  async stateSet (key: string, value: unknown, ttlMs: number): Promise<void> {
+    this.#assertOpen()
+    this.#state.set(key, { json: JSON.stringify(value ?? null), expiresAt: this.#now() + ttlMs })
+  }
+
+  async stateClaim (key: string, value: unknown, ttlMs: number): Promise<boolean> {
+    this.#assertOpen()
+    // No await between the look and the store: claims made at once see each other.
+    if (this.#liveState(key) !== undefined) return false
+    this.#state.set(key, { json: JSON.stringify(value ?? null), expiresAt: this.#now() + ttlMs })
+    return true
+  }
+
+  async stateGet (key: string): Promise<unknown> {
+    this.#assertOpen()
+    const json = this.#liveState(key)
+    return json === undefined ? undefined : JSON.parse(json) as unknown
+  }
+
+  async stateDelete (key: string): Promise<void> {
+    this.#state.delete(key)
+  }
+
   async close (): Promise<void> {
     this.#closed = true
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
@@ -189,16 +220,29 @@ export class MemoryAdapter implements RealtimeAdapter {
     this.#subscribed.clear()
     this.#streams.clear()
     this.#presence.clear()
+    this.#state.clear()
     this.#handler = null
   }
 
-  /** Drop expired presence entries (sending leaves) and idle streams. Runs on a timer; public for tests. */
+  /** Drop expired presence entries (sending leaves), idle streams and expired state. Runs on a timer; public for tests. */
   sweep (): void {
     const now = this.#now()
     for (const [channel, presence] of this.#presence) this.#expire(channel, presence, now)
     for (const [channel, stream] of this.#streams) {
       if (now - stream.lastUsedAt > this.#streamIdleTtlMs) this.#streams.delete(channel)
     }
+    for (const [key, kept] of this.#state) {
+      if (kept.expiresAt <= now) this.#state.delete(key)
+    }
+  }
+
+  /** The JSON kept under `key`, unless it expired (then it is forgotten). */
+  #liveState (key: string): string | undefined {
+    const kept = this.#state.get(key)
+    if (kept === undefined) return undefined
+    if (kept.expiresAt > this.#now()) return kept.json
+    this.#state.delete(key)
+    return undefined
   }
 
   #stream (channel: string, now: number): Stream {

@@ -3,7 +3,7 @@
  * tests through {@link runAdapterContract}, so a node behaves the same on either.
  */
 import type { Test } from 'tap'
-import type { AdapterHandler, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
+import type { AdapterHandler, ControlMessage, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
 
 /** How the suite makes and breaks adapters of one kind. */
 export interface AdapterFixture {
@@ -18,12 +18,14 @@ export interface AdapterFixture {
 
 /** Records what an adapter calls back with. */
 export class RecordingHandler implements AdapterHandler {
+  readonly controls: ControlMessage[] = []
   readonly publications: Publication[] = []
   readonly presenceEvents: PresenceEvent[] = []
   readonly errors: Array<{ error: Error, operation: string }> = []
   onPublication = (publication: Publication): void => { this.publications.push(publication) }
   onPresence = (event: PresenceEvent): void => { this.presenceEvents.push(event) }
   onError = (error: Error, operation: string): void => { this.errors.push({ error, operation }) }
+  onControl = (message: ControlMessage): void => { this.controls.push(message) }
 
   /** Resolve when `predicate` holds, polling; rejects after `timeoutMs`. */
   async until (predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -255,5 +257,42 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     await sleep(100)
     t.same(handler.presenceEvents, [])
     t.same(await adapter.presence(channel), [])
+  })
+
+  t.test('a control message comes back to the node that sent it, once, as a copy', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const message = { kind: 'contract.test', to: { user: 'ann' }, n: 1 }
+    await adapter.control(message)
+    await handler.until(() => handler.controls.length >= 1, 'the control message')
+    await sleep(50)
+    t.same(handler.controls, [message], 'once, intact')
+    t.not(handler.controls[0], message, 'a copy: it crossed the wire (or as good as)')
+  })
+
+  t.test('shared state: set, get, replace, expire, delete', async (t) => {
+    const { adapter } = await setup(t)
+    const key = fresh('state')
+    t.equal(await adapter.stateGet(key), undefined, 'nothing at first')
+    await adapter.stateSet(key, { a: 1 }, 60_000)
+    t.same(await adapter.stateGet(key), { a: 1 })
+    await adapter.stateSet(key, ['b'], 60_000)
+    t.same(await adapter.stateGet(key), ['b'], 'a set replaces')
+    await adapter.stateDelete(key)
+    t.equal(await adapter.stateGet(key), undefined, 'deleted')
+    await adapter.stateSet(key, 'short-lived', 100)
+    await sleep(250)
+    t.equal(await adapter.stateGet(key), undefined, 'expired after its TTL')
+  })
+
+  t.test('shared state: of concurrent claims on one key exactly one wins, until it expires', async (t) => {
+    const { adapter } = await setup(t)
+    const key = fresh('claim')
+    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await adapter.stateClaim(key, i, 300)))
+    t.equal(results.filter(Boolean).length, 1, 'one claim of twenty stored')
+    const winner = results.indexOf(true)
+    t.equal(await adapter.stateGet(key), winner, 'and its value is kept')
+    t.equal(await adapter.stateClaim(key, 'late', 300), false, 'a later claim loses while it lives')
+    await sleep(450)
+    t.equal(await adapter.stateClaim(key, 'after', 300), true, 'after the TTL, a claim wins again')
   })
 }

@@ -109,6 +109,26 @@ export class ScriptedAdapter implements RealtimeAdapter {
     return await this.memory.presence(channel)
   }
 
+  async control (...args: Parameters<RealtimeAdapter['control']>): ReturnType<RealtimeAdapter['control']> {
+    await this.memory.control(...args)
+  }
+
+  async stateSet (...args: Parameters<RealtimeAdapter['stateSet']>): ReturnType<RealtimeAdapter['stateSet']> {
+    await this.memory.stateSet(...args)
+  }
+
+  async stateClaim (...args: Parameters<RealtimeAdapter['stateClaim']>): ReturnType<RealtimeAdapter['stateClaim']> {
+    return await this.memory.stateClaim(...args)
+  }
+
+  async stateGet (key: string): ReturnType<RealtimeAdapter['stateGet']> {
+    return await this.memory.stateGet(key)
+  }
+
+  async stateDelete (key: string): ReturnType<RealtimeAdapter['stateDelete']> {
+    await this.memory.stateDelete(key)
+  }
+
   async close (): Promise<void> {
     await this.memory.close()
   }

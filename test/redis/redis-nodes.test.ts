@@ -111,3 +111,19 @@ t.test('a subscriber connection lost while Redis stays up: the gap is filled fro
   t.ok(b.handler.errors.some((e) => e.operation === 'connection'), 'the lost connection was noticed')
   t.same(b.handler.publications.map((p) => p.data), Array.from({ length: 20 }, (_, i) => i + 1), 'nothing missing, nothing twice, in order')
 })
+
+t.test('a control message reaches every node once, the sender included; shared state is shared', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const nodes = await Promise.all([node(t, redis.url, 'n9:'), node(t, redis.url, 'n9:'), node(t, redis.url, 'n9:')])
+  const [a, b] = nodes
+  if (a === undefined || b === undefined) throw new Error('nodes')
+  await a.adapter.control({ kind: 'test.hello', from: 'a' })
+  for (const n of nodes) await n.handler.until(() => n.handler.controls.length >= 1, 'the control message')
+  await sleep(100)
+  t.same(nodes.map((n) => n.handler.controls), nodes.map(() => [{ kind: 'test.hello', from: 'a' }]), 'each node got it once')
+  await a.adapter.stateSet('shared', { by: 'a' }, 60_000)
+  t.same(await b.adapter.stateGet('shared'), { by: 'a' }, 'what A keeps, B reads')
+  const claims = await Promise.all(nodes.map(async (n, i) => await n.adapter.stateClaim('once', i, 60_000)))
+  t.equal(claims.filter(Boolean).length, 1, 'one node of three wins a claim')
+})

@@ -44,3 +44,13 @@ export function channelOfPubsub (prefix: string, pubsub: string): string | null 
   const head = `${prefix}pub:`
   return pubsub.startsWith(head) ? pubsub.slice(head.length) : null
 }
+
+/** The pub/sub channel every node subscribes to for control messages. */
+export function controlChannel (prefix: string): string {
+  return `${prefix}ctl`
+}
+
+/** The key of a shared state entry. */
+export function stateKey (prefix: string, key: string): string {
+  return `${prefix}state:${key}`
+}

@@ -18,12 +18,12 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AdapterUnavailableError } from '../../errors.js'
 import type {
-  AdapterHandler, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, ControlMessage, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
-import { channelKeys, channelOfPubsub, type ChannelKeys } from './keys.js'
+import { channelKeys, channelOfPubsub, controlChannel, stateKey, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
 import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js'
 
@@ -158,6 +158,8 @@ export class RedisAdapter implements RealtimeAdapter {
         waitReady(sub, this.#connectTimeoutMs, () => this.#unreachable('subscriber'))
       ])
       await this.#loadScripts(pub)
+      // Every node listens to the control channel for its whole life (ioredis resubscribes on reconnect).
+      await sub.subscribe(controlChannel(this.#prefix))
     } catch (err) {
       await this.close()
       throw err
@@ -265,6 +267,28 @@ export class RedisAdapter implements RealtimeAdapter {
       .map((id) => names[id] === undefined ? { id } : { id, name: names[id] })
   }
 
+  async control (message: ControlMessage): Promise<void> {
+    await this.#publisher().publish(controlChannel(this.#prefix), JSON.stringify(message))
+  }
+
+  async stateSet (key: string, value: unknown, ttlMs: number): Promise<void> {
+    await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs))
+  }
+
+  async stateClaim (key: string, value: unknown, ttlMs: number): Promise<boolean> {
+    // SET NX is atomic: of several nodes claiming the same key, exactly one gets OK.
+    return await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs), 'NX') === 'OK'
+  }
+
+  async stateGet (key: string): Promise<unknown> {
+    const json = await this.#publisher().get(stateKey(this.#prefix, key))
+    return json === null ? undefined : JSON.parse(json) as unknown
+  }
+
+  async stateDelete (key: string): Promise<void> {
+    await this.#publisher().del(stateKey(this.#prefix, key))
+  }
+
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
@@ -306,6 +330,10 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   #onMessage (pubsub: string, text: string): void {
+    if (pubsub === controlChannel(this.#prefix)) {
+      this.#onControl(text)
+      return
+    }
     const channel = channelOfPubsub(this.#prefix, pubsub)
     const state = channel === null ? undefined : this.#channels.get(channel)
     if (channel === null || state === undefined) return
@@ -325,6 +353,21 @@ export class RedisAdapter implements RealtimeAdapter {
     } else {
       this.#deliver(state, message.publication)
     }
+  }
+
+  #onControl (text: string): void {
+    let message: unknown
+    try {
+      message = JSON.parse(text)
+    } catch (err) {
+      this.#report(err, 'decode')
+      return
+    }
+    if (typeof message !== 'object' || message === null || typeof (message as { kind?: unknown }).kind !== 'string') {
+      this.#report(new Error('malformed control message'), 'decode')
+      return
+    }
+    this.#handler?.onControl?.(message as ControlMessage)
   }
 
   #deliver (state: ChannelState, publication: Publication): void {

@@ -25,6 +25,11 @@ function slowHistoryAdapter (delayMs: number): RealtimeAdapter {
     presenceAdd: async (channel, entry, ttlMs) => { await inner.presenceAdd(channel, entry, ttlMs) },
     presenceRemove: async (channel, clientId) => { await inner.presenceRemove(channel, clientId) },
     presence: async (channel) => await inner.presence(channel),
+    control: async (message) => { await inner.control(message) },
+    stateSet: async (key, value, ttlMs) => { await inner.stateSet(key, value, ttlMs) },
+    stateClaim: async (key, value, ttlMs) => await inner.stateClaim(key, value, ttlMs),
+    stateGet: async (key) => await inner.stateGet(key),
+    stateDelete: async (key) => { await inner.stateDelete(key) },
     close: async () => { await inner.close() }
   }
 }

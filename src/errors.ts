@@ -64,6 +64,27 @@ export const DrainingError = createError(
   503
 )
 
+/** A POST for an event stream that no node holds (it ended, or its key is wrong). HTTP 404. */
+export const StreamNotFoundError = createError(
+  'FRT_STREAM_NOT_FOUND',
+  'No open event stream has this Realtime-Stream key (the stream ended, or the key is wrong): open the stream again and use the key of its welcome',
+  404
+)
+
+/** Too many clients are connecting to this node at once (admission pacing). HTTP 503. */
+export const ServerBusyError = createError(
+  'FRT_SERVER_BUSY',
+  'Connection refused: too many clients are connecting to this node right now, retry after Retry-After',
+  503
+)
+
+/** A channel list (`channels`, `Last-Event-ID`, `lastEventId`) that cannot be read. HTTP 400. */
+export const InvalidChannelListError = createError<[string, string]>(
+  'FRT_INVALID_CHANNEL_LIST',
+  'Connection refused: %s is not a valid channel list: %s',
+  400
+)
+
 /**
  * Codes of the `error` frames the server sends about a client message (docs/PROTOCOL.md lists
  * each). The connection stays open after each of them, unless a close follows (`rate_limited`
@@ -125,7 +146,9 @@ export const UpgradeRefusal = Object.freeze({
   /** No valid session while one is required (401). */
   AUTH: 'auth',
   /** The node is shutting down (503). */
-  DRAINING: 'draining'
+  DRAINING: 'draining',
+  /** Admission pacing: more clients are connecting than the node admits per second, and the wait would be too long (503). */
+  BUSY: 'busy'
 } as const)
 
 /** Union of the reasons in {@link UpgradeRefusal}. */
@@ -174,6 +197,9 @@ export const errorCodes = Object.freeze({
   FRT_HANDSHAKE_RATE: HandshakeRateError,
   FRT_SERVER_FULL: ServerFullError,
   FRT_DRAINING: DrainingError,
+  FRT_SERVER_BUSY: ServerBusyError,
+  FRT_STREAM_NOT_FOUND: StreamNotFoundError,
+  FRT_INVALID_CHANNEL_LIST: InvalidChannelListError,
   FRT_ADAPTER_UNAVAILABLE: AdapterUnavailableError
 })
 

@@ -27,6 +27,11 @@ export interface TickContext {
 export interface RealtimePluginOptions {
   /** Path of the WebSocket endpoint, relative to the registration prefix. @default '/ws' */
   path?: string
+  /**
+   * Path of the Server-Sent Events fallback (the stream is a GET, its client requests a POST),
+   * relative to the registration prefix; `''` turns the fallback off. @default '/sse'
+   */
+  ssePath?: string
   /** Milliseconds between two ticks on one connection; `0` turns the ticker off. @default 3000 */
   tickIntervalMs?: number
   /**
@@ -90,11 +95,41 @@ export interface RealtimePluginOptions {
   presenceTtlMs?: number
   /** Where publications, history and presence live. @default the in-process memory adapter */
   adapter?: RealtimeAdapter
+  /**
+   * Signs the resume tokens of the `welcome` frame (HMAC-SHA256), at least 32 characters. Every
+   * node behind one balancer must share it, or a token is refused by the others.
+   * @default a random secret per process (tokens then resume on this process only)
+   */
+  resumeSecret?: string
+  /**
+   * How long after a connection ends it can be resumed: its resume state (identity, every
+   * subscription and position) and its event-stream cursors are kept this long in the adapter,
+   * in ms. @default 300000
+   */
+  resumeTtlMs?: number
+  /**
+   * Most publications one recovery replays (a `sub` with `since`, a resumed subscription); a larger
+   * gap is answered `recovered: false` with the newest ones. @default 1000
+   */
+  maxRecoveryReplay?: number
+  /**
+   * New connections (WebSocket upgrades and event streams) this node admits per second, from all
+   * clients together; the others wait their turn. @default 1000
+   */
+  admissionRatePerSec?: number
+  /** New connections admitted at once before pacing starts. @default 200 */
+  admissionBurst?: number
+  /**
+   * Longest a new connection waits for its turn; one that would wait longer is refused with 503
+   * `FRT_SERVER_BUSY` and a jittered `Retry-After`. @default 10000
+   */
+  maxAdmissionWaitMs?: number
 }
 
 /** Options after validation, with every default applied. Frozen. */
 export interface ResolvedOptions {
   readonly path: string
+  readonly ssePath: string
   readonly prefix: string
   readonly tickIntervalMs: number
   readonly tick: (context: TickContext) => unknown
@@ -122,6 +157,13 @@ export interface ResolvedOptions {
   readonly handshakeBurst: number
   readonly messageRatePerSec: number
   readonly messageBurst: number
+  /** Undefined: the plugin makes a random one. */
+  readonly resumeSecret: string | undefined
+  readonly resumeTtlMs: number
+  readonly maxRecoveryReplay: number
+  readonly admissionRatePerSec: number
+  readonly admissionBurst: number
+  readonly maxAdmissionWaitMs: number
 }
 
 /** The tunables of the plugin: every option but the `prefix` Fastify gives. */
@@ -165,6 +207,12 @@ export const OPTIONS = Object.freeze({
     default: '/ws',
     expected: 'a route path starting with "/" (no spaces, query or hash)',
     description: 'WebSocket route, under the registration `prefix`.'
+  },
+  ssePath: {
+    schema: Type.String({ pattern: '^(/[^\\s?#]*)?$' }),
+    default: '/sse',
+    expected: 'a route path starting with "/" (no spaces, query or hash), or "" for none',
+    description: 'Server-Sent Events fallback route (GET: the stream, POST: its requests), under the registration `prefix`; `""` turns it off.'
   },
   tickIntervalMs: {
     schema: offOr(10, DAY_MS),
@@ -339,6 +387,54 @@ export const OPTIONS = Object.freeze({
     description: 'Client messages one connection may send at once (token bucket capacity).',
     env: envName('messageBurst'),
     group: 'Connection limits'
+  },
+  admissionRatePerSec: {
+    schema: integer(1, MAX_RATE),
+    default: 1000,
+    unit: 'per second',
+    description: 'New connections (upgrades and event streams) this node admits per second from all clients together; the others wait their turn, so a reconnect storm is paced.',
+    env: envName('admissionRatePerSec'),
+    group: 'Reconnects and recovery'
+  },
+  admissionBurst: {
+    schema: integer(1, MAX_RATE),
+    default: 200,
+    description: 'New connections admitted at once before pacing starts (token bucket capacity).',
+    env: envName('admissionBurst'),
+    group: 'Reconnects and recovery'
+  },
+  maxAdmissionWaitMs: {
+    schema: integer(0, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'Longest a new connection waits for its turn; past it, 503 `FRT_SERVER_BUSY` with a jittered `Retry-After`.',
+    env: envName('maxAdmissionWaitMs'),
+    group: 'Reconnects and recovery'
+  },
+  maxRecoveryReplay: {
+    schema: integer(0, 10_000),
+    default: 1000,
+    description: 'Most publications one recovery replays (a `sub` with `since`, a resumed subscription); a larger gap is answered `recovered: false` with the newest ones.',
+    env: envName('maxRecoveryReplay'),
+    group: 'Reconnects and recovery'
+  },
+  resumeTtlMs: {
+    schema: integer(1000, DAY_MS),
+    default: 300_000,
+    unit: 'milliseconds',
+    description: 'How long after a connection ends it can be resumed: its resume state (identity, subscriptions, positions) and its event-stream cursors are kept this long in the adapter.',
+    env: envName('resumeTtlMs'),
+    group: 'Reconnects and recovery'
+  },
+  resumeSecret: {
+    schema: Type.String({ minLength: 32 }),
+    default: undefined,
+    defaultText: 'random',
+    expected: 'at least 32 characters',
+    secret: true,
+    description: 'Signs the resume tokens of `welcome` (HMAC-SHA256), at least 32 characters; every node behind one balancer needs the same. Unset: a random one per process (tokens resume on that process only).',
+    env: envName('resumeSecret'),
+    group: 'Reconnects and recovery'
   }
 } satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })
 

@@ -86,6 +86,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     registry: options.channels,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
+    maxRecoveryReplay: options.maxRecoveryReplay,
     presenceTtlMs: options.presenceTtlMs,
     metrics: options.metrics,
     log: fastify.log

@@ -16,12 +16,15 @@ import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { ChannelPresence } from './presence.js'
 import { ChannelRequests, historyOf } from './requests.js'
+import type { ChannelListEntry } from '../wire/channel-list.js'
 
 /** What a {@link ChannelService} is made from. */
 export interface ChannelServiceOptions {
   registry: ChannelRegistry
   adapter: RealtimeAdapter
   maxSubscriptionsPerConnection: number
+  /** Most publications one recovery replays (the `maxRecoveryReplay` option). */
+  maxRecoveryReplay: number
   presenceTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
@@ -36,6 +39,9 @@ export class ChannelService {
   readonly #channels: LocalChannels
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
+  readonly #maxRecoveryReplay: number
+  /** The client requests, once attached to a node. */
+  #requestHandlers: ChannelRequests | null = null
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
@@ -46,6 +52,7 @@ export class ChannelService {
     this.#metrics = options.metrics
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
+    this.#maxRecoveryReplay = options.maxRecoveryReplay
     this.#retainRequests = options.registry.hasSubscribeHooks
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
@@ -69,14 +76,39 @@ export class ChannelService {
       channels: this.#channels,
       presence: this.#presence,
       maxSubscriptionsPerConnection: this.#maxSubscriptions,
+      maxRecoveryReplay: this.#maxRecoveryReplay,
       metrics: this.#metrics,
-      send: (connection, message) => node.sendTo(connection, message),
+      send: (connection, message, position) => node.sendTo(connection, message, position),
       requestOf: (connection) => this.#requests.get(connection)
     })
-    node.handle('sub', (connection, message) => { requests.subscribe(connection, message) })
+    node.handle('sub', (connection, message) => { requests.subscribe(connection, message).catch(() => {}) })
     node.handle('unsub', (connection, message) => { requests.unsubscribe(connection, message) })
     node.handle('pub', (connection, message) => { requests.publish(connection, message) })
     node.onConnectionClose((connection) => { requests.dropConnection(connection) })
+    this.#requestHandlers = requests
+  }
+
+  /**
+   * Subscribe a connection to channels on its behalf (a resumed connection, an event stream's
+   * `channels`): one after the other, so a client coming back with many channels gets its replays
+   * one at a time, each answered as a `sub` without an id (an `ack`, its replay, or an `error`).
+   * An entry with `since` recovers from there; one without subscribes afresh, with `rewind`.
+   * @returns settles once every entry is answered, or the connection ended
+   */
+  async restore (connection: Connection, entries: readonly ChannelListEntry[], rewind = 0): Promise<void> {
+    const requests = this.#requestHandlers
+    if (requests === null) throw new Error('ChannelService.restore before attach()')
+    for (const { channel, since } of entries) {
+      if (connection.closed) return
+      await requests.subscribe(connection, since === undefined
+        ? (rewind > 0 ? { type: 'sub', channel, rewind } : { type: 'sub', channel })
+        : { type: 'sub', channel, since: { epoch: since.epoch, offset: since.offset } })
+    }
+  }
+
+  /** The channels a connection is subscribing to and has not been answered for yet. */
+  pendingChannels (connection: Connection): string[] {
+    return this.#channels.of(connection).filter((subscription) => !subscription.live).map((subscription) => subscription.channel)
   }
 
   /** Connect the adapter and start refreshing this node's presence entries. */

@@ -125,7 +125,7 @@ export class LocalChannels {
         continue
       }
       if (!subscription.accept(publication)) continue
-      frame ??= textFrame(encode(publicationMessage(publication)))
+      frame ??= textFrame(encode(publicationMessage(publication)), publication)
       if (subscription.connection.deliver(frame, 'message')) sent++
     }
     if (frame !== undefined) {

@@ -16,6 +16,7 @@ import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
 import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage } from '../wire/server-messages.js'
+import type { FramePosition } from '../wire/ws-frame.js'
 import type { LocalChannels } from './local-channels.js'
 import type { ChannelContext, ChannelPolicy, ChannelRegistry } from './policy.js'
 import { presenceNews, type ChannelPresence } from './presence.js'
@@ -33,9 +34,11 @@ export interface ChannelRequestsOptions {
   channels: LocalChannels
   presence: ChannelPresence
   maxSubscriptionsPerConnection: number
+  /** Most publications one recovery (a `sub` with `since`) replays; a larger gap is not recovered. */
+  maxRecoveryReplay: number
   metrics: RealtimeMetrics
-  /** Sends one message to one connection (the node's `sendTo`). */
-  send: (connection: Connection, message: ServerMessage) => boolean
+  /** Sends one message to one connection (the node's `sendTo`), with the stream position it moves the client to. */
+  send: (connection: Connection, message: ServerMessage, position?: FramePosition) => boolean
   /** The upgrade request of a connection, when it is kept for the hooks. */
   requestOf: (connection: Connection) => FastifyRequest | undefined
 }
@@ -48,8 +51,11 @@ export class ChannelRequests {
     this.#options = options
   }
 
-  /** A client's `sub`. */
-  subscribe (connection: Connection, message: SubscribeRequest): void {
+  /**
+   * A client's `sub` (or one the server makes for it when it resumes).
+   * @returns settles once it is answered (acked, refused or failed); never rejects
+   */
+  async subscribe (connection: Connection, message: SubscribeRequest): Promise<void> {
     const { channel, id } = message
     const { registry, channels, maxSubscriptionsPerConnection } = this.#options
     const policy = registry.match(channel)
@@ -67,7 +73,7 @@ export class ChannelRequests {
     }
     const subscription = new Subscription(connection, channel, policy)
     channels.add(subscription)
-    this.#complete(subscription, message).catch((err: unknown) => {
+    await this.#complete(subscription, message).catch((err: unknown) => {
       if (subscription.cancelled) return
       connection.log.error({ err, channel }, 'subscribe failed')
       this.#options.metrics.adapterError('subscribe')
@@ -106,10 +112,11 @@ export class ChannelRequests {
     })
   }
 
-  /** Drop a subscription: out of the local lists, and out of presence if it was listed. */
+  /** Drop a subscription: out of the local lists, out of presence if it was listed, and no longer followed for its client. */
   drop (subscription: Subscription): void {
     this.#options.channels.remove(subscription)
     if (subscription.present) this.#options.presence.remove(subscription)
+    subscription.connection.unsubscribed(subscription.channel)
   }
 
   /** Drop every subscription of a connection that closed. */
@@ -142,6 +149,13 @@ export class ChannelRequests {
       const result = await adapter.since(channel, message.since)
       ;({ position, recovered } = result)
       replay = result.publications
+      // A recovery is bounded: a gap larger than the bound is not recovered, and only its newest
+      // publications are replayed (what the client is told to rebuild its view from).
+      const max = this.#options.maxRecoveryReplay
+      if (replay.length > max) {
+        recovered = false
+        replay = max === 0 ? [] : replay.slice(-max)
+      }
     } else {
       ({ position, publications: replay } = await adapter.recent(channel, Math.min(message.rewind ?? 0, policy.historySize)))
     }
@@ -158,7 +172,12 @@ export class ChannelRequests {
     subscription.startAt(position.epoch, position.offset)
     const ack: AckMessage = { type: 'ack', channel, recovered, offset: position.offset, epoch: position.epoch }
     if (message.id !== undefined) ack.id = message.id
-    this.#options.send(connection, ack)
+    // The client stands where the replay starts: a stream cut during the replay resumes from there.
+    const first = replay[0]
+    const start = recovered && message.since !== undefined
+      ? message.since.offset
+      : first !== undefined && first.epoch === position.epoch ? first.offset - 1 : position.offset
+    this.#options.send(connection, ack, { channel, epoch: position.epoch, offset: start })
     for (const publication of replay) this.#options.send(connection, publicationMessage(publication))
     for (const publication of subscription.pendingPublications) {
       if (subscription.accept(publication)) this.#options.send(connection, publicationMessage(publication))

@@ -15,6 +15,7 @@ import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
 import { judgeSend, LatestTick, type DrainSource, type SendKind } from '../limits/send-budget.js'
 import { textFrame, type TextFrame } from '../wire/ws-frame.js'
+import type { StreamPositions } from './stream-positions.js'
 import type { SlotIndex } from './timer-wheel.js'
 import type { Visitor } from './visitor.js'
 
@@ -121,6 +122,12 @@ export abstract class Connection implements ConnectionInfo {
   tickSlot: number | undefined = undefined
   heartbeatSlot: number | undefined = undefined
   messageRate: MessageRate | null = null
+  /**
+   * Where the client stands in each channel, for transports that resume for their client (an
+   * event stream's ids, a WebSocket's resume token): the transport makes it and applies each
+   * written frame's `position` to it. Null: not followed.
+   */
+  positions: StreamPositions | null = null
   readonly #shared: ConnectionShared
   /** Milliseconds from TIME_BASE_MS to the open. */
   readonly #openedAt: number
@@ -156,6 +163,12 @@ export abstract class Connection implements ConnectionInfo {
   abstract terminate (): void
   /** Ask the client for a sign of life; the answer comes through {@link receivedPong}. (transport) */
   abstract ping (): void
+
+  /**
+   * The positions changed without a frame (the client left a channel): an event stream says so
+   * with an event id of its own. (transport, optional)
+   */
+  protected positionsChanged (): void {}
 
   // ---- what the transport reports ----
 
@@ -222,6 +235,16 @@ export abstract class Connection implements ConnectionInfo {
     this.log.warn({ bufferedBytes: this.bufferedBytes, frameBytes: frame.bytes.length, maxBufferedBytes: budget.maxBufferedBytes }, 'slow consumer: closing')
     this.close(CloseCode.SLOW_CONSUMER, CloseReason.SLOW_CONSUMER)
     return false
+  }
+
+  /**
+   * The client is no longer subscribed to `channel` (an `unsub`, or a subscription dropped after
+   * its ack): its position is no longer followed. Nothing changes once the connection has ended,
+   * so what it leaves behind is what it had.
+   */
+  unsubscribed (channel: string): void {
+    if (this.closed || this.positions?.remove(channel) !== true) return
+    this.positionsChanged()
   }
 
   // ---- identity and logging ----

@@ -15,7 +15,7 @@ import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId
 import { encode, type ErrorMessage, type ServerMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
-import { textFrame } from '../wire/ws-frame.js'
+import { textFrame, type FramePosition } from '../wire/ws-frame.js'
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
 export interface NodeResources {
@@ -185,10 +185,11 @@ export class RealtimeNode {
 
   /**
    * Send one message to one connection (a welcome, an answer, an error), counted.
+   * @param position - the stream position the message moves its client to (a `pub` carries its own)
    * @returns whether it was handed to the transport
    */
-  sendTo (connection: Connection, message: ServerMessage): boolean {
-    const frame = textFrame(encode(message))
+  sendTo (connection: Connection, message: ServerMessage, position?: FramePosition): boolean {
+    const frame = textFrame(encode(message), message.type === 'pub' ? message : position)
     const sent = connection.deliver(frame, 'message')
     if (sent) this.#options.metrics.frameOut(message.type, frame.payloadBytes, 1)
     return sent

@@ -12,6 +12,17 @@ const LEN_16_MAX = 0xffff
 /** FIN bit set, opcode 0x1 (text). */
 const FIN_TEXT = 0x81
 
+/**
+ * Where a client stands in a channel's stream once it has a frame: a publication's own position,
+ * or where a subscription's replay starts (its `ack`). Connections that resume for their client
+ * (an event stream's ids, a WebSocket's resume token) follow it; nothing is sent for it.
+ */
+export interface FramePosition {
+  readonly channel: string
+  readonly epoch: string
+  readonly offset: number
+}
+
 /** A text frame built once: the JSON text (for the ws fallback) and its wire bytes. */
 export interface TextFrame {
   /** The payload, as sent through `ws.send` when raw writes are not possible. */
@@ -20,6 +31,8 @@ export interface TextFrame {
   readonly bytes: Buffer
   /** UTF-8 length of the payload (what metrics count as a frame's size). */
   readonly payloadBytes: number
+  /** The stream position a client reaches with this frame, for frames that move one. */
+  readonly position?: FramePosition | undefined
 }
 
 /**
@@ -34,9 +47,10 @@ export function frameHeaderBytes (payloadBytes: number): number {
 /**
  * Build one unmasked, final text frame (RFC 6455 §5.2) in a single buffer.
  * @param text - the payload; encoded as UTF-8
+ * @param position - the stream position the frame moves its client to (a publication, a subscribe's ack)
  * @returns the frame's text and bytes
  */
-export function textFrame (text: string): TextFrame {
+export function textFrame (text: string, position?: FramePosition): TextFrame {
   const payloadBytes = Buffer.byteLength(text)
   const headerBytes = frameHeaderBytes(payloadBytes)
   const bytes = Buffer.allocUnsafe(headerBytes + payloadBytes)
@@ -53,5 +67,5 @@ export function textFrame (text: string): TextFrame {
     bytes.writeUInt32BE(payloadBytes >>> 0, 6)
   }
   bytes.write(text, headerBytes, 'utf8')
-  return { text, bytes, payloadBytes }
+  return position === undefined ? { text, bytes, payloadBytes } : { text, bytes, payloadBytes, position }
 }

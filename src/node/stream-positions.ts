@@ -1,0 +1,70 @@
+/**
+ * Where one connection's client stands in each channel it subscribes to, as the frames it was
+ * sent say: a publication moves its channel to that publication's position, a subscribe's `ack`
+ * places it where the replay starts, an unsubscribe takes it out. Transports that resume for their
+ * client keep one: an event stream writes it into every event id, a WebSocket leaves it behind
+ * (with its resume token) when it closes.
+ *
+ * It only knows what was handed to the transport; the transport takes back what never left
+ * ({@link StreamPositions.revert}).
+ */
+import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { FramePosition } from '../wire/ws-frame.js'
+
+/** A position in one channel's stream. */
+export interface Position {
+  readonly epoch: string
+  readonly offset: number
+}
+
+/** See the module comment. */
+export class StreamPositions {
+  readonly #positions = new Map<string, Position>()
+  /** Told the name of every channel that moved or left (an event stream's cursor follows it). */
+  onChange: ((channel: string) => void) | null = null
+
+  /** Channels followed. */
+  get size (): number {
+    return this.#positions.size
+  }
+
+  /** A channel's position, if followed. */
+  get (channel: string): Position | undefined {
+    return this.#positions.get(channel)
+  }
+
+  /**
+   * A frame that moves a channel was handed to the transport.
+   * @returns the channel's position before it (undefined: it was not followed), for {@link revert}
+   */
+  apply (position: FramePosition): Position | undefined {
+    const previous = this.#positions.get(position.channel)
+    this.#positions.set(position.channel, { epoch: position.epoch, offset: position.offset })
+    this.onChange?.(position.channel)
+    return previous
+  }
+
+  /** Put a channel back where it was before a frame that never reached the client. */
+  revert (channel: string, previous: Position | undefined): void {
+    if (previous === undefined) this.#positions.delete(channel)
+    else this.#positions.set(channel, previous)
+    this.onChange?.(channel)
+  }
+
+  /** The client left a channel. @returns whether it was followed */
+  remove (channel: string): boolean {
+    if (!this.#positions.delete(channel)) return false
+    this.onChange?.(channel)
+    return true
+  }
+
+  /** Every channel and its position, in the order they were first followed. */
+  entries (): IterableIterator<[string, Position]> {
+    return this.#positions.entries()
+  }
+
+  /** The positions as a channel list (each entry resumes after its position). */
+  toList (): ChannelListEntry[] {
+    return [...this.#positions].map(([channel, since]) => ({ channel, since }))
+  }
+}

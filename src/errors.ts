@@ -170,6 +170,8 @@ export const CloseCode = Object.freeze({
   MESSAGE_TOO_BIG: 1009,
   /** Unexpected server error on this connection. */
   INTERNAL_ERROR: 1011,
+  /** Try again later: an event stream refused at its reconnect (the node is busy, full or draining); the reason carries `retry=<ms>`. */
+  TRY_AGAIN_LATER: 1013,
   /** The client did not read fast enough and exceeded its send budget. */
   SLOW_CONSUMER: 4008
 } as const)

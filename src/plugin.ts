@@ -1,6 +1,7 @@
 /**
  * The one file that wires fastify-realtime into Fastify: option validation, @fastify/websocket,
- * the WebSocket route, the `fastify.realtime` decorator and the shutdown hook.
+ * the WebSocket route, the Server-Sent Events fallback's routes, resume tokens, the
+ * `fastify.realtime` decorator and the shutdown hook.
  */
 import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
@@ -13,11 +14,18 @@ import { clientIp } from './upgrade/client-ip.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
+import { SseEndpoint } from './transports/sse-endpoint.js'
+import { SseRelay } from './transports/sse-relay.js'
+import { SseConnection } from './transports/sse.js'
 import { WebSocketConnection } from './transports/websocket.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
+import { ResumeStore } from './node/resume-store.js'
+import { ResumeTokens } from './node/resume-tokens.js'
+import type { Visitor } from './node/visitor.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
+import { UpgradeResumption } from './upgrade/resume.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -58,7 +66,17 @@ export interface RealtimeDecorator {
    */
   readonly upgradeGate: onRequestHookHandler
   /** What this node holds right now (connections, scheduled sockets, gate slots); for leak checks. */
-  resources: () => NodeResources & UpgradeGateState
+  resources: () => NodeResources & UpgradeGateState & RecoveryResources
+}
+
+/** What the recovery features hold right now; every count returns to 0 when all is done. */
+export interface RecoveryResources {
+  /** Event streams open on this node. */
+  streams: number
+  /** POSTs relayed to another node, waiting for its answer. */
+  relayedPosts: number
+  /** Resume states and stream cursors being written to the adapter. */
+  savesInFlight: number
 }
 
 /**
@@ -82,6 +100,21 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // The one place the adapter is chosen: the application's, or the embedded memory default.
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
+  // The one place a visitor is resolved, for a WebSocket upgrade and an event stream alike.
+  const identify = (request: FastifyRequest): Visitor | null => options.identify(request)
+  // Cross-node work of the transports: POSTs relayed to their stream's node, resume takeovers.
+  const relay = new SseRelay(async (message) => { await adapter.control(message) })
+  const resumeStore = new ResumeStore({
+    adapter,
+    ttlMs: options.resumeTtlMs,
+    pendingChannels: (connection) => channels.pendingChannels(connection),
+    find: (id) => node.hub.get(id),
+    onError: (err, connection) => { connection.log.warn({ err }, 'resume state not saved') }
+  })
+  if (options.resumeSecret === undefined && adapter.name !== 'memory') {
+    fastify.log.warn('fastify-realtime: no resumeSecret set: resume tokens only resume on the node that issued them; give every node the same resumeSecret')
+  }
+  const tokens = new ResumeTokens(options.resumeSecret)
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
@@ -89,13 +122,34 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     maxRecoveryReplay: options.maxRecoveryReplay,
     presenceTtlMs: options.presenceTtlMs,
     metrics: options.metrics,
-    log: fastify.log
+    log: fastify.log,
+    onControl: (message) => {
+      relay.onControl(message)
+      resumeStore.onControl(message)
+    }
+  })
+  // Before the channels' own close listener: what a connection leaves behind includes the
+  // subscribes it had in flight, which that listener drops.
+  node.onConnectionClose((connection) => {
+    if (connection instanceof SseConnection) {
+      relay.remove(connection)
+      resumeStore.track(connection.refreshCursor())
+    } else {
+      resumeStore.save(connection)
+    }
   })
   channels.attach(node)
   await channels.start()
 
-  const drain = async (): Promise<void> => { await node.drain() }
   const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  const drain = async (): Promise<void> => {
+    gate.cancelWaiting()
+    // Refreshed now, while the positions are final (a closing socket is sent nothing more), in
+    // case the grace runs out before the sockets close; their close saves them once more.
+    for (const connection of node.hub) if (!(connection instanceof SseConnection)) resumeStore.save(connection)
+    await node.drain()
+    await resumeStore.flush()
+  }
   // A connection holds its gate slot until it closes.
   node.onConnectionClose((connection) => { if (connection.holdsGateSlot) gate.release(connection.ip) })
   // A node at its connection cap would refuse a new client (503): tell the balancer first.
@@ -133,31 +187,51 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const releaseUpgrade = trackUpgradeResponses(fastify)
+  const resumption = new UpgradeResumption({ tokens, store: resumeStore, identify, maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection })
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
     // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
     const inherited = ownsWebsocket ? socket.listeners('error') : []
+    // What the upgrade resumes (its visitor among it) was decided before the 101.
+    const resumed = resumption.take(request)
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
     // The connection wires the socket's events as it is made: before any await, so nothing is missed.
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id })
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: resumed.visitor, requestId: request.id }, true)
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    node.accept(connection)
+    node.accept(connection, { resume: tokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) })
     channels.bindRequest(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)
+    if (resumed.channels.length > 0) {
+      channels.restore(connection, resumed.channels, resumed.rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the connection\'s channels failed') })
+    }
   }
 
-  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.
+  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate and resumption.
   fastify.addHook('onRoute', (route) => {
     if (route.wsHandler !== wsHandler) return
     const existing = route.onRequest
     route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+    const handlers = route.preHandler
+    route.preHandler = [...(handlers === undefined ? [] : Array.isArray(handlers) ? handlers : [handlers]), resumption.preHandler]
   })
 
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
-  // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
+  // also means `prefix` is not applied to it: the routes live in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true, onRequest: gate.onRequest }, wsHandler)
+    routes.get(options.path, { websocket: true, onRequest: gate.onRequest, preHandler: resumption.preHandler }, wsHandler)
   }, { prefix: options.prefix })
+
+  if (options.ssePath !== '') {
+    const sse = new SseEndpoint({ node, channels, gate, relay, cursors: adapter, options, identify })
+    await fastify.register(async (routes) => {
+      // A stream's POST carries one client message as it would travel on a WebSocket: its text.
+      routes.removeAllContentTypeParsers()
+      routes.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => { done(null, body) })
+      routes.get(options.ssePath, { onRequest: gate.onStreamRequest, onSend: sse.onSend }, sse.stream)
+      // Larger than maxPayloadBytes: 413, as a WebSocket message that size closes with 1009.
+      routes.post(options.ssePath, { bodyLimit: options.maxPayloadBytes }, sse.post)
+    }, { prefix: options.prefix })
+  }
 
   fastify.decorate('realtime', {
     get connections () { return node.hub.size },
@@ -170,7 +244,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     wsHandler,
     drain,
     upgradeGate: gate.onRequest,
-    resources: () => ({ ...node.resources(), ...gate.state() })
+    resources: () => ({ ...node.resources(), ...gate.state(), streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving })
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {

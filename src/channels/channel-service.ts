@@ -7,7 +7,7 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { PresenceMember, Publication, RealtimeAdapter } from '../adapters/adapter.js'
+import type { ControlMessage, PresenceMember, Publication, RealtimeAdapter } from '../adapters/adapter.js'
 import { UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
@@ -28,6 +28,8 @@ export interface ChannelServiceOptions {
   presenceTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
+  /** Control messages from the nodes (the adapter's `onControl`): what the transports relay between nodes. */
+  onControl?: (message: ControlMessage) => void
 }
 
 /** See the module comment. */
@@ -45,6 +47,7 @@ export class ChannelService {
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
+  readonly #onControl: ((message: ControlMessage) => void) | undefined
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
@@ -54,6 +57,7 @@ export class ChannelService {
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#maxRecoveryReplay = options.maxRecoveryReplay
     this.#retainRequests = options.registry.hasSubscribeHooks
+    this.#onControl = options.onControl
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
   }
@@ -120,7 +124,14 @@ export class ChannelService {
         this.#metrics.adapterError(operation)
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
-      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') }
+      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
+      onControl: (message) => {
+        try {
+          this.#onControl?.(message)
+        } catch (err) {
+          this.#log.error({ err, kind: message.kind }, 'control message handler threw')
+        }
+      }
     })
     this.#presence.startRefreshing(() => this.#channels.all())
   }

@@ -40,6 +40,8 @@ export interface ConnectionInfo {
   send: (text: string) => boolean
   /** Start a clean close with a code and a short reason. */
   close: (code: number, reason?: string) => void
+  /** Cut the connection at once, without a closing handshake (the client sees 1006, or its stream end). */
+  terminate: () => void
 }
 
 /** What a client sent: a WebSocket message's data, or a text body. */

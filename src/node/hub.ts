@@ -8,7 +8,8 @@ import type { TextFrame } from '../wire/ws-frame.js'
 
 /** The connections open on this node. */
 export class Hub {
-  readonly #connections = new Set<Connection>()
+  /** By id: a node finds one of its connections for a message about it from another node. */
+  readonly #connections = new Map<string, Connection>()
 
   /** Number of connections registered. */
   get size (): number {
@@ -17,17 +18,22 @@ export class Hub {
 
   /** Register a connection. */
   add (connection: Connection): void {
-    this.#connections.add(connection)
+    this.#connections.set(connection.id, connection)
   }
 
   /** Forget a connection (idempotent). */
   remove (connection: Connection): void {
-    this.#connections.delete(connection)
+    if (this.#connections.get(connection.id) === connection) this.#connections.delete(connection.id)
   }
 
   /** Whether a connection is registered. */
   has (connection: Connection): boolean {
-    return this.#connections.has(connection)
+    return this.#connections.get(connection.id) === connection
+  }
+
+  /** The connection with this id, if it is on this node. */
+  get (id: string): Connection | undefined {
+    return this.#connections.get(id)
   }
 
   /** Iterate over the registered connections. */
@@ -43,7 +49,7 @@ export class Hub {
    */
   broadcastFrame (frame: TextFrame, kind: SendKind): number {
     let sent = 0
-    for (const connection of this.#connections) {
+    for (const connection of this.#connections.values()) {
       if (connection.deliver(frame, kind)) sent++
     }
     return sent

@@ -12,7 +12,7 @@ import { MessageRate } from '../limits/message-rate.js'
 import type { ResolvedOptions } from '../options.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
-import { encode, type ErrorMessage, type ServerMessage } from '../wire/server-messages.js'
+import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
 import { Ticker } from './ticker.js'
 import { textFrame, type FramePosition } from '../wire/ws-frame.js'
@@ -67,12 +67,17 @@ function inboundBytes (data: InboundData): number {
 const RETRY_MIN_MS = 500
 const RETRY_SPREAD_MS = 4500
 
+/** A jittered reconnect delay, 500–5000 ms: what a client should wait before it comes back. */
+export function retryHintMs (random: () => number = Math.random): number {
+  return RETRY_MIN_MS + Math.floor(random() * RETRY_SPREAD_MS)
+}
+
 /**
  * Make the reason of a shutdown close frame, with a jittered reconnect delay.
  * @returns e.g. `"restart; retry=1834"`
  */
 export function shutdownReason (random: () => number = Math.random): string {
-  return `restart; retry=${RETRY_MIN_MS + Math.floor(random() * RETRY_SPREAD_MS)}`
+  return `restart; retry=${retryHintMs(random)}`
 }
 
 /** One node's connections, ticks and lifecycle. */
@@ -160,8 +165,9 @@ export class RealtimeNode {
   /**
    * Take a connection into service: hub, ticker, heartbeat, log, welcome, user hook. Its transport
    * wired its events when it was made (synchronously after the upgrade), so nothing is missed.
+   * @param welcome - what the transport adds to the welcome (a resume token, a stream key)
    */
-  accept (connection: Connection): void {
+  accept (connection: Connection, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'> = {}): void {
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.heartbeat?.add(connection)
@@ -172,7 +178,8 @@ export class RealtimeNode {
       type: 'welcome',
       connId: connection.id,
       visitor: connection.visitor?.id ?? null,
-      tickIntervalMs: this.#options.tickIntervalMs
+      tickIntervalMs: this.#options.tickIntervalMs,
+      ...welcome
     })
     if (this.#options.onConnection) {
       try {

@@ -19,18 +19,24 @@ export interface Position {
 
 /** See the module comment. */
 export class StreamPositions {
-  readonly #positions = new Map<string, Position>()
+  /** Made on the first position: a socket that never subscribes pays for none. */
+  #map: Map<string, Position> | null = null
   /** Told the name of every channel that moved or left (an event stream's cursor follows it). */
   onChange: ((channel: string) => void) | null = null
 
+  get #positions (): Map<string, Position> {
+    this.#map ??= new Map()
+    return this.#map
+  }
+
   /** Channels followed. */
   get size (): number {
-    return this.#positions.size
+    return this.#map?.size ?? 0
   }
 
   /** A channel's position, if followed. */
   get (channel: string): Position | undefined {
-    return this.#positions.get(channel)
+    return this.#map?.get(channel)
   }
 
   /**
@@ -53,7 +59,7 @@ export class StreamPositions {
 
   /** The client left a channel. @returns whether it was followed */
   remove (channel: string): boolean {
-    if (!this.#positions.delete(channel)) return false
+    if (this.#map?.delete(channel) !== true) return false
     this.onChange?.(channel)
     return true
   }

@@ -3,18 +3,23 @@
  * the 101, so a refused client gets an ordinary HTTP status and costs no WebSocket.
  *
  * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), session (401),
- * concurrent connections per IP (429) and in total (503). Every refusal is logged with its reason
- * and counted through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so
- * writing `X-Forwarded-For` does not move a client into another IP's budget.
+ * concurrent connections per IP (429) and in total (503), then admission pacing: past the node's
+ * admission rate a newcomer waits its turn (limits/admission.ts), and is refused (503) only when
+ * the line is too long. Every refusal is logged with its reason and counted through
+ * `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so writing
+ * `X-Forwarded-For` does not move a client into another IP's budget.
+ *
+ * The same checks guard an event stream (a plain GET): {@link UpgradeGate.onStreamRequest}.
  */
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { clientIp, normalizeIp } from './client-ip.js'
+import { Admission } from '../limits/admission.js'
 import { ConnectionSlots } from '../limits/connection-slots.js'
 import {
-  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError,
+  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerBusyError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError,
   UpgradeRefusal, type UpgradeRejection
 } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
@@ -24,7 +29,8 @@ import type { ResolvedOptions } from '../options.js'
 /** What the gate needs from the plugin. */
 export interface UpgradeGateInit {
   options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' | 'identify' |
-  'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst'>
+  'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst' |
+  'admissionRatePerSec' | 'admissionBurst' | 'maxAdmissionWaitMs'>
   metrics: RealtimeMetrics
   /** Whether the node is draining. */
   draining: () => boolean
@@ -40,6 +46,8 @@ export interface UpgradeGateState {
   rateLimitedIps: number
   /** Handshakes holding a slot that have not become connections yet. */
   handshakesInFlight: number
+  /** Newcomers waiting for their turn (admission pacing). */
+  admissionWaiting: number
 }
 
 /** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
@@ -92,14 +100,18 @@ export class UpgradeGate {
   /** `close` listener of in-flight handshake sockets; `this` is the socket. */
   readonly #onHandshakeSocketClose: (this: EventEmitter) => void
 
+  readonly #admission: Admission
   /** The `onRequest` hook; it lets every request that is not a WebSocket upgrade through. */
   readonly onRequest: onRequestHookHandler
+  /** The same checks for a request that opens an event stream (every request of its route). */
+  readonly onStreamRequest: onRequestHookHandler
 
   constructor (init: UpgradeGateInit) {
     this.#init = init
     const { options } = init
     this.#slots = new ConnectionSlots({ maxPerIp: options.maxConnectionsPerIp, maxTotal: options.maxConnections })
     this.#handshakes = new KeyedTokenBuckets({ ratePerSec: options.handshakeRatePerSec, burst: options.handshakeBurst })
+    this.#admission = new Admission({ ratePerSec: options.admissionRatePerSec, burst: options.admissionBurst, maxWaitMs: options.maxAdmissionWaitMs })
     const inFlight = this.#inFlight
     const slots = this.#slots
     this.#onHandshakeSocketClose = function (this: EventEmitter): void {
@@ -114,13 +126,44 @@ export class UpgradeGate {
         done()
         return
       }
-      const refusal = this.#check(request)
-      if (refusal === null) {
-        done()
-        return
-      }
-      this.#refuse(request, reply, refusal)
+      this.#admit(request, reply, done)
     }
+    this.onStreamRequest = (request, reply, done) => { this.#admit(request, reply, done) }
+  }
+
+  /** The checks, then the newcomer's turn. */
+  #admit (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+    const refusal = this.#check(request)
+    if (refusal !== null) {
+      this.#refuse(request, reply, refusal)
+      return
+    }
+    const socket = request.raw.socket as EventEmitter & { destroyed?: boolean } | undefined
+    const retryAfter = this.#admission.request({
+      admit: done,
+      cancel: () => {
+        this.abandon(socket)
+        this.#refuse(request, reply, { reason: UpgradeRefusal.DRAINING, error: new DrainingError() })
+      },
+      gone: () => socket?.destroyed === true
+    })
+    if (retryAfter === null) return
+    this.abandon(socket)
+    this.#refuse(request, reply, { reason: UpgradeRefusal.BUSY, error: new ServerBusyError() }, retryAfter)
+  }
+
+  /** Turn away the newcomers waiting for their turn (the node is draining). */
+  cancelWaiting (): void {
+    this.#admission.cancelAll()
+  }
+
+  /**
+   * Give back the slot of a handshake that will not become a connection after all (its turn was
+   * refused, or an event stream's request proved invalid after the checks).
+   */
+  abandon (socket: unknown): void {
+    const ip = this.#inFlight.get(socket as EventEmitter)
+    if (ip !== undefined && this.adopt(socket)) this.#slots.release(ip)
   }
 
   /**
@@ -145,7 +188,7 @@ export class UpgradeGate {
   /** Counts held by the gate (full handshake buckets are forgotten first). */
   state (): UpgradeGateState {
     this.#handshakes.sweep()
-    return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size, handshakesInFlight: this.#inFlight.size }
+    return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size, handshakesInFlight: this.#inFlight.size, admissionWaiting: this.#admission.waiting }
   }
 
   /**
@@ -195,11 +238,11 @@ export class UpgradeGate {
     return null
   }
 
-  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: { reason: UpgradeRejection, error: Error }): void {
+  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: { reason: UpgradeRejection, error: Error }, retryAfterSeconds?: number): void {
     const { reason, error } = refusal
     request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(reason)
-    const retryAfter = RETRY_AFTER_SECONDS[reason]
+    const retryAfter = retryAfterSeconds ?? RETRY_AFTER_SECONDS[reason]
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     reply.send(error)
   }

@@ -1,0 +1,146 @@
+/**
+ * What a resumable connection leaves behind for its resume token, in the adapter's shared state
+ * (so any node can resume it), with a TTL (`resumeTtlMs`): its visitor, every channel it
+ * subscribes to, and the position its client reached in each (as the frames it was sent say,
+ * less what its transport never handed to the network).
+ *
+ * Saved when the connection ends and when the node drains (refreshing the TTL), never per frame.
+ * A reconnect that finds nothing saved yet asks the node holding the old connection to let go of
+ * it (a control message): that node cuts it, which saves it, and the reconnect reads it a moment
+ * later. That covers a client that comes back before its old node noticed it was gone.
+ */
+import type { ControlMessage } from '../adapters/adapter.js'
+import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { Connection } from './connection.js'
+import type { Visitor } from './visitor.js'
+
+/** What a resume restores. */
+export interface ResumeState {
+  visitor: Visitor | null
+  /** Each channel with where to resume it (absent: its subscribe had not been answered yet). */
+  channels: ChannelListEntry[]
+}
+
+/** What the store needs from the adapter. */
+export interface ResumeAdapter {
+  stateSet: (key: string, value: unknown, ttlMs: number) => Promise<void>
+  stateGet: (key: string) => Promise<unknown>
+  control: (message: ControlMessage) => Promise<void>
+}
+
+/** What {@link ResumeStore} is made from. */
+export interface ResumeStoreOptions {
+  adapter: ResumeAdapter
+  ttlMs: number
+  /** The channels a connection is subscribing to and has not been answered for (they resume afresh). */
+  pendingChannels: (connection: Connection) => string[]
+  /** A connection of this node by id (for a takeover). */
+  find: (id: string) => Connection | undefined
+  /** A save failed (logged by the caller). */
+  onError: (err: unknown, connection: Connection) => void
+}
+
+/** Stored form: `{ v: visitor, c: [[channel, epoch, offset] | [channel]] }`. */
+interface Stored {
+  v: Visitor | null
+  c: Array<[string, string, number] | [string]>
+}
+
+const TAKEOVER = 'resume.takeover'
+/** Waits between reads after a takeover was asked (about 0.8 s in all). */
+const TAKEOVER_READS_MS = [25, 50, 100, 200, 400]
+
+/** The shared-state key of a connection's resume state. */
+export function resumeKey (connectionId: string): string {
+  return `resume:${connectionId}`
+}
+
+function isVisitor (value: unknown): value is Visitor {
+  if (typeof value !== 'object' || value === null) return false
+  const { id, name } = value as Record<string, unknown>
+  return typeof id === 'string' && (name === undefined || typeof name === 'string')
+}
+
+function parseStored (value: unknown): ResumeState | null {
+  if (typeof value !== 'object' || value === null) return null
+  const { v, c } = value as Partial<Stored>
+  if ((v !== null && !isVisitor(v)) || !Array.isArray(c)) return null
+  const channels: ChannelListEntry[] = []
+  for (const entry of c) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string') return null
+    if (entry.length === 1) channels.push({ channel: entry[0] })
+    else if (typeof entry[1] === 'string' && Number.isSafeInteger(entry[2])) channels.push({ channel: entry[0], since: { epoch: entry[1], offset: entry[2] as number } })
+    else return null
+  }
+  return { visitor: v ?? null, channels }
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms).unref()) }
+
+/** See the module comment. */
+export class ResumeStore {
+  readonly #options: ResumeStoreOptions
+  /** Saves under way (a drain waits for them). */
+  readonly #saving = new Set<Promise<void>>()
+
+  constructor (options: ResumeStoreOptions) {
+    this.#options = options
+  }
+
+  /** Saves under way. */
+  get saving (): number {
+    return this.#saving.size
+  }
+
+  /** Save what a resumable connection has now (its positions, its subscribes in flight). */
+  save (connection: Connection): void {
+    const positions = connection.positions
+    if (positions === null) return
+    const c: Stored['c'] = []
+    for (const [channel, { epoch, offset }] of positions.entries()) c.push([channel, epoch, offset])
+    for (const channel of this.#options.pendingChannels(connection)) if (positions.get(channel) === undefined) c.push([channel])
+    const stored: Stored = { v: connection.visitor === null ? null : { id: connection.visitor.id, ...(connection.visitor.name === undefined ? {} : { name: connection.visitor.name }) }, c }
+    const saving = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
+      .catch((err: unknown) => { this.#options.onError(err, connection) })
+      .finally(() => { this.#saving.delete(saving) })
+    this.#saving.add(saving)
+  }
+
+  /** Follow another write to the adapter (a stream's cursor refresh): {@link flush} waits for it too. */
+  track (writing: Promise<void>): void {
+    const tracked = writing.catch(() => {}).finally(() => { this.#saving.delete(tracked) })
+    this.#saving.add(tracked)
+  }
+
+  /** Settles once every save started so far is done. */
+  async flush (): Promise<void> {
+    await Promise.all([...this.#saving])
+  }
+
+  /**
+   * The state a token's connection left. When nothing is saved yet, the node that holds the old
+   * connection is asked to cut it (which saves it), and the state is read again a few times.
+   * @returns the state, or null when there is none (expired, or the old node is gone without saving)
+   */
+  async load (connectionId: string): Promise<ResumeState | null> {
+    const { adapter } = this.#options
+    const key = resumeKey(connectionId)
+    const found = parseStored(await adapter.stateGet(key))
+    if (found !== null) return found
+    await adapter.control({ kind: TAKEOVER, connection: connectionId })
+    for (const wait of TAKEOVER_READS_MS) {
+      await sleep(wait)
+      const state = parseStored(await adapter.stateGet(key))
+      if (state !== null) return state
+    }
+    return null
+  }
+
+  /** A control message: another node asks for one of this node's connections (it is being resumed there). */
+  onControl (message: ControlMessage): void {
+    if (message.kind !== TAKEOVER || typeof message.connection !== 'string') return
+    const connection = this.#options.find(message.connection)
+    // Cutting it saves it (its close does), positions as they stand when the cut is done.
+    if (connection !== undefined && connection.positions !== null && !connection.closed) connection.terminate()
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The Server-Sent Events fallback's two routes, on the same port and behind the same gate as the
+ * WebSocket (plugin.ts registers them):
+ *
+ * - `GET <ssePath>`: opens an event stream (transports/sse.ts) for a plain `EventSource`. The
+ *   upgrade gate runs on it first (origin, per-IP and node caps, handshake rate, session,
+ *   admission pacing); the visitor is resolved by the same `identify` as a WebSocket's. It
+ *   subscribes to its `channels` parameter, or, when the browser reconnects by itself, to every
+ *   channel and position its `Last-Event-ID` names.
+ * - `POST <ssePath>`: one client message (a JSON protocol frame, or plain text) for the stream
+ *   whose key the `Realtime-Stream` header carries, on whichever node holds it (sse-relay.ts).
+ *   202: the message is in the stream's message path, and its answer comes on the stream; 404
+ *   `FRT_STREAM_NOT_FOUND`: no stream has that key (reconnect the stream).
+ *
+ * A browser's `EventSource` gives up for good on an error status; so a refusal a client should
+ * retry (429, 503) is answered to an `EventSource` as a stream holding only a jittered `retry:`
+ * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself.
+ */
+import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { ChannelService } from '../channels/channel-service.js'
+import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
+import type { Visitor } from '../node/visitor.js'
+import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
+import type { ResolvedOptions } from '../options.js'
+import { clientIp } from '../upgrade/client-ip.js'
+import { originAllowed, type UpgradeGate } from '../upgrade/gate.js'
+import { readResumeRequest } from '../upgrade/resume-request.js'
+import type { ChannelListEntry } from '../wire/channel-list.js'
+import { resolveEventId, type CursorStore } from './sse-event-ids.js'
+import type { SseRelay } from './sse-relay.js'
+import { SseConnection } from './sse.js'
+
+/** The response headers of a stream: an event stream nobody may cache, buffer or transform. */
+const STREAM_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // nginx: pass each event on at once instead of buffering the response (docs/deploy/nginx.conf).
+  'x-accel-buffering': 'no'
+}
+
+/** The header a POST names its stream with. */
+export const STREAM_KEY_HEADER = 'realtime-stream'
+
+/** What the routes need. */
+export interface SseEndpointInit {
+  node: RealtimeNode
+  channels: ChannelService
+  gate: UpgradeGate
+  relay: SseRelay
+  /** Where cursors of long event ids live (the adapter's shared state). */
+  cursors: CursorStore
+  options: Pick<ResolvedOptions, 'maxSubscriptionsPerConnection' | 'resumeTtlMs' | 'allowedOrigins' | 'requireOrigin'>
+  /** The one function that says who is on a request (the `identify` option): a WebSocket's and a stream's alike. */
+  identify: (request: FastifyRequest) => Visitor | null
+}
+
+function wantsEventStream (request: FastifyRequest): boolean {
+  return request.headers.accept?.includes('text/event-stream') === true
+}
+
+/** See the module comment. */
+export class SseEndpoint {
+  readonly #init: SseEndpointInit
+
+  constructor (init: SseEndpointInit) {
+    this.#init = init
+  }
+
+  /** `GET`: open an event stream. */
+  readonly stream = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const { node, channels, gate, relay, cursors, options, identify } = this.#init
+    const socket = request.raw.socket
+    let entries: ChannelListEntry[]
+    let rewind: number
+    try {
+      ({ entries, rewind } = await this.#channelsOf(request))
+    } catch (err) {
+      gate.abandon(socket)
+      throw err
+    }
+    // Reading a cursor waits on the adapter: the browser may have gone meanwhile.
+    if (socket.destroyed) {
+      gate.abandon(socket)
+      return
+    }
+    reply.hijack()
+    const response = reply.raw
+    response.writeHead(200, STREAM_HEADERS)
+    const connection = new SseConnection(response, node.connectionShared, { ip: clientIp(request), visitor: identify(request), requestId: request.id }, {
+      cursors,
+      cursorTtlMs: options.resumeTtlMs,
+      retryMs: retryHintMs()
+    })
+    connection.holdsGateSlot = gate.adopt(socket)
+    relay.add(connection)
+    node.accept(connection, { stream: relay.keyOf(connection) })
+    channels.bindRequest(connection, request)
+    if (entries.length > 0) {
+      channels.restore(connection, entries, rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the stream\'s channels failed') })
+    }
+  }
+
+  /** `POST`: one client message for a stream. */
+  readonly post = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const { relay, options } = this.#init
+    const origin = request.headers.origin
+    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
+      throw new ForbiddenOriginError(origin ?? '(none)')
+    }
+    const key = request.headers[STREAM_KEY_HEADER]
+    const text = typeof request.body === 'string' ? request.body : ''
+    if (typeof key !== 'string' || !(await relay.deliver(key, text))) throw new StreamNotFoundError()
+    await reply.code(202).send()
+  }
+
+  /** `onSend` of the stream route: a refusal to retry, answered the way an `EventSource` retries. */
+  readonly onSend: onSendHookHandler = (request, reply, payload, done) => {
+    const status = reply.statusCode
+    if ((status !== 429 && status !== 503) || !wantsEventStream(request)) {
+      done(null, payload)
+      return
+    }
+    const seconds = Number(reply.getHeader('retry-after') ?? 1)
+    // Around the Retry-After, spread: the refused ones must not all come back together.
+    const retryMs = Math.round(1000 * (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * (0.5 + Math.random()))
+    let code = 'refused'
+    try {
+      code = String((JSON.parse(String(payload)) as { code?: unknown }).code ?? code)
+    } catch {}
+    reply.code(200).headers(STREAM_HEADERS)
+    done(null, `retry: ${retryMs}\nevent: close\ndata: ${JSON.stringify({ code: CloseCode.TRY_AGAIN_LATER, reason: `${code}; retry=${retryMs}` })}\n\n`)
+  }
+
+  /** The channels a new stream subscribes to: its `Last-Event-ID`'s, else its `channels`. */
+  async #channelsOf (request: FastifyRequest): Promise<{ entries: ChannelListEntry[], rewind: number }> {
+    const { options, cursors } = this.#init
+    const asked = readResumeRequest(request, options.maxSubscriptionsPerConnection)
+    const listed = asked.channels ?? []
+    if (asked.lastEventId === undefined) return { entries: listed, rewind: asked.rewind }
+    const resolved = await resolveEventId(asked.lastEventId, options.maxSubscriptionsPerConnection, cursors)
+    if (typeof resolved === 'string') throw new InvalidChannelListError('Last-Event-ID', resolved)
+    if (!resolved.cursorLost) return { entries: resolved.entries, rewind: asked.rewind }
+    // The cursor expired: resume what the id itself says, and subscribe the rest of the page's channels afresh.
+    request.log.info('event stream cursor expired; its channels are subscribed afresh')
+    const named = new Set(resolved.entries.map((entry) => entry.channel))
+    return { entries: [...resolved.entries, ...listed.filter((entry) => !named.has(entry.channel))], rewind: asked.rewind }
+  }
+}

@@ -20,6 +20,12 @@ export interface WelcomeFrame {
   /** The visitor (session) id the server identified, or null. */
   visitor: string | null
   tickIntervalMs: number
+  /** A WebSocket's resume token. */
+  resume?: string
+  /** Whether the token this connection presented was honoured. */
+  resumed?: boolean
+  /** An event stream's key for its POSTs. */
+  stream?: string
 }
 
 /** `tick`: the server's periodic push. */

@@ -8,7 +8,8 @@
  * ```
  */
 export { RealtimeClient } from './realtime-client.js'
-export type { ClientEvents, ClientOptions, PublishResult, SocketLike, Status, StatusChange, WebSocketClass } from './realtime-client.js'
+export type { ClientEvents, ClientOptions, PublishResult, SocketLike, Status, StatusChange, Transport, WebSocketClass } from './realtime-client.js'
+export type { EventSourceClass, EventSourceLike, FetchLike } from './sse-socket.js'
 export { Subscription } from './subscription.js'
 export type { PresenceChange, Subscribed, SubscriptionEvents } from './subscription.js'
 export { ClientSideCode, RealtimeError } from './errors.js'

@@ -3,11 +3,18 @@
  * it connects, reconnects with capped exponential backoff and jitter (taking the server's 1001
  * `retry=<ms>` hint as it is), resubscribes with `since` so nothing is missed, and matches every
  * request to its answer. Protocol: docs/PROTOCOL.md.
+ *
+ * Where WebSockets are blocked it falls back by itself to the server's event stream (an
+ * `EventSource` and POSTs, sse-socket.ts), with the same API, and tries a WebSocket again now and
+ * then. On a WebSocket it reconnects with its resume token (the identity comes back with it),
+ * while its subscriptions resume from its own positions, which are exact whatever cut the
+ * connection.
  */
 import { Emitter } from './emitter.js'
 import { ClientSideCode, RealtimeError } from './errors.js'
 import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type TickFrame, type WelcomeFrame } from './frames.js'
 import { Subscription, type SubscriptionOwner } from './subscription.js'
+import { SseSocket, type EventSourceClass, type FetchLike } from './sse-socket.js'
 
 /**
  * The part of the WebSocket API this client uses: the browser's WebSocket, Node ≥ 22's global
@@ -44,14 +51,31 @@ export interface ClientOptions {
   random?: () => number
   /** Connect at once. @default true */
   autoConnect?: boolean
+  /**
+   * The server's event stream, used when WebSockets fail (two attempts in a row that never
+   * open); `false` never falls back. @default the WebSocket URL with http(s) and its last path
+   * segment replaced by `sse` (`wss://example.com/ws` → `https://example.com/sse`)
+   */
+  sse?: string | false
+  /** The EventSource class. @default the global `EventSource` (none: no fallback unless given) */
+  EventSource?: EventSourceClass
+  /** The fetch function the stream's requests are POSTed with. @default the global `fetch` */
+  fetch?: FetchLike
+  /** On the event stream, how long before trying a WebSocket again, in ms. @default 60000 */
+  webSocketRetryMs?: number
 }
 
 /** The connection's state. */
 export type Status = 'connecting' | 'open' | 'reconnecting' | 'closed'
 
+/** How the connection travels. */
+export type Transport = 'websocket' | 'sse'
+
 /** What a `status` event says. */
 export interface StatusChange {
   status: Status
+  /** The transport of the connection that opened (open), or of the next attempt (connecting). */
+  transport?: Transport
   /** The close code that ended the last connection (reconnecting, closed). */
   code?: number
   /** Its close reason. */
@@ -79,6 +103,8 @@ export type PublishResult = StreamPosition
 
 const OPEN = 1
 const RETRY_HINT = /retry=(\d+)/
+/** WebSocket attempts in a row that never open before the client falls back to the event stream. */
+const FALLBACK_AFTER = 2
 /** 4500–4999: the server says do not come back. */
 const isTerminal = (code: number): boolean => code >= 4500 && code <= 4999
 
@@ -93,6 +119,18 @@ function defaultWebSocket (): WebSocketClass {
   return global
 }
 
+/** The event stream next to a WebSocket endpoint: same host, http(s), last path segment `sse`. */
+function streamUrl (url: string): string {
+  const parsed = new URL(url)
+  parsed.protocol = parsed.protocol === 'wss:' ? 'https:' : 'http:'
+  parsed.pathname = parsed.pathname.replace(/[^/]*$/, 'sse')
+  parsed.search = ''
+  return parsed.href
+}
+
+/** `url` with a query added. */
+const withQuery = (url: string, query: string): string => query === '' ? url : `${url}${url.includes('?') ? '&' : '?'}${query}`
+
 /** See the module comment. */
 export class RealtimeClient extends Emitter<ClientEvents> implements SubscriptionOwner {
   /** The ws:// or wss:// URL of the realtime endpoint. */
@@ -101,13 +139,25 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   status: Status = 'closed'
   /** Subscriptions by channel; they survive reconnects. */
   readonly subscriptions = new Map<string, Subscription<unknown>>()
-  readonly #options: Required<ClientOptions>
+  /** How the current (or next) connection travels. */
+  transport: Transport = 'websocket'
+  readonly #options: Required<Omit<ClientOptions, 'sse' | 'EventSource' | 'fetch'>>
+  /** The event stream's URL, EventSource and fetch; null: no fallback. */
+  readonly #sse: { url: string, EventSource: EventSourceClass, fetch: FetchLike } | null
   readonly #pending = new Map<RequestId, Pending>()
   #socket: SocketLike | null = null
   #nextId = 1
   #attempt = 0
   #stopped = false
   #retryTimer: ReturnType<typeof setTimeout> | null = null
+  /** The resume token of the last welcome on a WebSocket. */
+  #token: string | null = null
+  /** WebSocket attempts in a row that never opened. */
+  #failures = 0
+  /** Tries a WebSocket again while on the event stream. */
+  #probeTimer: ReturnType<typeof setTimeout> | null = null
+  /** Set while leaving the event stream for a WebSocket that just opened: reconnect at once. */
+  #switching = false
 
   /**
    * @param url - ws:// or wss:// URL of the realtime endpoint, e.g. `wss://example.com/ws`
@@ -122,8 +172,12 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       maxRetryMs: options.maxRetryMs ?? 15_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
       random: options.random ?? Math.random,
-      autoConnect: options.autoConnect ?? true
+      autoConnect: options.autoConnect ?? true,
+      webSocketRetryMs: options.webSocketRetryMs ?? 60_000
     }
+    const EventSource = options.EventSource ?? (globalThis as { EventSource?: EventSourceClass }).EventSource
+    const fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis)
+    this.#sse = options.sse === false || EventSource === undefined || fetch === undefined ? null : { url: options.sse ?? streamUrl(url), EventSource, fetch }
     if (this.#options.autoConnect) this.connect()
   }
 
@@ -131,16 +185,28 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   connect (): void {
     this.#stopped = false
     if (this.#socket !== null) return
-    this.#setStatus({ status: 'connecting' })
-    const socket = new this.#options.WebSocket(this.url) as SocketLike
+    const transport = this.transport
+    this.#setStatus({ status: 'connecting', transport })
+    // The token brings the identity back; `channels=` (none) leaves the subscriptions to this
+    // client, which resumes them from its own positions.
+    const socket = transport === 'sse' && this.#sse !== null
+      ? new SseSocket(this.#sse.url, this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
+      : new this.#options.WebSocket(withQuery(this.url, this.#token === null ? '' : `resume=${encodeURIComponent(this.#token)}&channels=`)) as SocketLike
     this.#socket = socket
+    let opened = false
     socket.onopen = () => {
+      opened = true
       this.#attempt = 0
-      this.#setStatus({ status: 'open' })
+      if (transport === 'websocket') this.#failures = 0
+      else this.#probeLater()
+      this.#setStatus({ status: 'open', transport })
       for (const subscription of this.subscriptions.values()) this.#sendSubscribe(subscription)
     }
     socket.onmessage = (event) => { this.#onText(String(event.data)) }
-    socket.onclose = (event) => { this.#onClose(event.code, event.reason) }
+    socket.onclose = (event) => {
+      if (!opened) this.#fellThrough(transport)
+      this.#onClose(event.code, event.reason)
+    }
     socket.onerror = () => {} // a close event follows, and the status says it
   }
 
@@ -149,6 +215,8 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     this.#stopped = true
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
     this.#retryTimer = null
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer)
+    this.#probeTimer = null
     if (this.#socket === null) {
       this.#setStatus({ status: 'closed', code })
       return
@@ -253,8 +321,43 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     }
   }
 
+  /** A connection never opened: after enough WebSocket failures use the event stream, and back. */
+  #fellThrough (transport: Transport): void {
+    if (this.#sse === null) return
+    if (transport === 'sse') {
+      // The stream failed too (the server is down?): next time a WebSocket, and one more failure flips back.
+      this.transport = 'websocket'
+      this.#failures = FALLBACK_AFTER - 1
+    } else if (++this.#failures >= FALLBACK_AFTER) {
+      this.transport = 'sse'
+    }
+  }
+
+  /** On the event stream: try a WebSocket after a while, and move to it if it opens. */
+  #probeLater (): void {
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer)
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null
+      if (this.#stopped || this.transport !== 'sse') return
+      const probe = new this.#options.WebSocket(this.url) as SocketLike
+      probe.onopen = () => {
+        probe.close(1000)
+        if (this.#stopped || this.transport !== 'sse') return
+        this.transport = 'websocket'
+        this.#failures = 0
+        this.#switching = true
+        this.#socket?.close(1000, 'switching to a WebSocket')
+      }
+      probe.onclose = () => { if (this.transport === 'sse' && this.#socket !== null) this.#probeLater() }
+      probe.onerror = () => {}
+    }, this.#options.webSocketRetryMs)
+  }
+
   #emitFrame (frame: WelcomeFrame | TickFrame | BroadcastFrame): void {
-    if (frame.type === 'welcome') this.emit('welcome', frame)
+    if (frame.type === 'welcome') {
+      if (this.transport === 'websocket') this.#token = frame.resume ?? null
+      this.emit('welcome', frame)
+    }
     else if (frame.type === 'tick') this.emit('tick', frame)
     else this.emit('broadcast', frame)
   }
@@ -273,11 +376,15 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     this.#socket = null
     for (const waiting of this.#pending.values()) waiting.reject(new RealtimeError(ClientSideCode.DISCONNECTED, 'disconnected'))
     this.#pending.clear()
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer)
+    this.#probeTimer = null
     if (this.#stopped || isTerminal(code)) {
       this.#setStatus({ status: 'closed', code, reason })
       return
     }
-    const retryInMs = this.#retryDelay(code, reason)
+    // Leaving the event stream for a WebSocket that just opened: at once.
+    const retryInMs = this.#switching ? 0 : this.#retryDelay(code, reason)
+    this.#switching = false
     this.#setStatus({ status: 'reconnecting', code, reason, retryInMs })
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null
@@ -285,9 +392,9 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     }, retryInMs)
   }
 
-  /** The server's jittered hint after a 1001, else exponential backoff: half the delay plus a random half. */
+  /** The server's jittered hint after a 1001 (or an event stream's 1013), else exponential backoff: half the delay plus a random half. */
   #retryDelay (code: number, reason: string): number {
-    const hint = code === 1001 ? RETRY_HINT.exec(reason) : null
+    const hint = code === 1001 || code === 1013 ? RETRY_HINT.exec(reason) : null
     if (hint !== null) return Number(hint[1])
     const base = Math.min(this.#options.maxRetryMs, this.#options.minRetryMs * 2 ** this.#attempt++)
     return Math.round(base / 2 + this.#options.random() * base / 2)

@@ -357,9 +357,11 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (frame.type === 'welcome') {
       if (this.transport === 'websocket') this.#token = frame.resume ?? null
       this.emit('welcome', frame)
+    } else if (frame.type === 'tick') {
+      this.emit('tick', frame)
+    } else {
+      this.emit('broadcast', frame)
     }
-    else if (frame.type === 'tick') this.emit('tick', frame)
-    else this.emit('broadcast', frame)
   }
 
   /** Settle the request an answer is for. @returns whether one was waiting */

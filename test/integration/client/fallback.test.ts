@@ -64,16 +64,16 @@ t.test('WebSockets refused: the client falls back to the event stream, and moves
 
   // WebSockets work again: the next probe finds out, and the client moves.
   blocked = false
-  let publishing = true
+  const publishing = { on: true }
   const publisher = (async () => {
-    for (let i = 4; publishing && i < 200; i++) {
+    for (let i = 4; publishing.on && i < 200; i++) {
       await app.realtime.publish('feed', { i })
       await sleep(10)
     }
   })()
   await until(() => client.transport === 'websocket' && client.status === 'open', 'the move back to a WebSocket')
   await sleep(100)
-  publishing = false
+  publishing.on = false
   await publisher
   const last = (await app.realtime.publish('feed', { i: 1000 })).offset
   await until(() => received.at(-1) === 1000, 'the last publication')

@@ -196,7 +196,9 @@ function showPresence (members) {
 const client = new RealtimeClient(wsUrl)
 
 client.on('status', (change) => {
-  if (change.status === 'open') setStatus('open', 'connected')
+  // Where WebSockets are blocked the client travels on the event stream by itself; the page says which.
+  if (change.transport !== undefined) $('status').dataset.transport = change.transport
+  if (change.status === 'open') setStatus('open', change.transport === 'sse' ? 'connected (event stream)' : 'connected')
   else if (change.status === 'connecting') setStatus('connecting', 'connecting…')
   else if (change.status === 'reconnecting') setStatus('reconnecting', `reconnecting in ${((change.retryInMs ?? 0) / 1000).toFixed(1)} s`)
   else setStatus('closed', `closed (${change.code ?? '—'})`)

@@ -1,17 +1,16 @@
 /**
  * The documented nginx configuration (docs/deploy/nginx.conf), run for real in front of two nodes
  * sharing a private Redis: upgrades pass through, the client IP is the one nginx saw (a forged
- * X-Forwarded-For is replaced), and a chat message crosses nodes.
+ * X-Forwarded-For is replaced), a chat message crosses nodes, and the event stream is passed on
+ * event by event (not buffered), its POSTs reaching its node whichever node they land on.
  */
-import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import t from 'tap'
-import { packageRoot } from '../../src/app/paths.js'
+import { startNginx } from '../helpers/nginx.js'
 import { built, startNode } from '../helpers/process.js'
-import { freePort, TestRedisServer } from '../helpers/redis-server.js'
+import { TestRedisServer } from '../helpers/redis-server.js'
 import { rawUpgrade } from '../helpers/realtime-app.js'
-import { connect, sleep } from '../helpers/ws-client.js'
+import { SseClient } from '../helpers/sse-client.js'
+import { connect } from '../helpers/ws-client.js'
 
 const SECRET = 'nginx-test-secret-0123456789abcdef0123'
 
@@ -34,28 +33,8 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   }))
 
   // The documented file, with only the ports and the process settings a test needs changed.
-  const dir = t.testdir()
-  const listenPort = await freePort()
-  const documented = readFileSync(join(packageRoot, 'docs', 'deploy', 'nginx.conf'), 'utf8')
-  const upstream = nodes.map((node) => `    server 127.0.0.1:${node.port} max_fails=2 fail_timeout=5s;`).join('\n')
-  const config = documented
-    .replace(/( {4}server 127\.0\.0\.1:\d+ max_fails=2 fail_timeout=5s;\n)+/, `${upstream}\n`)
-    .replace(/listen 8080;/, `listen 127.0.0.1:${listenPort};`)
-    .replace(/worker_connections \d+;/, 'worker_connections 1024;')
-    .replace('http {', 'http {\n  access_log off;')
+  const { port: listenPort, base, config } = await startNginx(t, { upstream: nodes.map((node) => node.port), dir: t.testdir() })
   t.ok(config.includes(`127.0.0.1:${nodes[1]?.port ?? 0}`), 'the upstream block was found and rewritten')
-  writeFileSync(join(dir, 'nginx.conf'), config)
-  const nginx = spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')}; error_log ${join(dir, 'error.log')};`], { stdio: 'ignore' })
-  const exited = new Promise<void>((resolve) => nginx.once('exit', () => resolve()))
-  nginx.once('error', (err) => { t.fail(`nginx could not be run (apt-get install nginx-light): ${err.message}`) })
-  t.teardown(async () => { nginx.kill('SIGTERM'); await exited })
-  const base = `127.0.0.1:${listenPort}`
-  for (let i = 0; ; i++) {
-    const up = await fetch(`http://${base}/health`).then((response) => response.ok, () => false)
-    if (up) break
-    if (i > 100) throw new Error('nginx did not come up')
-    await sleep(50)
-  }
 
   // A visitor with a session, through nginx (Redis sessions: any node may serve the next request).
   const page = await fetch(`http://${base}/`)
@@ -96,4 +75,21 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   t.match(acks?.[1], { id: 'p', channel: 'chat' }, 'the publication was accepted')
   for (const client of clients) await client.waitFor('pub')
   t.ok(clients.every((client) => (client.ofType('pub')[0]?.data as { text?: string }).text === 'through nginx'), 'every client got the message, whichever node it is on')
+
+  // The event stream through nginx: every event arrives as it is sent (nginx buffers none of it).
+  const stream = await SseClient.open(`http://${base}/sse?channels=chat`, { headers: { cookie, origin } })
+  t.teardown(() => { stream.cut() })
+  t.equal(stream.status, 200)
+  await stream.waitFor('ack')
+  // POSTs alternate between the nodes (least_conn, no stickiness): each lands on a node, and reaches the stream's.
+  for (let i = 0; i < 4; i++) {
+    const posted = await stream.post({ type: 'pub', channel: 'chat', data: { text: `stream ${i}` }, id: i }, stream.key, { cookie, origin })
+    t.equal(posted.status, 202)
+    await stream.frame((f) => f.type === 'ack' && f.id === i, 2000)
+  }
+  await stream.frame((f) => f.type === 'pub' && (f.data as { text?: string }).text === 'stream 3', 2000)
+  const publishedAt = Date.now()
+  clients[0]?.socket.send(JSON.stringify({ type: 'pub', channel: 'chat', id: 'q', data: { text: 'to the stream' } }))
+  await stream.frame((f) => f.type === 'pub' && (f.data as { text?: string }).text === 'to the stream', 2000)
+  t.ok(Date.now() - publishedAt < 1000, `a single small event reaches the browser at once through nginx (${Date.now() - publishedAt} ms): nothing is buffered`)
 })

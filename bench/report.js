@@ -202,5 +202,27 @@ export function renderMarkdown (summary, rows, floorRows = [], fanoutFloorRows =
     }
   }
   if (fanoutFloorRows.length > 0) lines.push('', ...renderFanoutFloor(fanoutFloorRows))
+  if (summary.results.ours?.storm) lines.push('', renderStorm(summary.results.ours.storm))
   return lines.join('\n') + '\n'
+}
+
+/**
+ * The reconnect storm's table (bench/storm.js): per cut, time to recover and the node's CPU; then
+ * delivery per kind of client.
+ */
+export function renderStorm (storm) {
+  const lines = [
+    `Reconnect storm: ${storm.clients} clients (a third each: WebSocket with \`since\`, bare WebSocket with a resume token, event stream with Last-Event-ID) on ${storm.channels} channels, ${storm.plan.ratePerSec} publications/s each, one node on Redis:`,
+    '',
+    '| cut | clients recovered | time to recover p50 | p95 | max | node CPU during the storm | most waiting for admission |',
+    '|---|---:|---:|---:|---:|---:|---:|'
+  ]
+  for (const cut of storm.cuts) {
+    lines.push(`| ${cut.label} | ${cut.recovered} / ${storm.clients} | ${cut.p50Ms} ms | ${cut.p95Ms} ms | ${cut.maxMs} ms | ${cut.cpuPercent.toFixed(0)}% | ${cut.maxAdmissionWaiting} |`)
+  }
+  lines.push('', '| client | complete (every publication once, in order) | duplicates | missed | left behind |', '|---|---:|---:|---:|---:|')
+  for (const [kind, d] of Object.entries(storm.delivery)) {
+    lines.push(`| ${kind} | ${d.complete} / ${d.clients} | ${d.duplicates} | ${d.gaps} | ${d.behind} |`)
+  }
+  return lines.join('\n')
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only=baseline|ours|floor] [-- --phases=memory,broadcast,ticks,fanout]`:
+ * `npm run bench [-- --quick] [-- --only=baseline|ours|floor] [-- --phases=memory,broadcast,ticks,fanout,storm]`:
  * the project's own load benchmark.
  *
  * Runs the same load against two servers, one after the other (never together, so they never
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url'
 import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
 import { LoadGenerator } from './load.js'
 import { CHANNEL, measureBurst, measureSteady, Publisher } from './fanout.js'
-import { buildFanoutFloorRows, buildFanoutRows, buildFloorRows, buildRows, renderMarkdown } from './report.js'
+import { buildFanoutFloorRows, buildFanoutRows, buildFloorRows, buildRows, renderMarkdown, renderStorm } from './report.js'
+import { runStorm, STORM_PLAN } from './storm.js'
 import { renderChart } from './chart.js'
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url))
@@ -25,7 +26,7 @@ const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
 const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
 const only = [...args].find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
-const ALL_PHASES = ['memory', 'broadcast', 'ticks', 'fanout']
+const ALL_PHASES = ['memory', 'broadcast', 'ticks', 'fanout', 'storm']
 /**
  * Development aid: run only some phases, e.g. --phases=ticks,broadcast. summary.md and the chart
  * are written only by a run of every phase; a run with the fan-out phase prints its table.
@@ -35,8 +36,8 @@ for (const phase of phases) if (!ALL_PHASES.includes(phase)) throw new Error(`--
 
 /** What each run measures; --quick is a ~1-minute subset. */
 const PLAN = quick
-  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, fanoutSteps: [1000], steadyWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 } }
-  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, fanoutSteps: [1000, 5000, 10000], steadyWindowMs: 10_000, workers: 3, settleMs: 3000, heartbeat: null }
+  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, fanoutSteps: [1000], steadyWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 }, storm: { ...STORM_PLAN, clients: 1000, workers: 2, kills: 1 } }
+  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, fanoutSteps: [1000, 5000, 10000], steadyWindowMs: 10_000, workers: 3, settleMs: 3000, heartbeat: null, storm: STORM_PLAN }
 /**
  * Our heartbeat: the app's defaults (25 s interval, 10 s timeout) in a full run; a quick run
  * pings every second so that its memory step, too, is measured after a heartbeat round.
@@ -438,7 +439,9 @@ async function main () {
       memory: full && phases.has('memory') ? await memoryPhase(kind) : null,
       broadcast: full && phases.has('broadcast') ? await broadcastPhase(kind) : null,
       ticks: phases.has('ticks') ? await tickPhase(kind) : null,
-      fanout: phases.has('fanout') ? await fanoutPhase(kind) : null
+      fanout: phases.has('fanout') ? await fanoutPhase(kind) : null,
+      // The reconnect storm measures our own recovery (the baseline has none to compare with).
+      storm: kind === 'ours' && phases.has('storm') ? await runStorm(PLAN.storm, log) : null
     }
   }
   const summary = { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, machine, plan: PLAN, results }
@@ -456,6 +459,8 @@ async function main () {
     // A partial run prints the fan-out table; summary.md and the chart stay the last full run's.
     const rows = buildFanoutRows(results.baseline.fanout, results.ours.fanout)
     process.stdout.write(`\n${renderMarkdown(summary, rows, [], fanoutFloorRows)}\n`)
+  } else if (results.ours?.storm) {
+    process.stdout.write(`\n${renderStorm(results.ours.storm)}\n`)
   }
 }
 

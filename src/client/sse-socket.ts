@@ -72,8 +72,9 @@ export class SseSocket implements SocketLike {
     this.#posts = this.#posts.then(async () => {
       if (this.readyState !== OPEN) return
       const response = await this.#fetch(this.#postUrl, { method: 'POST', headers, body: data, credentials: 'same-origin' })
-      // 404: the stream is gone (its node restarted, or it was cut): reconnect.
-      if (response.status === 404) this.#end(1006, 'stream lost')
+      // Anything but 202 means the message did not reach the stream (404: the stream is gone; 503:
+      // the node that took the POST is closing): reconnect, and the client sends its requests again.
+      if (response.status !== 202) this.#end(1006, `request not delivered (${response.status})`)
     }).catch(() => { this.#end(1006, '') })
   }
 

@@ -3,6 +3,7 @@
  * an outside app would. Ticks carry something worth watching: server time, connections, load,
  * memory. The visitor comes from the cookie session of the upgrade request.
  */
+import { createHash } from 'node:crypto'
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -91,6 +92,9 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     identify: identifyFromSession,
     channels: DEMO_CHANNELS,
     metrics: fastify.realtimeMetrics,
+    // Unset RESUME_SECRET: derived from the session secret, which every node of the demo shares
+    // already, so a resume token is honoured by all of them.
+    resumeSecret: fastify.config.realtime.resumeSecret ?? createHash('sha256').update(`resume tokens:${fastify.config.sessionSecret}`).digest('hex'),
     // REDIS_URL set: publications, history and presence are shared by every node through Redis.
     ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })
   })

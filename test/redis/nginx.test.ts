@@ -35,6 +35,11 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
   // The documented file, with only the ports and the process settings a test needs changed.
   const { port: listenPort, base, config } = await startNginx(t, { upstream: nodes.map((node) => node.port), dir: t.testdir() })
   t.ok(config.includes(`127.0.0.1:${nodes[1]?.port ?? 0}`), 'the upstream block was found and rewritten')
+  // Unbuffered, the stream's backpressure reaches the node (its send budget closes a browser that
+  // stopped reading); buffered, nginx would spool the backlog to its own disk instead.
+  const sseLocation = /location = \/sse \{[^}]*\}/.exec(config)?.[0] ?? ''
+  t.match(sseLocation, /proxy_buffering off;/, 'the event stream\'s location turns buffering off')
+  t.match(sseLocation, /proxy_read_timeout 75s;/, 'and reads for longer than a heartbeat interval')
 
   // A visitor with a session, through nginx (Redis sessions: any node may serve the next request).
   const page = await fetch(`http://${base}/`)

@@ -73,7 +73,9 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
   #baseBytes = 0
   /** Bytes written to the stream since (frames, pings, pongs), for a resumable connection on raw writes. */
   #sentBytes = 0
-  /** Position changes whose frames may still be queued in the process, oldest first. */
+  /** Whether byte counts are followed (a resumable connection on raw writes). */
+  #countsBytes = false
+  /** Position changes whose frames may still be queued in the process, oldest first; made when one is. */
   #queued: Queued[] | null = null
   /** Bytes that had reached the kernel when this server cut the socket. */
   #handedAtCut: number | undefined = undefined
@@ -93,7 +95,7 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
       // Byte counts line up with the stream's only when every frame is written as built here.
       if (this.#rawStream !== null && typeof this.#rawStream.bytesWritten === 'number') {
         this.#baseBytes = this.#rawStream.bytesWritten
-        this.#queued = []
+        this.#countsBytes = true
       }
     }
     // Events are wired synchronously, before any await, or a message sent right after the open is lost.
@@ -206,14 +208,16 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     const previous = position !== undefined && positions !== null ? positions.apply(position) : undefined
     if (this.#rawStream !== null) writeFrame(this.#rawStream, frame.bytes)
     else this.socket.send(frame.text)
-    const queued = this.#queued
-    if (queued === null || this.#rawStream === null) return
+    if (!this.#countsBytes || this.#rawStream === null) return
     this.#sentBytes += frame.bytes.length
     // Bytes still in the process: the frames they belong to may yet be dropped by a cut.
     const pending = this.#rawStream.writableLength
-    const flushed = this.#sentBytes - pending
-    while (queued.length > 0 && (queued[0]?.end ?? 0) <= flushed) queued.shift()
-    if (position !== undefined && pending > 0) queued.push({ channel: position.channel, previous, end: this.#sentBytes })
+    const queued = this.#queued
+    if (queued !== null) {
+      const flushed = this.#sentBytes - pending
+      while (queued.length > 0 && (queued[0]?.end ?? 0) <= flushed) queued.shift()
+    }
+    if (position !== undefined && pending > 0) (this.#queued ??= []).push({ channel: position.channel, previous, end: this.#sentBytes })
   }
 
   close (code: number, reason = ''): void {

@@ -9,10 +9,12 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import type { RealtimeAdapter } from './adapters/adapter.js'
 import { resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
+import { TOKEN_ALGORITHMS, parsePublicKey } from './auth/tokens.js'
 import { InvalidOptionError } from './errors.js'
 import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { ConnectionInfo } from './node/connection.js'
 import type { Visitor } from './node/visitor.js'
+import { resolveRpc, type RpcMethod, type RpcRegistry } from './rpc/methods.js'
 import { aFunction, envName, implementing, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
 
 /** What the `tick` option receives for each batch of ticks. */
@@ -35,10 +37,11 @@ export interface RealtimePluginOptions {
    */
   tick?: (context: TickContext) => unknown
   /**
-   * Identifies the visitor from the upgrade request. Hooks such as @fastify/session have run by
-   * then, so `request.session` is available. @default () => null
+   * Identifies the visitor from the upgrade request (sync or async). Hooks such as
+   * @fastify/session have run by then, so `request.session` is available. A valid bearer token,
+   * when tokens are configured, takes precedence. @default () => null
    */
-  identify?: (request: FastifyRequest) => Visitor | null
+  identify?: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
   /** Called once a connection is set up and welcomed. */
   onConnection?: (connection: ConnectionInfo) => void
   /** Called with every text message a client sends, after it is logged. */
@@ -90,6 +93,44 @@ export interface RealtimePluginOptions {
   presenceTtlMs?: number
   /** Where publications, history and presence live. @default the in-process memory adapter */
   adapter?: RealtimeAdapter
+  /**
+   * HMAC secret (at least 32 characters) that connection and channel tokens are signed with
+   * (HS256/384/512). One key source at most: this, `jwtPublicKey` or `jwksUrl`. @default undefined (tokens off)
+   */
+  jwtSecret?: string
+  /** PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with. @default undefined */
+  jwtPublicKey?: string
+  /** URL of a JWKS (JSON Web Key Set) to verify tokens with; fetched, cached and refetched on an unknown key id. @default undefined */
+  jwksUrl?: string
+  /** Algorithms a token may be signed with; empty: every one the key source can verify (never `none`, never HMAC with a public key). @default [] */
+  jwtAlgorithms?: readonly string[]
+  /** Required `iss` claim of every token. @default undefined (not checked) */
+  jwtIssuer?: string
+  /** Required `aud` claim of every token (one of its audiences). @default undefined (not checked) */
+  jwtAudience?: string
+  /** How long a fetched JWKS is trusted before it is fetched again, in ms. @default 600000 */
+  jwksCacheMaxAgeMs?: number
+  /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
+  jwksCooldownMs?: number
+  /**
+   * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
+   * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
+   */
+  requireAuth?: boolean
+  /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
+  authTimeoutMs?: number
+  /** How long before its token expires a connection gets a `refresh` frame, in ms. @default 30000 */
+  tokenRefreshLeadMs?: number
+  /**
+   * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
+   * is welcomed (and when an anonymous one first authenticates with an `auth` frame; `request` is
+   * then undefined). The client is told with `subscribed` frames and never resubscribes these itself.
+   */
+  subscribe?: (visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>
+  /** Methods clients may call with `rpc` frames, by name: `{ add: { schema, handler, timeoutMs? } }`. @default {} */
+  rpc?: Record<string, RpcMethod>
+  /** How long an RPC handler has to answer before the client gets `rpc_timeout`, in ms (a method may set its own). @default 10000 */
+  rpcTimeoutMs?: number
 }
 
 /** Options after validation, with every default applied. Frozen. */
@@ -98,7 +139,7 @@ export interface ResolvedOptions {
   readonly prefix: string
   readonly tickIntervalMs: number
   readonly tick: (context: TickContext) => unknown
-  readonly identify: (request: FastifyRequest) => Visitor | null
+  readonly identify: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
   readonly onConnection: ((connection: ConnectionInfo) => void) | undefined
   readonly onMessage: ((connection: ConnectionInfo, text: string) => void) | undefined
   readonly maxPayloadBytes: number
@@ -122,6 +163,20 @@ export interface ResolvedOptions {
   readonly handshakeBurst: number
   readonly messageRatePerSec: number
   readonly messageBurst: number
+  readonly jwtSecret: string | undefined
+  readonly jwtPublicKey: string | undefined
+  readonly jwksUrl: string | undefined
+  readonly jwtAlgorithms: readonly string[]
+  readonly jwtIssuer: string | undefined
+  readonly jwtAudience: string | undefined
+  readonly jwksCacheMaxAgeMs: number
+  readonly jwksCooldownMs: number
+  readonly requireAuth: boolean
+  readonly authTimeoutMs: number
+  readonly tokenRefreshLeadMs: number
+  readonly subscribe: ((visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>) | undefined
+  readonly rpc: RpcRegistry
+  readonly rpcTimeoutMs: number
 }
 
 /** The tunables of the plugin: every option but the `prefix` Fastify gives. */
@@ -151,6 +206,15 @@ function resolveOrigins (value: unknown): { value: readonly string[] } | { probl
     origins.push(url.origin)
   }
   return { value: Object.freeze(origins) }
+}
+
+/** An http(s) URL (a JWKS endpoint). */
+function httpUrl (value: unknown): { value: string } | { problem: string } {
+  try {
+    const url = new URL(value as string)
+    if (url.protocol === 'https:' || url.protocol === 'http:') return { value: value as string }
+  } catch {}
+  return { problem: 'is not an http:// or https:// URL' }
 }
 
 const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'control', 'stateSet', 'stateClaim', 'stateGet', 'stateDelete', 'close'] as const
@@ -339,6 +403,130 @@ export const OPTIONS = Object.freeze({
     description: 'Client messages one connection may send at once (token bucket capacity).',
     env: envName('messageBurst'),
     group: 'Connection limits'
+  },
+  jwtSecret: {
+    schema: Type.String({ minLength: 32 }),
+    default: undefined,
+    defaultText: 'tokens off',
+    expected: 'at least 32 characters',
+    secret: true,
+    description: 'HMAC secret (HS256/384/512) that connection and channel tokens are signed with, e.g. `openssl rand -hex 32`; one key source at most (this, `jwtPublicKey` or `jwksUrl`).',
+    env: envName('jwtSecret'),
+    group: 'Tokens and RPC'
+  },
+  jwtPublicKey: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: '—',
+    expected: 'a PEM public key (-----BEGIN PUBLIC KEY-----)',
+    validate: (value) => {
+      const key = parsePublicKey(value as string)
+      return typeof key === 'string' ? { problem: key } : { value: value as string }
+    },
+    description: 'PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with.',
+    env: envName('jwtPublicKey'),
+    group: 'Tokens and RPC'
+  },
+  jwksUrl: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: '—',
+    expected: 'an http:// or https:// URL',
+    validate: httpUrl,
+    description: 'URL of a JWKS to verify tokens with (RSA, EC, Ed25519 keys); cached, and fetched again when a token names an unknown key id.',
+    env: envName('jwksUrl'),
+    group: 'Tokens and RPC'
+  },
+  jwtAlgorithms: {
+    schema: Type.Array(Type.String()),
+    default: Object.freeze([]) as readonly string[],
+    defaultText: 'from the key',
+    expected: `a list of ${TOKEN_ALGORITHMS.join(', ')}`,
+    validate: (value) => {
+      const unknown = (value as string[]).filter((alg) => !TOKEN_ALGORITHMS.includes(alg))
+      return unknown.length > 0 ? { problem: `${unknown.join(', ')} is not an algorithm tokens may use; use ${TOKEN_ALGORITHMS.join(', ')}` } : { value: Object.freeze([...(value as string[])]) }
+    },
+    description: 'Algorithms a token may be signed with (comma-separated in the environment); empty: every one the key source can verify. Never `none`, never HMAC with a public key or a JWKS.',
+    env: envName('jwtAlgorithms'),
+    group: 'Tokens and RPC'
+  },
+  jwtIssuer: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: 'not checked',
+    expected: 'a non-empty string',
+    description: 'The `iss` claim every token must carry.',
+    env: envName('jwtIssuer'),
+    group: 'Tokens and RPC'
+  },
+  jwtAudience: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: 'not checked',
+    expected: 'a non-empty string',
+    description: 'An `aud` every token must carry.',
+    env: envName('jwtAudience'),
+    group: 'Tokens and RPC'
+  },
+  jwksCacheMaxAgeMs: {
+    schema: integer(1000, DAY_MS),
+    default: 600_000,
+    unit: 'milliseconds',
+    description: 'How long a fetched JWKS is trusted before it is fetched again.',
+    env: envName('jwksCacheMaxAgeMs'),
+    group: 'Tokens and RPC'
+  },
+  jwksCooldownMs: {
+    schema: integer(0, HOUR_MS),
+    default: 30_000,
+    unit: 'milliseconds',
+    description: 'Least time between two JWKS fetches caused by a token with an unknown key id (how soon a rotated key is picked up).',
+    env: envName('jwksCooldownMs'),
+    group: 'Tokens and RPC'
+  },
+  requireAuth: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Every connection must be identified (cookie session, bearer token, or an `auth` frame within `authTimeoutMs`); until then it may send only `auth`, and it is closed with 4400 when the time is up.',
+    env: envName('requireAuth'),
+    group: 'Tokens and RPC'
+  },
+  authTimeoutMs: {
+    schema: integer(1000, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame.',
+    env: envName('authTimeoutMs'),
+    group: 'Tokens and RPC'
+  },
+  tokenRefreshLeadMs: {
+    schema: integer(0, DAY_MS),
+    default: 30_000,
+    unit: 'milliseconds',
+    description: 'How long before its token expires a connection gets a `refresh` frame; without a new token by `exp` it is closed with 4401.',
+    env: envName('tokenRefreshLeadMs'),
+    group: 'Tokens and RPC'
+  },
+  subscribe: {
+    ...aFunction<NonNullable<ResolvedOptions['subscribe']>>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(visitor, request) => channels`: server-side subscriptions made when a connection is welcomed (or first authenticates); the client gets `subscribed` frames.'
+  },
+  rpc: {
+    schema: opaque(),
+    default: resolveRpc(undefined),
+    defaultText: '{}',
+    validate: (value) => ({ value: resolveRpc(value) }),
+    description: 'Methods clients may call with `rpc` frames: `{ name: { schema, handler, timeoutMs? } }` (a TypeBox schema checked before the handler runs).'
+  },
+  rpcTimeoutMs: {
+    schema: integer(10, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'How long an RPC handler has to answer before the client gets `rpc_timeout` (a method may set its own).',
+    env: envName('rpcTimeoutMs'),
+    group: 'Tokens and RPC'
   }
 } satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })
 

@@ -1,6 +1,7 @@
 /**
  * The one file that wires fastify-realtime into Fastify: option validation, @fastify/websocket,
- * the WebSocket route, the `fastify.realtime` decorator and the shutdown hook.
+ * the WebSocket route, identity (tokens, sessions, `auth` frames), per-user targeting, RPC, the
+ * `fastify.realtime` decorator and the shutdown hook.
  */
 import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
@@ -9,8 +10,14 @@ import type { WebSocket } from 'ws'
 import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
+import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
+import { IdentityResolver } from './auth/identity.js'
+import { TokenVerifier } from './auth/tokens.js'
 import { clientIp } from './upgrade/client-ip.js'
-import { CloseCode } from './errors.js'
+import { CloseCode, InvalidOptionError } from './errors.js'
+import { RpcService } from './rpc/rpc-service.js'
+import { UserIndex } from './users/user-index.js'
+import { UserService, type DisconnectTarget } from './users/user-service.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
 import { WebSocketConnection } from './transports/websocket.js'
@@ -57,8 +64,43 @@ export interface RealtimeDecorator {
    * `wsHandler` is {@link wsHandler} get it automatically; add it yourself to other upgrade routes.
    */
   readonly upgradeGate: onRequestHookHandler
-  /** What this node holds right now (connections, scheduled sockets, gate slots); for leak checks. */
-  resources: () => NodeResources & UpgradeGateState
+  /** What this node holds right now (connections, scheduled sockets, gate slots, deadlines); for leak checks. */
+  resources: () => NodeResources & UpgradeGateState & AuthResources & TargetingResources
+  /**
+   * Send `data` to every connection of a user (their visitor id: session or token `sub`) on every
+   * node, once each, as a `direct` frame. Resolves once it is on its way (a user with no
+   * connection anywhere gets nothing, and that is not an error).
+   * @throws FRT_INVALID_ARGUMENT for an empty or overlong user id
+   */
+  sendToUser: (userId: string, data: unknown) => Promise<void>
+  /**
+   * Close every connection of a user, or one connection by its id, on whichever node it is.
+   * @param code - 1000 or 4000–4999 @default 4500 (terminal: the client does not reconnect)
+   * @param reason - at most 123 bytes @default 'disconnected by the server'
+   * @throws FRT_INVALID_ARGUMENT for a bad target or code
+   */
+  disconnect: (target: { user: string } | { connId: string }, code?: number, reason?: string) => Promise<void>
+  /**
+   * Subscribe every live connection of a user, on every node, to a declared channel (no grant or
+   * canSubscribe: the server decides); each gets a `subscribed` frame, then every publication made
+   * after this resolves, in order, with presence as for a client `sub`.
+   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
+   */
+  subscribe: (user: string, channel: string) => Promise<void>
+  /**
+   * End a user's subscription to a channel on every live connection of theirs, on every node
+   * (an `unsubscribed` frame each).
+   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
+   */
+  unsubscribe: (user: string, channel: string) => Promise<void>
+}
+
+/** Per-user targeting and RPC state, for leak checks. */
+export interface TargetingResources {
+  /** Users with a connection on this node. */
+  users: number
+  /** RPC calls waiting for their handler. */
+  rpcInFlight: number
 }
 
 /**
@@ -82,19 +124,55 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // The one place the adapter is chosen: the application's, or the embedded memory default.
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
+  // Tokens (connection and channel): one verifier, or none when no key source is configured.
+  const tokens = TokenVerifier.fromOptions(options)
+  if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
+  const identity = new IdentityResolver(options.identify, tokens)
+  const users = new UserIndex()
+  let userService: UserService | null = null
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     presenceTtlMs: options.presenceTtlMs,
     metrics: options.metrics,
-    log: fastify.log
+    log: fastify.log,
+    grants: tokens,
+    onControl: (message) => { userService?.handleControl(message) }
   })
   channels.attach(node)
+  const targeting = new UserService({ adapter, hub: node.hub, channels, index: users, subscribeAtConnect: options.subscribe, metrics: options.metrics, log: fastify.log })
+  userService = targeting
+  const auth = new ConnectionAuth({
+    tokens,
+    requireAuth: options.requireAuth,
+    authTimeoutMs: options.authTimeoutMs,
+    refreshLeadMs: options.tokenRefreshLeadMs,
+    send: (connection, message) => node.sendTo(connection, message),
+    hold: (connection) => { node.hold(connection) },
+    release: (connection) => { node.release(connection) },
+    onIdentified: (connection) => {
+      users.add(connection)
+      targeting.atConnect(connection, undefined)
+    },
+    log: fastify.log
+  })
+  if (auth.enabled) node.handle('auth', (connection, message) => { auth.handle(connection, message) })
+  if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
+  const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, send: (connection, message) => node.sendTo(connection, message), log: fastify.log })
+  if (options.rpc.size > 0) node.handle('rpc', (connection, message) => { rpc.handle(connection, message) })
+  node.onConnectionClose((connection) => {
+    auth.remove(connection)
+    users.remove(connection)
+    rpc.dropConnection(connection)
+  })
   await channels.start()
 
-  const drain = async (): Promise<void> => { await node.drain() }
-  const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  const drain = async (): Promise<void> => {
+    auth.stop()
+    await node.drain()
+  }
+  const gate = new UpgradeGate({ options, identity, metrics: options.metrics, draining: () => node.draining })
   // A connection holds its gate slot until it closes.
   node.onConnectionClose((connection) => { if (connection.holdsGateSlot) gate.release(connection.ip) })
   // A node at its connection cap would refuse a new client (503): tell the balancer first.
@@ -137,10 +215,15 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const inherited = ownsWebsocket ? socket.listeners('error') : []
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
     // The connection wires the socket's events as it is made: before any await, so nothing is missed.
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id })
+    const who = gate.identityOf(request)
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id })
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
     node.accept(connection)
+    users.add(connection)
+    auth.start(connection, who)
     channels.bindRequest(connection, request)
+    // Server-side subscriptions at connect; an anonymous socket that must authenticate gets them once it has.
+    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)
   }
@@ -169,12 +252,18 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     wsHandler,
     drain,
     upgradeGate: gate.onRequest,
-    resources: () => ({ ...node.resources(), ...gate.state() })
+    resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight }),
+    sendToUser: async (userId: string, data: unknown) => { await targeting.sendToUser(userId, data) },
+    disconnect: async (target: DisconnectTarget, code?: number, reason?: string) => { await targeting.disconnect(target, code, reason) },
+    subscribe: async (user: string, channel: string) => { await targeting.subscribe(user, channel) },
+    unsubscribe: async (user: string, channel: string) => { await targeting.unsubscribe(user, channel) }
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
     node.ticker?.stop()
     node.heartbeat?.stop()
+    auth.stop()
+    rpc.stop()
     // After the drain (preClose): the closing connections have left their channels.
     await channels.close()
   })

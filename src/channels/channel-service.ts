@@ -7,11 +7,13 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { PresenceMember, Publication, RealtimeAdapter } from '../adapters/adapter.js'
+import type { ControlMessage, PresenceMember, Publication, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { TokenVerifier } from '../auth/tokens.js'
 import { UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
+import type { SubscriptionSource } from '../wire/server-messages.js'
 import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { ChannelPresence } from './presence.js'
@@ -25,6 +27,10 @@ export interface ChannelServiceOptions {
   presenceTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
+  /** Verifies channel tokens (null: no token key; private channels are then refused at registration). */
+  grants?: TokenVerifier | null
+  /** Control messages from the adapter (to every node), for the features that use them. */
+  onControl?: (message: ControlMessage) => void
 }
 
 /** See the module comment. */
@@ -39,6 +45,9 @@ export class ChannelService {
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
+  readonly #grants: TokenVerifier | null
+  readonly #onControl: ((message: ControlMessage) => void) | undefined
+  #clientRequests: ChannelRequests | null = null
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
@@ -47,6 +56,8 @@ export class ChannelService {
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#retainRequests = options.registry.hasSubscribeHooks
+    this.#grants = options.grants ?? null
+    this.#onControl = options.onControl
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
   }
@@ -71,8 +82,10 @@ export class ChannelService {
       maxSubscriptionsPerConnection: this.#maxSubscriptions,
       metrics: this.#metrics,
       send: (connection, message) => node.sendTo(connection, message),
-      requestOf: (connection) => this.#requests.get(connection)
+      requestOf: (connection) => this.#requests.get(connection),
+      grants: this.#grants
     })
+    this.#clientRequests = requests
     node.handle('sub', (connection, message) => { requests.subscribe(connection, message) })
     node.handle('unsub', (connection, message) => { requests.unsubscribe(connection, message) })
     node.handle('pub', (connection, message) => { requests.publish(connection, message) })
@@ -88,7 +101,14 @@ export class ChannelService {
         this.#metrics.adapterError(operation)
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
-      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') }
+      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
+      onControl: (message) => {
+        try {
+          this.#onControl?.(message)
+        } catch (err) {
+          this.#log.error({ err, kind: message.kind }, 'control message handler threw')
+        }
+      }
     })
     this.#presence.startRefreshing(() => this.#channels.all())
   }
@@ -112,6 +132,33 @@ export class ChannelService {
       this.#metrics.adapterError('publish')
       throw err
     }
+  }
+
+  /**
+   * The stream's current position: what a server-side subscription made now starts after.
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async position (channel: string): Promise<StreamPosition> {
+    this.#declared(channel)
+    return (await this.#adapter.recent(channel, 0)).position
+  }
+
+  /**
+   * Subscribe a connection of this node from the server (see ChannelRequests.subscribeFromServer).
+   * @returns whether a subscribe started
+   */
+  subscribeFromServer (connection: Connection, channel: string, source: SubscriptionSource, since?: StreamPosition): boolean {
+    return this.#clientRequests?.subscribeFromServer(connection, channel, source, since) ?? false
+  }
+
+  /** End a connection's subscription from the server. @returns whether it had one */
+  unsubscribeFromServer (connection: Connection, channel: string): boolean {
+    return this.#clientRequests?.unsubscribeFromServer(connection, channel) ?? false
+  }
+
+  /** Whether a channel name matches a declaration. */
+  isDeclared (channel: string): boolean {
+    return isChannelName(channel) && this.#registry.match(channel) !== undefined
   }
 
   /**

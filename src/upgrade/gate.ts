@@ -2,10 +2,15 @@
  * The upgrade gate: checks that run in a Fastify `onRequest` hook on the upgrade request, before
  * the 101, so a refused client gets an ordinary HTTP status and costs no WebSocket.
  *
- * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), session (401),
- * concurrent connections per IP (429) and in total (503). Every refusal is logged with its reason
- * and counted through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so
- * writing `X-Forwarded-For` does not move a client into another IP's budget.
+ * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), identity (the
+ * ONE resolver of auth/identity.ts: a refused bearer token is 401, and with `requireSession` so is
+ * no identity), concurrent connections per IP (429) and in total (503). Every refusal is logged
+ * with its reason and counted through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware
+ * client IP, so writing `X-Forwarded-For` does not move a client into another IP's budget.
+ *
+ * {@link UpgradeGate.admit} is the gate itself, for any transport's opening request; the
+ * `onRequest` hook runs it on WebSocket upgrades. The identity it resolved is handed to the
+ * transport with {@link UpgradeGate.identityOf}.
  */
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
@@ -14,17 +19,21 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHand
 import { clientIp, normalizeIp } from './client-ip.js'
 import { ConnectionSlots } from '../limits/connection-slots.js'
 import {
-  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError,
+  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerFullError, SessionRequiredError, TokenInvalidError, TooManyConnectionsPerIpError,
   UpgradeRefusal, type UpgradeRejection
 } from '../errors.js'
+import { ANONYMOUS, type Identity, type IdentityResolver } from '../auth/identity.js'
+import { TokenRefusal } from '../auth/tokens.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import { KeyedTokenBuckets } from '../limits/token-bucket.js'
 import type { ResolvedOptions } from '../options.js'
 
 /** What the gate needs from the plugin. */
 export interface UpgradeGateInit {
-  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' | 'identify' |
+  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' |
   'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst'>
+  /** Who is connecting: the one resolver every transport's opening request goes through. */
+  identity: IdentityResolver
   metrics: RealtimeMetrics
   /** Whether the node is draining. */
   draining: () => boolean
@@ -44,6 +53,12 @@ export interface UpgradeGateState {
 
 /** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
 export type UpgradeListener = Parameters<EventEmitter['removeListener']>[1]
+
+/** Why the gate refused an opening request: the reason (log, metric) and the coded HTTP error. */
+export interface GateRefusal {
+  reason: UpgradeRejection
+  error: Error
+}
 
 /** Seconds a refused client should wait, sent as `Retry-After`. */
 const DRAINING_RETRY_AFTER_SECONDS = 5
@@ -91,6 +106,8 @@ export class UpgradeGate {
   readonly #inFlight = new Map<EventEmitter, string>()
   /** `close` listener of in-flight handshake sockets; `this` is the socket. */
   readonly #onHandshakeSocketClose: (this: EventEmitter) => void
+  /** The identity each admitted request resolved to, until its transport takes it. */
+  readonly #identities = new WeakMap<FastifyRequest, Identity>()
 
   /** The `onRequest` hook; it lets every request that is not a WebSocket upgrade through. */
   readonly onRequest: onRequestHookHandler
@@ -114,13 +131,47 @@ export class UpgradeGate {
         done()
         return
       }
-      const refusal = this.#check(request)
-      if (refusal === null) {
-        done()
-        return
-      }
-      this.#refuse(request, reply, refusal)
+      this.admit(request).then((refusal) => {
+        if (refusal === null) done()
+        else this.#refuse(request, reply, refusal)
+      }, (err: Error) => { done(err) })
     }
+  }
+
+  /**
+   * Run the gate on an opening request (a WebSocket upgrade, an event stream): every check, the
+   * identity, and a connection slot, held until the request's TCP socket closes or its connection
+   * {@link adopt}s it.
+   * @returns null when the request may proceed, else why not (answer it with {@link GateRefusal.error})
+   * @throws what the application's `identify` threw
+   */
+  async admit (request: FastifyRequest): Promise<GateRefusal | null> {
+    const { options } = this.#init
+    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    const ip = clientIp(request)
+    if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
+    const origin = request.headers.origin
+    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
+      return { reason: UpgradeRefusal.ORIGIN, error: new ForbiddenOriginError(origin ?? '(none)') }
+    }
+    let identity: Identity
+    try {
+      identity = await this.#init.identity.resolve(request)
+    } catch (err) {
+      if (err instanceof TokenRefusal) return { reason: UpgradeRefusal.TOKEN, error: new TokenInvalidError(err.message) }
+      throw err
+    }
+    if (options.requireSession && identity.visitor === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
+    // The identity may have taken a while (a JWKS fetch): a drain may have begun meanwhile.
+    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    const refusal = this.#acquireSlot(request, ip)
+    if (refusal === null) this.#identities.set(request, identity)
+    return refusal
+  }
+
+  /** The identity {@link admit} resolved for a request (anonymous when it was not admitted here). */
+  identityOf (request: FastifyRequest): Identity {
+    return this.#identities.get(request) ?? ANONYMOUS
   }
 
   /**
@@ -170,24 +221,18 @@ export class UpgradeGate {
     })
   }
 
-  #check (request: FastifyRequest): { reason: UpgradeRejection, error: Error } | null {
+  #acquireSlot (request: FastifyRequest, ip: string): GateRefusal | null {
     const { options } = this.#init
-    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
-    const ip = clientIp(request)
-    if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
-    const origin = request.headers.origin
-    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
-      return { reason: UpgradeRefusal.ORIGIN, error: new ForbiddenOriginError(origin ?? '(none)') }
-    }
-    if (options.requireSession && options.identify(request) === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
     const refusal = this.#slots.acquire(ip)
     if (refusal === UpgradeRefusal.PER_IP_LIMIT) return { reason: refusal, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
     if (refusal === UpgradeRefusal.GLOBAL_LIMIT) return { reason: refusal, error: new ServerFullError() }
     // The slot is held for the life of the socket: released once, whether the handshake fails,
     // the client goes away, or the server closes or terminates the socket.
-    const socket = request.raw.socket as EventEmitter | undefined
+    const socket = request.raw.socket as (EventEmitter & { destroyed?: boolean }) | undefined
     if (socket === undefined || typeof socket.on !== 'function') {
       this.#slots.release(ip) // no TCP socket to follow (injectWS): not counted
+    } else if (socket.destroyed === true) {
+      this.#slots.release(ip) // the client left while its identity was resolved: its close is gone
     } else {
       this.#inFlight.set(socket, ip)
       socket.on('close', this.#onHandshakeSocketClose)
@@ -195,7 +240,7 @@ export class UpgradeGate {
     return null
   }
 
-  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: { reason: UpgradeRejection, error: Error }): void {
+  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: GateRefusal): void {
     const { reason, error } = refusal
     request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(reason)

@@ -7,7 +7,8 @@ import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { RedisAdapter } from '../src/adapters/redis/index.js'
-import realtime, { type ChannelContext, type ChannelDefinition, type TickContext, type Visitor } from '../src/index.js'
+import { Type } from '@sinclair/typebox'
+import realtime, { RpcError, type ChannelContext, type ChannelDefinition, type RpcMethod, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
 export interface DemoTick {
@@ -78,6 +79,35 @@ export const DEMO_CHANNELS: ChannelDefinition[] = [
   { name: 'announcements', historySize: 20 }
 ]
 
+/** What a direct message carries: the author comes from the connection, never from the client. */
+export interface DirectChat {
+  text: string
+  from: { id: string, name: string | null }
+}
+
+const DirectData = Type.Object({
+  to: Type.String({ minLength: 1, maxLength: 256 }),
+  text: Type.String({ minLength: 1, maxLength: CHAT_MAX_CHARS })
+}, { additionalProperties: false })
+
+/**
+ * The demo's RPC: `dm.send` sends a direct message to one visitor, on every tab and node they
+ * have, through `sendToUser`. Its answer says when it left; a visitor without a session is
+ * refused with the demo's own code.
+ */
+function directMessages (fastify: FastifyInstance): RpcMethod<typeof DirectData> {
+  return {
+    schema: DirectData,
+    handler: async ({ to, text }, { visitor }) => {
+      if (visitor === null) throw new RpcError('anonymous', 'Load the page to get a session before sending direct messages.')
+      const message: DirectChat = { text: text.trim(), from: { id: visitor.id, name: visitor.name ?? null } }
+      if (message.text === '') throw new RpcError('empty', 'Say something.')
+      await fastify.realtime.sendToUser(to, message)
+      return { sentAt: Date.now() }
+    }
+  }
+}
+
 function identifyFromSession (request: FastifyRequest): Visitor | null {
   const id = request.session?.get('visitorId')
   return id === undefined ? null : { id, name: request.session.get('displayName') }
@@ -91,6 +121,8 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     identify: identifyFromSession,
     channels: DEMO_CHANNELS,
     metrics: fastify.realtimeMetrics,
+    // JWT_SECRET set: pages also authenticate with tokens (GET /token), refreshed before they expire.
+    rpc: { 'dm.send': directMessages(fastify) },
     // REDIS_URL set: publications, history and presence are shared by every node through Redis.
     ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })
   })

@@ -9,13 +9,17 @@ import { realtime } from './plugin.js'
 
 export default realtime
 export { realtime, realtime as fastifyRealtime }
-export type { RealtimeDecorator } from './plugin.js'
+export type { RealtimeDecorator, TargetingResources } from './plugin.js'
 
 // Options and what the hooks receive.
 export type { RealtimePluginOptions, TickContext } from './options.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
 export type { Visitor } from './node/visitor.js'
+export type { RpcMethod, RpcContext } from './rpc/methods.js'
+export type { TokenClaims } from './auth/tokens.js'
+export type { AuthResources } from './auth/connection-auth.js'
+export type { DisconnectTarget } from './users/user-service.js'
 
 // What the decorator returns.
 export type { RealtimeStats, NodeResources } from './node/realtime-node.js'
@@ -23,7 +27,7 @@ export type { UpgradeGateState } from './upgrade/gate.js'
 export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './node/readiness.js'
 
 // Errors and close codes.
-export { errorCodes, CloseCode, ClientErrorCode } from './errors.js'
+export { errorCodes, CloseCode, ClientErrorCode, RpcError } from './errors.js'
 export type { CloseCodeValue, ClientErrorCodeValue } from './errors.js'
 
 // Seams: where publications live, and what gets counted.

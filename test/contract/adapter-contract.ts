@@ -269,6 +269,15 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.not(handler.controls[0], message, 'a copy: it crossed the wire (or as good as)')
   })
 
+  t.test('control messages sent one after the other arrive in that order, each once (per-user delivery relies on it)', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const sent = Array.from({ length: 50 }, (_, n) => ({ kind: 'contract.order', n }))
+    await Promise.all(sent.map(async (message) => { await adapter.control(message) }))
+    await handler.until(() => handler.controls.length >= 50, 'fifty control messages')
+    await sleep(50)
+    t.same(handler.controls.map((message) => message.n), sent.map((message) => message.n), 'in order, none twice')
+  })
+
   t.test('shared state: set, get, replace, expire, delete', async (t) => {
     const { adapter } = await setup(t)
     const key = fresh('state')

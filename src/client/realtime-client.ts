@@ -1,13 +1,15 @@
 /**
  * A connection to a fastify-realtime server from a browser (or any runtime with a WebSocket):
  * it connects, reconnects with capped exponential backoff and jitter (taking the server's 1001
- * `retry=<ms>` hint as it is), resubscribes with `since` so nothing is missed, and matches every
+ * `retry=<ms>` hint as it is), authenticates with a token from `getToken` on every connect and
+ * on every `refresh` (so the socket outlives its tokens), resubscribes with `since` so nothing is
+ * missed, follows the server's own subscriptions, calls methods (`rpc`), and matches every
  * request to its answer. Protocol: docs/PROTOCOL.md.
  */
 import { Emitter } from './emitter.js'
 import { ClientSideCode, RealtimeError } from './errors.js'
-import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type TickFrame, type WelcomeFrame } from './frames.js'
-import { Subscription, type SubscriptionOwner } from './subscription.js'
+import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type DirectFrame, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type SubscribedFrame, type TickFrame, type WelcomeFrame } from './frames.js'
+import { Subscription, type SubscriptionOwner, type TokenSource } from './subscription.js'
 
 /**
  * The part of the WebSocket API this client uses: the browser's WebSocket, Node ≥ 22's global
@@ -44,6 +46,12 @@ export interface ClientOptions {
   random?: () => number
   /** Connect at once. @default true */
   autoConnect?: boolean
+  /**
+   * Where a connection token comes from (e.g. `() => fetch('/token').then(…)`): called on every
+   * connect (the socket is `open` once the server accepted it) and on every `refresh` the server
+   * sends before the token expires. Without it, the connection relies on the page's cookie.
+   */
+  getToken?: () => string | Promise<string>
 }
 
 /** The connection's state. */
@@ -72,6 +80,10 @@ export interface ClientEvents {
   text: string
   /** An `error` frame no request is waiting for. */
   error: RealtimeError
+  /** A message to this user (`sendToUser` on the server). */
+  direct: DirectFrame
+  /** The server subscribed this connection to a channel it had no subscription for: attach your listeners here. */
+  subscription: Subscription<unknown>
 }
 
 /** The result of a publish: where the publication landed in the channel's stream. */
@@ -87,6 +99,8 @@ interface Pending {
   reject: (error: RealtimeError) => void
 }
 
+const errorOf = (frame: ErrorFrame): RealtimeError => new RealtimeError(frame.code, frame.message, frame.data)
+
 function defaultWebSocket (): WebSocketClass {
   const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket
   if (global === undefined) throw new TypeError('fastify-realtime/client: no global WebSocket here; pass one: new RealtimeClient(url, { WebSocket })')
@@ -101,7 +115,8 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   status: Status = 'closed'
   /** Subscriptions by channel; they survive reconnects. */
   readonly subscriptions = new Map<string, Subscription<unknown>>()
-  readonly #options: Required<ClientOptions>
+  readonly #options: Required<Omit<ClientOptions, 'getToken'>>
+  readonly #getToken: (() => string | Promise<string>) | undefined
   readonly #pending = new Map<RequestId, Pending>()
   #socket: SocketLike | null = null
   #nextId = 1
@@ -124,6 +139,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       random: options.random ?? Math.random,
       autoConnect: options.autoConnect ?? true
     }
+    this.#getToken = options.getToken
     if (this.#options.autoConnect) this.connect()
   }
 
@@ -135,9 +151,14 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     const socket = new this.#options.WebSocket(this.url) as SocketLike
     this.#socket = socket
     socket.onopen = () => {
-      this.#attempt = 0
-      this.#setStatus({ status: 'open' })
-      for (const subscription of this.subscriptions.values()) this.#sendSubscribe(subscription)
+      if (this.#getToken === undefined) {
+        this.#opened()
+        return
+      }
+      // Open once the server took the token; a refused one closes the socket (4403) and we retry.
+      this.#authenticate().then(() => { this.#opened() }, () => {
+        if (this.#socket === socket && socket.readyState === OPEN) socket.close(4000, 'no token')
+      })
     }
     socket.onmessage = (event) => { this.#onText(String(event.data)) }
     socket.onclose = (event) => { this.#onClose(event.code, event.reason) }
@@ -159,12 +180,13 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   /**
    * Subscribe to a channel. `T` is what the channel carries, as the application knows it.
    * @param handler - called with each publication's data
-   * @param options - `rewind`: on the first subscribe, replay up to this many recent publications
+   * @param options - `rewind`: on the first subscribe, replay up to this many recent publications;
+   *   `token`: the channel token of a private channel (or a function that fetches one, called for every subscribe)
    * @throws Error when the channel is already subscribed
    */
-  subscribe<T = unknown> (channel: string, handler?: (data: T, publication: Publication<T>) => void, options: { rewind?: number } = {}): Subscription<T> {
+  subscribe<T = unknown> (channel: string, handler?: (data: T, publication: Publication<T>) => void, options: { rewind?: number, token?: TokenSource } = {}): Subscription<T> {
     if (this.subscriptions.has(channel)) throw new Error(`fastify-realtime/client: already subscribed to ${channel}`)
-    const subscription = new Subscription<T>(this, channel, options.rewind ?? 0)
+    const subscription = new Subscription<T>(this, channel, options.rewind ?? 0, 'client', options.token)
     if (handler !== undefined) subscription.on('publication', (publication) => { handler(publication.data, publication) })
     this.subscriptions.set(channel, subscription as Subscription<unknown>)
     if (this.status === 'open') this.#sendSubscribe(subscription as Subscription<unknown>)
@@ -178,6 +200,17 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   async publish (channel: string, data: unknown): Promise<PublishResult> {
     const ack = await this.#request({ type: 'pub', channel, data })
     return { offset: Number(ack.offset), epoch: String(ack.epoch) }
+  }
+
+  /**
+   * Call a method the server declares. `T` is what it answers, as the application knows it.
+   * @param options - `timeoutMs`: how long to wait for the answer @default the `requestTimeoutMs` option
+   * @returns the method's result; rejects with a {@link RealtimeError} carrying the server's code
+   *   (`invalid_data`, `unknown_method`, `rpc_timeout`, the application's own…) or `timeout`
+   */
+  async rpc<T = unknown> (method: string, data?: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
+    const ack = await this.#request({ type: 'rpc', method, data: data ?? null }, options.timeoutMs)
+    return ack.result as T
   }
 
   /**
@@ -197,10 +230,26 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.status === 'open') this.#request({ type: 'unsub', channel: subscription.channel }).catch(() => {})
   }
 
+  #opened (): void {
+    this.#attempt = 0
+    this.#setStatus({ status: 'open' })
+    // The server re-adds the subscriptions it makes at connect by itself.
+    for (const subscription of this.subscriptions.values()) if (subscription.source !== 'connect') this.#sendSubscribe(subscription)
+  }
+
+  /** Send a fresh token (`auth`) and wait for the server to take it. */
+  async #authenticate (): Promise<void> {
+    const getToken = this.#getToken
+    if (getToken === undefined) return
+    await this.#request({ type: 'auth', token: await getToken() })
+  }
+
   #sendSubscribe (subscription: Subscription<unknown>): void {
-    this.#request(subscription.request()).then((ack) => {
+    const token = subscription.token
+    Promise.resolve(typeof token === 'function' ? token() : token).then(async (value) => await this.#request(subscription.request(value))).then((ack) => {
       if (this.subscriptions.get(subscription.channel) === subscription) subscription.acked(ack)
-    }, (error: RealtimeError) => {
+    }, (failure: unknown) => {
+      const error = failure instanceof RealtimeError ? failure : new RealtimeError(ClientSideCode.TOKEN_UNAVAILABLE, String(failure))
       if (error.code === ClientSideCode.DISCONNECTED) return // subscribed again on the next open
       this.subscriptions.delete(subscription.channel)
       subscription.refused(error)
@@ -208,7 +257,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   }
 
   /** Send a request with a fresh id and wait for its `ack` or `error`. */
-  async #request (request: ClientRequest): Promise<AckFrame> {
+  async #request (request: ClientRequest, timeoutMs = this.#options.requestTimeoutMs): Promise<AckFrame> {
     const socket = this.#socket
     if (socket === null || socket.readyState !== OPEN) throw new RealtimeError(ClientSideCode.DISCONNECTED, 'not connected')
     const id = this.#nextId++
@@ -216,7 +265,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       const timer = setTimeout(() => {
         this.#pending.delete(id)
         reject(new RealtimeError(ClientSideCode.TIMEOUT, 'no answer from the server'))
-      }, this.#options.requestTimeoutMs)
+      }, timeoutMs)
       this.#pending.set(id, {
         resolve: (frame) => { clearTimeout(timer); resolve(frame) },
         reject: (error) => { clearTimeout(timer); reject(error) }
@@ -237,8 +286,24 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
         this.#answer(frame)
         break
       case 'error':
-        if (!this.#answer(frame)) this.emit('error', new RealtimeError(frame.code, frame.message))
+        if (!this.#answer(frame)) this.emit('error', errorOf(frame))
         break
+      case 'refresh':
+        // A refused token closes the socket; the reconnect fetches another.
+        this.#authenticate().catch(() => {})
+        break
+      case 'direct':
+        this.emit('direct', frame)
+        break
+      case 'subscribed':
+        this.#subscribedByServer(frame)
+        break
+      case 'unsubscribed': {
+        const subscription = this.subscriptions.get(frame.channel)
+        this.subscriptions.delete(frame.channel)
+        subscription?.ended()
+        break
+      }
       case 'pub':
         this.subscriptions.get(frame.channel)?.publication(frame)
         break
@@ -259,13 +324,25 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     else this.emit('broadcast', frame)
   }
 
+  /** The server subscribed this connection: a new subscription (announced), or one it re-adds after a reconnect. */
+  #subscribedByServer (frame: SubscribedFrame): void {
+    let subscription = this.subscriptions.get(frame.channel)
+    if (subscription === undefined) {
+      subscription = new Subscription(this, frame.channel, 0, frame.source)
+      this.subscriptions.set(frame.channel, subscription)
+      this.emit('subscription', subscription)
+    }
+    subscription.source = frame.source
+    subscription.acked(frame)
+  }
+
   /** Settle the request an answer is for. @returns whether one was waiting */
   #answer (frame: AckFrame | ErrorFrame): boolean {
     const waiting = frame.id === undefined ? undefined : this.#pending.get(frame.id)
     if (waiting === undefined || frame.id === undefined) return false
     this.#pending.delete(frame.id)
     if (frame.type === 'ack') waiting.resolve(frame)
-    else waiting.reject(new RealtimeError(frame.code, frame.message))
+    else waiting.reject(errorOf(frame))
     return true
   }
 

@@ -411,6 +411,7 @@ export const OPTIONS = Object.freeze({
     expected: 'at least 32 characters',
     secret: true,
     description: 'HMAC secret (HS256/384/512) that connection and channel tokens are signed with, e.g. `openssl rand -hex 32`; one key source at most (this, `jwtPublicKey` or `jwksUrl`).',
+    details: 'Empty: no tokens, the demo page relies on its cookie session. Set: the demo also serves GET /token (a two-minute token for the page\'s visitor, signed with it) and its page authenticates with that token, refreshed before it expires.',
     env: envName('jwtSecret'),
     group: 'Tokens and RPC'
   },

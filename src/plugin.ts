@@ -11,7 +11,7 @@ import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/ad
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
 import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
-import { IdentityResolver } from './auth/identity.js'
+import { IdentityResolver, type Identity } from './auth/identity.js'
 import { TokenVerifier } from './auth/tokens.js'
 import { clientIp } from './upgrade/client-ip.js'
 import { CloseCode, InvalidOptionError } from './errors.js'
@@ -22,6 +22,7 @@ import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
 import { WebSocketConnection } from './transports/websocket.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
+import type { Connection } from './node/connection.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
@@ -209,6 +210,20 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
+  /**
+   * Take a connection made for an admitted opening request into service, whatever its transport:
+   * the node (welcome, ticks, heartbeat), the user index, its token deadlines, the channel hooks'
+   * request, and the server-side subscriptions at connect (an anonymous socket that must
+   * authenticate gets them once it has). The identity is the one the gate resolved (`gate.identityOf`).
+   */
+  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity): void => {
+    node.accept(connection)
+    users.add(connection)
+    auth.start(connection, who)
+    channels.bindRequest(connection, request)
+    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
+  }
+
   const releaseUpgrade = trackUpgradeResponses(fastify)
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
     // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
@@ -218,12 +233,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     const who = gate.identityOf(request)
     const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id })
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    node.accept(connection)
-    users.add(connection)
-    auth.start(connection, who)
-    channels.bindRequest(connection, request)
-    // Server-side subscriptions at connect; an anonymous socket that must authenticate gets them once it has.
-    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
+    acceptConnection(connection, request, who)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)
   }

@@ -29,6 +29,11 @@ export interface Publication {
   data: unknown
   /** Server time at which it was stamped, epoch milliseconds. */
   t: number
+  /**
+   * Set on the answer to a publish whose idempotency key was already used: nothing was published,
+   * and `offset`, `epoch` and `t` are the first publication's (`data` is what this call passed).
+   */
+  duplicate?: true
 }
 
 /** History settings of one publish (they come from the channel's policy). */
@@ -37,6 +42,15 @@ export interface PublishOptions {
   historySize: number
   /** How long a kept publication stays recoverable, in milliseconds. */
   historyTtlMs: number
+  /**
+   * Makes the publish idempotent: while this key is remembered for the channel, another publish
+   * with it publishes nothing and answers the first publication's position (`duplicate: true`).
+   * Checked and recorded in the same atomic step as the offset, so concurrent retries on several
+   * nodes publish once.
+   */
+  idempotencyKey?: string
+  /** How long an idempotency key is remembered, in milliseconds (with `idempotencyKey`). */
+  idempotencyTtlMs?: number
 }
 
 /** The answer to {@link RealtimeAdapter.since}. */
@@ -133,8 +147,8 @@ export interface RealtimeAdapter {
   /**
    * Assign the next offset (in the stream's epoch), append to the history (trimmed to
    * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,
-   * as one atomic step per channel.
-   * @returns the stamped publication
+   * as one atomic step per channel; with an `idempotencyKey` already remembered, do none of it.
+   * @returns the stamped publication (or the first one's position, `duplicate: true`)
    */
   publish: (channel: string, data: unknown, options: PublishOptions) => Promise<Publication>
   /**

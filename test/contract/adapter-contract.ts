@@ -295,4 +295,25 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     await sleep(450)
     t.equal(await adapter.stateClaim(key, 'after', 300), true, 'after the TTL, a claim wins again')
   })
+
+  t.test('an idempotency key makes a publish happen once, concurrent retries included, until it is forgotten', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('idem')
+    await adapter.subscribe(channel)
+    const once = { ...HISTORY, idempotencyKey: 'order-42', idempotencyTtlMs: 400 }
+    const answers = await Promise.all(Array.from({ length: 50 }, async () => await adapter.publish(channel, { n: 42 }, once)))
+    const firsts = answers.filter((answer) => answer.duplicate !== true)
+    t.equal(firsts.length, 1, 'one of fifty published')
+    t.same(new Set(answers.map((answer) => `${answer.epoch}:${answer.offset}:${answer.t}`)).size, 1, 'all fifty answers name the same publication')
+    const other = await adapter.publish(channel, 'another key', { ...HISTORY, idempotencyKey: 'order-43', idempotencyTtlMs: 400 })
+    t.equal(other.offset, (firsts[0]?.offset ?? 0) + 1, 'another key publishes')
+    await handler.until(() => handler.publications.length >= 2, 'the deliveries')
+    await sleep(50)
+    t.same(handler.publications.map((publication) => publication.offset), [1, 2], 'delivered once each')
+    t.equal((await adapter.since(channel, { offset: 0, epoch: other.epoch })).publications.length, 2, 'kept once in the history')
+    await sleep(550)
+    const later = await adapter.publish(channel, { n: 42 }, once)
+    t.equal(later.duplicate, undefined, 'after the window the key is forgotten')
+    t.equal(later.offset, 3)
+  })
 }

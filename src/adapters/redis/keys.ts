@@ -54,3 +54,8 @@ export function controlChannel (prefix: string): string {
 export function stateKey (prefix: string, key: string): string {
   return `${prefix}state:${key}`
 }
+
+/** The key remembering one idempotency key of a channel (in the channel's hash slot, so the publish script may touch it). */
+export function idempotencyKey (keys: ChannelKeys, key: string): string {
+  return `${keys.meta.slice(0, -':meta'.length)}:idem:${key}`
+}

@@ -23,7 +23,7 @@ import type {
 } from '../adapter.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
-import { channelKeys, channelOfPubsub, controlChannel, stateKey, type ChannelKeys } from './keys.js'
+import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
 import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js'
 
@@ -197,11 +197,15 @@ export class RedisAdapter implements RealtimeAdapter {
     const keys = channelKeys(this.#prefix, channel)
     const t = Date.now()
     const ttlMs = Math.max(1, options.historyTtlMs)
-    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history], [
+    const key = options.idempotencyKey
+    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
-      Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId
-    ]) as [number, string]
-    return { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t }
+      Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
+      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0)
+    ]) as [number, string, string, number]
+    const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }
+    if (result[3] === 1) publication.duplicate = true
+    return publication
   }
 
   async subscribe (channel: string): Promise<void> {

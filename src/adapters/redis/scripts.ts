@@ -5,12 +5,23 @@
  */
 
 /**
- * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream).
- * ARGV: newEpoch, dataJson, t, historySize, historyTtlMs, metaTtlMs, pubsubChannel, nodeId.
- * Returns { offset, epoch }. Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH,
- * inside the same step, so every node receives publications in offset order.
+ * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream), idem (the idempotency key's
+ * string; never touched without a key). ARGV: newEpoch, dataJson, t, historySize, historyTtlMs,
+ * metaTtlMs, pubsubChannel, nodeId, idempotencyTtlMs ('' without a key).
+ * Returns { offset, epoch, t, duplicate }. With a key already remembered, it publishes nothing and
+ * returns the first publication's offset, epoch and time (duplicate 1): the check and the record
+ * are in the same atomic step as the offset, so concurrent retries on several nodes publish once.
+ * Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH, inside the same step, so
+ * every node receives publications in offset order.
  */
 export const PUBLISH_LUA = `
+if ARGV[9] ~= '' then
+  local first = redis.call('GET', KEYS[3])
+  if first then
+    local o, e, t = string.match(first, '^(%d+) (%S+) (%d+)$')
+    return { tonumber(o), e, t, 1 }
+  end
+end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
@@ -27,8 +38,11 @@ if size > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[3], offset .. ' ' .. epoch .. ' ' .. ARGV[3], 'PX', ARGV[9])
+end
 redis.call('PUBLISH', ARGV[7], 'p\\n' .. ARGV[8] .. '\\n' .. offset .. '\\n' .. epoch .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[2])
-return { offset, epoch }
+return { offset, epoch, ARGV[3], 0 }
 `
 
 /**

@@ -113,6 +113,16 @@ export interface ControlMessage {
   [field: string]: unknown
 }
 
+/**
+ * A change in a channel's life, as webhooks report it: the channel gained its first subscriber
+ * (on any node) or lost its last; a visitor joined (their first connection) or left (their last,
+ * whether it closed or expired on a node that died). Each is told to ONE node: the one whose
+ * operation caused it, or whose sweep found it.
+ */
+export type LifecycleEvent =
+  | { type: 'channel.occupied' | 'channel.vacated', channel: string }
+  | { type: 'presence.join' | 'presence.leave', channel: string, member: PresenceMember }
+
 /** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
 export interface AdapterHandler {
   /**
@@ -128,6 +138,8 @@ export interface AdapterHandler {
   onRestored?: (what: string) => void
   /** A control message (see {@link RealtimeAdapter.control}), once per node. */
   onControl?: (message: ControlMessage) => void
+  /** A lifecycle change of a channel, on exactly one node across all of them. */
+  onLifecycle?: (event: LifecycleEvent) => void
 }
 
 /**
@@ -154,9 +166,10 @@ export interface RealtimeAdapter {
   /**
    * Start receiving the channel's publications and presence events. The node calls it when its
    * first local subscriber arrives; calls for one channel are applied in the order they are made.
+   * The node now occupies the channel: the first node to do so is told `channel.occupied`.
    */
   subscribe: (channel: string) => Promise<void>
-  /** Stop receiving the channel (the node's last local subscriber left). */
+  /** Stop receiving the channel (the node's last local subscriber left); the last node to leave is told `channel.vacated`. */
   unsubscribe: (channel: string) => Promise<void>
   /** Every retained publication after `position`, and whether that is the complete gap. */
   since: (channel: string, position: StreamPosition) => Promise<SinceResult>

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type {
-  AdapterHandler, ControlMessage, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from './adapter.js'
 
@@ -114,11 +114,14 @@ export class MemoryAdapter implements RealtimeAdapter {
 
   async subscribe (channel: string): Promise<void> {
     this.#assertOpen()
+    if (this.#subscribed.has(channel)) return
     this.#subscribed.add(channel)
+    // One node: its subscription is the channel's occupancy.
+    this.#lifecycle({ type: 'channel.occupied', channel })
   }
 
   async unsubscribe (channel: string): Promise<void> {
-    this.#subscribed.delete(channel)
+    if (this.#subscribed.delete(channel)) this.#lifecycle({ type: 'channel.vacated', channel })
   }
 
   async since (channel: string, position: StreamPosition): Promise<SinceResult> {
@@ -168,6 +171,7 @@ export class MemoryAdapter implements RealtimeAdapter {
     if (visitor === undefined) {
       presence.visitors.set(entry.visitorId, { count: 1, name: entry.name })
       this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name))
+      this.#lifecycle({ type: 'presence.join', channel, member: member(entry.visitorId, entry.name) })
       return
     }
     if (isNew) visitor.count++
@@ -289,12 +293,17 @@ export class MemoryAdapter implements RealtimeAdapter {
     if (visitor !== undefined && --visitor.count <= 0) {
       presence.visitors.delete(client.visitorId)
       this.#emitPresence(channel, 'leave', { id: client.visitorId })
+      this.#lifecycle({ type: 'presence.leave', channel, member: { id: client.visitorId } })
     }
     if (presence.clients.size === 0) this.#presence.delete(channel)
   }
 
   #emitPresence (channel: string, action: 'join' | 'leave', who: PresenceMember): void {
     if (this.#subscribed.has(channel)) this.#handler?.onPresence({ channel, action, member: who })
+  }
+
+  #lifecycle (event: LifecycleEvent): void {
+    this.#handler?.onLifecycle?.(event)
   }
 
   #assertOpen (): void {

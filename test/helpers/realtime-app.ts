@@ -58,6 +58,8 @@ export interface RawUpgrade {
   socket: Socket
   /** HTTP status of the response (101 when upgraded). */
   status: number
+  /** The response head: status line and headers, without the blank line. */
+  head: string
   /** Bytes that arrived after the response head (the first frames). */
   rest: Buffer
 }
@@ -75,16 +77,21 @@ export async function rawUpgrade (port: number, path = '/ws', headers: Record<st
   )
   return await new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0)
+    // A server that closes the connection without answering fails the handshake (never hangs it).
+    const onClose = (): void => { reject(new Error(`the connection closed before a response head (${buffered.length} bytes received)`)) }
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk])
       const end = buffered.indexOf('\r\n\r\n')
       if (end === -1) return
       socket.off('data', onData)
       socket.off('error', reject)
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buffered.subarray(0, end).toString())?.[1] ?? 0)
-      resolve({ socket, status, rest: buffered.subarray(end + 4) })
+      socket.off('close', onClose)
+      const head = buffered.subarray(0, end).toString()
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+      resolve({ socket, status, head, rest: buffered.subarray(end + 4) })
     }
     socket.on('data', onData)
     socket.once('error', reject)
+    socket.once('close', onClose)
   })
 }

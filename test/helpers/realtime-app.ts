@@ -95,3 +95,30 @@ export async function rawUpgrade (port: number, path = '/ws', headers: Record<st
     socket.once('close', onClose)
   })
 }
+
+/**
+ * The whole HTTP response to a refused upgrade: its status, head, and body read until the server
+ * closes the connection or `Content-Length` bytes have arrived (then the socket is destroyed).
+ */
+export async function refusedUpgrade (port: number, path = '/ws', headers: Record<string, string> = {}): Promise<{ status: number, head: string, body: string }> {
+  const { socket, status, head, rest } = await rawUpgrade(port, path, headers)
+  if (status === 101) {
+    socket.destroy()
+    return { status, head, body: '' }
+  }
+  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN)
+  let body = rest
+  await new Promise<void>((resolve) => {
+    const done = (): void => { socket.off('data', onData); resolve() }
+    const onData = (chunk: Buffer): void => {
+      body = Buffer.concat([body, chunk])
+      if (body.length >= length) done()
+    }
+    if (body.length >= length) { done(); return }
+    socket.on('data', onData)
+    socket.once('close', done)
+    socket.once('error', done)
+  })
+  socket.destroy()
+  return { status, head, body: body.toString() }
+}

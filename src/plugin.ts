@@ -102,6 +102,31 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
     : { ok: true })
   const ownsWebsocket = !fastify.hasDecorator('websocketServer')
+  const releaseUpgrade = trackUpgradeResponses(fastify)
+  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
+    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
+    const inherited = ownsWebsocket ? socket.listeners('error') : []
+    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
+    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id })
+    connection.holdsGateSlot = gate.adopt(request.raw.socket)
+    node.accept(connection)
+    channels.bindRequest(connection, request)
+    // Nothing reads the request after this: let the socket stop retaining it.
+    releaseUpgrade(request, socket, inherited)
+  }
+
+  // Any route that serves upgrades with our handler gets the gate, our own `/ws` and the app's
+  // (the demo's `/`), in either form: `{ wsHandler: fastify.realtime.wsHandler }` beside a page
+  // handler, or `{ websocket: true }` with it as the route's handler. Added before
+  // @fastify/websocket's own onRoute hook, which replaces such a route's handler with a wrapper.
+  fastify.addHook('onRoute', (route) => {
+    const servesOurSockets = route.wsHandler === wsHandler || (route.websocket === true && (route.handler as unknown) === wsHandler)
+    if (!servesOurSockets) return
+    const existing = route.onRequest
+    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+  })
+
   if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
@@ -131,31 +156,10 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
-  const releaseUpgrade = trackUpgradeResponses(fastify)
-  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
-    const inherited = ownsWebsocket ? socket.listeners('error') : []
-    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
-    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: options.identify(request), requestId: request.id })
-    connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    node.accept(connection)
-    channels.bindRequest(connection, request)
-    // Nothing reads the request after this: let the socket stop retaining it.
-    releaseUpgrade(request, socket, inherited)
-  }
-
-  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.
-  fastify.addHook('onRoute', (route) => {
-    if (route.wsHandler !== wsHandler) return
-    const existing = route.onRequest
-    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
-  })
-
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
   // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true, onRequest: gate.onRequest }, wsHandler)
+    routes.get(options.path, { websocket: true }, wsHandler)
   }, { prefix: options.prefix })
 
   fastify.decorate('realtime', {

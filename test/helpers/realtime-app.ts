@@ -39,15 +39,16 @@ export interface BareApp {
 }
 
 /**
- * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given).
- * Closed on teardown.
+ * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given), and
+ * the app's own `routes`. Closed on teardown.
  */
-export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[] } = {}): Promise<BareApp> {
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[] } = {}, routes: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
   const logs = new LogCapture()
   const metrics = new RecordingMetrics()
   const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)
   const app: FastifyInstance = Fastify({ loggerInstance, ...fastifyOptions })
   await app.register(realtime, { tickIntervalMs: 0, metrics, ...options })
+  routes(app)
   t.teardown(() => app.close())
   const { ws, http, port } = await listen(app)
   return { app, logs, metrics, ws, http, port }

@@ -160,9 +160,8 @@ export class RedisAdapter implements RealtimeAdapter {
     // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
     pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
     sub.on('ready', () => {
-      // ioredis resubscribes by itself (autoResubscribe); fill what was published meanwhile.
       if (!this.#started) return
-      for (const [channel, state] of this.#channels) this.#recoverGap(channel, state).catch((err: unknown) => { this.#report(err, 'recover') })
+      this.#afterReconnect(sub).catch((err: unknown) => { this.#report(err, 'recover') })
     })
     sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
     try {
@@ -406,10 +405,27 @@ export class RedisAdapter implements RealtimeAdapter {
     for (const publication of buffered) this.#deliver(state, publication)
   }
 
-  async #recoverGap (channel: string, state: ChannelState): Promise<void> {
-    if (state.last === null || state.buffer !== null) return
-    state.buffer = []
+  /**
+   * The subscriber connection is back: fill each channel's gap from the history, in order, before
+   * what arrives live. ioredis re-sends the subscriptions only after the `ready` event, so live
+   * messages are held first, then the subscriptions are awaited (a gap read made before they are
+   * active could miss what is published in between), then each gap is read and delivered.
+   */
+  async #afterReconnect (sub: Redis): Promise<void> {
+    const held = [...this.#channels].filter(([, state]) => state.last !== null && state.buffer === null)
+    for (const [, state] of held) state.buffer = []
     try {
+      if (held.length > 0) await sub.subscribe(...held.map(([, state]) => state.keys.pubsub))
+    } catch (err) {
+      this.#report(err, 'recover')
+    }
+    await Promise.all(held.map(async ([channel, state]) => { await this.#fillGap(channel, state) }))
+  }
+
+  /** Deliver what a channel missed since its last delivery, then what was held meanwhile. */
+  async #fillGap (channel: string, state: ChannelState): Promise<void> {
+    try {
+      if (state.last === null) return
       const result = await this.since(channel, state.last)
       if (this.#channels.get(channel) !== state) return
       for (const publication of result.publications) this.#deliver(state, publication)

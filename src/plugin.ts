@@ -6,7 +6,8 @@ import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
+import { randomBytes } from 'node:crypto'
+import type { LifecycleEvent, Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
 import { clientIp } from './upgrade/client-ip.js'
@@ -18,6 +19,9 @@ import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/rea
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
+import { NodeReports } from './api/node-reports.js'
+import { startWebhooks } from './api/start-webhooks.js'
+import { ControlRouter } from './node/control.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -82,15 +86,26 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // The one place the adapter is chosen: the application's, or the embedded memory default.
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
+  // What other nodes ask of this one arrives as control messages; this node's id names it to them.
+  const nodeId = randomBytes(6).toString('base64url')
+  const control = new ControlRouter(fastify.log)
+  const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, fastify.log)
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     presenceTtlMs: options.presenceTtlMs,
     metrics: options.metrics,
-    log: fastify.log
+    log: fastify.log,
+    control,
+    ...(webhooks === null ? {} : { onLifecycle: (event: LifecycleEvent) => { webhooks.handle(event) } })
   })
   channels.attach(node)
+  control.on('broadcast', (message) => { node.broadcast(message.data) })
+  const nodeReports = new NodeReports(nodeId, control, () => {
+    const stats = node.stats()
+    return { nodeId, connections: stats.connections, channels: channels.localCounts(), startedAt: stats.startedAt, uptimeMs: stats.uptimeMs, draining: stats.draining }
+  })
   await channels.start()
 
   const drain = async (): Promise<void> => { await node.drain() }
@@ -162,6 +177,23 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     routes.get(options.path, { websocket: true }, wsHandler)
   }, { prefix: options.prefix })
 
+  if (options.api !== undefined) {
+    const { apiRoutes } = await import('./api/routes.js')
+    const api = options.api
+    await fastify.register(apiRoutes, {
+      prefix: `${options.prefix}${api.prefix}`,
+      api,
+      backend: {
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key, api.idempotencyTtlMs),
+        isDeclared: (channel) => channels.isDeclared(channel),
+        broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
+        presence: async (channel) => await channels.presence(channel),
+        history: async (channel, query) => await channels.history(channel, query),
+        nodes: async () => await nodeReports.all()
+      }
+    })
+  }
+
   fastify.decorate('realtime', {
     get connections () { return node.hub.size },
     broadcast: (data: unknown) => node.broadcast(data),
@@ -177,6 +209,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
+    webhooks?.close()
     node.ticker?.stop()
     node.heartbeat?.stop()
     // After the drain (preClose): the closing connections have left their channels.

@@ -7,10 +7,11 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { PresenceMember, Publication, RealtimeAdapter } from '../adapters/adapter.js'
+import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import { UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import type { ControlRouter } from '../node/control.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
 import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
@@ -25,6 +26,18 @@ export interface ChannelServiceOptions {
   presenceTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
+  /** Where control messages from other nodes go. */
+  control?: ControlRouter
+  /** Where lifecycle events this node is told of go (webhooks). */
+  onLifecycle?: (event: LifecycleEvent) => void
+}
+
+/** What to read of a channel's history. */
+export interface HistoryQuery {
+  /** After this position (recovery, as a client's `since`); absent: the newest publications. */
+  since?: StreamPosition
+  /** Without `since`: how many of the newest, at most. */
+  limit: number
 }
 
 /** See the module comment. */
@@ -39,6 +52,8 @@ export class ChannelService {
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
+  readonly #control: ControlRouter | undefined
+  readonly #onLifecycle: ((event: LifecycleEvent) => void) | undefined
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
@@ -47,6 +62,8 @@ export class ChannelService {
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#retainRequests = options.registry.hasSubscribeHooks
+    this.#control = options.control
+    this.#onLifecycle = options.onLifecycle
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
   }
@@ -88,8 +105,11 @@ export class ChannelService {
         this.#metrics.adapterError(operation)
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
-      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') }
+      onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
+      onControl: (message) => { this.#control?.dispatch(message) },
+      onLifecycle: (event) => { this.#onLifecycle?.(event) }
     })
+    this.#control?.connect(this.#adapter)
     this.#presence.startRefreshing(() => this.#channels.all())
   }
 
@@ -121,6 +141,41 @@ export class ChannelService {
   async presence (channel: string): Promise<PresenceMember[]> {
     this.#declared(channel)
     return await this.#presence.members(channel)
+  }
+
+  /**
+   * Publish with an idempotency key (the HTTP API's retries): while the key is remembered, a
+   * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string, idempotencyTtlMs: number): Promise<Publication> {
+    const policy = this.#declared(channel)
+    try {
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs })
+    } catch (err) {
+      this.#metrics.adapterError('publish')
+      throw err
+    }
+  }
+
+  /**
+   * A channel's history: what followed a position (with whether that is all of it), or the newest.
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async history (channel: string, query: HistoryQuery): Promise<SinceResult | RecentResult> {
+    const policy = this.#declared(channel)
+    if (query.since !== undefined) return await this.#adapter.since(channel, query.since)
+    return await this.#adapter.recent(channel, Math.min(query.limit, policy.historySize))
+  }
+
+  /** Whether a channel name is declared (matches a declaration). */
+  isDeclared (channel: string): boolean {
+    return isChannelName(channel) && this.#registry.match(channel) !== undefined
+  }
+
+  /** Subscribers on this node, by channel. */
+  localCounts (): Record<string, number> {
+    return this.#channels.counts()
   }
 
   /** Stop the presence refresher and close the adapter. */

@@ -26,6 +26,7 @@ export class RecordingMetrics implements RealtimeMetrics {
   heartbeatRtt = (ms: number): void => { this.rtts.push(ms) }
   publishLatency = noopMetrics.publishLatency
   adapterError = noopMetrics.adapterError
+  webhook = noopMetrics.webhook
 }
 
 /** A listening bare app with the plugin. */

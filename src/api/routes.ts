@@ -10,7 +10,9 @@
  */
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
-import { Type } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
@@ -71,6 +73,20 @@ const SCOPE_WORDS: Record<Scope, string> = { publish: 'publish', broadcast: 'bro
 export async function apiRoutes (fastify: FastifyInstance, { api, backend }: ApiRoutesOptions): Promise<void> {
   const keys = new ApiKeys(api.keys)
   const keyOf = new WeakMap<FastifyRequest, ApiKeyEntry>()
+
+  // The schemas are checked as written: an unknown field is refused, where Fastify's default
+  // validator would drop it silently (and a typo would publish something else than was meant).
+  fastify.setValidatorCompiler(({ schema, httpPart }) => {
+    const check = TypeCompiler.Compile(schema as TSchema)
+    // Paths and query strings are text: read their numbers as numbers before checking.
+    const convert = httpPart === 'querystring' || httpPart === 'params'
+    return (data: unknown) => {
+      const value = convert ? Value.Convert(schema as TSchema, data) : data
+      if (check.Check(value)) return { value }
+      const first = check.Errors(value).First()
+      return { error: new Error(`${httpPart ?? 'request'}${first?.path ?? ''} ${first?.message ?? 'does not fit the schema'}`) }
+    }
+  })
 
   await fastify.register(fastifySwagger, {
     openapi: {

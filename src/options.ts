@@ -89,6 +89,12 @@ export interface RealtimePluginOptions {
   maxSubscriptionsPerConnection?: number
   /** A presence entry not refreshed for this long disappears (a node that died), in ms. @default 30000 */
   presenceTtlMs?: number
+  /**
+   * How long the idempotency key of a publish is remembered, in ms: a retry with the same key
+   * (the HTTP API's `idempotencyKey`, a client `pub` frame's `key`) within it publishes nothing
+   * again and answers the first publication's position. @default 300000
+   */
+  idempotencyTtlMs?: number
   /** Where publications, history and presence live. @default the in-process memory adapter */
   adapter?: RealtimeAdapter
   /**
@@ -123,8 +129,6 @@ export interface ApiOptions {
   rateLimit?: { max?: number, timeWindowMs?: number, redis?: unknown }
   /** Most publications in one batch request. @default 100 */
   maxBatch?: number
-  /** How long an idempotency key is remembered, in ms. @default 300000 */
-  idempotencyTtlMs?: number
 }
 
 /** Options of the webhooks. */
@@ -164,6 +168,7 @@ export interface ResolvedOptions {
   readonly channels: ChannelRegistry
   readonly maxSubscriptionsPerConnection: number
   readonly presenceTtlMs: number
+  readonly idempotencyTtlMs: number
   /** Undefined: the plugin uses its default (memory) adapter. */
   readonly adapter: RealtimeAdapter | undefined
   /** Undefined: no HTTP API. */
@@ -191,7 +196,6 @@ export interface ResolvedApiOptions {
   readonly keys: ReadonlyArray<{ readonly key: string, readonly scopes: readonly ApiScope[], readonly name: string }>
   readonly rateLimit: { readonly max: number, readonly timeWindowMs: number, readonly redis: unknown }
   readonly maxBatch: number
-  readonly idempotencyTtlMs: number
 }
 
 /** The webhooks' options with their defaults. */
@@ -202,7 +206,8 @@ type OptionValues = Omit<ResolvedOptions, 'prefix'>
 
 const HOUR_MS = 60 * 60 * 1000
 const DAY_MS = 24 * HOUR_MS
-const MAX_RATE = 1_000_000
+/** The largest rate any option takes (per second, or the API's per window). */
+export const MAX_RATE = 1_000_000
 
 const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })
 /** 0 (off) or an integer within the bounds. */
@@ -240,8 +245,7 @@ const ApiSchema = Type.Object({
     timeWindowMs: Type.Optional(integer(1000, HOUR_MS)),
     redis: Type.Optional(Type.Unknown())
   }, { additionalProperties: false })),
-  maxBatch: Type.Optional(integer(1, 1000)),
-  idempotencyTtlMs: Type.Optional(integer(1000, DAY_MS))
+  maxBatch: Type.Optional(integer(1, 1000))
 }, { additionalProperties: false })
 
 const WebhooksSchema = Type.Object({
@@ -266,8 +270,7 @@ function resolveApi (value: unknown): { value: ResolvedApiOptions } | { problem:
       prefix: api.prefix,
       keys: Object.freeze(keys),
       rateLimit: Object.freeze({ max: api.rateLimit?.max ?? 600, timeWindowMs: api.rateLimit?.timeWindowMs ?? 60_000, redis: api.rateLimit?.redis }),
-      maxBatch: api.maxBatch ?? 100,
-      idempotencyTtlMs: api.idempotencyTtlMs ?? 5 * 60 * 1000
+      maxBatch: api.maxBatch ?? 100
     })
   }
 }
@@ -357,6 +360,14 @@ export const OPTIONS = Object.freeze({
     env: envName('presenceTtlMs'),
     group: 'Channels'
   },
+  idempotencyTtlMs: {
+    schema: integer(1000, DAY_MS),
+    default: 5 * 60 * 1000,
+    unit: 'milliseconds',
+    description: 'How long the idempotency key of a publish is remembered (the HTTP API\'s idempotencyKey, a client pub frame\'s key): a retry within it publishes nothing again and answers the first publication\'s position.',
+    env: envName('idempotencyTtlMs'),
+    group: 'Channels'
+  },
   adapter: {
     ...implementing<RealtimeAdapter>('RealtimeAdapter', ADAPTER_METHODS),
     default: undefined,
@@ -367,7 +378,7 @@ export const OPTIONS = Object.freeze({
     schema: ApiSchema,
     default: undefined,
     defaultText: 'off',
-    expected: 'an object { prefix, keys: [{ key (32+ characters), scopes? }], rateLimit?, maxBatch?, idempotencyTtlMs? }',
+    expected: 'an object { prefix, keys: [{ key (32+ characters), scopes? }], rateLimit?, maxBatch? }',
     validate: resolveApi,
     secret: true,
     description: 'The HTTP API for other services (publish, broadcast, target users, presence, history, channels), under its own prefix, with API keys (see docs/api.md).'

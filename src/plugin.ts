@@ -184,7 +184,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
       prefix: `${options.prefix}${api.prefix}`,
       api,
       backend: {
-        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key, api.idempotencyTtlMs),
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key, options.idempotencyTtlMs),
         isDeclared: (channel) => channels.isDeclared(channel),
         broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
         presence: async (channel) => await channels.presence(channel),

@@ -17,7 +17,7 @@ import { resolve } from 'node:path'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
 import { parse as parseDotenv } from 'dotenv'
-import { OPTIONS, type ApiKey, type ApiScope, type ResolvedOptions } from '../options.js'
+import { MAX_RATE, OPTIONS, type ApiKey, type ApiScope, type ResolvedOptions } from '../options.js'
 
 const API_SCOPES: readonly ApiScope[] = ['publish', 'broadcast', 'users', 'read', '*']
 import { fromEnvText, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'
@@ -173,6 +173,15 @@ export const SERVER_SETTINGS = Object.freeze({
     env: 'API_PREFIX',
     group: 'HTTP API and webhooks'
   },
+  apiRateLimitPerMinute: {
+    // The api option's own bound, so a value cannot pass here and fail at registration.
+    schema: Type.Integer({ minimum: 1, maximum: MAX_RATE }),
+    default: 600,
+    unit: 'requests per minute',
+    description: 'Requests each API key may make per minute (counted across nodes when on Redis); more get 429.',
+    env: 'API_RATE_LIMIT_PER_MINUTE',
+    group: 'HTTP API and webhooks'
+  },
   webhookUrl: {
     schema: Type.String({ pattern: '^https?://' }),
     default: undefined,
@@ -239,6 +248,8 @@ export interface AppConfig {
   apiKeys: ApiKey[]
   /** Where the HTTP API lives. */
   apiPrefix: string
+  /** Requests per API key per minute. */
+  apiRateLimitPerMinute: number
   /** Where webhooks go; undefined: none. */
   webhookUrl: string | undefined
   webhookSecret: string | undefined

@@ -95,6 +95,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     presenceTtlMs: options.presenceTtlMs,
+    idempotencyTtlMs: options.idempotencyTtlMs,
     metrics: options.metrics,
     log: fastify.log,
     control,
@@ -184,7 +185,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
       prefix: `${options.prefix}${api.prefix}`,
       api,
       backend: {
-        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key, options.idempotencyTtlMs),
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key),
         isDeclared: (channel) => channels.isDeclared(channel),
         broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
         presence: async (channel) => await channels.presence(channel),

@@ -24,6 +24,8 @@ export interface ChannelServiceOptions {
   adapter: RealtimeAdapter
   maxSubscriptionsPerConnection: number
   presenceTtlMs: number
+  /** How long an idempotency key is remembered (the API's publishes, clients' `pub` keys), in ms. */
+  idempotencyTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
   /** Where control messages from other nodes go. */
@@ -49,6 +51,7 @@ export class ChannelService {
   readonly #channels: LocalChannels
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
+  readonly #idempotencyTtlMs: number
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
@@ -61,6 +64,7 @@ export class ChannelService {
     this.#metrics = options.metrics
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
+    this.#idempotencyTtlMs = options.idempotencyTtlMs
     this.#retainRequests = options.registry.hasSubscribeHooks
     this.#control = options.control
     this.#onLifecycle = options.onLifecycle
@@ -86,6 +90,7 @@ export class ChannelService {
       channels: this.#channels,
       presence: this.#presence,
       maxSubscriptionsPerConnection: this.#maxSubscriptions,
+      idempotencyTtlMs: this.#idempotencyTtlMs,
       metrics: this.#metrics,
       send: (connection, message) => node.sendTo(connection, message),
       requestOf: (connection) => this.#requests.get(connection)
@@ -148,10 +153,10 @@ export class ChannelService {
    * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
    * @throws UnknownChannelError when no declaration matches the channel
    */
-  async publishOnce (channel: string, data: unknown, idempotencyKey: string, idempotencyTtlMs: number): Promise<Publication> {
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
-      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs })
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
     } catch (err) {
       this.#metrics.adapterError('publish')
       throw err

@@ -185,7 +185,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
       prefix: `${options.prefix}${api.prefix}`,
       api,
       backend: {
-        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, key),
+        // API keys in their own space, apart from clients' pub keys (client:<visitor>:<key>).
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, `api:${key}`),
         isDeclared: (channel) => channels.isDeclared(channel),
         broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
         presence: async (channel) => await channels.presence(channel),

@@ -6,8 +6,8 @@
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { RedisAdapter } from '../src/adapters/redis/index.js'
 import { Type } from '@sinclair/typebox'
+import { createRedisConnection, RedisAdapter } from '../src/adapters/redis/index.js'
 import realtime, { RpcError, type ChannelContext, type ChannelDefinition, type RpcMethod, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
@@ -113,7 +113,17 @@ function identifyFromSession (request: FastifyRequest): Visitor | null {
   return id === undefined ? null : { id, name: request.session.get('displayName') }
 }
 
+/** A Redis connection for the API's rate limit, closed with the app. */
+function rateLimitConnection (fastify: FastifyInstance, url: string): ReturnType<typeof createRedisConnection> {
+  const redis = createRedisConnection({ url, role: 'rate-limit' })
+  redis.on('error', (err: Error) => { fastify.log.debug({ err }, 'redis rate-limit connection error') })
+  fastify.addHook('onClose', async () => { await redis.quit().catch(() => { redis.disconnect() }) })
+  return redis
+}
+
 async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
+  const { redisUrl, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret } = fastify.config
+  const rateLimitRedis = redisUrl !== undefined && apiKeys.length > 0 ? rateLimitConnection(fastify, redisUrl) : undefined
   await fastify.register(realtime, {
     // Every tunable the environment sets (TICK_INTERVAL_MS, MAX_CONNECTIONS…), already validated.
     ...fastify.config.realtime,
@@ -123,8 +133,12 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     metrics: fastify.realtimeMetrics,
     // JWT_SECRET set: pages also authenticate with tokens (GET /token), refreshed before they expire.
     rpc: { 'dm.send': directMessages(fastify) },
-    // REDIS_URL set: publications, history and presence are shared by every node through Redis.
-    ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })
+    // REDIS_URL set: publications, history and presence are shared by every node through Redis,
+    // and a node that dies leaves its channels within the presence TTL.
+    ...(redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: redisUrl, keyPrefix: redisKeyPrefix, occupancyTtlMs: fastify.config.realtime.presenceTtlMs }) }),
+    // API_KEYS set: the HTTP API for other services, rate-limited across nodes when on Redis.
+    ...(apiKeys.length === 0 ? {} : { api: { prefix: fastify.config.apiPrefix, keys: apiKeys, rateLimit: { max: fastify.config.apiRateLimitPerMinute, timeWindowMs: 60_000, ...(rateLimitRedis === undefined ? {} : { redis: rateLimitRedis }) } } }),
+    ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } })
   })
 }
 

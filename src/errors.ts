@@ -18,8 +18,29 @@ export const InvalidOptionError = createError<[string, string]>(
 export const UnknownChannelError = createError<[string]>(
   'FRT_UNKNOWN_CHANNEL',
   'fastify-realtime: no channel declaration matches "%s"; declare it (or a pattern) in the channels option',
-  500,
+  404,
   TypeError
+)
+
+/** An HTTP API request without a valid API key. HTTP 401. */
+export const ApiKeyRequiredError = createError(
+  'FRT_API_KEY_REQUIRED',
+  'A valid API key is required: send it as "Authorization: Bearer <key>"',
+  401
+)
+
+/** An HTTP API request whose key may not do what it asks. HTTP 403. */
+export const ApiScopeError = createError<[string]>(
+  'FRT_API_SCOPE',
+  'This API key may not %s; give it that scope, or use a key that has it',
+  403
+)
+
+/** An HTTP API key went over its request rate. HTTP 429. */
+export const ApiRateLimitError = createError<[number, string]>(
+  'FRT_API_RATE_LIMITED',
+  'Too many requests: at most %d per %s for this key; retry after the Retry-After delay',
+  429
 )
 
 /** An upgrade from an Origin that is not allowed (cross-site WebSocket hijacking). HTTP 403. */
@@ -217,7 +238,10 @@ export const errorCodes = Object.freeze({
   FRT_SERVER_FULL: ServerFullError,
   FRT_DRAINING: DrainingError,
   FRT_ADAPTER_UNAVAILABLE: AdapterUnavailableError,
-  FRT_INVALID_ARGUMENT: InvalidArgumentError
+  FRT_INVALID_ARGUMENT: InvalidArgumentError,
+  FRT_API_KEY_REQUIRED: ApiKeyRequiredError,
+  FRT_API_SCOPE: ApiScopeError,
+  FRT_API_RATE_LIMITED: ApiRateLimitError
 })
 
 /** What an application's error code may be: 1–64 letters, digits, `_ . -`, starting with a letter. */

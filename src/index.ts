@@ -12,7 +12,8 @@ export { realtime, realtime as fastifyRealtime }
 export type { RealtimeDecorator, TargetingResources } from './plugin.js'
 
 // Options and what the hooks receive.
-export type { RealtimePluginOptions, TickContext } from './options.js'
+export type { RealtimePluginOptions, TickContext, ApiOptions, ApiKey, ApiScope, WebhookOptions } from './options.js'
+export type { WebhookEventType } from './api/webhooks.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
 export type { Visitor } from './node/visitor.js'
@@ -30,12 +31,15 @@ export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './no
 export { errorCodes, CloseCode, ClientErrorCode, RpcError } from './errors.js'
 export type { CloseCodeValue, ClientErrorCodeValue } from './errors.js'
 
+// For webhook receivers written in Node: check a request's signature.
+export { verifyWebhook } from './api/signature.js'
+
 // Seams: where publications live, and what gets counted.
 export type {
   RealtimeAdapter, AdapterHandler, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'
 export type { MemoryAdapterOptions } from './adapters/memory.js'
-export type { RealtimeMetrics, UpgradeRejection } from './metrics/metrics.js'
+export type { RealtimeMetrics, UpgradeRejection, WebhookOutcome } from './metrics/metrics.js'
 export { noopMetrics } from './metrics/metrics.js'

@@ -7,7 +7,8 @@ import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
+import { randomBytes } from 'node:crypto'
+import type { LifecycleEvent, Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
 import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
@@ -26,6 +27,9 @@ import type { Connection } from './node/connection.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
+import { NodeReports } from './api/node-reports.js'
+import { startWebhooks } from './api/start-webhooks.js'
+import { ControlRouter } from './node/control.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -130,20 +134,29 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
   const identity = new IdentityResolver(options.identify, tokens)
   const users = new UserIndex()
-  let userService: UserService | null = null
+  // What other nodes ask of this one arrives as control messages; this node's id names it to them.
+  const nodeId = randomBytes(6).toString('base64url')
+  const control = new ControlRouter(fastify.log)
+  const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, fastify.log)
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     presenceTtlMs: options.presenceTtlMs,
+    idempotencyTtlMs: options.idempotencyTtlMs,
     metrics: options.metrics,
     log: fastify.log,
     grants: tokens,
-    onControl: (message) => { userService?.handleControl(message) }
+    control,
+    ...(webhooks === null ? {} : { onLifecycle: (event: LifecycleEvent) => { webhooks.handle(event) } })
   })
   channels.attach(node)
-  const targeting = new UserService({ adapter, hub: node.hub, channels, index: users, subscribeAtConnect: options.subscribe, metrics: options.metrics, log: fastify.log })
-  userService = targeting
+  control.on('broadcast', (message) => { node.broadcast(message.data) })
+  const nodeReports = new NodeReports(nodeId, control, () => {
+    const stats = node.stats()
+    return { nodeId, connections: stats.connections, channels: channels.localCounts(), startedAt: stats.startedAt, uptimeMs: stats.uptimeMs, draining: stats.draining }
+  })
+  const targeting = new UserService({ control, hub: node.hub, channels, index: users, subscribeAtConnect: options.subscribe, metrics: options.metrics })
   const auth = new ConnectionAuth({
     tokens,
     requireAuth: options.requireAuth,
@@ -181,6 +194,45 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
     : { ok: true })
   const ownsWebsocket = !fastify.hasDecorator('websocketServer')
+  /**
+   * Take a connection made for an admitted opening request into service, whatever its transport:
+   * the node (welcome, ticks, heartbeat), the user index, its token deadlines, the channel hooks'
+   * request, and the server-side subscriptions at connect (an anonymous socket that must
+   * authenticate gets them once it has). The identity is the one the gate resolved (`gate.identityOf`).
+   */
+  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity): void => {
+    node.accept(connection)
+    users.add(connection)
+    auth.start(connection, who)
+    channels.bindRequest(connection, request)
+    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
+  }
+
+  const releaseUpgrade = trackUpgradeResponses(fastify)
+  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
+    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
+    const inherited = ownsWebsocket ? socket.listeners('error') : []
+    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
+    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
+    const who = gate.identityOf(request)
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id })
+    connection.holdsGateSlot = gate.adopt(request.raw.socket)
+    acceptConnection(connection, request, who)
+    // Nothing reads the request after this: let the socket stop retaining it.
+    releaseUpgrade(request, socket, inherited)
+  }
+
+  // Any route that serves upgrades with our handler gets the gate, our own `/ws` and the app's
+  // (the demo's `/`), in either form: `{ wsHandler: fastify.realtime.wsHandler }` beside a page
+  // handler, or `{ websocket: true }` with it as the route's handler. Added before
+  // @fastify/websocket's own onRoute hook, which replaces such a route's handler with a wrapper.
+  fastify.addHook('onRoute', (route) => {
+    const servesOurSockets = route.wsHandler === wsHandler || (route.websocket === true && (route.handler as unknown) === wsHandler)
+    if (!servesOurSockets) return
+    const existing = route.onRequest
+    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+  })
+
   if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
@@ -210,46 +262,29 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
-  /**
-   * Take a connection made for an admitted opening request into service, whatever its transport:
-   * the node (welcome, ticks, heartbeat), the user index, its token deadlines, the channel hooks'
-   * request, and the server-side subscriptions at connect (an anonymous socket that must
-   * authenticate gets them once it has). The identity is the one the gate resolved (`gate.identityOf`).
-   */
-  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity): void => {
-    node.accept(connection)
-    users.add(connection)
-    auth.start(connection, who)
-    channels.bindRequest(connection, request)
-    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
-  }
-
-  const releaseUpgrade = trackUpgradeResponses(fastify)
-  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
-    const inherited = ownsWebsocket ? socket.listeners('error') : []
-    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
-    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
-    const who = gate.identityOf(request)
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id })
-    connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    acceptConnection(connection, request, who)
-    // Nothing reads the request after this: let the socket stop retaining it.
-    releaseUpgrade(request, socket, inherited)
-  }
-
-  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate.
-  fastify.addHook('onRoute', (route) => {
-    if (route.wsHandler !== wsHandler) return
-    const existing = route.onRequest
-    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
-  })
-
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
   // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true, onRequest: gate.onRequest }, wsHandler)
+    routes.get(options.path, { websocket: true }, wsHandler)
   }, { prefix: options.prefix })
+
+  if (options.api !== undefined) {
+    const { apiRoutes } = await import('./api/routes.js')
+    const api = options.api
+    await fastify.register(apiRoutes, {
+      prefix: `${options.prefix}${api.prefix}`,
+      api,
+      backend: {
+        // API keys in their own space, apart from clients' pub keys (client:<visitor>:<key>).
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, `api:${key}`),
+        isDeclared: (channel) => channels.isDeclared(channel),
+        broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
+        presence: async (channel) => await channels.presence(channel),
+        history: async (channel, query) => await channels.history(channel, query),
+        nodes: async () => await nodeReports.all()
+      }
+    })
+  }
 
   fastify.decorate('realtime', {
     get connections () { return node.hub.size },
@@ -270,6 +305,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
+    webhooks?.close()
     node.ticker?.stop()
     node.heartbeat?.stop()
     auth.stop()

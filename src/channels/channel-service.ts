@@ -7,11 +7,12 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { ControlMessage, PresenceMember, Publication, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import type { TokenVerifier } from '../auth/tokens.js'
 import { UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import type { ControlRouter } from '../node/control.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
 import type { SubscriptionSource } from '../wire/server-messages.js'
 import { LocalChannels } from './local-channels.js'
@@ -25,12 +26,24 @@ export interface ChannelServiceOptions {
   adapter: RealtimeAdapter
   maxSubscriptionsPerConnection: number
   presenceTtlMs: number
+  /** How long an idempotency key is remembered (the API's publishes, clients' `pub` keys), in ms. */
+  idempotencyTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
   /** Verifies channel tokens (null: no token key; private channels are then refused at registration). */
   grants?: TokenVerifier | null
-  /** Control messages from the adapter (to every node), for the features that use them. */
-  onControl?: (message: ControlMessage) => void
+  /** Where control messages from other nodes go. */
+  control?: ControlRouter
+  /** Where lifecycle events this node is told of go (webhooks). */
+  onLifecycle?: (event: LifecycleEvent) => void
+}
+
+/** What to read of a channel's history. */
+export interface HistoryQuery {
+  /** After this position (recovery, as a client's `since`); absent: the newest publications. */
+  since?: StreamPosition
+  /** Without `since`: how many of the newest, at most. */
+  limit: number
 }
 
 /** See the module comment. */
@@ -42,12 +55,14 @@ export class ChannelService {
   readonly #channels: LocalChannels
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
+  readonly #idempotencyTtlMs: number
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
   readonly #grants: TokenVerifier | null
-  readonly #onControl: ((message: ControlMessage) => void) | undefined
   #clientRequests: ChannelRequests | null = null
+  readonly #control: ControlRouter | undefined
+  readonly #onLifecycle: ((event: LifecycleEvent) => void) | undefined
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
@@ -55,9 +70,11 @@ export class ChannelService {
     this.#metrics = options.metrics
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
+    this.#idempotencyTtlMs = options.idempotencyTtlMs
     this.#retainRequests = options.registry.hasSubscribeHooks
     this.#grants = options.grants ?? null
-    this.#onControl = options.onControl
+    this.#control = options.control
+    this.#onLifecycle = options.onLifecycle
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
   }
@@ -80,6 +97,7 @@ export class ChannelService {
       channels: this.#channels,
       presence: this.#presence,
       maxSubscriptionsPerConnection: this.#maxSubscriptions,
+      idempotencyTtlMs: this.#idempotencyTtlMs,
       metrics: this.#metrics,
       send: (connection, message) => node.sendTo(connection, message),
       requestOf: (connection) => this.#requests.get(connection),
@@ -102,14 +120,10 @@ export class ChannelService {
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
       onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
-      onControl: (message) => {
-        try {
-          this.#onControl?.(message)
-        } catch (err) {
-          this.#log.error({ err, kind: message.kind }, 'control message handler threw')
-        }
-      }
+      onControl: (message) => { this.#control?.dispatch(message) },
+      onLifecycle: (event) => { this.#onLifecycle?.(event) }
     })
+    this.#control?.connect(this.#adapter)
     this.#presence.startRefreshing(() => this.#channels.all())
   }
 
@@ -156,11 +170,6 @@ export class ChannelService {
     return this.#clientRequests?.unsubscribeFromServer(connection, channel) ?? false
   }
 
-  /** Whether a channel name matches a declaration. */
-  isDeclared (channel: string): boolean {
-    return isChannelName(channel) && this.#registry.match(channel) !== undefined
-  }
-
   /**
    * Who is in a channel (one entry per visitor).
    * @throws UnknownChannelError when no declaration matches the channel
@@ -168,6 +177,41 @@ export class ChannelService {
   async presence (channel: string): Promise<PresenceMember[]> {
     this.#declared(channel)
     return await this.#presence.members(channel)
+  }
+
+  /**
+   * Publish with an idempotency key (the HTTP API's retries): while the key is remembered, a
+   * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
+    const policy = this.#declared(channel)
+    try {
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
+    } catch (err) {
+      this.#metrics.adapterError('publish')
+      throw err
+    }
+  }
+
+  /**
+   * A channel's history: what followed a position (with whether that is all of it), or the newest.
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async history (channel: string, query: HistoryQuery): Promise<SinceResult | RecentResult> {
+    const policy = this.#declared(channel)
+    if (query.since !== undefined) return await this.#adapter.since(channel, query.since)
+    return await this.#adapter.recent(channel, Math.min(query.limit, policy.historySize))
+  }
+
+  /** Whether a channel name is declared (matches a declaration). */
+  isDeclared (channel: string): boolean {
+    return isChannelName(channel) && this.#registry.match(channel) !== undefined
+  }
+
+  /** Subscribers on this node, by channel. */
+  localCounts (): Record<string, number> {
+    return this.#channels.counts()
   }
 
   /** Stop the presence refresher and close the adapter. */

@@ -29,6 +29,15 @@ export function historyOf (policy: ChannelPolicy): PublishOptions {
   return { historySize: policy.historySize, historyTtlMs: policy.historyTtlMs }
 }
 
+/**
+ * The idempotency key a client's `pub` is remembered under: in the visitor's own space, so that
+ * one visitor's keys never suppress another's publications (anonymous sockets share one space,
+ * which is why the client library's keys are random), and apart from the HTTP API's keys.
+ */
+function clientPublishKey (connection: Connection, key: string): string {
+  return connection.visitor === null ? `client::${key}` : `client:${connection.visitor.id}:${key}`
+}
+
 /** What {@link ChannelRequests} is made from. */
 export interface ChannelRequestsOptions {
   registry: ChannelRegistry
@@ -36,6 +45,8 @@ export interface ChannelRequestsOptions {
   channels: LocalChannels
   presence: ChannelPresence
   maxSubscriptionsPerConnection: number
+  /** How long the idempotency key of a client's `pub` is remembered, in ms. */
+  idempotencyTtlMs: number
   metrics: RealtimeMetrics
   /** Sends one message to one connection (the node's `sendTo`). */
   send: (connection: Connection, message: ServerMessage) => boolean
@@ -287,8 +298,14 @@ export class ChannelRequests {
         return
       }
     }
-    const publication = await this.#options.adapter.publish(channel, data, historyOf(policy))
-    if (id !== undefined) this.#options.send(connection, { type: 'ack', id, channel, offset: publication.offset, epoch: publication.epoch })
+    const options = message.key === undefined
+      ? historyOf(policy)
+      : { ...historyOf(policy), idempotencyKey: clientPublishKey(connection, message.key), idempotencyTtlMs: this.#options.idempotencyTtlMs }
+    const publication = await this.#options.adapter.publish(channel, data, options)
+    if (id === undefined) return
+    const ack: AckMessage = { type: 'ack', id, channel, offset: publication.offset, epoch: publication.epoch }
+    if (publication.duplicate === true) ack.duplicate = true
+    this.#options.send(connection, ack)
   }
 
   #context (connection: Connection, channel: string): ChannelContext {

@@ -1,17 +1,18 @@
 /**
  * Reaching a user wherever they are connected: `sendToUser`, `disconnect` (by user or by
- * connection), and server-side `subscribe` / `unsubscribe`, each a control message through the
- * adapter (`control()`: every node, itself included, once each), which every node applies to its
- * own connections of that user ({@link UserIndex}). So one call reaches every socket of the user
+ * connection), and server-side `subscribe` / `unsubscribe`, each a control message (the node's
+ * {@link ControlRouter} over the adapter's `control()`: every node, itself included, once each),
+ * which every node applies to its own connections of that user ({@link UserIndex}). So one call reaches every socket of the user
  * on every node exactly once, on the memory adapter and on Redis alike. Also the server-side
  * subscriptions made at connect (the `subscribe` option).
  */
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { ControlMessage, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { FastifyRequest } from 'fastify'
+import type { ControlMessage, StreamPosition } from '../adapters/adapter.js'
 import type { ChannelService } from '../channels/channel-service.js'
 import { clipCloseReason, CloseCode, CloseReason, InvalidArgumentError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import type { ControlRouter } from '../node/control.js'
 import type { Hub } from '../node/hub.js'
 import type { Visitor } from '../node/visitor.js'
 import { encode } from '../wire/server-messages.js'
@@ -31,14 +32,14 @@ export const UserControl = Object.freeze({
 
 /** What {@link UserService} is made from. */
 export interface UserServiceOptions {
-  adapter: RealtimeAdapter
+  /** Sends control messages to every node, and dispatches those that arrive here. */
+  control: ControlRouter
   hub: Hub
   channels: ChannelService
   index: UserIndex
   /** The `subscribe` option: channels to subscribe a connection to when it is welcomed. */
   subscribeAtConnect: ((visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>) | undefined
   metrics: RealtimeMetrics
-  log: FastifyBaseLogger
 }
 
 /** Longest user id accepted, in characters (as a token's `sub`). */
@@ -67,6 +68,7 @@ export class UserService {
 
   constructor (options: UserServiceOptions) {
     this.#options = options
+    for (const kind of Object.values(UserControl)) options.control.on(kind, (message) => { this.handleControl(message) })
   }
 
   /**
@@ -74,7 +76,7 @@ export class UserService {
    * @returns once the message is on its way to every node
    */
   async sendToUser (user: string, data: unknown): Promise<void> {
-    await this.#options.adapter.control({ kind: UserControl.SEND, user: checkUser(user), data: data ?? null, t: Date.now() })
+    await this.#options.control.send({ kind: UserControl.SEND, user: checkUser(user), data: data ?? null, t: Date.now() })
   }
 
   /**
@@ -86,12 +88,12 @@ export class UserService {
     const checked = checkCode(code)
     const clipped = clipCloseReason(String(reason))
     if (typeof target === 'object' && target !== null && 'user' in target) {
-      await this.#options.adapter.control({ kind: UserControl.DISCONNECT, user: checkUser(target.user), code: checked, reason: clipped })
+      await this.#options.control.send({ kind: UserControl.DISCONNECT, user: checkUser(target.user), code: checked, reason: clipped })
       return
     }
     const connId = (target as { connId?: unknown } | null)?.connId
     if (typeof connId !== 'string' || connId === '') throw new InvalidArgumentError('target', 'expected { user } or { connId }')
-    await this.#options.adapter.control({ kind: UserControl.DISCONNECT, connId, code: checked, reason: clipped })
+    await this.#options.control.send({ kind: UserControl.DISCONNECT, connId, code: checked, reason: clipped })
   }
 
   /**
@@ -104,7 +106,7 @@ export class UserService {
   async subscribe (user: string, channel: string): Promise<void> {
     checkUser(user)
     const since = await this.#options.channels.position(channel)
-    await this.#options.adapter.control({ kind: UserControl.SUBSCRIBE, user, channel, since })
+    await this.#options.control.send({ kind: UserControl.SUBSCRIBE, user, channel, since })
   }
 
   /**
@@ -115,7 +117,7 @@ export class UserService {
   async unsubscribe (user: string, channel: string): Promise<void> {
     checkUser(user)
     if (!this.#options.channels.isDeclared(channel)) throw new UnknownChannelError(channel)
-    await this.#options.adapter.control({ kind: UserControl.UNSUBSCRIBE, user, channel })
+    await this.#options.control.send({ kind: UserControl.UNSUBSCRIBE, user, channel })
   }
 
   /**

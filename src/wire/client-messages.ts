@@ -64,11 +64,19 @@ export const UnsubscribeSchema = Type.Object({
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
-/** `{"type":"pub","channel":"chat","data":…}` */
+/** Longest idempotency key of a `pub`, in characters. */
+export const MAX_PUBLISH_KEY_LENGTH = 64
+
+/** `{"type":"pub","channel":"chat","data":…,"key":"3f9c…"}` */
 export const PublishSchema = Type.Object({
   type: Type.Literal('pub'),
   channel: ChannelName,
   data: Type.Unknown(),
+  /**
+   * An idempotency key: a `pub` resent with the same key (after a reconnect that lost its ack)
+   * publishes once; the repeat is acked with the first publication's position and `duplicate`.
+   */
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PUBLISH_KEY_LENGTH })),
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 

@@ -281,7 +281,11 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
         broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
         presence: async (channel) => await channels.presence(channel),
         history: async (channel, query) => await channels.history(channel, query),
-        nodes: async () => await nodeReports.all()
+        nodes: async () => await nodeReports.all(),
+        sendToUser: async (user, data) => { await targeting.sendToUser(user, data) },
+        subscribeUser: async (user, channel) => { await targeting.subscribe(user, channel) },
+        unsubscribeUser: async (user, channel) => { await targeting.unsubscribe(user, channel) },
+        disconnect: async (target, code, reason) => { await targeting.disconnect(target, code, reason) }
       }
     })
   }

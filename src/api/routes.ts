@@ -18,7 +18,7 @@ import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosi
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
 import type { ApiScope, ResolvedApiOptions } from '../options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
-import { BroadcastBody, ChannelParams, ErrorAnswer, HistoryQuery, Member, NodeReport, PublicationAnswer, PublishBody, publishBatchBody } from './schemas.js'
+import { Accepted, BroadcastBody, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, HistoryQuery, Member, NodeReport, PublicationAnswer, PublishBody, publishBatchBody, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 
 /** What one node reports of itself (GET /info, GET /channels). */
 export interface NodeReportValue {
@@ -42,6 +42,14 @@ export interface ApiBackend {
   history: (channel: string, query: { since?: StreamPosition, limit: number }) => Promise<SinceResult | RecentResult>
   /** Every live node's report (this one's included). */
   nodes: () => Promise<NodeReportValue[]>
+  /** `fastify.realtime.sendToUser`. */
+  sendToUser: (user: string, data: unknown) => Promise<void>
+  /** `fastify.realtime.subscribe`. @throws UnknownChannelError */
+  subscribeUser: (user: string, channel: string) => Promise<void>
+  /** `fastify.realtime.unsubscribe`. @throws UnknownChannelError */
+  unsubscribeUser: (user: string, channel: string) => Promise<void>
+  /** `fastify.realtime.disconnect`. */
+  disconnect: (target: { user: string } | { connId: string }, code: number | undefined, reason: string | undefined) => Promise<void>
 }
 
 /** Options of {@link apiRoutes}. */
@@ -148,6 +156,59 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     schema: { operationId: 'broadcast', summary: 'Send a broadcast frame to every socket of every node', body: BroadcastBody, response: { 202: Type.Object({ accepted: Type.Boolean() }), ...errors } }
   }, async (request, reply) => {
     await backend.broadcast((request.body as { data: unknown }).data)
+    return await reply.code(202).send({ accepted: true })
+  })
+
+  fastify.post('/users/:user/messages', {
+    config: { apiScope: 'users' },
+    schema: { operationId: 'sendToUser', summary: 'Send a direct frame to every connection of a user, on every node', params: UserParams, body: DirectBody, response: { 202: Accepted, ...errors } }
+  }, async (request, reply) => {
+    const { user } = request.params as { user: string }
+    await backend.sendToUser(user, (request.body as { data: unknown }).data)
+    return await reply.code(202).send({ accepted: true })
+  })
+
+  fastify.post('/users/:user/subscriptions', {
+    config: { apiScope: 'users' },
+    schema: {
+      operationId: 'subscribeUser',
+      summary: 'Subscribe every live connection of a user to a channel, on every node (from now on, in order)',
+      params: UserParams,
+      body: UserSubscribeBody,
+      response: { 202: Accepted, ...errors }
+    }
+  }, async (request, reply) => {
+    const { user } = request.params as { user: string }
+    await backend.subscribeUser(user, (request.body as { channel: string }).channel)
+    return await reply.code(202).send({ accepted: true })
+  })
+
+  fastify.delete('/users/:user/subscriptions/:channel', {
+    config: { apiScope: 'users' },
+    schema: { operationId: 'unsubscribeUser', summary: 'End a user\'s subscription to a channel on every connection, on every node', params: UserChannelParams, response: { 202: Accepted, ...errors } }
+  }, async (request, reply) => {
+    const { user, channel } = request.params as { user: string, channel: string }
+    await backend.unsubscribeUser(user, channel)
+    return await reply.code(202).send({ accepted: true })
+  })
+
+  fastify.post('/users/:user/disconnect', {
+    config: { apiScope: 'users' },
+    schema: { operationId: 'disconnectUser', summary: 'Close every connection of a user, on every node', params: UserParams, body: DisconnectBody, response: { 202: Accepted, ...errors } }
+  }, async (request, reply) => {
+    const { user } = request.params as { user: string }
+    const { code, reason } = request.body as { code?: number, reason?: string }
+    await backend.disconnect({ user }, code, reason)
+    return await reply.code(202).send({ accepted: true })
+  })
+
+  fastify.post('/connections/:connId/disconnect', {
+    config: { apiScope: 'users' },
+    schema: { operationId: 'disconnectConnection', summary: 'Close one connection, on whichever node holds it', params: ConnectionParams, body: DisconnectBody, response: { 202: Accepted, ...errors } }
+  }, async (request, reply) => {
+    const { connId } = request.params as { connId: string }
+    const { code, reason } = request.body as { code?: number, reason?: string }
+    await backend.disconnect({ connId }, code, reason)
     return await reply.code(202).send({ accepted: true })
   })
 

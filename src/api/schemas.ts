@@ -67,3 +67,29 @@ export const ErrorAnswer = Type.Object({
   error: Type.String(),
   message: Type.String()
 })
+
+/** A user in the path: a visitor id (a session's, or a token's `sub`). */
+export const UserParams = Type.Object({ user: Type.String({ minLength: 1, maxLength: 256, description: 'A visitor id: the session\'s, or a connection token\'s sub' }) })
+
+/** A user and one of their channels in the path. */
+export const UserChannelParams = Type.Object({ user: UserParams.properties.user, channel: Channel })
+
+/** A connection in the path. */
+export const ConnectionParams = Type.Object({ connId: Type.String({ minLength: 1, maxLength: 64, description: 'A connection id, as the server logs it (connId)' }) })
+
+/** POST /users/:user/messages */
+export const DirectBody = Type.Object({
+  data: Type.Unknown({ description: 'Any JSON value, sent to every connection of the user on every node as a `direct` frame' })
+}, { additionalProperties: false })
+
+/** POST /users/:user/subscriptions */
+export const UserSubscribeBody = Type.Object({ channel: Channel }, { additionalProperties: false })
+
+/** POST /users/:user/disconnect, POST /connections/:connId/disconnect */
+export const DisconnectBody = Type.Object({
+  code: Type.Optional(Type.Union([Type.Literal(1000), Type.Integer({ minimum: 4000, maximum: 4999 })], { description: 'The close code: 1000, or 4000–4999 (4500–4999: the client does not reconnect). Default 4500' })),
+  reason: Type.Optional(Type.String({ maxLength: 123, description: 'The close reason (at most 123 bytes; longer is clipped)' }))
+}, { additionalProperties: false })
+
+/** The answer of a request the nodes carry out on their own (202). */
+export const Accepted = Type.Object({ accepted: Type.Boolean() })

@@ -127,7 +127,7 @@ RefreshFrame | DirectFrame | SubscribedFrame | UnsubscribedFrame
 export type ClientRequest =
   | { type: 'sub', channel: string, since?: StreamPosition, rewind?: number, token?: string }
   | { type: 'unsub', channel: string }
-  | { type: 'pub', channel: string, data: unknown }
+  | { type: 'pub', channel: string, data: unknown, key: string }
   | { type: 'auth', token: string }
   | { type: 'rpc', method: string, data: unknown }
 

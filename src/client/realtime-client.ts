@@ -4,7 +4,9 @@
  * `retry=<ms>` hint as it is), authenticates with a token from `getToken` on every connect and
  * on every `refresh` (so the socket outlives its tokens), resubscribes with `since` so nothing is
  * missed, follows the server's own subscriptions, calls methods (`rpc`), and matches every
- * request to its answer. Protocol: docs/PROTOCOL.md.
+ * request to its answer. A publish carries a random idempotency key and waits out a reconnect:
+ * when the socket drops before its ack, it is sent again with the same key after the next open,
+ * so it is published once whether or not the first attempt landed. Protocol: docs/PROTOCOL.md.
  */
 import { Emitter } from './emitter.js'
 import { ClientSideCode, RealtimeError } from './errors.js'
@@ -42,6 +44,12 @@ export interface ClientOptions {
   maxRetryMs?: number
   /** How long a request (`publish`, a subscribe) waits for its answer, in ms. @default 10000 */
   requestTimeoutMs?: number
+  /**
+   * How long a publish keeps waiting for a connection and is resent after reconnects, in ms; past
+   * it the publish fails with `timeout`. Keep it below the server's `idempotencyTtlMs` (5 minutes
+   * by default), or a late resend could publish twice. @default 60000
+   */
+  publishRetryMs?: number
   /** Jitter source, for tests. @default Math.random */
   random?: () => number
   /** Connect at once. @default true */
@@ -101,6 +109,19 @@ interface Pending {
 
 const errorOf = (frame: ErrorFrame): RealtimeError => new RealtimeError(frame.code, frame.message, frame.data)
 
+/** A publish waiting for its ack, across reconnects. */
+interface Outgoing {
+  request: Extract<ClientRequest, { type: 'pub' }>
+  resolve: (result: PublishResult) => void
+  reject: (error: RealtimeError) => void
+  timer: ReturnType<typeof setTimeout>
+}
+
+/** A random idempotency key: 96 bits, hex (getRandomValues needs no secure context). */
+function randomKey (): string {
+  return Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, '0')).join('')
+}
+
 function defaultWebSocket (): WebSocketClass {
   const global = (globalThis as { WebSocket?: WebSocketClass }).WebSocket
   if (global === undefined) throw new TypeError('fastify-realtime/client: no global WebSocket here; pass one: new RealtimeClient(url, { WebSocket })')
@@ -118,6 +139,8 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   readonly #options: Required<Omit<ClientOptions, 'getToken'>>
   readonly #getToken: (() => string | Promise<string>) | undefined
   readonly #pending = new Map<RequestId, Pending>()
+  /** Publishes not acked yet, in the order they were made. */
+  readonly #outbox = new Set<Outgoing>()
   #socket: SocketLike | null = null
   #nextId = 1
   #attempt = 0
@@ -136,6 +159,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       minRetryMs: options.minRetryMs ?? 500,
       maxRetryMs: options.maxRetryMs ?? 15_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      publishRetryMs: options.publishRetryMs ?? 60_000,
       random: options.random ?? Math.random,
       autoConnect: options.autoConnect ?? true
     }
@@ -170,6 +194,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     this.#stopped = true
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
     this.#retryTimer = null
+    this.#failOutbox()
     if (this.#socket === null) {
       this.#setStatus({ status: 'closed', code })
       return
@@ -194,12 +219,25 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   }
 
   /**
-   * Publish to a channel that allows client publications.
-   * @returns where it landed; rejects with a {@link RealtimeError} carrying the server's code
+   * Publish to a channel that allows client publications. Made while the client is connecting or
+   * reconnecting, it is sent once the connection is open; when the connection drops before the
+   * answer, it is sent again after the next open with the same idempotency key, so the server
+   * publishes it once (see `publishRetryMs`).
+   * @returns where it landed; rejects with a {@link RealtimeError} carrying the server's code, or
+   *   `timeout`, or `disconnected` once the client is closed
    */
   async publish (channel: string, data: unknown): Promise<PublishResult> {
-    const ack = await this.#request({ type: 'pub', channel, data })
-    return { offset: Number(ack.offset), epoch: String(ack.epoch) }
+    if (this.#stopped) throw new RealtimeError(ClientSideCode.DISCONNECTED, 'closed')
+    return await new Promise((resolve, reject) => {
+      const outgoing: Outgoing = {
+        request: { type: 'pub', channel, data, key: randomKey() },
+        resolve,
+        reject,
+        timer: setTimeout(() => { this.#settle(outgoing, new RealtimeError(ClientSideCode.TIMEOUT, 'not published in time')) }, this.#options.publishRetryMs)
+      }
+      this.#outbox.add(outgoing)
+      if (this.status === 'open') this.#sendPublish(outgoing)
+    })
   }
 
   /**
@@ -230,9 +268,31 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.status === 'open') this.#request({ type: 'unsub', channel: subscription.channel }).catch(() => {})
   }
 
+  #sendPublish (outgoing: Outgoing): void {
+    this.#request(outgoing.request).then((ack) => {
+      this.#settle(outgoing, { offset: Number(ack.offset), epoch: String(ack.epoch) })
+    }, (error: RealtimeError) => {
+      // Lost with the socket: it stays in the outbox and goes again, same key, on the next open.
+      if (error.code !== ClientSideCode.DISCONNECTED || this.#stopped) this.#settle(outgoing, error)
+    })
+  }
+
+  /** A publish's end: its answer, or why there will be none. Only the first settles it. */
+  #settle (outgoing: Outgoing, outcome: PublishResult | RealtimeError): void {
+    if (!this.#outbox.delete(outgoing)) return
+    clearTimeout(outgoing.timer)
+    if (outcome instanceof RealtimeError) outgoing.reject(outcome)
+    else outgoing.resolve(outcome)
+  }
+
+  #failOutbox (): void {
+    for (const outgoing of [...this.#outbox]) this.#settle(outgoing, new RealtimeError(ClientSideCode.DISCONNECTED, 'closed'))
+  }
+
   #opened (): void {
     this.#attempt = 0
     this.#setStatus({ status: 'open' })
+    for (const outgoing of this.#outbox) this.#sendPublish(outgoing)
     // The server re-adds the subscriptions it makes at connect by itself.
     for (const subscription of this.subscriptions.values()) if (subscription.source !== 'connect') this.#sendSubscribe(subscription)
   }
@@ -351,6 +411,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     for (const waiting of this.#pending.values()) waiting.reject(new RealtimeError(ClientSideCode.DISCONNECTED, 'disconnected'))
     this.#pending.clear()
     if (this.#stopped || isTerminal(code)) {
+      this.#failOutbox()
       this.#setStatus({ status: 'closed', code, reason })
       return
     }

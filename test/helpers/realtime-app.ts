@@ -43,7 +43,7 @@ export interface BareApp {
  * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given), and
  * the app's own `routes`. Closed on teardown.
  */
-export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[] } = {}, routes: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number } } = {}, routes: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
   const logs = new LogCapture()
   const metrics = new RecordingMetrics()
   const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)

@@ -4,17 +4,22 @@
  * batch, the rate limit); what is accepted reaches the sockets; an idempotency key makes fifty
  * concurrent retries one publication with fifty identical answers.
  */
+import type { FastifyRequest } from 'fastify'
 import t from 'tap'
 import type { TestLike } from '../../helpers/app.js'
 import { bareApp } from '../../helpers/realtime-app.js'
-import { connect } from '../../helpers/ws-client.js'
+import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
 const ADMIN = 'a'.repeat(48)
 const READER = 'r'.repeat(48)
 const PUBLISHER = 'p'.repeat(48)
 
-async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_000 }): Promise<{ base: string, ws: string, call: (method: string, path: string, body?: unknown, key?: string | null, raw?: string) => Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> }> {
+/** The visitor of a socket: its `x-visitor` header. */
+const byHeader = (request: FastifyRequest): { id: string } | null => typeof request.headers['x-visitor'] === 'string' ? { id: request.headers['x-visitor'] } : null
+
+async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_000 }, maxParamLength = 300): Promise<{ base: string, ws: string, call: (method: string, path: string, body?: unknown, key?: string | null, raw?: string) => Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> }> {
   const { http, ws } = await bareApp(t, {
+    identify: byHeader,
     channels: [{ name: 'news', historySize: 100 }, { name: 'room:*', presence: true, historySize: 10 }],
     api: {
       prefix: '/api',
@@ -22,7 +27,7 @@ async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_00
       rateLimit,
       maxBatch: 3
     }
-  })
+  }, { routerOptions: { maxParamLength } })
   const base = `${http}/api`
   const call = async (method: string, path: string, body?: unknown, key: string | null = ADMIN, raw?: string): Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> => {
     const headers: Record<string, string> = {}
@@ -123,7 +128,84 @@ t.test('the OpenAPI document describes every operation, its body and its securit
   const doc = await (await fetch(`${base}/openapi.json`)).json() as { openapi: string, paths: Record<string, Record<string, { operationId: string, requestBody?: unknown }>>, components: { securitySchemes: Record<string, unknown> } }
   t.match(doc.openapi, /^3\./)
   const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods).map((operation) => operation.operationId)).sort()
-  t.same(operations, ['broadcast', 'history', 'info', 'listChannels', 'presence', 'presenceCount', 'publish', 'publishBatch'])
+  t.same(operations, ['broadcast', 'disconnectConnection', 'disconnectUser', 'history', 'info', 'listChannels', 'presence', 'presenceCount', 'publish', 'publishBatch', 'sendToUser', 'subscribeUser', 'unsubscribeUser'])
   t.ok(doc.paths['/api/publish']?.post?.requestBody, 'with the publish body')
   t.same(Object.keys(doc.components.securitySchemes), ['apiKey'])
+})
+
+t.test('users: a direct message, a server-side subscription and its end, and kicks reach the user\'s sockets on this node and nobody else', async (t) => {
+  const { call, ws } = await apiApp(t)
+  const as = async (visitor: string): Promise<RecordingClient> => {
+    const client = await connect(`${ws}/ws`, { headers: { 'x-visitor': visitor } })
+    t.teardown(() => client.close())
+    await client.waitFor('welcome')
+    return client
+  }
+  const [ann1, ann2, bob] = [await as('ann'), await as('ann'), await as('bob')]
+  const anns = [ann1, ann2]
+
+  t.equal((await call('POST', '/users/ann/messages', { data: { text: 'for ann' } })).status, 202)
+  for (const ann of anns) t.match((await ann.waitFor('direct'))[0], { type: 'direct', data: { text: 'for ann' } })
+
+  t.equal((await call('POST', '/users/ann/subscriptions', { channel: 'news' })).status, 202)
+  for (const ann of anns) t.match((await ann.waitFor('subscribed'))[0], { channel: 'news', source: 'server' })
+  await call('POST', '/publish', { channel: 'news', data: 'headline' })
+  for (const ann of anns) t.same((await ann.waitFor('pub'))[0]?.data, 'headline')
+
+  t.equal((await call('DELETE', '/users/ann/subscriptions/news')).status, 202)
+  for (const ann of anns) t.match((await ann.waitFor('unsubscribed'))[0], { channel: 'news' })
+  await call('POST', '/publish', { channel: 'news', data: 'not for ann' })
+
+  // One of Ann's sockets by its id, then the rest of her.
+  const connId = String((await ann1.waitFor('welcome'))[0]?.connId)
+  t.equal((await call('POST', `/connections/${connId}/disconnect`, { code: 4000, reason: 'just this one' })).status, 202)
+  t.same(await ann1.closed, { code: 4000, reason: 'just this one' })
+  t.equal(ann2.socket.readyState, ann2.socket.OPEN, 'her other socket stays')
+  t.equal((await call('POST', '/users/ann/disconnect', {})).status, 202)
+  t.match(await ann2.closed, { code: 4500 }, 'the default code: do not reconnect')
+
+  await sleep(100)
+  t.equal(bob.socket.readyState, bob.socket.OPEN, 'bob is still connected')
+  t.same(bob.frames.filter((f) => ['direct', 'subscribed', 'unsubscribed', 'pub'].includes(String(f.type))), [], 'and got none of it')
+  t.same(ann2.ofType('pub').map((f) => f.data), ['headline'], 'nothing after the unsubscribe')
+})
+
+t.test('users: refusals are coded 4xx and reach nobody', async (t) => {
+  const { call, ws } = await apiApp(t)
+  const ann = await connect(`${ws}/ws`, { headers: { 'x-visitor': 'ann' } })
+  t.teardown(() => ann.close())
+  await ann.waitFor('welcome')
+  const refusals: Array<[string, Promise<{ status: number, body: Record<string, unknown> }>, number, string]> = [
+    ['a publish-only key', call('POST', '/users/ann/messages', { data: 1 }, PUBLISHER), 403, 'FRT_API_SCOPE'],
+    ['a read-only key kicking', call('POST', '/users/ann/disconnect', {}, READER), 403, 'FRT_API_SCOPE'],
+    ['no data', call('POST', '/users/ann/messages', {}), 400, 'FST_ERR_VALIDATION'],
+    ['an unknown field', call('POST', '/users/ann/messages', { data: 1, to: 'bob' }), 400, 'FST_ERR_VALIDATION'],
+    // Within the app's maxParamLength (raised to 300 here), the schema's bound speaks.
+    ['a user id over 256 characters', call('POST', `/users/${'u'.repeat(257)}/messages`, { data: 1 }), 400, 'FST_ERR_VALIDATION'],
+    ['an undeclared channel', call('POST', '/users/ann/subscriptions', { channel: 'secret' }), 404, 'FRT_UNKNOWN_CHANNEL'],
+    ['unsubscribing from an undeclared channel', call('DELETE', '/users/ann/subscriptions/secret'), 404, 'FRT_UNKNOWN_CHANNEL'],
+    ['a close code a server may not send', call('POST', '/users/ann/disconnect', { code: 1001 }), 400, 'FST_ERR_VALIDATION'],
+    ['a close reason over 123 characters', call('POST', '/users/ann/disconnect', { reason: 'r'.repeat(124) }), 400, 'FST_ERR_VALIDATION']
+  ]
+  for (const [what, answer, status, code] of refusals) {
+    const { status: got, body } = await answer
+    t.equal(got, status, `${what}: ${status}`)
+    t.equal(body.code, code, `${what}: ${code}`)
+  }
+  await sleep(100)
+  t.equal(ann.socket.readyState, ann.socket.OPEN, 'ann is still connected')
+  t.same(ann.frames.map((f) => f.type), ['welcome'], 'and got nothing')
+
+  const long = await connect(`${ws}/ws`, { headers: { 'x-visitor': 'u'.repeat(256) } })
+  t.teardown(() => long.close())
+  await long.waitFor('welcome')
+  t.equal((await call('POST', `/users/${'u'.repeat(256)}/messages`, { data: 'long id' })).status, 202)
+  t.equal((await long.waitFor('direct'))[0]?.data, 'long id', 'a 256-character user id is reached')
+})
+
+t.test('a path parameter longer than the app\'s maxParamLength (Fastify\'s default 100) is refused with 414', async (t) => {
+  const { call } = await apiApp(t, undefined, 100)
+  t.equal((await call('POST', `/users/${'u'.repeat(100)}/messages`, { data: 1 })).status, 202, '100 characters: the route')
+  t.match(await call('POST', `/users/${'u'.repeat(101)}/messages`, { data: 1 }), { status: 414, body: { code: 'FST_ERR_MAX_PARAM_LENGTH' } }, '101: refused')
+  t.match(await call('GET', `/channels/${'c'.repeat(101)}/presence`, undefined, READER), { status: 414, body: { code: 'FST_ERR_MAX_PARAM_LENGTH' } }, 'a channel name too')
 })

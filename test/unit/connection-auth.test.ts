@@ -3,38 +3,14 @@
  * same moment cost one deadline bucket and one timer (not ten thousand), each gets its `refresh`
  * at the lead time and its 4401 at expiry, and a renewed one moves to a new deadline.
  */
-import FakeTimers from '@sinonjs/fake-timers'
 import pino from 'pino'
 import t from 'tap'
 import { ConnectionAuth } from '../../src/auth/connection-auth.js'
 import type { ConnectionShared } from '../../src/node/connection.js'
-import type { WheelClock, WheelTimer } from '../../src/node/timer-wheel.js'
 import { encode } from '../../src/wire/server-messages.js'
 import { textFrame } from '../../src/wire/ws-frame.js'
 import { FakeConnection } from '../helpers/fake-connection.js'
-
-function countingClock (): WheelClock & { tick: (ms: number) => void, pending: () => number, armed: number } {
-  const clock = FakeTimers.createClock(1_700_000_000_000)
-  const handles = new Map<WheelTimer, ReturnType<typeof clock.setTimeout>>()
-  const fake = {
-    armed: 0,
-    now: () => clock.now,
-    setTimeout: (callback: () => void, delayMs: number): WheelTimer => {
-      const handle: WheelTimer = { unref: () => {} }
-      fake.armed++
-      handles.set(handle, clock.setTimeout(() => { handles.delete(handle); callback() }, delayMs))
-      return handle
-    },
-    clearTimeout: (handle: WheelTimer) => {
-      const id = handles.get(handle)
-      if (id !== undefined) clock.clearTimeout(id)
-      handles.delete(handle)
-    },
-    tick: (ms: number) => { clock.tick(ms) },
-    pending: () => handles.size
-  }
-  return fake
-}
+import { fakeWheelClock } from '../helpers/fake-wheel-clock.js'
 
 const shared: ConnectionShared = {
   events: { message: () => {}, close: () => {}, error: () => {} },
@@ -44,7 +20,7 @@ const shared: ConnectionShared = {
 }
 
 t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the lead, 4401 at exp, a renewed one kept', async (t) => {
-  const clock = countingClock()
+  const clock = fakeWheelClock(1_700_000_000_000)
   const auth = new ConnectionAuth({
     tokens: null,
     requireAuth: false,

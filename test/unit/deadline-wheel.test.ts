@@ -3,41 +3,9 @@
  * one timer serves them all (ten thousand items due at once are one bucket and one timer), and
  * the timer goes away with the last item.
  */
-import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
 import { DeadlineWheel } from '../../src/node/deadline-wheel.js'
-import type { WheelClock, WheelTimer } from '../../src/node/timer-wheel.js'
-
-interface CountingClock extends WheelClock {
-  tick: (ms: number) => void
-  /** Timers armed right now. */
-  pending: () => number
-  /** Timers ever armed. */
-  armed: number
-}
-
-function fakeClock (): CountingClock {
-  const clock = FakeTimers.createClock(1_000_000)
-  const handles = new Map<WheelTimer, ReturnType<typeof clock.setTimeout>>()
-  const fake: CountingClock = {
-    armed: 0,
-    now: () => clock.now,
-    setTimeout: (callback, delayMs) => {
-      const handle: WheelTimer = { unref: () => {} }
-      fake.armed++
-      handles.set(handle, clock.setTimeout(() => { handles.delete(handle); callback() }, delayMs))
-      return handle
-    },
-    clearTimeout: (handle) => {
-      const id = handles.get(handle)
-      if (id !== undefined) clock.clearTimeout(id)
-      handles.delete(handle)
-    },
-    tick: (ms) => { clock.tick(ms) },
-    pending: () => handles.size
-  }
-  return fake
-}
+import { fakeWheelClock as fakeClock } from '../helpers/fake-wheel-clock.js'
 
 t.test('a deadline fires once, never before its time, within one bucket after it', async (t) => {
   const clock = fakeClock()

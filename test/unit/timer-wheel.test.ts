@@ -1,40 +1,6 @@
-import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
-import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/node/timer-wheel.js'
-
-interface FakeWheelClock extends WheelClock {
-  tick: (ms: number) => void
-  /** Move time on by `ms` without running any timer: the event loop was blocked that long. */
-  block: (ms: number) => void
-  pending: () => number
-  unrefs: number
-  /** Timer callbacks run so far (one per turn of the wheel). */
-  callbacks: number
-}
-
-function fakeClock (): FakeWheelClock {
-  const clock = FakeTimers.createClock(1_000_000)
-  const handles = new Map<WheelTimer, ReturnType<typeof clock.setTimeout>>()
-  const fake: FakeWheelClock = {
-    unrefs: 0,
-    callbacks: 0,
-    now: () => clock.now,
-    setTimeout: (callback, delayMs) => {
-      const handle: WheelTimer = { unref: () => { fake.unrefs++ } }
-      handles.set(handle, clock.setTimeout(() => { handles.delete(handle); fake.callbacks++; callback() }, delayMs))
-      return handle
-    },
-    clearTimeout: (handle) => {
-      const id = handles.get(handle)
-      if (id !== undefined) clock.clearTimeout(id)
-      handles.delete(handle)
-    },
-    tick: (ms) => { clock.tick(ms) },
-    block: (ms) => { clock.setSystemTime(clock.now + ms) },
-    pending: () => handles.size
-  }
-  return fake
-}
+import { TimerWheel, type WheelClock } from '../../src/node/timer-wheel.js'
+import { fakeWheelClock as fakeClock } from '../helpers/fake-wheel-clock.js'
 
 /** The real clock, counting the timer callbacks it runs. */
 function countingRealClock (): WheelClock & { callbacks: number } {

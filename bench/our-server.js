@@ -24,5 +24,6 @@ serveBenchIpc({
     for (let i = 0; i < count; i++) sent += appScope.realtime.broadcast(broadcastData(bytes, burstStartedAt))
     return sent
   },
-  stats: () => appScope.realtime.stats()
+  stats: () => appScope.realtime.stats(),
+  publish: async (channel, data) => await appScope.realtime.publish(channel, data)
 })

@@ -25,7 +25,7 @@ export function broadcastPayload (bytes, burstStartedAt) {
 
 /**
  * Answer the orchestrator.
- * @param {{ port: number, broadcast: (count: number, bytes: number, burstStartedAt: number) => number, stats?: () => object }} server
+ * @param {{ port: number, broadcast: (count: number, bytes: number, burstStartedAt: number) => number, stats?: () => object, publish?: (channel: string, data: unknown) => Promise<unknown> }} server
  */
 export function serveBenchIpc (server) {
   if (typeof process.send !== 'function') throw new Error('start me from bench/run.js (IPC channel needed)')
@@ -55,6 +55,21 @@ export function serveBenchIpc (server) {
       case 'stats':
         reply({ stats: server.stats?.() ?? null })
         break
+      case 'publish': {
+        // In-process publishes, `concurrency` at a time: the yardstick of the HTTP API phase.
+        if (server.publish === undefined) {
+          reply({ error: 'this server does not publish' })
+          break
+        }
+        const started = performance.now()
+        let next = 0
+        const worker = async () => { while (next < message.count) { next++; await server.publish(message.channel, { n: next }) } }
+        Promise.all(Array.from({ length: message.concurrency }, worker)).then(
+          () => reply({ ms: performance.now() - started }),
+          (err) => reply({ error: String(err) })
+        )
+        break
+      }
       default:
         reply({ error: `unknown command ${message.cmd}` })
     }

@@ -7,8 +7,9 @@ import { createHash } from 'node:crypto'
 import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { RedisAdapter } from '../src/adapters/redis/index.js'
-import realtime, { type ChannelContext, type ChannelDefinition, type TickContext, type Visitor } from '../src/index.js'
+import { Type } from '@sinclair/typebox'
+import { createRedisConnection, RedisAdapter } from '../src/adapters/redis/index.js'
+import realtime, { RpcError, type ChannelContext, type ChannelDefinition, type RpcMethod, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
 export interface DemoTick {
@@ -79,12 +80,51 @@ export const DEMO_CHANNELS: ChannelDefinition[] = [
   { name: 'announcements', historySize: 20 }
 ]
 
+/** What a direct message carries: the author comes from the connection, never from the client. */
+export interface DirectChat {
+  text: string
+  from: { id: string, name: string | null }
+}
+
+const DirectData = Type.Object({
+  to: Type.String({ minLength: 1, maxLength: 256 }),
+  text: Type.String({ minLength: 1, maxLength: CHAT_MAX_CHARS })
+}, { additionalProperties: false })
+
+/**
+ * The demo's RPC: `dm.send` sends a direct message to one visitor, on every tab and node they
+ * have, through `sendToUser`. Its answer says when it left; a visitor without a session is
+ * refused with the demo's own code.
+ */
+function directMessages (fastify: FastifyInstance): RpcMethod<typeof DirectData> {
+  return {
+    schema: DirectData,
+    handler: async ({ to, text }, { visitor }) => {
+      if (visitor === null) throw new RpcError('anonymous', 'Load the page to get a session before sending direct messages.')
+      const message: DirectChat = { text: text.trim(), from: { id: visitor.id, name: visitor.name ?? null } }
+      if (message.text === '') throw new RpcError('empty', 'Say something.')
+      await fastify.realtime.sendToUser(to, message)
+      return { sentAt: Date.now() }
+    }
+  }
+}
+
 function identifyFromSession (request: FastifyRequest): Visitor | null {
   const id = request.session?.get('visitorId')
   return id === undefined ? null : { id, name: request.session.get('displayName') }
 }
 
+/** A Redis connection for the API's rate limit, closed with the app. */
+function rateLimitConnection (fastify: FastifyInstance, url: string): ReturnType<typeof createRedisConnection> {
+  const redis = createRedisConnection({ url, role: 'rate-limit' })
+  redis.on('error', (err: Error) => { fastify.log.debug({ err }, 'redis rate-limit connection error') })
+  fastify.addHook('onClose', async () => { await redis.quit().catch(() => { redis.disconnect() }) })
+  return redis
+}
+
 async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
+  const { redisUrl, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret } = fastify.config
+  const rateLimitRedis = redisUrl !== undefined && apiKeys.length > 0 ? rateLimitConnection(fastify, redisUrl) : undefined
   await fastify.register(realtime, {
     // Every tunable the environment sets (TICK_INTERVAL_MS, MAX_CONNECTIONS…), already validated.
     ...fastify.config.realtime,
@@ -95,8 +135,14 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     // Unset RESUME_SECRET: derived from the session secret, which every node of the demo shares
     // already, so a resume token is honoured by all of them.
     resumeSecret: fastify.config.realtime.resumeSecret ?? createHash('sha256').update(`resume tokens:${fastify.config.sessionSecret}`).digest('hex'),
-    // REDIS_URL set: publications, history and presence are shared by every node through Redis.
-    ...(fastify.config.redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: fastify.config.redisUrl, keyPrefix: fastify.config.redisKeyPrefix }) })
+    // JWT_SECRET set: pages also authenticate with tokens (GET /token), refreshed before they expire.
+    rpc: { 'dm.send': directMessages(fastify) },
+    // REDIS_URL set: publications, history and presence are shared by every node through Redis,
+    // and a node that dies leaves its channels within the presence TTL.
+    ...(redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: redisUrl, keyPrefix: redisKeyPrefix, occupancyTtlMs: fastify.config.realtime.presenceTtlMs }) }),
+    // API_KEYS set: the HTTP API for other services, rate-limited across nodes when on Redis.
+    ...(apiKeys.length === 0 ? {} : { api: { prefix: fastify.config.apiPrefix, keys: apiKeys, rateLimit: { max: fastify.config.apiRateLimitPerMinute, timeWindowMs: 60_000, ...(rateLimitRedis === undefined ? {} : { redis: rateLimitRedis }) } } }),
+    ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } })
   })
 }
 

@@ -8,6 +8,7 @@ import { RealtimeClient } from '/client/index.js'
 /** @typedef {import('/client/index.js').Publication<ChatMessage>} ChatPublication */
 /** @typedef {import('/client/index.js').PresenceMember} PresenceMember */
 /** @typedef {{ text: string, from: { id: string, name: string | null } }} ChatMessage */
+/** @typedef {import('/client/index.js').DirectFrame<ChatMessage>} DirectMessage */
 /** @typedef {{ latencyMs: number, load: number }} ChartPoint */
 
 const MAX_LOG_LINES = 50
@@ -24,6 +25,7 @@ const $ = (id) => {
 const script = /** @type {HTMLScriptElement | null} */ (document.querySelector('script[data-ws-path]'))
 const wsPath = script?.dataset.wsPath ?? '/ws'
 const myVisitorId = script?.dataset.visitor ?? ''
+const useTokens = script?.dataset.tokens === 'true'
 const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${wsPath}`
 
 let ticks = 0
@@ -193,7 +195,24 @@ function showPresence (members) {
 
 // ---- the connection ----
 
-const client = new RealtimeClient(wsUrl)
+let tokenRefreshes = 0
+
+/**
+ * A connection token for this page's visitor (GET /token signs one with the server's JWT_SECRET):
+ * fetched at every connect and whenever the server sends `refresh`, so the socket outlives it.
+ * @returns {Promise<string>}
+ */
+async function getToken () {
+  const response = await fetch('/token', { cache: 'no-store' })
+  if (!response.ok) throw new Error(`GET /token answered ${response.status}`)
+  const { token, expiresAt } = /** @type {{ token: string, expiresAt: number }} */ (await response.json())
+  const state = $('token-state')
+  state.dataset.refreshes = String(tokenRefreshes++)
+  state.textContent = `Token valid until ${new Date(expiresAt).toLocaleTimeString()} (fetched ${tokenRefreshes}×)`
+  return token
+}
+
+const client = new RealtimeClient(wsUrl, useTokens ? { getToken } : {})
 
 client.on('status', (change) => {
   // Where WebSockets are blocked the client travels on the event stream by itself; the page says which.
@@ -234,8 +253,58 @@ chat.on('subscribed', ({ recovered, resumed }) => {
   else if (resumed) chatNotice('reconnected: the server lost its history (restart); showing what it has now')
   $('chat-list').dataset.subscribed = String(Number($('chat-list').dataset.subscribed ?? 0) + 1)
 })
-chat.on('presence', ({ members }) => showPresence(members))
+chat.on('presence', ({ members }) => {
+  showPresence(members)
+  showRecipients(members)
+})
 chat.on('error', (error) => chatNotice(`chat unavailable: ${error.message}`))
+
+// ---- direct messages: an RPC to the server, which reaches the recipient's every tab ----
+
+/** @param {PresenceMember[]} members */
+function showRecipients (members) {
+  const select = /** @type {HTMLSelectElement} */ ($('dm-to'))
+  const chosen = select.value
+  const options = members.filter((member) => member.id !== myVisitorId).map((member) => {
+    const option = document.createElement('option')
+    option.value = member.id
+    option.textContent = displayName(member)
+    return option
+  })
+  const placeholder = document.createElement('option')
+  placeholder.value = ''
+  placeholder.textContent = options.length === 0 ? 'nobody else here' : 'pick someone here'
+  select.replaceChildren(placeholder, ...options)
+  select.value = options.some((option) => option.value === chosen) ? chosen : ''
+}
+
+/** @param {string} text @param {string} [kind] */
+function dmLine (text, kind = 'dm') {
+  const item = document.createElement('li')
+  item.className = kind
+  item.textContent = text
+  const list = $('dm-list')
+  list.append(item)
+  while (list.children.length > MAX_CHAT_LINES) list.firstElementChild?.remove()
+}
+
+client.on('direct', (frame) => {
+  // The server's dm.send stamps the author; the type is what the demo knows it sends.
+  const message = /** @type {DirectMessage} */ (frame).data
+  dmLine(`from ${displayName(message.from)}: ${message.text}`)
+})
+
+$('dm-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const to = /** @type {HTMLSelectElement} */ ($('dm-to')).value
+  const input = /** @type {HTMLInputElement} */ ($('dm-text'))
+  const text = input.value.trim()
+  if (to === '' || text === '') return
+  client.rpc('dm.send', { to, text }, { timeoutMs: 5000 }).then(() => {
+    input.value = ''
+    dmLine(`to ${/** @type {HTMLSelectElement} */ ($('dm-to')).selectedOptions[0]?.textContent ?? to}: ${text}`, 'notice')
+  }, (/** @type {Error & { code?: string }} */ error) => dmLine(`not sent (${error.code ?? 'error'}): ${error.message}`, 'notice'))
+})
 
 /** @param {string} text */
 function send (text) {

@@ -28,6 +28,8 @@ export default async function page (fastify: FastifyInstance): Promise<void> {
         displayName: request.session.get('displayName') ?? null,
         tickIntervalMs: fastify.config.realtime.tickIntervalMs,
         wsPath: '/ws',
+        // With JWT_SECRET the page also authenticates with tokens from GET /token, refreshed before they expire.
+        tokens: fastify.config.realtime.jwtSecret !== undefined,
         flash: hasFlash ? { info: takeFlash(reply, 'info'), error: takeFlash(reply, 'error') } : { info: [], error: [] }
       })
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // What the tests need from the machine besides npm packages, checked before `npm test` (and by
 // .ci/run): Chromium for the browser tests, redis-server for the Redis tests (each starts its
-// own on a free port) and nginx for the proxy tests. Missing ones are installed from Debian's
+// own on a free port), nginx for the proxy tests and python3 for the HTTP API client that knows
+// only the OpenAPI document. Missing ones are installed from Debian's
 // packages when this runs as root with apt-get, as CI does; otherwise it stops at once with one
 // line that names the packages, rather than letting the tests fail one by one.
 // Set CHROMIUM_PATH to use a Chromium elsewhere than /usr/bin/chromium.
@@ -15,7 +16,8 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const NEEDS = [
   { command: CHROMIUM, pkg: 'chromium' },
   { command: 'redis-server', pkg: 'redis-server' },
-  { command: 'nginx', pkg: 'nginx-light' }
+  { command: 'nginx', pkg: 'nginx-light' },
+  { command: 'python3', pkg: 'python3' }
 ]
 
 function executable (path) {

@@ -18,8 +18,29 @@ export const InvalidOptionError = createError<[string, string]>(
 export const UnknownChannelError = createError<[string]>(
   'FRT_UNKNOWN_CHANNEL',
   'fastify-realtime: no channel declaration matches "%s"; declare it (or a pattern) in the channels option',
-  500,
+  404,
   TypeError
+)
+
+/** An HTTP API request without a valid API key. HTTP 401. */
+export const ApiKeyRequiredError = createError(
+  'FRT_API_KEY_REQUIRED',
+  'A valid API key is required: send it as "Authorization: Bearer <key>"',
+  401
+)
+
+/** An HTTP API request whose key may not do what it asks. HTTP 403. */
+export const ApiScopeError = createError<[string]>(
+  'FRT_API_SCOPE',
+  'This API key may not %s; give it that scope, or use a key that has it',
+  403
+)
+
+/** An HTTP API key went over its request rate. HTTP 429. */
+export const ApiRateLimitError = createError<[number, string]>(
+  'FRT_API_RATE_LIMITED',
+  'Too many requests: at most %d per %s for this key; retry after the Retry-After delay',
+  429
 )
 
 /** An upgrade from an Origin that is not allowed (cross-site WebSocket hijacking). HTTP 403. */
@@ -33,6 +54,17 @@ export const ForbiddenOriginError = createError<[string]>(
 export const SessionRequiredError = createError(
   'FRT_SESSION_REQUIRED',
   'WebSocket upgrade refused: a valid session is required (load the page first)',
+  401
+)
+
+/**
+ * An upgrade whose bearer token (`Authorization: Bearer …`) was refused: bad signature or
+ * algorithm, expired, not yet valid, wrong issuer or audience. HTTP 401. A token is never
+ * ignored in favour of the cookie session: a client that sends one means to be that user.
+ */
+export const TokenInvalidError = createError<[string]>(
+  'FRT_TOKEN_INVALID',
+  'WebSocket upgrade refused: the bearer token was refused (%s); get a new token, then connect',
   401
 )
 
@@ -124,7 +156,19 @@ export const ClientErrorCode = Object.freeze({
   /** The channel's `onClientPublish` refused the data. */
   PUBLISH_REJECTED: 'publish_rejected',
   /** The adapter failed while publishing; try again. */
-  PUBLISH_FAILED: 'publish_failed'
+  PUBLISH_FAILED: 'publish_failed',
+  /** A token (connection or channel) was refused: signature, algorithm, expiry, claims. */
+  TOKEN_INVALID: 'token_invalid',
+  /** `requireAuth`: an anonymous connection sent something other than `auth`. */
+  AUTH_REQUIRED: 'auth_required',
+  /** A private channel needs a channel token in the `sub`. */
+  TOKEN_REQUIRED: 'token_required',
+  /** `rpc` names a method the server does not declare. */
+  UNKNOWN_METHOD: 'unknown_method',
+  /** `rpc` data failed the method's schema; the handler did not run. */
+  INVALID_DATA: 'invalid_data',
+  /** The method's handler did not answer within its timeout. */
+  RPC_TIMEOUT: 'rpc_timeout'
 } as const)
 
 /** Union of the codes in {@link ClientErrorCode}. */
@@ -145,6 +189,8 @@ export const UpgradeRefusal = Object.freeze({
   RATE: 'rate',
   /** No valid session while one is required (401). */
   AUTH: 'auth',
+  /** The bearer token was refused (401). */
+  TOKEN: 'token',
   /** The node is shutting down (503). */
   DRAINING: 'draining',
   /** Admission pacing: more clients are connecting than the node admits per second, and the wait would be too long (503). */
@@ -173,7 +219,15 @@ export const CloseCode = Object.freeze({
   /** Try again later: an event stream refused at its reconnect (the node is busy, full or draining); the reason carries `retry=<ms>`. */
   TRY_AGAIN_LATER: 1013,
   /** The client did not read fast enough and exceeded its send budget. */
-  SLOW_CONSUMER: 4008
+  SLOW_CONSUMER: 4008,
+  /** `requireAuth`: no identity (session, bearer token or `auth` frame) within `authTimeoutMs`. Reconnect with a token. */
+  AUTH_REQUIRED: 4400,
+  /** The connection's token expired and no new one came after the `refresh` frame. Get a token, reconnect. */
+  TOKEN_EXPIRED: 4401,
+  /** A token in an `auth` frame was refused (signature, algorithm, claims, another user). Get a token, reconnect. */
+  TOKEN_INVALID: 4403,
+  /** Disconnected by the application (`fastify.realtime.disconnect`): do not reconnect. The default code of a kick. */
+  KICKED: 4500
 } as const)
 
 /**
@@ -186,6 +240,14 @@ export const AdapterUnavailableError = createError<[string, string]>(
   503
 )
 
+/** A decorator method was called with an argument it cannot use (an empty user id, a close code out of range). */
+export const InvalidArgumentError = createError<[string, string]>(
+  'FRT_INVALID_ARGUMENT',
+  'fastify-realtime: invalid argument %s: %s',
+  500,
+  TypeError
+)
+
 /**
  * Every coded error fastify-realtime throws or answers with, by code, as Fastify exports its own
  * (`import { errorCodes } from 'fastify-realtime'`; `err instanceof errorCodes.FRT_INVALID_OPTION`).
@@ -195,21 +257,58 @@ export const errorCodes = Object.freeze({
   FRT_UNKNOWN_CHANNEL: UnknownChannelError,
   FRT_ORIGIN_FORBIDDEN: ForbiddenOriginError,
   FRT_SESSION_REQUIRED: SessionRequiredError,
+  FRT_TOKEN_INVALID: TokenInvalidError,
   FRT_TOO_MANY_CONNECTIONS_PER_IP: TooManyConnectionsPerIpError,
   FRT_HANDSHAKE_RATE: HandshakeRateError,
   FRT_SERVER_FULL: ServerFullError,
   FRT_DRAINING: DrainingError,
+  FRT_ADAPTER_UNAVAILABLE: AdapterUnavailableError,
+  FRT_INVALID_ARGUMENT: InvalidArgumentError,
+  FRT_API_KEY_REQUIRED: ApiKeyRequiredError,
+  FRT_API_SCOPE: ApiScopeError,
+  FRT_API_RATE_LIMITED: ApiRateLimitError,
   FRT_SERVER_BUSY: ServerBusyError,
   FRT_STREAM_NOT_FOUND: StreamNotFoundError,
-  FRT_INVALID_CHANNEL_LIST: InvalidChannelListError,
-  FRT_ADAPTER_UNAVAILABLE: AdapterUnavailableError
+  FRT_INVALID_CHANNEL_LIST: InvalidChannelListError
 })
+
+/** What an application's error code may be: 1–64 letters, digits, `_ . -`, starting with a letter. */
+const RPC_ERROR_CODE = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
+
+/**
+ * The error an RPC handler throws to answer the client with a code and a message of its own
+ * (`throw new RpcError('out_of_stock', 'Only 2 left')`). Anything else a handler throws reaches
+ * the client as `internal_error` with a generic message; its details stay in the server log.
+ */
+export class RpcError extends Error {
+  /** Stable, machine-readable code the client matches on. */
+  readonly code: string
+  /** Optional JSON details sent with the error (`data` in the `error` frame). */
+  readonly data: unknown
+
+  /**
+   * @param code - 1–64 letters, digits and `_ . -`, starting with a letter (e.g. `not_found`)
+   * @param message - for humans; sent to the client as it is
+   * @param data - optional JSON details
+   */
+  constructor (code: string, message: string, data?: unknown) {
+    super(message)
+    if (!RPC_ERROR_CODE.test(code)) throw new InvalidArgumentError('code', `${JSON.stringify(code)} is not a valid RPC error code (1–64 letters, digits, _ . -, starting with a letter)`)
+    this.name = 'RpcError'
+    this.code = code
+    this.data = data
+  }
+}
 
 /** Reasons sent with the server's close codes (each well under 123 bytes). */
 export const CloseReason = Object.freeze({
   SLOW_CONSUMER: 'slow consumer',
   RATE_LIMITED: 'rate limit exceeded',
-  HEARTBEAT_TIMEOUT: 'heartbeat timeout'
+  HEARTBEAT_TIMEOUT: 'heartbeat timeout',
+  AUTH_REQUIRED: 'authentication required',
+  TOKEN_EXPIRED: 'token expired',
+  TOKEN_INVALID: 'token invalid',
+  KICKED: 'disconnected by the server'
 } as const)
 
 /** Union of the numeric close codes in {@link CloseCode}. */

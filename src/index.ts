@@ -9,13 +9,18 @@ import { realtime } from './plugin.js'
 
 export default realtime
 export { realtime, realtime as fastifyRealtime }
-export type { RealtimeDecorator } from './plugin.js'
+export type { RealtimeDecorator, TargetingResources } from './plugin.js'
 
 // Options and what the hooks receive.
-export type { RealtimePluginOptions, TickContext } from './options.js'
+export type { RealtimePluginOptions, TickContext, ApiOptions, ApiKey, ApiScope, WebhookOptions } from './options.js'
+export type { WebhookEventType } from './api/webhooks.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
 export type { Visitor } from './node/visitor.js'
+export type { RpcMethod, RpcContext } from './rpc/methods.js'
+export type { TokenClaims } from './auth/tokens.js'
+export type { AuthResources } from './auth/connection-auth.js'
+export type { DisconnectTarget } from './users/user-service.js'
 
 // What the decorator returns.
 export type { RealtimeStats, NodeResources } from './node/realtime-node.js'
@@ -23,15 +28,18 @@ export type { UpgradeGateState } from './upgrade/gate.js'
 export type { ReadinessCheckResult, ReadinessProbe, ReadinessReport } from './node/readiness.js'
 
 // Errors and close codes.
-export { errorCodes, CloseCode, ClientErrorCode } from './errors.js'
+export { errorCodes, CloseCode, ClientErrorCode, RpcError } from './errors.js'
 export type { CloseCodeValue, ClientErrorCodeValue } from './errors.js'
+
+// For webhook receivers written in Node: check a request's signature.
+export { verifyWebhook } from './api/signature.js'
 
 // Seams: where publications live, and what gets counted.
 export type {
   RealtimeAdapter, AdapterHandler, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'
 export type { MemoryAdapterOptions } from './adapters/memory.js'
-export type { RealtimeMetrics, UpgradeRejection } from './metrics/metrics.js'
+export type { RealtimeMetrics, UpgradeRejection, WebhookOutcome } from './metrics/metrics.js'
 export { noopMetrics } from './metrics/metrics.js'

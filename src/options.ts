@@ -9,10 +9,13 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import type { RealtimeAdapter } from './adapters/adapter.js'
 import { resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
+import { TOKEN_ALGORITHMS, parsePublicKey } from './auth/tokens.js'
 import { InvalidOptionError } from './errors.js'
 import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { ConnectionInfo } from './node/connection.js'
 import type { Visitor } from './node/visitor.js'
+import { resolveRpc, type RpcMethod, type RpcRegistry } from './rpc/methods.js'
+import { WEBHOOK_EVENTS, type WebhookEventType } from './api/webhooks.js'
 import { aFunction, envName, implementing, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
 
 /** What the `tick` option receives for each batch of ticks. */
@@ -40,10 +43,11 @@ export interface RealtimePluginOptions {
    */
   tick?: (context: TickContext) => unknown
   /**
-   * Identifies the visitor from the upgrade request. Hooks such as @fastify/session have run by
-   * then, so `request.session` is available. @default () => null
+   * Identifies the visitor from the upgrade request (sync or async). Hooks such as
+   * @fastify/session have run by then, so `request.session` is available. A valid bearer token,
+   * when tokens are configured, takes precedence. @default () => null
    */
-  identify?: (request: FastifyRequest) => Visitor | null
+  identify?: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
   /** Called once a connection is set up and welcomed. */
   onConnection?: (connection: ConnectionInfo) => void
   /** Called with every text message a client sends, after it is logged. */
@@ -93,6 +97,12 @@ export interface RealtimePluginOptions {
   maxSubscriptionsPerConnection?: number
   /** A presence entry not refreshed for this long disappears (a node that died), in ms. @default 30000 */
   presenceTtlMs?: number
+  /**
+   * How long the idempotency key of a publish is remembered, in ms: a retry with the same key
+   * (the HTTP API's `idempotencyKey`, a client `pub` frame's `key`) within it publishes nothing
+   * again and answers the first publication's position. @default 300000
+   */
+  idempotencyTtlMs?: number
   /** Where publications, history and presence live. @default the in-process memory adapter */
   adapter?: RealtimeAdapter
   /**
@@ -124,6 +134,98 @@ export interface RealtimePluginOptions {
    * `FRT_SERVER_BUSY` and a jittered `Retry-After`. @default 10000
    */
   maxAdmissionWaitMs?: number
+  /**
+   * HMAC secret (at least 32 characters) that connection and channel tokens are signed with
+   * (HS256/384/512). One key source at most: this, `jwtPublicKey` or `jwksUrl`. @default undefined (tokens off)
+   */
+  jwtSecret?: string
+  /** PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with. @default undefined */
+  jwtPublicKey?: string
+  /** URL of a JWKS (JSON Web Key Set) to verify tokens with; fetched, cached and refetched on an unknown key id. @default undefined */
+  jwksUrl?: string
+  /** Algorithms a token may be signed with; empty: every one the key source can verify (never `none`, never HMAC with a public key). @default [] */
+  jwtAlgorithms?: readonly string[]
+  /** Required `iss` claim of every token. @default undefined (not checked) */
+  jwtIssuer?: string
+  /** Required `aud` claim of every token (one of its audiences). @default undefined (not checked) */
+  jwtAudience?: string
+  /** How long a fetched JWKS is trusted before it is fetched again, in ms. @default 600000 */
+  jwksCacheMaxAgeMs?: number
+  /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
+  jwksCooldownMs?: number
+  /**
+   * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
+   * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
+   */
+  requireAuth?: boolean
+  /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
+  authTimeoutMs?: number
+  /** How long before its token expires a connection gets a `refresh` frame, in ms. @default 30000 */
+  tokenRefreshLeadMs?: number
+  /**
+   * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
+   * is welcomed (and when an anonymous one first authenticates with an `auth` frame; `request` is
+   * then undefined). The client is told with `subscribed` frames and never resubscribes these itself.
+   */
+  subscribe?: (visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>
+  /** Methods clients may call with `rpc` frames, by name: `{ add: { schema, handler, timeoutMs? } }`. @default {} */
+  rpc?: Record<string, RpcMethod>
+  /** How long an RPC handler has to answer before the client gets `rpc_timeout`, in ms (a method may set its own). @default 10000 */
+  rpcTimeoutMs?: number
+  /**
+   * The HTTP API for other services (publish, target users, presence, history…), under its own
+   * prefix and API keys; see docs/api.md. @default off
+   */
+  api?: ApiOptions
+  /** Signed webhooks of channel and presence changes (once across all nodes, debounced); see docs/api.md. @default off */
+  webhooks?: WebhookOptions
+}
+
+/** What a key of the HTTP API may do. `*`: everything. */
+export type ApiScope = 'publish' | 'broadcast' | 'users' | 'read' | '*'
+
+/** One API key, and what it may do. */
+export interface ApiKey {
+  /** The secret the caller sends as `Authorization: Bearer <key>`: at least 32 characters. */
+  key: string
+  /** What it may do. @default ['*'] */
+  scopes?: ApiScope[]
+  /** A name for logs (never the key itself). */
+  name?: string
+}
+
+/** Options of the HTTP API. */
+export interface ApiOptions {
+  /** Where its routes live, e.g. `/api/realtime` (under the registration prefix). */
+  prefix: string
+  /** The keys that may call it. */
+  keys: ApiKey[]
+  /** Requests per key per window (@fastify/rate-limit); `redis` shares the count across nodes. @default { max: 600, timeWindowMs: 60000 } */
+  rateLimit?: { max?: number, timeWindowMs?: number, redis?: unknown }
+  /** Most publications in one batch request. @default 100 */
+  maxBatch?: number
+}
+
+/** Options of the webhooks. */
+export interface WebhookOptions {
+  /** Where the events are POSTed. */
+  url: string
+  /** Signs every request (HMAC-SHA256): at least 32 characters. */
+  secret: string
+  /** Which events to send. @default every one */
+  events?: WebhookEventType[]
+  /** A vacate or a leave is sent only if nobody came back within this long, in ms. @default 5000 */
+  debounceMs?: number
+  /** How long one attempt may take, in ms. @default 5000 */
+  timeoutMs?: number
+  /** Attempts per event before it is dropped. @default 6 */
+  maxAttempts?: number
+  /** The first retry waits this long, each next one twice as long, in ms. @default 1000 */
+  retryBaseMs?: number
+  /** Events waiting at most; past it new ones are dropped. @default 10000 */
+  maxQueue?: number
+  /** Requests in flight at once. @default 4 */
+  concurrency?: number
 }
 
 /** Options after validation, with every default applied. Frozen. */
@@ -133,7 +235,7 @@ export interface ResolvedOptions {
   readonly prefix: string
   readonly tickIntervalMs: number
   readonly tick: (context: TickContext) => unknown
-  readonly identify: (request: FastifyRequest) => Visitor | null
+  readonly identify: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
   readonly onConnection: ((connection: ConnectionInfo) => void) | undefined
   readonly onMessage: ((connection: ConnectionInfo, text: string) => void) | undefined
   readonly maxPayloadBytes: number
@@ -142,8 +244,13 @@ export interface ResolvedOptions {
   readonly channels: ChannelRegistry
   readonly maxSubscriptionsPerConnection: number
   readonly presenceTtlMs: number
+  readonly idempotencyTtlMs: number
   /** Undefined: the plugin uses its default (memory) adapter. */
   readonly adapter: RealtimeAdapter | undefined
+  /** Undefined: no HTTP API. */
+  readonly api: ResolvedApiOptions | undefined
+  /** Undefined: no webhooks. */
+  readonly webhooks: ResolvedWebhookOptions | undefined
   readonly heartbeatIntervalMs: number
   readonly heartbeatTimeoutMs: number
   readonly maxBufferedBytes: number
@@ -164,14 +271,40 @@ export interface ResolvedOptions {
   readonly admissionRatePerSec: number
   readonly admissionBurst: number
   readonly maxAdmissionWaitMs: number
+  readonly jwtSecret: string | undefined
+  readonly jwtPublicKey: string | undefined
+  readonly jwksUrl: string | undefined
+  readonly jwtAlgorithms: readonly string[]
+  readonly jwtIssuer: string | undefined
+  readonly jwtAudience: string | undefined
+  readonly jwksCacheMaxAgeMs: number
+  readonly jwksCooldownMs: number
+  readonly requireAuth: boolean
+  readonly authTimeoutMs: number
+  readonly tokenRefreshLeadMs: number
+  readonly subscribe: ((visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>) | undefined
+  readonly rpc: RpcRegistry
+  readonly rpcTimeoutMs: number
 }
+
+/** The HTTP API's options with their defaults. */
+export interface ResolvedApiOptions {
+  readonly prefix: string
+  readonly keys: ReadonlyArray<{ readonly key: string, readonly scopes: readonly ApiScope[], readonly name: string }>
+  readonly rateLimit: { readonly max: number, readonly timeWindowMs: number, readonly redis: unknown }
+  readonly maxBatch: number
+}
+
+/** The webhooks' options with their defaults. */
+export type ResolvedWebhookOptions = Readonly<Required<WebhookOptions>>
 
 /** The tunables of the plugin: every option but the `prefix` Fastify gives. */
 type OptionValues = Omit<ResolvedOptions, 'prefix'>
 
 const HOUR_MS = 60 * 60 * 1000
 const DAY_MS = 24 * HOUR_MS
-const MAX_RATE = 1_000_000
+/** The largest rate any option takes (per second, or the API's per window). */
+export const MAX_RATE = 1_000_000
 
 const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })
 /** 0 (off) or an integer within the bounds. */
@@ -193,6 +326,77 @@ function resolveOrigins (value: unknown): { value: readonly string[] } | { probl
     origins.push(url.origin)
   }
   return { value: Object.freeze(origins) }
+}
+
+/** An http(s) URL (a JWKS endpoint). */
+function httpUrl (value: unknown): { value: string } | { problem: string } {
+  try {
+    const url = new URL(value as string)
+    if (url.protocol === 'https:' || url.protocol === 'http:') return { value: value as string }
+  } catch {}
+  return { problem: 'is not an http:// or https:// URL' }
+}
+
+const API_SCOPES = ['publish', 'broadcast', 'users', 'read', '*'] as const
+
+const ApiSchema = Type.Object({
+  prefix: Type.String({ pattern: '^/[A-Za-z0-9_\\-./]*$' }),
+  keys: Type.Array(Type.Object({
+    key: Type.String({ minLength: 32, maxLength: 256 }),
+    scopes: Type.Optional(Type.Array(Type.Union(API_SCOPES.map((scope) => Type.Literal(scope))), { minItems: 1 })),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
+  }, { additionalProperties: false }), { minItems: 1 }),
+  rateLimit: Type.Optional(Type.Object({
+    max: Type.Optional(integer(1, MAX_RATE)),
+    timeWindowMs: Type.Optional(integer(1000, HOUR_MS)),
+    redis: Type.Optional(Type.Unknown())
+  }, { additionalProperties: false })),
+  maxBatch: Type.Optional(integer(1, 1000))
+}, { additionalProperties: false })
+
+const WebhooksSchema = Type.Object({
+  url: Type.String({ pattern: '^https?://' }),
+  secret: Type.String({ minLength: 32 }),
+  events: Type.Optional(Type.Array(Type.Union(WEBHOOK_EVENTS.map((event) => Type.Literal(event))), { minItems: 1 })),
+  debounceMs: Type.Optional(integer(0, 10 * 60 * 1000)),
+  timeoutMs: Type.Optional(integer(100, 60_000)),
+  maxAttempts: Type.Optional(integer(1, 20)),
+  retryBaseMs: Type.Optional(integer(10, 60_000)),
+  maxQueue: Type.Optional(integer(1, 1_000_000)),
+  concurrency: Type.Optional(integer(1, 64))
+}, { additionalProperties: false })
+
+/** The API's options with their defaults; keys distinct. */
+function resolveApi (value: unknown): { value: ResolvedApiOptions } | { problem: string } {
+  const api = value as ApiOptions
+  const keys = api.keys.map((entry, index) => ({ key: entry.key, scopes: entry.scopes ?? ['*'], name: entry.name ?? `key ${index + 1}` }))
+  if (new Set(keys.map((entry) => entry.key)).size !== keys.length) return { problem: 'two keys are the same: give each caller its own' }
+  return {
+    value: Object.freeze({
+      prefix: api.prefix,
+      keys: Object.freeze(keys),
+      rateLimit: Object.freeze({ max: api.rateLimit?.max ?? 600, timeWindowMs: api.rateLimit?.timeWindowMs ?? 60_000, redis: api.rateLimit?.redis }),
+      maxBatch: api.maxBatch ?? 100
+    })
+  }
+}
+
+/** The webhooks' options with their defaults. */
+function resolveWebhooks (value: unknown): { value: ResolvedWebhookOptions } {
+  const webhooks = value as WebhookOptions
+  return {
+    value: Object.freeze({
+      url: webhooks.url,
+      secret: webhooks.secret,
+      events: webhooks.events ?? [...WEBHOOK_EVENTS],
+      debounceMs: webhooks.debounceMs ?? 5000,
+      timeoutMs: webhooks.timeoutMs ?? 5000,
+      maxAttempts: webhooks.maxAttempts ?? 6,
+      retryBaseMs: webhooks.retryBaseMs ?? 1000,
+      maxQueue: webhooks.maxQueue ?? 10_000,
+      concurrency: webhooks.concurrency ?? 4
+    })
+  }
 }
 
 const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'control', 'stateSet', 'stateClaim', 'stateGet', 'stateDelete', 'close'] as const
@@ -268,11 +472,37 @@ export const OPTIONS = Object.freeze({
     env: envName('presenceTtlMs'),
     group: 'Channels'
   },
+  idempotencyTtlMs: {
+    schema: integer(1000, DAY_MS),
+    default: 5 * 60 * 1000,
+    unit: 'milliseconds',
+    description: 'How long the idempotency key of a publish is remembered (the HTTP API\'s idempotencyKey, a client pub frame\'s key): a retry within it publishes nothing again and answers the first publication\'s position.',
+    env: envName('idempotencyTtlMs'),
+    group: 'Channels'
+  },
   adapter: {
     ...implementing<RealtimeAdapter>('RealtimeAdapter', ADAPTER_METHODS),
     default: undefined,
     defaultText: 'memory',
     description: 'Where publications, history and presence live: `MemoryAdapter` (one process, the default) or `RedisAdapter` (`fastify-realtime/redis`, many nodes).'
+  },
+  api: {
+    schema: ApiSchema,
+    default: undefined,
+    defaultText: 'off',
+    expected: 'an object { prefix, keys: [{ key (32+ characters), scopes? }], rateLimit?, maxBatch? }',
+    validate: resolveApi,
+    secret: true,
+    description: 'The HTTP API for other services (publish, broadcast, target users, presence, history, channels), under its own prefix, with API keys (see docs/api.md).'
+  },
+  webhooks: {
+    schema: WebhooksSchema,
+    default: undefined,
+    defaultText: 'off',
+    expected: 'an object { url, secret (32+ characters), events?, debounceMs?, timeoutMs?, maxAttempts?, retryBaseMs?, maxQueue?, concurrency? }',
+    validate: resolveWebhooks,
+    secret: true,
+    description: 'Signed POSTs of channel.occupied, channel.vacated, presence.join and presence.leave, once across all nodes and debounced (see docs/api.md).'
   },
   metrics: {
     ...implementing<RealtimeMetrics>('RealtimeMetrics', Object.keys(noopMetrics)),
@@ -435,6 +665,131 @@ export const OPTIONS = Object.freeze({
     description: 'Signs the resume tokens of `welcome` (HMAC-SHA256), at least 32 characters; every node behind one balancer needs the same. Unset: a random one per process (tokens resume on that process only).',
     env: envName('resumeSecret'),
     group: 'Reconnects and recovery'
+  },
+  jwtSecret: {
+    schema: Type.String({ minLength: 32 }),
+    default: undefined,
+    defaultText: 'tokens off',
+    expected: 'at least 32 characters',
+    secret: true,
+    description: 'HMAC secret (HS256/384/512) that connection and channel tokens are signed with, e.g. `openssl rand -hex 32`; one key source at most (this, `jwtPublicKey` or `jwksUrl`).',
+    details: 'Empty: no tokens, the demo page relies on its cookie session. Set: the demo also serves GET /token (a two-minute token for the page\'s visitor, signed with it) and its page authenticates with that token, refreshed before it expires.',
+    env: envName('jwtSecret'),
+    group: 'Tokens and RPC'
+  },
+  jwtPublicKey: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: '—',
+    expected: 'a PEM public key (-----BEGIN PUBLIC KEY-----)',
+    validate: (value) => {
+      const key = parsePublicKey(value as string)
+      return typeof key === 'string' ? { problem: key } : { value: value as string }
+    },
+    description: 'PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with.',
+    env: envName('jwtPublicKey'),
+    group: 'Tokens and RPC'
+  },
+  jwksUrl: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: '—',
+    expected: 'an http:// or https:// URL',
+    validate: httpUrl,
+    description: 'URL of a JWKS to verify tokens with (RSA, EC, Ed25519 keys); cached, and fetched again when a token names an unknown key id.',
+    env: envName('jwksUrl'),
+    group: 'Tokens and RPC'
+  },
+  jwtAlgorithms: {
+    schema: Type.Array(Type.String()),
+    default: Object.freeze([]) as readonly string[],
+    defaultText: 'from the key',
+    expected: `a list of ${TOKEN_ALGORITHMS.join(', ')}`,
+    validate: (value) => {
+      const unknown = (value as string[]).filter((alg) => !TOKEN_ALGORITHMS.includes(alg))
+      return unknown.length > 0 ? { problem: `${unknown.join(', ')} is not an algorithm tokens may use; use ${TOKEN_ALGORITHMS.join(', ')}` } : { value: Object.freeze([...(value as string[])]) }
+    },
+    description: 'Algorithms a token may be signed with (comma-separated in the environment); empty: every one the key source can verify. Never `none`, never HMAC with a public key or a JWKS.',
+    env: envName('jwtAlgorithms'),
+    group: 'Tokens and RPC'
+  },
+  jwtIssuer: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: 'not checked',
+    expected: 'a non-empty string',
+    description: 'The `iss` claim every token must carry.',
+    env: envName('jwtIssuer'),
+    group: 'Tokens and RPC'
+  },
+  jwtAudience: {
+    schema: Type.String({ minLength: 1 }),
+    default: undefined,
+    defaultText: 'not checked',
+    expected: 'a non-empty string',
+    description: 'An `aud` every token must carry.',
+    env: envName('jwtAudience'),
+    group: 'Tokens and RPC'
+  },
+  jwksCacheMaxAgeMs: {
+    schema: integer(1000, DAY_MS),
+    default: 600_000,
+    unit: 'milliseconds',
+    description: 'How long a fetched JWKS is trusted before it is fetched again.',
+    env: envName('jwksCacheMaxAgeMs'),
+    group: 'Tokens and RPC'
+  },
+  jwksCooldownMs: {
+    schema: integer(0, HOUR_MS),
+    default: 30_000,
+    unit: 'milliseconds',
+    description: 'Least time between two JWKS fetches caused by a token with an unknown key id (how soon a rotated key is picked up).',
+    env: envName('jwksCooldownMs'),
+    group: 'Tokens and RPC'
+  },
+  requireAuth: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Every connection must be identified (cookie session, bearer token, or an `auth` frame within `authTimeoutMs`); until then it may send only `auth`, and it is closed with 4400 when the time is up.',
+    env: envName('requireAuth'),
+    group: 'Tokens and RPC'
+  },
+  authTimeoutMs: {
+    schema: integer(1000, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame.',
+    env: envName('authTimeoutMs'),
+    group: 'Tokens and RPC'
+  },
+  tokenRefreshLeadMs: {
+    schema: integer(0, DAY_MS),
+    default: 30_000,
+    unit: 'milliseconds',
+    description: 'How long before its token expires a connection gets a `refresh` frame; without a new token by `exp` it is closed with 4401.',
+    env: envName('tokenRefreshLeadMs'),
+    group: 'Tokens and RPC'
+  },
+  subscribe: {
+    ...aFunction<NonNullable<ResolvedOptions['subscribe']>>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(visitor, request) => channels`: server-side subscriptions made when a connection is welcomed (or first authenticates); the client gets `subscribed` frames.'
+  },
+  rpc: {
+    schema: opaque(),
+    default: resolveRpc(undefined),
+    defaultText: '{}',
+    validate: (value) => ({ value: resolveRpc(value) }),
+    description: 'Methods clients may call with `rpc` frames: `{ name: { schema, handler, timeoutMs? } }` (a TypeBox schema checked before the handler runs).'
+  },
+  rpcTimeoutMs: {
+    schema: integer(10, 10 * 60 * 1000),
+    default: 10_000,
+    unit: 'milliseconds',
+    description: 'How long an RPC handler has to answer before the client gets `rpc_timeout` (a method may set its own).',
+    env: envName('rpcTimeoutMs'),
+    group: 'Tokens and RPC'
   }
 } satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })
 

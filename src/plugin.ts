@@ -1,30 +1,42 @@
 /**
  * The one file that wires fastify-realtime into Fastify: option validation, @fastify/websocket,
- * the WebSocket route, the Server-Sent Events fallback's routes, resume tokens, the
- * `fastify.realtime` decorator and the shutdown hook.
+ * the WebSocket route, the Server-Sent Events fallback's routes, identity (tokens, sessions,
+ * `auth` frames), resume tokens, per-user targeting, RPC, the `fastify.realtime` decorator and the
+ * shutdown hook.
  */
 import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
-import type { Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
+import { randomBytes } from 'node:crypto'
+import type { LifecycleEvent, Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
+import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
+import { IdentityResolver, type Identity } from './auth/identity.js'
+import { TokenVerifier } from './auth/tokens.js'
 import { clientIp } from './upgrade/client-ip.js'
-import { CloseCode } from './errors.js'
+import { CloseCode, InvalidOptionError } from './errors.js'
+import { RpcService } from './rpc/rpc-service.js'
+import { UserIndex } from './users/user-index.js'
+import { UserService, type DisconnectTarget } from './users/user-service.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
 import { SseEndpoint } from './transports/sse-endpoint.js'
 import { SseRelay } from './transports/sse-relay.js'
 import { SseConnection } from './transports/sse.js'
 import { WebSocketConnection } from './transports/websocket.js'
-import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
 import { ResumeStore } from './node/resume-store.js'
 import { ResumeTokens } from './node/resume-tokens.js'
-import type { Visitor } from './node/visitor.js'
+import type { WelcomeMessage } from './wire/server-messages.js'
+import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
+import type { Connection } from './node/connection.js'
 import { UpgradeGate, type UpgradeGateState, type UpgradeListener } from './upgrade/gate.js'
 import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
+import { NodeReports } from './api/node-reports.js'
+import { startWebhooks } from './api/start-webhooks.js'
+import { ControlRouter } from './node/control.js'
 import { UpgradeResumption } from './upgrade/resume.js'
 
 /** ws's readyState for an open socket. */
@@ -65,8 +77,35 @@ export interface RealtimeDecorator {
    * `wsHandler` is {@link wsHandler} get it automatically; add it yourself to other upgrade routes.
    */
   readonly upgradeGate: onRequestHookHandler
-  /** What this node holds right now (connections, scheduled sockets, gate slots); for leak checks. */
-  resources: () => NodeResources & UpgradeGateState & RecoveryResources
+  /** What this node holds right now (connections, scheduled sockets, gate slots, deadlines); for leak checks. */
+  resources: () => NodeResources & UpgradeGateState & AuthResources & TargetingResources & RecoveryResources
+  /**
+   * Send `data` to every connection of a user (their visitor id: session or token `sub`) on every
+   * node, once each, as a `direct` frame. Resolves once it is on its way (a user with no
+   * connection anywhere gets nothing, and that is not an error).
+   * @throws FRT_INVALID_ARGUMENT for an empty or overlong user id
+   */
+  sendToUser: (userId: string, data: unknown) => Promise<void>
+  /**
+   * Close every connection of a user, or one connection by its id, on whichever node it is.
+   * @param code - 1000 or 4000–4999 @default 4500 (terminal: the client does not reconnect)
+   * @param reason - at most 123 bytes @default 'disconnected by the server'
+   * @throws FRT_INVALID_ARGUMENT for a bad target or code
+   */
+  disconnect: (target: { user: string } | { connId: string }, code?: number, reason?: string) => Promise<void>
+  /**
+   * Subscribe every live connection of a user, on every node, to a declared channel (no grant or
+   * canSubscribe: the server decides); each gets a `subscribed` frame, then every publication made
+   * after this resolves, in order, with presence as for a client `sub`.
+   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
+   */
+  subscribe: (user: string, channel: string) => Promise<void>
+  /**
+   * End a user's subscription to a channel on every live connection of theirs, on every node
+   * (an `unsubscribed` frame each).
+   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
+   */
+  unsubscribe: (user: string, channel: string) => Promise<void>
 }
 
 /** What the recovery features hold right now; every count returns to 0 when all is done. */
@@ -77,6 +116,14 @@ export interface RecoveryResources {
   relayedPosts: number
   /** Resume states and stream cursors being written to the adapter. */
   savesInFlight: number
+}
+
+/** Per-user targeting and RPC state, for leak checks. */
+export interface TargetingResources {
+  /** Users with a connection on this node. */
+  users: number
+  /** RPC calls waiting for their handler. */
+  rpcInFlight: number
 }
 
 /**
@@ -100,33 +147,42 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // The one place the adapter is chosen: the application's, or the embedded memory default.
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
-  // The one place a visitor is resolved, for a WebSocket upgrade and an event stream alike.
-  const identify = (request: FastifyRequest): Visitor | null => options.identify(request)
+  // Tokens (connection and channel): one verifier, or none when no key source is configured.
+  const tokens = TokenVerifier.fromOptions(options)
+  if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
+  const identity = new IdentityResolver(options.identify, tokens)
+  const users = new UserIndex()
+  // What other nodes ask of this one arrives as control messages; this node's id names it to them.
+  const nodeId = randomBytes(6).toString('base64url')
+  const control = new ControlRouter(fastify.log)
+  const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, fastify.log)
   // Cross-node work of the transports: POSTs relayed to their stream's node, resume takeovers.
-  const relay = new SseRelay(async (message) => { await adapter.control(message) })
+  const relay = new SseRelay(async (message) => { await control.send(message) })
   const resumeStore = new ResumeStore({
-    adapter,
+    adapter: { stateSet: async (key, value, ttlMs) => { await adapter.stateSet(key, value, ttlMs) }, stateGet: async (key) => await adapter.stateGet(key), control: async (message) => { await control.send(message) } },
     ttlMs: options.resumeTtlMs,
     pendingChannels: (connection) => channels.pendingChannels(connection),
     find: (id) => node.hub.get(id),
     onError: (err, connection) => { connection.log.warn({ err }, 'resume state not saved') }
   })
+  for (const kind of SseRelay.kinds) control.on(kind, (message) => { relay.onControl(message) })
+  control.on(ResumeStore.kind, (message) => { resumeStore.onControl(message) })
   if (options.resumeSecret === undefined && adapter.name !== 'memory') {
     fastify.log.warn('fastify-realtime: no resumeSecret set: resume tokens only resume on the node that issued them; give every node the same resumeSecret')
   }
-  const tokens = new ResumeTokens(options.resumeSecret)
+  const resumeTokens = new ResumeTokens(options.resumeSecret)
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     maxRecoveryReplay: options.maxRecoveryReplay,
     presenceTtlMs: options.presenceTtlMs,
+    idempotencyTtlMs: options.idempotencyTtlMs,
     metrics: options.metrics,
     log: fastify.log,
-    onControl: (message) => {
-      relay.onControl(message)
-      resumeStore.onControl(message)
-    }
+    grants: tokens,
+    control,
+    ...(webhooks === null ? {} : { onLifecycle: (event: LifecycleEvent) => { webhooks.handle(event) } })
   })
   // Before the channels' own close listener: what a connection leaves behind includes the
   // subscribes it had in flight, which that listener drops.
@@ -139,10 +195,40 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     }
   })
   channels.attach(node)
+  control.on('broadcast', (message) => { node.broadcast(message.data) })
+  const nodeReports = new NodeReports(nodeId, control, () => {
+    const stats = node.stats()
+    return { nodeId, connections: stats.connections, channels: channels.localCounts(), startedAt: stats.startedAt, uptimeMs: stats.uptimeMs, draining: stats.draining }
+  })
+  const targeting = new UserService({ control, hub: node.hub, channels, index: users, subscribeAtConnect: options.subscribe, metrics: options.metrics })
+  const auth = new ConnectionAuth({
+    tokens,
+    requireAuth: options.requireAuth,
+    authTimeoutMs: options.authTimeoutMs,
+    refreshLeadMs: options.tokenRefreshLeadMs,
+    send: (connection, message) => node.sendTo(connection, message),
+    hold: (connection) => { node.hold(connection) },
+    release: (connection) => { node.release(connection) },
+    onIdentified: (connection) => {
+      users.add(connection)
+      targeting.atConnect(connection, undefined)
+    },
+    log: fastify.log
+  })
+  if (auth.enabled) node.handle('auth', (connection, message) => { auth.handle(connection, message) })
+  if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
+  const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, send: (connection, message) => node.sendTo(connection, message), log: fastify.log })
+  if (options.rpc.size > 0) node.handle('rpc', (connection, message) => { rpc.handle(connection, message) })
+  node.onConnectionClose((connection) => {
+    auth.remove(connection)
+    users.remove(connection)
+    rpc.dropConnection(connection)
+  })
   await channels.start()
 
-  const gate = new UpgradeGate({ options, metrics: options.metrics, draining: () => node.draining })
+  const gate = new UpgradeGate({ options, identity, metrics: options.metrics, draining: () => node.draining })
   const drain = async (): Promise<void> => {
+    auth.stop()
     gate.cancelWaiting()
     // Refreshed now, while the positions are final (a closing socket is sent nothing more), in
     // case the grace runs out before the sockets close; their close saves them once more.
@@ -157,6 +243,54 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     ? { ok: false, detail: `at the connection limit (${options.maxConnections})` }
     : { ok: true })
   const ownsWebsocket = !fastify.hasDecorator('websocketServer')
+  /**
+   * Take a connection made for an admitted opening request into service, whatever its transport:
+   * the node (welcome, ticks, heartbeat), the user index, its token deadlines, the channel hooks'
+   * request, and the server-side subscriptions at connect (an anonymous socket that must
+   * authenticate gets them once it has). The identity is the one the gate resolved (`gate.identityOf`).
+   */
+  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'> = {}): void => {
+    node.accept(connection, welcome)
+    users.add(connection)
+    auth.start(connection, who)
+    channels.bindRequest(connection, request)
+    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
+  }
+
+  const releaseUpgrade = trackUpgradeResponses(fastify)
+  const resumption = new UpgradeResumption({ tokens: resumeTokens, store: resumeStore, identityOf: (request) => gate.identityOf(request), maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection })
+  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
+    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
+    const inherited = ownsWebsocket ? socket.listeners('error') : []
+    // What the upgrade resumes (its identity among it) was decided before the 101.
+    const resumed = resumption.take(request)
+    const who = resumed.identity
+    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
+    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id }, true)
+    connection.holdsGateSlot = gate.adopt(request.raw.socket)
+    acceptConnection(connection, request, who, { resume: resumeTokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) })
+    // Nothing reads the request after this: let the socket stop retaining it.
+    releaseUpgrade(request, socket, inherited)
+    if (resumed.channels.length > 0) {
+      channels.restore(connection, resumed.channels, resumed.rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the connection\'s channels failed') })
+    }
+  }
+
+  // Any route that serves upgrades with our handler gets the gate, our own `/ws` and the app's
+  // (the demo's `/`), in either form: `{ wsHandler: fastify.realtime.wsHandler }` beside a page
+  // handler, or `{ websocket: true }` with it as the route's handler. Added before
+  // @fastify/websocket's own onRoute hook, which replaces such a route's handler with a wrapper.
+  fastify.addHook('onRoute', (route) => {
+    const servesOurSockets = route.wsHandler === wsHandler || (route.websocket === true && (route.handler as unknown) === wsHandler)
+    if (!servesOurSockets) return
+    const existing = route.onRequest
+    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
+    // What a resume token brings back is read before the 101, once the gate admitted the upgrade.
+    const handlers = route.preHandler
+    route.preHandler = [...(handlers === undefined ? [] : Array.isArray(handlers) ? handlers : [handlers]), resumption.preHandler]
+  })
+
   if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
     fastify.addHook('preClose', drain)
@@ -186,43 +320,14 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     })
   }
 
-  const releaseUpgrade = trackUpgradeResponses(fastify)
-  const resumption = new UpgradeResumption({ tokens, store: resumeStore, identify, maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection })
-  const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
-    // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
-    const inherited = ownsWebsocket ? socket.listeners('error') : []
-    // What the upgrade resumes (its visitor among it) was decided before the 101.
-    const resumed = resumption.take(request)
-    // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
-    // The connection wires the socket's events as it is made: before any await, so nothing is missed.
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: resumed.visitor, requestId: request.id }, true)
-    connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    node.accept(connection, { resume: tokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) })
-    channels.bindRequest(connection, request)
-    // Nothing reads the request after this: let the socket stop retaining it.
-    releaseUpgrade(request, socket, inherited)
-    if (resumed.channels.length > 0) {
-      channels.restore(connection, resumed.channels, resumed.rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the connection\'s channels failed') })
-    }
-  }
-
-  // Any route that serves upgrades with our handler (e.g. the demo's `/`) gets the same gate and resumption.
-  fastify.addHook('onRoute', (route) => {
-    if (route.wsHandler !== wsHandler) return
-    const existing = route.onRequest
-    route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
-    const handlers = route.preHandler
-    route.preHandler = [...(handlers === undefined ? [] : Array.isArray(handlers) ? handlers : [handlers]), resumption.preHandler]
-  })
-
   // fastify-plugin shares this scope with the parent (so the decorator is visible there), which
-  // also means `prefix` is not applied to it: the routes live in a child scope that takes it.
+  // also means `prefix` is not applied to it: the route lives in a child scope that takes it.
   await fastify.register(async (routes) => {
-    routes.get(options.path, { websocket: true, onRequest: gate.onRequest, preHandler: resumption.preHandler }, wsHandler)
+    routes.get(options.path, { websocket: true }, wsHandler)
   }, { prefix: options.prefix })
 
   if (options.ssePath !== '') {
-    const sse = new SseEndpoint({ node, channels, gate, relay, cursors: adapter, options, identify })
+    const sse = new SseEndpoint({ node, channels, gate, relay, cursors: adapter, options, accept: acceptConnection })
     await fastify.register(async (routes) => {
       // A stream's POST carries one client message as it would travel on a WebSocket: its text.
       routes.removeAllContentTypeParsers()
@@ -231,6 +336,28 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
       // Larger than maxPayloadBytes: 413, as a WebSocket message that size closes with 1009.
       routes.post(options.ssePath, { bodyLimit: options.maxPayloadBytes }, sse.post)
     }, { prefix: options.prefix })
+  }
+
+  if (options.api !== undefined) {
+    const { apiRoutes } = await import('./api/routes.js')
+    const api = options.api
+    await fastify.register(apiRoutes, {
+      prefix: `${options.prefix}${api.prefix}`,
+      api,
+      backend: {
+        // API keys in their own space, apart from clients' pub keys (client:<visitor>:<key>).
+        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, `api:${key}`),
+        isDeclared: (channel) => channels.isDeclared(channel),
+        broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
+        presence: async (channel) => await channels.presence(channel),
+        history: async (channel, query) => await channels.history(channel, query),
+        nodes: async () => await nodeReports.all(),
+        sendToUser: async (user, data) => { await targeting.sendToUser(user, data) },
+        subscribeUser: async (user, channel) => { await targeting.subscribe(user, channel) },
+        unsubscribeUser: async (user, channel) => { await targeting.unsubscribe(user, channel) },
+        disconnect: async (target, code, reason) => { await targeting.disconnect(target, code, reason) }
+      }
+    })
   }
 
   fastify.decorate('realtime', {
@@ -244,12 +371,19 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     wsHandler,
     drain,
     upgradeGate: gate.onRequest,
-    resources: () => ({ ...node.resources(), ...gate.state(), streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving })
+    resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight, streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving }),
+    sendToUser: async (userId: string, data: unknown) => { await targeting.sendToUser(userId, data) },
+    disconnect: async (target: DisconnectTarget, code?: number, reason?: string) => { await targeting.disconnect(target, code, reason) },
+    subscribe: async (user: string, channel: string) => { await targeting.subscribe(user, channel) },
+    unsubscribe: async (user: string, channel: string) => { await targeting.unsubscribe(user, channel) }
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
+    webhooks?.close()
     node.ticker?.stop()
     node.heartbeat?.stop()
+    auth.stop()
+    rpc.stop()
     // After the drain (preClose): the closing connections have left their channels.
     await channels.close()
   })

@@ -137,7 +137,13 @@ function shown (value: unknown): string {
  */
 export function resolveTunable<T> (tunable: Tunable<T>, value: unknown): T | TunableProblem {
   if (value === undefined) return tunable.default
-  if (!checkerOf(tunable.schema).Check(value)) return new TunableProblem(`expected ${expectation(tunable)}`, tunable.secret === true ? 'a value that does not fit' : shown(value))
+  const checker = checkerOf(tunable.schema)
+  if (!checker.Check(value)) {
+    // Inside an object, say where: `keys/0/key: Expected string length greater or equal to 32`.
+    const first = checker.Errors(value).First()
+    const where = first !== undefined && first.path !== '' ? ` (at ${first.path.slice(1)}: ${first.message.toLowerCase()})` : ''
+    return new TunableProblem(`expected ${expectation(tunable)}${where}`, tunable.secret === true ? 'a value that does not fit' : shown(value))
+  }
   if (tunable.validate === undefined) return value as T
   const result = tunable.validate(value)
   return 'problem' in result ? new TunableProblem(result.problem) : result.value

@@ -29,6 +29,11 @@ export interface Publication {
   data: unknown
   /** Server time at which it was stamped, epoch milliseconds. */
   t: number
+  /**
+   * Set on the answer to a publish whose idempotency key was already used: nothing was published,
+   * and `offset`, `epoch` and `t` are the first publication's (`data` is what this call passed).
+   */
+  duplicate?: true
 }
 
 /** History settings of one publish (they come from the channel's policy). */
@@ -37,6 +42,15 @@ export interface PublishOptions {
   historySize: number
   /** How long a kept publication stays recoverable, in milliseconds. */
   historyTtlMs: number
+  /**
+   * Makes the publish idempotent: while this key is remembered for the channel, another publish
+   * with it publishes nothing and answers the first publication's position (`duplicate: true`).
+   * Checked and recorded in the same atomic step as the offset, so concurrent retries on several
+   * nodes publish once.
+   */
+  idempotencyKey?: string
+  /** How long an idempotency key is remembered, in milliseconds (with `idempotencyKey`). */
+  idempotencyTtlMs?: number
 }
 
 /** The answer to {@link RealtimeAdapter.since}. */
@@ -99,6 +113,16 @@ export interface ControlMessage {
   [field: string]: unknown
 }
 
+/**
+ * A change in a channel's life, as webhooks report it: the channel gained its first subscriber
+ * (on any node) or lost its last; a visitor joined (their first connection) or left (their last,
+ * whether it closed or expired on a node that died). Each is told to ONE node: the one whose
+ * operation caused it, or whose sweep found it.
+ */
+export type LifecycleEvent =
+  | { type: 'channel.occupied' | 'channel.vacated', channel: string }
+  | { type: 'presence.join' | 'presence.leave', channel: string, member: PresenceMember }
+
 /** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
 export interface AdapterHandler {
   /**
@@ -114,6 +138,8 @@ export interface AdapterHandler {
   onRestored?: (what: string) => void
   /** A control message (see {@link RealtimeAdapter.control}), once per node. */
   onControl?: (message: ControlMessage) => void
+  /** A lifecycle change of a channel, on exactly one node across all of them. */
+  onLifecycle?: (event: LifecycleEvent) => void
 }
 
 /**
@@ -133,16 +159,17 @@ export interface RealtimeAdapter {
   /**
    * Assign the next offset (in the stream's epoch), append to the history (trimmed to
    * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,
-   * as one atomic step per channel.
-   * @returns the stamped publication
+   * as one atomic step per channel; with an `idempotencyKey` already remembered, do none of it.
+   * @returns the stamped publication (or the first one's position, `duplicate: true`)
    */
   publish: (channel: string, data: unknown, options: PublishOptions) => Promise<Publication>
   /**
    * Start receiving the channel's publications and presence events. The node calls it when its
    * first local subscriber arrives; calls for one channel are applied in the order they are made.
+   * The node now occupies the channel: the first node to do so is told `channel.occupied`.
    */
   subscribe: (channel: string) => Promise<void>
-  /** Stop receiving the channel (the node's last local subscriber left). */
+  /** Stop receiving the channel (the node's last local subscriber left); the last node to leave is told `channel.vacated`. */
   unsubscribe: (channel: string) => Promise<void>
   /** Every retained publication after `position`, and whether that is the complete gap. */
   since: (channel: string, position: StreamPosition) => Promise<SinceResult>

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type {
-  AdapterHandler, ControlMessage, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from './adapter.js'
 
@@ -65,6 +65,8 @@ export class MemoryAdapter implements RealtimeAdapter {
   readonly #streams = new Map<string, Stream>()
   readonly #presence = new Map<string, ChannelPresence>()
   readonly #subscribed = new Set<string>()
+  /** Idempotency keys of recent publishes, by channel and key: the first publication's position. */
+  readonly #idempotency = new Map<string, { offset: number, epoch: string, t: number, expiresAt: number }>()
   /** Shared state: a JSON copy of each value (so callers never share objects), with its expiry. */
   readonly #state = new Map<string, { json: string, expiresAt: number }>()
   readonly #streamIdleTtlMs: number
@@ -90,9 +92,15 @@ export class MemoryAdapter implements RealtimeAdapter {
   async publish (channel: string, data: unknown, options: PublishOptions): Promise<Publication> {
     this.#assertOpen()
     const now = this.#now()
+    const idempotency = options.idempotencyKey === undefined ? undefined : `${channel}\u0000${options.idempotencyKey}`
+    if (idempotency !== undefined) {
+      const first = this.#idempotency.get(idempotency)
+      if (first !== undefined && first.expiresAt > now) return { channel, offset: first.offset, epoch: first.epoch, data, t: first.t, duplicate: true }
+    }
     const stream = this.#stream(channel, now)
     stream.offset++
     const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, t: now }
+    if (idempotency !== undefined) this.#idempotency.set(idempotency, { offset: stream.offset, epoch: stream.epoch, t: now, expiresAt: now + (options.idempotencyTtlMs ?? 0) })
     if (options.historySize > 0 && options.historyTtlMs > 0) {
       stream.history.push({ publication, expiresAt: now + options.historyTtlMs })
       if (stream.history.length > options.historySize) stream.history.splice(0, stream.history.length - options.historySize)
@@ -106,11 +114,14 @@ export class MemoryAdapter implements RealtimeAdapter {
 
   async subscribe (channel: string): Promise<void> {
     this.#assertOpen()
+    if (this.#subscribed.has(channel)) return
     this.#subscribed.add(channel)
+    // One node: its subscription is the channel's occupancy.
+    this.#lifecycle({ type: 'channel.occupied', channel })
   }
 
   async unsubscribe (channel: string): Promise<void> {
-    this.#subscribed.delete(channel)
+    if (this.#subscribed.delete(channel)) this.#lifecycle({ type: 'channel.vacated', channel })
   }
 
   async since (channel: string, position: StreamPosition): Promise<SinceResult> {
@@ -160,6 +171,7 @@ export class MemoryAdapter implements RealtimeAdapter {
     if (visitor === undefined) {
       presence.visitors.set(entry.visitorId, { count: 1, name: entry.name })
       this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name))
+      this.#lifecycle({ type: 'presence.join', channel, member: member(entry.visitorId, entry.name) })
       return
     }
     if (isNew) visitor.count++
@@ -221,10 +233,11 @@ export class MemoryAdapter implements RealtimeAdapter {
     this.#streams.clear()
     this.#presence.clear()
     this.#state.clear()
+    this.#idempotency.clear()
     this.#handler = null
   }
 
-  /** Drop expired presence entries (sending leaves), idle streams and expired state. Runs on a timer; public for tests. */
+  /** Drop expired presence entries (sending leaves), idle streams, expired state and idempotency keys. Runs on a timer; public for tests. */
   sweep (): void {
     const now = this.#now()
     for (const [channel, presence] of this.#presence) this.#expire(channel, presence, now)
@@ -233,6 +246,9 @@ export class MemoryAdapter implements RealtimeAdapter {
     }
     for (const [key, kept] of this.#state) {
       if (kept.expiresAt <= now) this.#state.delete(key)
+    }
+    for (const [key, first] of this.#idempotency) {
+      if (first.expiresAt <= now) this.#idempotency.delete(key)
     }
   }
 
@@ -277,12 +293,17 @@ export class MemoryAdapter implements RealtimeAdapter {
     if (visitor !== undefined && --visitor.count <= 0) {
       presence.visitors.delete(client.visitorId)
       this.#emitPresence(channel, 'leave', { id: client.visitorId })
+      this.#lifecycle({ type: 'presence.leave', channel, member: { id: client.visitorId } })
     }
     if (presence.clients.size === 0) this.#presence.delete(channel)
   }
 
   #emitPresence (channel: string, action: 'join' | 'leave', who: PresenceMember): void {
     if (this.#subscribed.has(channel)) this.#handler?.onPresence({ channel, action, member: who })
+  }
+
+  #lifecycle (event: LifecycleEvent): void {
+    this.#handler?.onLifecycle?.(event)
   }
 
   #assertOpen (): void {

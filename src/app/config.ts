@@ -17,7 +17,9 @@ import { resolve } from 'node:path'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
 import { parse as parseDotenv } from 'dotenv'
-import { OPTIONS, type ResolvedOptions } from '../options.js'
+import { MAX_RATE, OPTIONS, type ApiKey, type ApiScope, type ResolvedOptions } from '../options.js'
+
+const API_SCOPES: readonly ApiScope[] = ['publish', 'broadcast', 'users', 'read', '*']
 import { fromEnvText, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'
 
 /** The environment configuration failed validation; boot stops with it (the demo server's own error). */
@@ -45,6 +47,20 @@ function trustedProxies (value: unknown): { value: string[] } | { problem: strin
     if (!isTrustedProxyEntry(entry)) return { problem: `entry "${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal` }
   }
   return { value: entries }
+}
+
+/** `name:key:scope+scope` entries of API_KEYS, as the api option's keys. */
+function apiKeys (value: unknown): { value: ApiKey[] } | { problem: string } {
+  const keys: ApiKey[] = []
+  for (const entry of value as string[]) {
+    const [name = '', key = '', scopes = '*', ...rest] = entry.split(':')
+    const wanted = scopes.split('+')
+    if (rest.length > 0 || !/^[\w.-]{1,64}$/.test(name) || key.length < 32 || !wanted.every((scope) => API_SCOPES.includes(scope as ApiScope))) {
+      return { problem: `an entry is not name:key:scope+scope (a name of letters and digits, a key of 32+ characters, scopes among ${API_SCOPES.join(', ')})` }
+    }
+    keys.push({ name, key, scopes: wanted as ApiScope[] })
+  }
+  return { value: keys }
 }
 
 function redisUrl (value: unknown): { value: string } | { problem: string } {
@@ -137,6 +153,60 @@ export const SERVER_SETTINGS = Object.freeze({
     env: 'REDIS_URL',
     group: 'Scale-out on Redis'
   },
+  apiKeys: {
+    schema: Type.Array(Type.String()),
+    default: [],
+    defaultText: '',
+    expected: 'comma-separated name:key:scope+scope entries (a key of 32+ characters; scopes publish, broadcast, users, read or *)',
+    validate: apiKeys,
+    secret: true,
+    description: 'Turns the HTTP API on (see docs/api.md): the keys other services call it with, each with a name and what it may do.',
+    details: 'Example: API_KEYS=worker:<64 hex chars>:publish,admin:<another key>:* (make keys with openssl rand -hex 32). Empty: no HTTP API.',
+    env: 'API_KEYS',
+    group: 'HTTP API and webhooks'
+  },
+  apiPrefix: {
+    schema: Type.String({ pattern: '^/[A-Za-z0-9_\\-./]*$' }),
+    default: '/api',
+    expected: 'a path starting with /',
+    description: 'Where the HTTP API\'s routes live (with API_KEYS set).',
+    env: 'API_PREFIX',
+    group: 'HTTP API and webhooks'
+  },
+  apiRateLimitPerMinute: {
+    // The api option's own bound, so a value cannot pass here and fail at registration.
+    schema: Type.Integer({ minimum: 1, maximum: MAX_RATE }),
+    default: 600,
+    unit: 'requests per minute',
+    description: 'Requests each API key may make per minute (counted across nodes when on Redis); more get 429.',
+    env: 'API_RATE_LIMIT_PER_MINUTE',
+    group: 'HTTP API and webhooks'
+  },
+  webhookUrl: {
+    schema: Type.String({ pattern: '^https?://' }),
+    default: undefined,
+    expected: 'an http:// or https:// URL',
+    description: 'Where webhooks are POSTed: channel.occupied, channel.vacated, presence.join, presence.leave (see docs/api.md). Empty: no webhooks.',
+    env: 'WEBHOOK_URL',
+    group: 'HTTP API and webhooks'
+  },
+  webhookSecret: {
+    schema: Type.String({ minLength: 32 }),
+    default: undefined,
+    expected: 'at least 32 characters',
+    secret: true,
+    description: 'Signs every webhook (HMAC-SHA256); required with WEBHOOK_URL.',
+    env: 'WEBHOOK_SECRET',
+    group: 'HTTP API and webhooks'
+  },
+  webhookDebounceMs: {
+    schema: Type.Integer({ minimum: 0, maximum: 600_000 }),
+    default: 5000,
+    unit: 'milliseconds',
+    description: 'A channel.vacated or presence.leave is sent only if nobody came back within this long (a page reload sends nothing).',
+    env: 'WEBHOOK_DEBOUNCE_MS',
+    group: 'HTTP API and webhooks'
+  },
   redisKeyPrefix: {
     schema: Type.String({ pattern: '^[A-Za-z0-9_:.-]{0,64}$' }),
     default: 'rt:',
@@ -174,6 +244,16 @@ export interface AppConfig {
   redisKeyPrefix: string
   /** The plugin options read from the environment, ready to pass to `register`. */
   realtime: EnvOptions
+  /** API keys (API_KEYS); empty: no HTTP API. */
+  apiKeys: ApiKey[]
+  /** Where the HTTP API lives. */
+  apiPrefix: string
+  /** Requests per API key per minute. */
+  apiRateLimitPerMinute: number
+  /** Where webhooks go; undefined: none. */
+  webhookUrl: string | undefined
+  webhookSecret: string | undefined
+  webhookDebounceMs: number
 }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
@@ -229,6 +309,9 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
   const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost'> & { sessionSecret: string | undefined, metricsHost: string | undefined }
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new InvalidConfigError(`METRICS_PORT=${config.metricsPort} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
+  }
+  if ((config.webhookUrl === undefined) !== (config.webhookSecret === undefined)) {
+    throw new InvalidConfigError('WEBHOOK_URL and WEBHOOK_SECRET go together: set both to send webhooks, or neither')
   }
   if (config.nodeEnv === 'production' && config.sessionSecret === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')

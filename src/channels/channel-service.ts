@@ -7,11 +7,14 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { ControlMessage, PresenceMember, Publication, RealtimeAdapter } from '../adapters/adapter.js'
+import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
+import type { TokenVerifier } from '../auth/tokens.js'
 import { UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import type { ControlRouter } from '../node/control.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
+import type { SubscriptionSource } from '../wire/server-messages.js'
 import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { ChannelPresence } from './presence.js'
@@ -26,10 +29,24 @@ export interface ChannelServiceOptions {
   /** Most publications one recovery replays (the `maxRecoveryReplay` option). */
   maxRecoveryReplay: number
   presenceTtlMs: number
+  /** How long an idempotency key is remembered (the API's publishes, clients' `pub` keys), in ms. */
+  idempotencyTtlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
-  /** Control messages from the nodes (the adapter's `onControl`): what the transports relay between nodes. */
-  onControl?: (message: ControlMessage) => void
+  /** Verifies channel tokens (null: no token key; private channels are then refused at registration). */
+  grants?: TokenVerifier | null
+  /** Where control messages from other nodes go. */
+  control?: ControlRouter
+  /** Where lifecycle events this node is told of go (webhooks). */
+  onLifecycle?: (event: LifecycleEvent) => void
+}
+
+/** What to read of a channel's history. */
+export interface HistoryQuery {
+  /** After this position (recovery, as a client's `since`); absent: the newest publications. */
+  since?: StreamPosition
+  /** Without `since`: how many of the newest, at most. */
+  limit: number
 }
 
 /** See the module comment. */
@@ -41,13 +58,15 @@ export class ChannelService {
   readonly #channels: LocalChannels
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
+  readonly #idempotencyTtlMs: number
   readonly #maxRecoveryReplay: number
-  /** The client requests, once attached to a node. */
-  #requestHandlers: ChannelRequests | null = null
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
   readonly #retainRequests: boolean
-  readonly #onControl: ((message: ControlMessage) => void) | undefined
+  readonly #grants: TokenVerifier | null
+  #clientRequests: ChannelRequests | null = null
+  readonly #control: ControlRouter | undefined
+  readonly #onLifecycle: ((event: LifecycleEvent) => void) | undefined
 
   constructor (options: ChannelServiceOptions) {
     this.#registry = options.registry
@@ -55,9 +74,12 @@ export class ChannelService {
     this.#metrics = options.metrics
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
+    this.#idempotencyTtlMs = options.idempotencyTtlMs
     this.#maxRecoveryReplay = options.maxRecoveryReplay
     this.#retainRequests = options.registry.hasSubscribeHooks
-    this.#onControl = options.onControl
+    this.#grants = options.grants ?? null
+    this.#control = options.control
+    this.#onLifecycle = options.onLifecycle
     this.#channels = new LocalChannels({ adapter: options.adapter, metrics: options.metrics, log: options.log })
     this.#presence = new ChannelPresence({ adapter: options.adapter, ttlMs: options.presenceTtlMs, metrics: options.metrics, log: options.log })
   }
@@ -80,16 +102,18 @@ export class ChannelService {
       channels: this.#channels,
       presence: this.#presence,
       maxSubscriptionsPerConnection: this.#maxSubscriptions,
+      idempotencyTtlMs: this.#idempotencyTtlMs,
       maxRecoveryReplay: this.#maxRecoveryReplay,
       metrics: this.#metrics,
       send: (connection, message, position) => node.sendTo(connection, message, position),
-      requestOf: (connection) => this.#requests.get(connection)
+      requestOf: (connection) => this.#requests.get(connection),
+      grants: this.#grants
     })
+    this.#clientRequests = requests
     node.handle('sub', (connection, message) => { requests.subscribe(connection, message).catch(() => {}) })
     node.handle('unsub', (connection, message) => { requests.unsubscribe(connection, message) })
     node.handle('pub', (connection, message) => { requests.publish(connection, message) })
     node.onConnectionClose((connection) => { requests.dropConnection(connection) })
-    this.#requestHandlers = requests
   }
 
   /**
@@ -100,10 +124,12 @@ export class ChannelService {
    * @returns settles once every entry is answered, or the connection ended
    */
   async restore (connection: Connection, entries: readonly ChannelListEntry[], rewind = 0): Promise<void> {
-    const requests = this.#requestHandlers
+    const requests = this.#clientRequests
     if (requests === null) throw new Error('ChannelService.restore before attach()')
     for (const { channel, since } of entries) {
       if (connection.closed) return
+      // Already there: the server subscribed it at connect (subscribeAtConnect), or the client did.
+      if (this.#channels.get(connection, channel) !== undefined) continue
       await requests.subscribe(connection, since === undefined
         ? (rewind > 0 ? { type: 'sub', channel, rewind } : { type: 'sub', channel })
         : { type: 'sub', channel, since: { epoch: since.epoch, offset: since.offset } })
@@ -125,14 +151,10 @@ export class ChannelService {
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
       onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
-      onControl: (message) => {
-        try {
-          this.#onControl?.(message)
-        } catch (err) {
-          this.#log.error({ err, kind: message.kind }, 'control message handler threw')
-        }
-      }
+      onControl: (message) => { this.#control?.dispatch(message) },
+      onLifecycle: (event) => { this.#onLifecycle?.(event) }
     })
+    this.#control?.connect(this.#adapter)
     this.#presence.startRefreshing(() => this.#channels.all())
   }
 
@@ -158,12 +180,69 @@ export class ChannelService {
   }
 
   /**
+   * The stream's current position: what a server-side subscription made now starts after.
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async position (channel: string): Promise<StreamPosition> {
+    this.#declared(channel)
+    return (await this.#adapter.recent(channel, 0)).position
+  }
+
+  /**
+   * Subscribe a connection of this node from the server (see ChannelRequests.subscribeFromServer).
+   * @returns whether a subscribe started
+   */
+  subscribeFromServer (connection: Connection, channel: string, source: SubscriptionSource, since?: StreamPosition): boolean {
+    return this.#clientRequests?.subscribeFromServer(connection, channel, source, since) ?? false
+  }
+
+  /** End a connection's subscription from the server. @returns whether it had one */
+  unsubscribeFromServer (connection: Connection, channel: string): boolean {
+    return this.#clientRequests?.unsubscribeFromServer(connection, channel) ?? false
+  }
+
+  /**
    * Who is in a channel (one entry per visitor).
    * @throws UnknownChannelError when no declaration matches the channel
    */
   async presence (channel: string): Promise<PresenceMember[]> {
     this.#declared(channel)
     return await this.#presence.members(channel)
+  }
+
+  /**
+   * Publish with an idempotency key (the HTTP API's retries): while the key is remembered, a
+   * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
+    const policy = this.#declared(channel)
+    try {
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
+    } catch (err) {
+      this.#metrics.adapterError('publish')
+      throw err
+    }
+  }
+
+  /**
+   * A channel's history: what followed a position (with whether that is all of it), or the newest.
+   * @throws UnknownChannelError when no declaration matches the channel
+   */
+  async history (channel: string, query: HistoryQuery): Promise<SinceResult | RecentResult> {
+    const policy = this.#declared(channel)
+    if (query.since !== undefined) return await this.#adapter.since(channel, query.since)
+    return await this.#adapter.recent(channel, Math.min(query.limit, policy.historySize))
+  }
+
+  /** Whether a channel name is declared (matches a declaration). */
+  isDeclared (channel: string): boolean {
+    return isChannelName(channel) && this.#registry.match(channel) !== undefined
+  }
+
+  /** Subscribers on this node, by channel. */
+  localCounts (): Record<string, number> {
+    return this.#channels.counts()
   }
 
   /** Stop the presence refresher and close the adapter. */

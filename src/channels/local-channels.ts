@@ -57,6 +57,13 @@ export class LocalChannels {
     return this.#byConnection.get(connection)?.size ?? 0
   }
 
+  /** Subscribers on this node, by channel. */
+  counts (): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const [channel, local] of this.#channels) counts[channel] = local.subscribers.size
+    return counts
+  }
+
   /** Every subscription on this node (presence refreshes walk them). */
   * all (): IterableIterator<Subscription> {
     for (const subscriptions of this.#byConnection.values()) yield * subscriptions.values()

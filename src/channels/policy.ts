@@ -54,6 +54,13 @@ export interface ChannelDefinition {
   historyTtlMs?: number
   /** Whether subscribers see who else is subscribed (presence frames). @default false */
   presence?: boolean
+  /**
+   * A private channel: a client `sub` must carry a channel token, a signed grant whose `channel`
+   * claim is this channel and whose `sub` is the subscriber's visitor id (checked statelessly, on
+   * any node); `canSubscribe`, when set, runs too. Needs a token key (`jwtSecret`, `jwtPublicKey`
+   * or `jwksUrl`). Server-side subscriptions need no grant. @default false
+   */
+  private?: boolean
 }
 
 /** A declaration after validation, with its defaults applied. Frozen. */
@@ -65,6 +72,7 @@ export interface ChannelPolicy {
   readonly historySize: number
   readonly historyTtlMs: number
   readonly presence: boolean
+  readonly private: boolean
 }
 
 const allowEveryone = (): boolean => true
@@ -106,6 +114,11 @@ export const CHANNEL_FIELDS = Object.freeze({
     schema: Type.Boolean(),
     default: false,
     description: 'Subscribers get a snapshot of who is there, then join and leave frames.'
+  },
+  private: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too. Needs a token key.'
   }
 } satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
 
@@ -173,6 +186,11 @@ export class ChannelRegistry {
       if (policy.name.includes('*')) this.#patterns.push({ test: patternToRegExp(policy.name), policy })
       else this.#exact.set(policy.name, policy)
     }
+  }
+
+  /** Whether some declaration is private (it needs channel tokens, so a token key). */
+  get hasPrivate (): boolean {
+    return [...this.#exact.values(), ...this.#patterns.map((pattern) => pattern.policy)].some((policy) => policy.private)
   }
 
   /** Whether some declaration has its own `canSubscribe` hook (which may read the upgrade request). */

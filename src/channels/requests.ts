@@ -1,6 +1,8 @@
 /**
  * The channel requests of clients: `sub`, `unsub` and `pub`, each checked against the channel's
- * declaration and answered with an `ack` or a coded `error` (with the request's id).
+ * declaration and answered with an `ack` or a coded `error` (with the request's id); and the
+ * server's own subscriptions of a connection (`subscribed` / `unsubscribed` frames), which run the
+ * same subscribe flow without the client's checks (no grant, no `canSubscribe`: the server decides).
  *
  * A subscribe completes in steps that wait: the `canSubscribe` hook, the adapter subscribe, the
  * history read, the presence entry. An `unsub` (or the connection's close) may arrive during any
@@ -11,11 +13,12 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
 import { ClientErrorCode, type ClientErrorCodeValue } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
-import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage } from '../wire/server-messages.js'
+import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage, type SubscribedMessage, type SubscriptionSource } from '../wire/server-messages.js'
 import type { FramePosition } from '../wire/ws-frame.js'
 import type { LocalChannels } from './local-channels.js'
 import type { ChannelContext, ChannelPolicy, ChannelRegistry } from './policy.js'
@@ -27,6 +30,15 @@ export function historyOf (policy: ChannelPolicy): PublishOptions {
   return { historySize: policy.historySize, historyTtlMs: policy.historyTtlMs }
 }
 
+/**
+ * The idempotency key a client's `pub` is remembered under: in the visitor's own space, so that
+ * one visitor's keys never suppress another's publications (anonymous sockets share one space,
+ * which is why the client library's keys are random), and apart from the HTTP API's keys.
+ */
+function clientPublishKey (connection: Connection, key: string): string {
+  return connection.visitor === null ? `client::${key}` : `client:${connection.visitor.id}:${key}`
+}
+
 /** What {@link ChannelRequests} is made from. */
 export interface ChannelRequestsOptions {
   registry: ChannelRegistry
@@ -36,11 +48,26 @@ export interface ChannelRequestsOptions {
   maxSubscriptionsPerConnection: number
   /** Most publications one recovery (a `sub` with `since`) replays; a larger gap is not recovered. */
   maxRecoveryReplay: number
+  /** How long the idempotency key of a client's `pub` is remembered, in ms. */
+  idempotencyTtlMs: number
   metrics: RealtimeMetrics
   /** Sends one message to one connection (the node's `sendTo`), with the stream position it moves the client to. */
   send: (connection: Connection, message: ServerMessage, position?: FramePosition) => boolean
   /** The upgrade request of a connection, when it is kept for the hooks. */
   requestOf: (connection: Connection) => FastifyRequest | undefined
+  /** Verifies the channel tokens of private channels (null: no token key, so no private channel). */
+  grants: TokenVerifier | null
+}
+
+/** What a subscribe starts from: a client's `sub`, or the server's own subscription. */
+interface SubscribeStart {
+  since?: StreamPosition | undefined
+  rewind?: number | undefined
+  token?: string | undefined
+  /** The client's request id (client subscriptions). */
+  id?: RequestId | undefined
+  /** Set for a server-side subscription: who re-adds it after a reconnect. */
+  source?: SubscriptionSource
 }
 
 /** See the module comment. */
@@ -80,6 +107,44 @@ export class ChannelRequests {
       this.drop(subscription)
       this.#error(connection, id, ClientErrorCode.SUBSCRIBE_FAILED, `Could not subscribe to "${channel}" right now; try again.`)
     })
+  }
+
+  /**
+   * Subscribe a connection from the server (no grant or `canSubscribe`: the server decides),
+   * from `since` when given (the position when the application asked, so nothing published after
+   * that is missed), with a `subscribed` frame instead of an ack. A connection already subscribed
+   * to the channel, or at its subscription limit, is left as it is.
+   * @returns whether a subscribe started
+   */
+  subscribeFromServer (connection: Connection, channel: string, source: SubscriptionSource, since?: StreamPosition): boolean {
+    const { registry, channels, maxSubscriptionsPerConnection } = this.#options
+    const policy = registry.match(channel)
+    if (policy === undefined || connection.closed || channels.get(connection, channel) !== undefined) return false
+    if (channels.countOf(connection) >= maxSubscriptionsPerConnection) {
+      connection.log.warn({ channel, maxSubscriptionsPerConnection }, 'server-side subscription skipped: at the subscription limit')
+      return false
+    }
+    const subscription = new Subscription(connection, channel, policy)
+    channels.add(subscription)
+    this.#complete(subscription, { since, source }).catch((err: unknown) => {
+      if (subscription.cancelled) return
+      connection.log.error({ err, channel }, 'server-side subscribe failed')
+      this.#options.metrics.adapterError('subscribe')
+      this.drop(subscription)
+    })
+    return true
+  }
+
+  /**
+   * End a connection's subscription from the server, whoever made it, with an `unsubscribed` frame.
+   * @returns whether it had one
+   */
+  unsubscribeFromServer (connection: Connection, channel: string): boolean {
+    const subscription = this.#options.channels.get(connection, channel)
+    if (subscription === undefined) return false
+    this.drop(subscription)
+    this.#options.send(connection, { type: 'unsubscribed', channel })
+    return true
   }
 
   /** A client's `unsub`: it takes effect at once, on a subscribe still in flight too. */
@@ -124,24 +189,14 @@ export class ChannelRequests {
     for (const subscription of this.#options.channels.of(connection)) this.drop(subscription)
   }
 
-  async #complete (subscription: Subscription, message: SubscribeRequest): Promise<void> {
+  async #complete (subscription: Subscription, message: SubscribeStart): Promise<void> {
     const { connection, channel, policy } = subscription
     const { adapter, channels, presence } = this.#options
-    let allowed = false
-    try {
-      allowed = await policy.canSubscribe(this.#context(connection, channel))
-    } catch (err) {
-      connection.log.warn({ err, channel }, 'canSubscribe threw; subscription refused')
-    }
-    if (this.#abandoned(subscription, message.id)) return
-    if (allowed !== true) {
-      this.drop(subscription)
-      this.#error(connection, message.id, ClientErrorCode.FORBIDDEN, `You may not subscribe to "${channel}".`)
-      return
-    }
+    if (message.source === undefined && !await this.#authorised(subscription, message)) return
+    if (this.#abandoned(subscription, message)) return
     // From here live publications are buffered in the subscription until the replay is sent.
     await channels.join(subscription)
-    if (this.#abandoned(subscription, message.id)) return
+    if (this.#abandoned(subscription, message)) return
     let position: StreamPosition
     let recovered = false
     let replay: Publication[]
@@ -159,25 +214,31 @@ export class ChannelRequests {
     } else {
       ({ position, publications: replay } = await adapter.recent(channel, Math.min(message.rewind ?? 0, policy.historySize)))
     }
-    if (this.#abandoned(subscription, message.id)) return
+    if (this.#abandoned(subscription, message)) return
     let members: PresenceMember[] | null = null
     if (policy.presence) {
       await presence.add(subscription)
-      if (this.#abandoned(subscription, message.id)) return
+      if (this.#abandoned(subscription, message)) return
       members = await presence.members(channel)
-      if (this.#abandoned(subscription, message.id)) return
+      if (this.#abandoned(subscription, message)) return
     }
     if (subscription.overflowed) throw new Error(`more than the pending limit of publications arrived while subscribing to ${channel}`)
     // No await from here on: the ack, the replay, the buffered frames and the switch to live are one step.
     subscription.startAt(position.epoch, position.offset)
-    const ack: AckMessage = { type: 'ack', channel, recovered, offset: position.offset, epoch: position.epoch }
-    if (message.id !== undefined) ack.id = message.id
     // The client stands where the replay starts: a stream cut during the replay resumes from there.
     const first = replay[0]
     const start = recovered && message.since !== undefined
       ? message.since.offset
       : first !== undefined && first.epoch === position.epoch ? first.offset - 1 : position.offset
-    this.#options.send(connection, ack, { channel, epoch: position.epoch, offset: start })
+    const startsAt: FramePosition = { channel, epoch: position.epoch, offset: start }
+    if (message.source === undefined) {
+      const ack: AckMessage = { type: 'ack', channel, recovered, offset: position.offset, epoch: position.epoch }
+      if (message.id !== undefined) ack.id = message.id
+      this.#options.send(connection, ack, startsAt)
+    } else {
+      const subscribed: SubscribedMessage = { type: 'subscribed', channel, offset: position.offset, epoch: position.epoch, recovered, source: message.source }
+      this.#options.send(connection, subscribed, startsAt)
+    }
     for (const publication of replay) this.#options.send(connection, publicationMessage(publication))
     for (const publication of subscription.pendingPublications) {
       if (subscription.accept(publication)) this.#options.send(connection, publicationMessage(publication))
@@ -192,11 +253,53 @@ export class ChannelRequests {
     connection.log.debug({ channel, recovered, offset: position.offset, replayed: replay.length }, 'subscribed')
   }
 
+  /**
+   * A client's subscribe: the channel token of a private channel, then `canSubscribe`. A refusal
+   * is answered and the subscription dropped.
+   * @returns whether it may go on (false also when it was cancelled meanwhile)
+   */
+  async #authorised (subscription: Subscription, message: SubscribeStart): Promise<boolean> {
+    const { connection, channel, policy } = subscription
+    if (policy.private) {
+      const grants = this.#options.grants
+      if (message.token === undefined || grants === null) {
+        this.drop(subscription)
+        this.#error(connection, message.id, ClientErrorCode.TOKEN_REQUIRED, `"${channel}" is private: send a channel token with the sub.`)
+        return false
+      }
+      try {
+        await grants.verifyChannel(message.token, channel, connection.visitor?.id)
+      } catch (err) {
+        if (this.#abandoned(subscription, message)) return false
+        this.drop(subscription)
+        this.#error(connection, message.id, ClientErrorCode.TOKEN_INVALID, `Channel token refused: ${(err as TokenRefusal).message}.`)
+        return false
+      }
+      if (this.#abandoned(subscription, message)) return false
+    }
+    let allowed = false
+    try {
+      allowed = await policy.canSubscribe(this.#context(connection, channel))
+    } catch (err) {
+      connection.log.warn({ err, channel }, 'canSubscribe threw; subscription refused')
+    }
+    if (this.#abandoned(subscription, message)) return false
+    if (allowed !== true) {
+      this.drop(subscription)
+      this.#error(connection, message.id, ClientErrorCode.FORBIDDEN, `You may not subscribe to "${channel}".`)
+      return false
+    }
+    return true
+  }
+
   /** True when the subscription was cancelled meanwhile: its presence entry, if just made, is removed. */
-  #abandoned (subscription: Subscription, id: RequestId | undefined): boolean {
+  #abandoned (subscription: Subscription, start: SubscribeStart): boolean {
     if (!subscription.cancelled) return false
     if (subscription.present) this.#options.presence.remove(subscription)
-    if (!subscription.connection.closed) this.#error(subscription.connection, id, ClientErrorCode.CANCELLED, `The subscription to "${subscription.channel}" was cancelled before it completed.`)
+    // A client's request is answered; a server-side subscription has no request to answer.
+    if (start.source === undefined && !subscription.connection.closed) {
+      this.#error(subscription.connection, start.id, ClientErrorCode.CANCELLED, `The subscription to "${subscription.channel}" was cancelled before it completed.`)
+    }
     return true
   }
 
@@ -215,8 +318,14 @@ export class ChannelRequests {
         return
       }
     }
-    const publication = await this.#options.adapter.publish(channel, data, historyOf(policy))
-    if (id !== undefined) this.#options.send(connection, { type: 'ack', id, channel, offset: publication.offset, epoch: publication.epoch })
+    const options = message.key === undefined
+      ? historyOf(policy)
+      : { ...historyOf(policy), idempotencyKey: clientPublishKey(connection, message.key), idempotencyTtlMs: this.#options.idempotencyTtlMs }
+    const publication = await this.#options.adapter.publish(channel, data, options)
+    if (id === undefined) return
+    const ack: AckMessage = { type: 'ack', id, channel, offset: publication.offset, epoch: publication.epoch }
+    if (publication.duplicate === true) ack.duplicate = true
+    this.#options.send(connection, ack)
   }
 
   #context (connection: Connection, channel: string): ChannelContext {

@@ -79,6 +79,11 @@ export interface AckFrame {
   offset?: number
   epoch?: string
   recovered?: boolean
+  /** An `rpc`'s result. */
+  result?: unknown
+  /** An `auth`'s visitor id and token expiry (epoch ms). */
+  visitor?: string
+  expiresAt?: number
 }
 
 /** `error`: something about a client frame went wrong (the connection stays open). */
@@ -87,16 +92,50 @@ export interface ErrorFrame {
   code: string
   message: string
   id?: RequestId
+  /** Details an RPC handler attached to its error. */
+  data?: unknown
+}
+
+/** `refresh`: the connection's token expires at `expiresAt`; send a new one. */
+export interface RefreshFrame {
+  type: 'refresh'
+  expiresAt: number
+}
+
+/** `direct`: a message to this user (`sendToUser` on the server). */
+export interface DirectFrame<T = unknown> {
+  type: 'direct'
+  t: number
+  data: T
+}
+
+/** `subscribed`: the server subscribed this connection to a channel (`source`: who re-adds it after a reconnect). */
+export interface SubscribedFrame {
+  type: 'subscribed'
+  channel: string
+  offset: number
+  epoch: string
+  recovered: boolean
+  source: 'server' | 'connect'
+}
+
+/** `unsubscribed`: the server ended one of this connection's subscriptions. */
+export interface UnsubscribedFrame {
+  type: 'unsubscribed'
+  channel: string
 }
 
 /** Every frame the server sends. */
-export type ServerFrame = WelcomeFrame | TickFrame | BroadcastFrame | PubFrame | PresenceFrame | AckFrame | ErrorFrame
+export type ServerFrame = WelcomeFrame | TickFrame | BroadcastFrame | PubFrame | PresenceFrame | AckFrame | ErrorFrame |
+RefreshFrame | DirectFrame | SubscribedFrame | UnsubscribedFrame
 
 /** A request the client sends (every one carries an id, so its answer can be matched). */
 export type ClientRequest =
-  | { type: 'sub', channel: string, since?: StreamPosition, rewind?: number }
+  | { type: 'sub', channel: string, since?: StreamPosition, rewind?: number, token?: string }
   | { type: 'unsub', channel: string }
-  | { type: 'pub', channel: string, data: unknown }
+  | { type: 'pub', channel: string, data: unknown, key: string }
+  | { type: 'auth', token: string }
+  | { type: 'rpc', method: string, data: unknown }
 
 /**
  * Read one text frame.

@@ -11,10 +11,10 @@ export { RealtimeClient } from './realtime-client.js'
 export type { ClientEvents, ClientOptions, PublishResult, SocketLike, Status, StatusChange, Transport, WebSocketClass } from './realtime-client.js'
 export type { EventSourceClass, EventSourceLike, FetchLike } from './sse-socket.js'
 export { Subscription } from './subscription.js'
-export type { PresenceChange, Subscribed, SubscriptionEvents } from './subscription.js'
+export type { PresenceChange, Subscribed, SubscriptionEvents, SubscriptionSource, TokenSource } from './subscription.js'
 export { ClientSideCode, RealtimeError } from './errors.js'
 export type { Unsubscribe } from './emitter.js'
 export type {
-  AckFrame, BroadcastFrame, ErrorFrame, PresenceFrame, PresenceMember, PubFrame, Publication, RequestId, ServerFrame,
-  StreamPosition, TickFrame, WelcomeFrame
+  AckFrame, BroadcastFrame, DirectFrame, ErrorFrame, PresenceFrame, PresenceMember, PubFrame, Publication, RefreshFrame, RequestId, ServerFrame,
+  StreamPosition, SubscribedFrame, TickFrame, UnsubscribedFrame, WelcomeFrame
 } from './frames.js'

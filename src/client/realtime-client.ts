@@ -1,8 +1,12 @@
 /**
  * A connection to a fastify-realtime server from a browser (or any runtime with a WebSocket):
  * it connects, reconnects with capped exponential backoff and jitter (taking the server's 1001
- * `retry=<ms>` hint as it is), resubscribes with `since` so nothing is missed, and matches every
- * request to its answer. Protocol: docs/PROTOCOL.md.
+ * `retry=<ms>` hint as it is), authenticates with a token from `getToken` on every connect and
+ * on every `refresh` (so the socket outlives its tokens), resubscribes with `since` so nothing is
+ * missed, follows the server's own subscriptions, calls methods (`rpc`), and matches every
+ * request to its answer. A publish carries a random idempotency key and waits out a reconnect:
+ * when the socket drops before its ack, it is sent again with the same key after the next open,
+ * so it is published once whether or not the first attempt landed. Protocol: docs/PROTOCOL.md.
  *
  * Where WebSockets are blocked it falls back by itself to the server's event stream (an
  * `EventSource` and POSTs, sse-socket.ts), with the same API, and tries a WebSocket again now and
@@ -12,8 +16,8 @@
  */
 import { Emitter } from './emitter.js'
 import { ClientSideCode, RealtimeError } from './errors.js'
-import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type TickFrame, type WelcomeFrame } from './frames.js'
-import { Subscription, type SubscriptionOwner } from './subscription.js'
+import { parseFrame, type AckFrame, type BroadcastFrame, type ClientRequest, type DirectFrame, type ErrorFrame, type Publication, type RequestId, type ServerFrame, type StreamPosition, type SubscribedFrame, type TickFrame, type WelcomeFrame } from './frames.js'
+import { Subscription, type SubscriptionOwner, type TokenSource } from './subscription.js'
 import { SseSocket, type EventSourceClass, type FetchLike } from './sse-socket.js'
 
 /**
@@ -47,10 +51,22 @@ export interface ClientOptions {
   maxRetryMs?: number
   /** How long a request (`publish`, a subscribe) waits for its answer, in ms. @default 10000 */
   requestTimeoutMs?: number
+  /**
+   * How long a publish keeps waiting for a connection and is resent after reconnects, in ms; past
+   * it the publish fails with `timeout`. Keep it below the server's `idempotencyTtlMs` (5 minutes
+   * by default), or a late resend could publish twice. @default 60000
+   */
+  publishRetryMs?: number
   /** Jitter source, for tests. @default Math.random */
   random?: () => number
   /** Connect at once. @default true */
   autoConnect?: boolean
+  /**
+   * Where a connection token comes from (e.g. `() => fetch('/token').then(…)`): called on every
+   * connect (the socket is `open` once the server accepted it) and on every `refresh` the server
+   * sends before the token expires. Without it, the connection relies on the page's cookie.
+   */
+  getToken?: () => string | Promise<string>
   /**
    * The server's event stream, used when WebSockets fail (two attempts in a row that never
    * open); `false` never falls back. @default the WebSocket URL with http(s) and its last path
@@ -96,6 +112,10 @@ export interface ClientEvents {
   text: string
   /** An `error` frame no request is waiting for. */
   error: RealtimeError
+  /** A message to this user (`sendToUser` on the server). */
+  direct: DirectFrame
+  /** The server subscribed this connection to a channel it had no subscription for: attach your listeners here. */
+  subscription: Subscription<unknown>
 }
 
 /** The result of a publish: where the publication landed in the channel's stream. */
@@ -111,6 +131,21 @@ const isTerminal = (code: number): boolean => code >= 4500 && code <= 4999
 interface Pending {
   resolve: (frame: AckFrame) => void
   reject: (error: RealtimeError) => void
+}
+
+const errorOf = (frame: ErrorFrame): RealtimeError => new RealtimeError(frame.code, frame.message, frame.data)
+
+/** A publish waiting for its ack, across reconnects. */
+interface Outgoing {
+  request: Extract<ClientRequest, { type: 'pub' }>
+  resolve: (result: PublishResult) => void
+  reject: (error: RealtimeError) => void
+  timer: ReturnType<typeof setTimeout>
+}
+
+/** A random idempotency key: 96 bits, hex (getRandomValues needs no secure context). */
+function randomKey (): string {
+  return Array.from(globalThis.crypto.getRandomValues(new Uint8Array(12)), (byte) => byte.toString(16).padStart(2, '0')).join('')
 }
 
 function defaultWebSocket (): WebSocketClass {
@@ -141,10 +176,13 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   readonly subscriptions = new Map<string, Subscription<unknown>>()
   /** How the current (or next) connection travels. */
   transport: Transport = 'websocket'
-  readonly #options: Required<Omit<ClientOptions, 'sse' | 'EventSource' | 'fetch'>>
+  readonly #options: Required<Omit<ClientOptions, 'getToken' | 'sse' | 'EventSource' | 'fetch'>>
   /** The event stream's URL, EventSource and fetch; null: no fallback. */
   readonly #sse: { url: string, EventSource: EventSourceClass, fetch: FetchLike } | null
+  readonly #getToken: (() => string | Promise<string>) | undefined
   readonly #pending = new Map<RequestId, Pending>()
+  /** Publishes not acked yet, in the order they were made. */
+  readonly #outbox = new Set<Outgoing>()
   #socket: SocketLike | null = null
   #nextId = 1
   #attempt = 0
@@ -171,10 +209,12 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       minRetryMs: options.minRetryMs ?? 500,
       maxRetryMs: options.maxRetryMs ?? 15_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      publishRetryMs: options.publishRetryMs ?? 60_000,
       random: options.random ?? Math.random,
       autoConnect: options.autoConnect ?? true,
       webSocketRetryMs: options.webSocketRetryMs ?? 60_000
     }
+    this.#getToken = options.getToken
     const EventSource = options.EventSource ?? (globalThis as { EventSource?: EventSourceClass }).EventSource
     const fetch = options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch?.bind(globalThis)
     this.#sse = options.sse === false || EventSource === undefined || fetch === undefined ? null : { url: options.sse ?? streamUrl(url), EventSource, fetch }
@@ -196,11 +236,14 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     let opened = false
     socket.onopen = () => {
       opened = true
-      this.#attempt = 0
-      if (transport === 'websocket') this.#failures = 0
-      else this.#probeLater()
-      this.#setStatus({ status: 'open', transport })
-      for (const subscription of this.subscriptions.values()) this.#sendSubscribe(subscription)
+      if (this.#getToken === undefined) {
+        this.#opened()
+        return
+      }
+      // Open once the server took the token; a refused one closes the socket (4403) and we retry.
+      this.#authenticate().then(() => { this.#opened() }, () => {
+        if (this.#socket === socket && socket.readyState === OPEN) socket.close(4000, 'no token')
+      })
     }
     socket.onmessage = (event) => { this.#onText(String(event.data)) }
     socket.onclose = (event) => {
@@ -217,6 +260,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     this.#retryTimer = null
     if (this.#probeTimer !== null) clearTimeout(this.#probeTimer)
     this.#probeTimer = null
+    this.#failOutbox()
     if (this.#socket === null) {
       this.#setStatus({ status: 'closed', code })
       return
@@ -227,12 +271,13 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   /**
    * Subscribe to a channel. `T` is what the channel carries, as the application knows it.
    * @param handler - called with each publication's data
-   * @param options - `rewind`: on the first subscribe, replay up to this many recent publications
+   * @param options - `rewind`: on the first subscribe, replay up to this many recent publications;
+   *   `token`: the channel token of a private channel (or a function that fetches one, called for every subscribe)
    * @throws Error when the channel is already subscribed
    */
-  subscribe<T = unknown> (channel: string, handler?: (data: T, publication: Publication<T>) => void, options: { rewind?: number } = {}): Subscription<T> {
+  subscribe<T = unknown> (channel: string, handler?: (data: T, publication: Publication<T>) => void, options: { rewind?: number, token?: TokenSource } = {}): Subscription<T> {
     if (this.subscriptions.has(channel)) throw new Error(`fastify-realtime/client: already subscribed to ${channel}`)
-    const subscription = new Subscription<T>(this, channel, options.rewind ?? 0)
+    const subscription = new Subscription<T>(this, channel, options.rewind ?? 0, 'client', options.token)
     if (handler !== undefined) subscription.on('publication', (publication) => { handler(publication.data, publication) })
     this.subscriptions.set(channel, subscription as Subscription<unknown>)
     if (this.status === 'open') this.#sendSubscribe(subscription as Subscription<unknown>)
@@ -240,12 +285,36 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   }
 
   /**
-   * Publish to a channel that allows client publications.
-   * @returns where it landed; rejects with a {@link RealtimeError} carrying the server's code
+   * Publish to a channel that allows client publications. Made while the client is connecting or
+   * reconnecting, it is sent once the connection is open; when the connection drops before the
+   * answer, it is sent again after the next open with the same idempotency key, so the server
+   * publishes it once (see `publishRetryMs`).
+   * @returns where it landed; rejects with a {@link RealtimeError} carrying the server's code, or
+   *   `timeout`, or `disconnected` once the client is closed
    */
   async publish (channel: string, data: unknown): Promise<PublishResult> {
-    const ack = await this.#request({ type: 'pub', channel, data })
-    return { offset: Number(ack.offset), epoch: String(ack.epoch) }
+    if (this.#stopped) throw new RealtimeError(ClientSideCode.DISCONNECTED, 'closed')
+    return await new Promise((resolve, reject) => {
+      const outgoing: Outgoing = {
+        request: { type: 'pub', channel, data, key: randomKey() },
+        resolve,
+        reject,
+        timer: setTimeout(() => { this.#settle(outgoing, new RealtimeError(ClientSideCode.TIMEOUT, 'not published in time')) }, this.#options.publishRetryMs)
+      }
+      this.#outbox.add(outgoing)
+      if (this.status === 'open') this.#sendPublish(outgoing)
+    })
+  }
+
+  /**
+   * Call a method the server declares. `T` is what it answers, as the application knows it.
+   * @param options - `timeoutMs`: how long to wait for the answer @default the `requestTimeoutMs` option
+   * @returns the method's result; rejects with a {@link RealtimeError} carrying the server's code
+   *   (`invalid_data`, `unknown_method`, `rpc_timeout`, the application's own…) or `timeout`
+   */
+  async rpc<T = unknown> (method: string, data?: unknown, options: { timeoutMs?: number } = {}): Promise<T> {
+    const ack = await this.#request({ type: 'rpc', method, data: data ?? null }, options.timeoutMs)
+    return ack.result as T
   }
 
   /**
@@ -265,10 +334,50 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.status === 'open') this.#request({ type: 'unsub', channel: subscription.channel }).catch(() => {})
   }
 
-  #sendSubscribe (subscription: Subscription<unknown>): void {
-    this.#request(subscription.request()).then((ack) => {
-      if (this.subscriptions.get(subscription.channel) === subscription) subscription.acked(ack)
+  #sendPublish (outgoing: Outgoing): void {
+    this.#request(outgoing.request).then((ack) => {
+      this.#settle(outgoing, { offset: Number(ack.offset), epoch: String(ack.epoch) })
     }, (error: RealtimeError) => {
+      // Lost with the socket: it stays in the outbox and goes again, same key, on the next open.
+      if (error.code !== ClientSideCode.DISCONNECTED || this.#stopped) this.#settle(outgoing, error)
+    })
+  }
+
+  /** A publish's end: its answer, or why there will be none. Only the first settles it. */
+  #settle (outgoing: Outgoing, outcome: PublishResult | RealtimeError): void {
+    if (!this.#outbox.delete(outgoing)) return
+    clearTimeout(outgoing.timer)
+    if (outcome instanceof RealtimeError) outgoing.reject(outcome)
+    else outgoing.resolve(outcome)
+  }
+
+  #failOutbox (): void {
+    for (const outgoing of [...this.#outbox]) this.#settle(outgoing, new RealtimeError(ClientSideCode.DISCONNECTED, 'closed'))
+  }
+
+  #opened (): void {
+    this.#attempt = 0
+    if (this.transport === 'websocket') this.#failures = 0
+    else this.#probeLater()
+    this.#setStatus({ status: 'open', transport: this.transport })
+    for (const outgoing of this.#outbox) this.#sendPublish(outgoing)
+    // The server re-adds the subscriptions it makes at connect by itself.
+    for (const subscription of this.subscriptions.values()) if (subscription.source !== 'connect') this.#sendSubscribe(subscription)
+  }
+
+  /** Send a fresh token (`auth`) and wait for the server to take it. */
+  async #authenticate (): Promise<void> {
+    const getToken = this.#getToken
+    if (getToken === undefined) return
+    await this.#request({ type: 'auth', token: await getToken() })
+  }
+
+  #sendSubscribe (subscription: Subscription<unknown>): void {
+    const token = subscription.token
+    Promise.resolve(typeof token === 'function' ? token() : token).then(async (value) => await this.#request(subscription.request(value))).then((ack) => {
+      if (this.subscriptions.get(subscription.channel) === subscription) subscription.acked(ack)
+    }, (failure: unknown) => {
+      const error = failure instanceof RealtimeError ? failure : new RealtimeError(ClientSideCode.TOKEN_UNAVAILABLE, String(failure))
       if (error.code === ClientSideCode.DISCONNECTED) return // subscribed again on the next open
       this.subscriptions.delete(subscription.channel)
       subscription.refused(error)
@@ -276,7 +385,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   }
 
   /** Send a request with a fresh id and wait for its `ack` or `error`. */
-  async #request (request: ClientRequest): Promise<AckFrame> {
+  async #request (request: ClientRequest, timeoutMs = this.#options.requestTimeoutMs): Promise<AckFrame> {
     const socket = this.#socket
     if (socket === null || socket.readyState !== OPEN) throw new RealtimeError(ClientSideCode.DISCONNECTED, 'not connected')
     const id = this.#nextId++
@@ -284,7 +393,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       const timer = setTimeout(() => {
         this.#pending.delete(id)
         reject(new RealtimeError(ClientSideCode.TIMEOUT, 'no answer from the server'))
-      }, this.#options.requestTimeoutMs)
+      }, timeoutMs)
       this.#pending.set(id, {
         resolve: (frame) => { clearTimeout(timer); resolve(frame) },
         reject: (error) => { clearTimeout(timer); reject(error) }
@@ -305,8 +414,24 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
         this.#answer(frame)
         break
       case 'error':
-        if (!this.#answer(frame)) this.emit('error', new RealtimeError(frame.code, frame.message))
+        if (!this.#answer(frame)) this.emit('error', errorOf(frame))
         break
+      case 'refresh':
+        // A refused token closes the socket; the reconnect fetches another.
+        this.#authenticate().catch(() => {})
+        break
+      case 'direct':
+        this.emit('direct', frame)
+        break
+      case 'subscribed':
+        this.#subscribedByServer(frame)
+        break
+      case 'unsubscribed': {
+        const subscription = this.subscriptions.get(frame.channel)
+        this.subscriptions.delete(frame.channel)
+        subscription?.ended()
+        break
+      }
       case 'pub':
         this.subscriptions.get(frame.channel)?.publication(frame)
         break
@@ -364,13 +489,25 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     }
   }
 
+  /** The server subscribed this connection: a new subscription (announced), or one it re-adds after a reconnect. */
+  #subscribedByServer (frame: SubscribedFrame): void {
+    let subscription = this.subscriptions.get(frame.channel)
+    if (subscription === undefined) {
+      subscription = new Subscription(this, frame.channel, 0, frame.source)
+      this.subscriptions.set(frame.channel, subscription)
+      this.emit('subscription', subscription)
+    }
+    subscription.source = frame.source
+    subscription.acked(frame)
+  }
+
   /** Settle the request an answer is for. @returns whether one was waiting */
   #answer (frame: AckFrame | ErrorFrame): boolean {
     const waiting = frame.id === undefined ? undefined : this.#pending.get(frame.id)
     if (waiting === undefined || frame.id === undefined) return false
     this.#pending.delete(frame.id)
     if (frame.type === 'ack') waiting.resolve(frame)
-    else waiting.reject(new RealtimeError(frame.code, frame.message))
+    else waiting.reject(errorOf(frame))
     return true
   }
 
@@ -381,6 +518,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.#probeTimer !== null) clearTimeout(this.#probeTimer)
     this.#probeTimer = null
     if (this.#stopped || isTerminal(code)) {
+      this.#failOutbox()
       this.#setStatus({ status: 'closed', code, reason })
       return
     }

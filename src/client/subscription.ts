@@ -34,7 +34,19 @@ export interface SubscriptionEvents<T> {
   presence: PresenceChange
   /** The server refused the subscription (it is then dropped). */
   error: RealtimeError
+  /** The server ended the subscription (`unsubscribed` frame); it is dropped. */
+  unsubscribed: { channel: string }
 }
+
+/**
+ * Who made a subscription: the application (`client.subscribe`), the server on the live socket
+ * (`server`: resubscribed by the client after a reconnect), or the server at every connect
+ * (`connect`: the server re-adds it, the client never resubscribes it).
+ */
+export type SubscriptionSource = 'client' | 'server' | 'connect'
+
+/** A channel token, or what fetches one (called for every subscribe, resubscribes included). */
+export type TokenSource = string | (() => string | Promise<string>)
 
 /** What a subscription needs from its client. */
 export interface SubscriptionOwner {
@@ -48,6 +60,10 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   readonly channel: string
   /** Members present, by visitor id (presence channels only). */
   members = new Map<string, PresenceMember>()
+  /** Who made it (see {@link SubscriptionSource}). */
+  source: SubscriptionSource
+  /** The channel token of a private channel, sent with each subscribe. */
+  readonly token: TokenSource | undefined
   readonly #owner: SubscriptionOwner
   readonly #rewind: number
   /** Epoch of the stream ('' before the first ack). */
@@ -61,12 +77,14 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** Offset sent as `since` in the current subscribe. */
   #resumeFrom = 0
 
-  /** @internal Made by {@link RealtimeClient.subscribe}. */
-  constructor (owner: SubscriptionOwner, channel: string, rewind: number) {
+  /** @internal Made by {@link RealtimeClient.subscribe}, or by the client for a `subscribed` frame. */
+  constructor (owner: SubscriptionOwner, channel: string, rewind: number, source: SubscriptionSource = 'client', token?: TokenSource) {
     super()
     this.#owner = owner
     this.channel = channel
     this.#rewind = rewind
+    this.source = source
+    this.token = token
   }
 
   /** Where to resume from after a reconnect, or null before the first ack. */
@@ -81,17 +99,18 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.#owner.release(this)
   }
 
-  /** @internal The `sub` request for the current state. */
-  request (): ClientRequest {
+  /** @internal The `sub` request for the current state (with the channel token, if any). */
+  request (token?: string): ClientRequest {
     const since = this.position
     this.#resumeFrom = since?.offset ?? 0
-    return since === null
+    const request: ClientRequest = since === null
       ? { type: 'sub', channel: this.channel, rewind: this.#rewind }
       : { type: 'sub', channel: this.channel, since }
+    return token === undefined ? request : { ...request, token }
   }
 
-  /** @internal The server acknowledged the current subscribe. */
-  acked (ack: AckFrame): void {
+  /** @internal The server acknowledged the current subscribe (an `ack`, or a `subscribed` frame). */
+  acked (ack: Pick<AckFrame, 'offset' | 'epoch' | 'recovered'>): void {
     const resumed = this.#epoch !== ''
     const recovered = ack.recovered === true
     const epoch = String(ack.epoch)
@@ -100,6 +119,11 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.#acked = Number(ack.offset)
     this.#replaying = recovered
     this.emit('subscribed', { recovered, resumed, offset: this.#acked, epoch })
+  }
+
+  /** @internal The server ended the subscription. */
+  ended (): void {
+    this.emit('unsubscribed', { channel: this.channel })
   }
 
   /** @internal The server refused the subscribe. */

@@ -28,7 +28,15 @@ export interface RealtimeMetrics {
   publishLatency: (ms: number) => void
   /** The adapter (e.g. Redis) failed an operation. */
   adapterError: (operation: string) => void
+  /**
+   * A webhook: `sent` (delivered), `failed` (an attempt failed), `retried` (a retry was
+   * scheduled) or `dropped` (given up: attempts exhausted, refused, or the queue was full).
+   */
+  webhook: (outcome: WebhookOutcome, event: string) => void
 }
+
+/** What happened to a webhook; see {@link RealtimeMetrics.webhook}. */
+export type WebhookOutcome = 'sent' | 'failed' | 'retried' | 'dropped'
 
 const noop = (): void => {}
 
@@ -42,5 +50,6 @@ export const noopMetrics: RealtimeMetrics = Object.freeze({
   tickCoalesced: noop,
   heartbeatRtt: noop,
   publishLatency: noop,
-  adapterError: noop
+  adapterError: noop,
+  webhook: noop
 })

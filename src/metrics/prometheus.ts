@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { InvalidOptionError, UpgradeRefusal } from '../errors.js'
-import type { RealtimeMetrics, UpgradeRejection } from './metrics.js'
+import type { RealtimeMetrics, UpgradeRejection, WebhookOutcome } from './metrics.js'
 
 /** Options of {@link PrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -72,6 +72,7 @@ export class PrometheusMetrics implements RealtimeMetrics {
   readonly #heartbeatRtt: Histogram
   readonly #publishLatency: Histogram
   readonly #adapterErrors: Counter<'operation'>
+  readonly #webhooks: Counter<'event' | 'outcome'>
 
   /** @throws InvalidOptionError on a bad prefix or bucket list */
   constructor (options: PrometheusMetricsOptions = {}) {
@@ -114,6 +115,7 @@ export class PrometheusMetrics implements RealtimeMetrics {
       registers
     })
     this.#adapterErrors = new Counter({ name: name('adapter_errors_total'), help: 'Failed adapter operations (e.g. Redis publish), by operation.', labelNames: ['operation'] as const, registers })
+    this.#webhooks = new Counter({ name: name('webhooks_total'), help: 'Webhooks by event and outcome: sent, failed (an attempt), retried, dropped (given up).', labelNames: ['event', 'outcome'] as const, registers })
 
     // Create the known series at 0, so dashboards and rate() see them before the first event.
     this.#upgrades.inc({ outcome: 'accepted' }, 0)
@@ -188,6 +190,10 @@ export class PrometheusMetrics implements RealtimeMetrics {
   }
 
   /** The adapter failed `operation` (e.g. `publish`). */
+  webhook (outcome: WebhookOutcome, event: string): void {
+    this.#webhooks.inc({ event, outcome })
+  }
+
   adapterError (operation: string): void {
     this.#adapterErrors.inc({ operation })
   }

@@ -25,7 +25,10 @@ export interface ConnectionInfo {
   readonly id: string
   /** Client IP (trusted-proxy aware, normalised). */
   readonly ip: string
-  /** The visitor identified from the upgrade request, or null. */
+  /**
+   * Who is on the socket: from the upgrade request (cookie session or bearer token), or later
+   * from an `auth` frame; null while anonymous.
+   */
   readonly visitor: Visitor | null
   /** Epoch milliseconds at which the connection opened. */
   readonly connectedAt: number
@@ -97,7 +100,7 @@ export function newConnectionId (): string {
  * A timer wheel's {@link SlotIndex} kept in one of a connection's slot fields (the ticker's or
  * the heartbeat's), so a wheel needs no Map entry per connection.
  */
-export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot'): SlotIndex<Connection> {
+export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot' | 'authSlot'): SlotIndex<Connection> {
   return {
     get: (connection) => connection[field],
     set: (connection, slot) => { connection[field] = slot },
@@ -109,11 +112,15 @@ export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot'): SlotI
 const CLOSED = 1
 const HOLDS_GATE_SLOT = 2
 
+/** A message that arrived while the connection's messages were held (an `auth` being verified). */
+export type HeldMessage = readonly [data: InboundData, isBinary: boolean]
+
 /** See the module comment. */
 export abstract class Connection implements ConnectionInfo {
   readonly id: string
   readonly ip: string
-  readonly visitor: Visitor | null
+  /** Changes only when an `auth` frame identifies an anonymous connection (never to another visitor). */
+  visitor: Visitor | null
   /** The upgrade request's id (logged as `requestIdLabel`). */
   readonly requestId: string
   /**
@@ -130,6 +137,18 @@ export abstract class Connection implements ConnectionInfo {
    * written frame's `position` to it. Null: not followed.
    */
   positions: StreamPositions | null = null
+  /** The auth deadline wheel's bucket of this connection (token refresh, expiry, auth timeout). */
+  authSlot: number | undefined = undefined
+  /** What the auth deadline is for (see auth/connection-auth.ts); 0: none. */
+  authPhase = 0
+  /** Epoch ms at which the connection's token expires; 0: no token (a session, or anonymous). */
+  tokenExpiresAt = 0
+  /**
+   * Messages that arrived while an `auth` frame was being verified, in order; null when messages
+   * are not held. They are handled once the auth settles, so a request that follows an `auth`
+   * runs as the identity it established.
+   */
+  held: HeldMessage[] | null = null
   readonly #shared: ConnectionShared
   /** Milliseconds from TIME_BASE_MS to the open. */
   readonly #openedAt: number

@@ -4,7 +4,7 @@
  * shutdown. It receives plain values (ip, visitor, logger); Fastify stays in plugin.ts.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { Connection, ConnectionShared, InboundData } from './connection.js'
+import type { Connection, ConnectionShared, HeldMessage, InboundData } from './connection.js'
 import { ClientErrorCode, CloseCode, CloseReason } from '../errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hub } from './hub.js'
@@ -36,6 +36,16 @@ export type MessageHandler<M extends ClientMessage = ClientMessage> = (connectio
 
 /** Handlers by client message type; a capability (channels, …) registers its own. */
 export type MessageHandlers = { [K in ClientMessage['type']]?: MessageHandler<Extract<ClientMessage, { type: K }>> }
+
+/**
+ * Decides whether a protocol message may be handled at all on this connection (e.g. `requireAuth`
+ * refuses everything but `auth` from an anonymous socket). @returns null to let it through, or the
+ * error (code and message) to answer it with
+ */
+export type MessageGuard = (connection: Connection, message: ClientMessage) => Pick<ErrorMessage, 'code' | 'message'> | null
+
+/** Most messages held for one connection while an `auth` is verified; more are dropped as over the rate. */
+const MAX_HELD_MESSAGES = 64
 
 /** Counters reported by `fastify.realtime.stats()`. */
 export interface RealtimeStats {
@@ -95,6 +105,8 @@ export class RealtimeNode {
   readonly #shared: ConnectionShared
   readonly #handlers: MessageHandlers = {}
   readonly #closeListeners: Array<(connection: Connection) => void> = []
+  readonly #openListeners: Array<(connection: Connection) => void> = []
+  #guard: MessageGuard | null = null
   #connectionsTotal = 0
   #messagesReceived = 0
   #broadcastsSent = 0
@@ -144,6 +156,43 @@ export class RealtimeNode {
     (this.#handlers as Record<string, unknown>)[type] = handler
   }
 
+  /** Run `listener` once a connection is welcomed (before the application's onConnection hook). */
+  onConnectionOpen (listener: (connection: Connection) => void): void {
+    this.#openListeners.push(listener)
+  }
+
+  /** Install the guard every protocol message passes before its handler (one per node). */
+  guard (guard: MessageGuard): void {
+    this.#guard = guard
+  }
+
+  /**
+   * Hold a connection's next messages (counted against its rate as they arrive, handled later):
+   * while an `auth` is verified, so what follows it runs as the identity it establishes.
+   */
+  hold (connection: Connection): void {
+    connection.held ??= []
+  }
+
+  /** Handle the held messages of a connection, in order, and stop holding (unless one of them holds again). */
+  release (connection: Connection): void {
+    const held = connection.held
+    connection.held = null
+    if (held === null) return
+    for (let i = 0; i < held.length; i++) {
+      if (connection.closed) return
+      // Read afresh: handling the previous message may have held again (TypeScript cannot see that).
+      const heldAgain = connection.held as HeldMessage[] | null
+      if (heldAgain !== null) {
+        // A held `auth` holds again: the rest wait behind it, still in order.
+        heldAgain.push(...held.slice(i))
+        return
+      }
+      const [data, isBinary] = held[i] ?? ['', false]
+      this.#handleMessage(connection, data, isBinary, inboundBytes(data))
+    }
+  }
+
   /** Run `listener` after a connection closed and left the hub (e.g. channels drop its subscriptions). */
   onConnectionClose (listener: (connection: Connection) => void): void {
     this.#closeListeners.push(listener)
@@ -181,6 +230,13 @@ export class RealtimeNode {
       tickIntervalMs: this.#options.tickIntervalMs,
       ...welcome
     })
+    for (const listener of this.#openListeners) {
+      try {
+        listener(connection)
+      } catch (err) {
+        connection.log.error({ err }, 'open listener threw')
+      }
+    }
     if (this.#options.onConnection) {
       try {
         this.#options.onConnection(connection)
@@ -278,6 +334,20 @@ export class RealtimeNode {
       this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : requestIdOfFrame(data.toString()))
       return
     }
+    if (connection.held !== null) {
+      if (connection.held.length < MAX_HELD_MESSAGES) {
+        connection.held.push([data, isBinary])
+        return
+      }
+      this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
+      this.#rateLimited(connection, false, isBinary ? undefined : requestIdOfFrame(data.toString()))
+      return
+    }
+    this.#handleMessage(connection, data, isBinary, bytes)
+  }
+
+  /** One message that passed the rate limit: decode, check, dispatch. */
+  #handleMessage (connection: Connection, data: InboundData, isBinary: boolean, bytes: number): void {
     if (isBinary) {
       this.#options.metrics.frameIn('binary', bytes)
       this.#sendError(connection, { type: 'error', code: ClientErrorCode.BINARY_UNSUPPORTED, message: 'Binary frames are not supported; send JSON or plain text.' })
@@ -312,6 +382,12 @@ export class RealtimeNode {
     const id = message.id
     if (handler === undefined) {
       const error: ErrorMessage = { type: 'error', code: ClientErrorCode.UNSUPPORTED, message: `"${message.type}" is not enabled on this server.` }
+      this.#sendError(connection, id === undefined ? error : { ...error, id })
+      return
+    }
+    const refusal = this.#guard?.(connection, message) ?? null
+    if (refusal !== null) {
+      const error: ErrorMessage = { type: 'error', ...refusal }
       this.#sendError(connection, id === undefined ? error : { ...error, id })
       return
     }

@@ -79,6 +79,8 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 
 /** See the module comment. */
 export class ResumeStore {
+  /** The control message kind of a takeover. */
+  static readonly kind = TAKEOVER
   readonly #options: ResumeStoreOptions
   /** Saves under way (a drain waits for them). */
   readonly #saving = new Set<Promise<void>>()

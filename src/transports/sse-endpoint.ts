@@ -17,15 +17,17 @@
  * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself.
  */
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { Identity } from '../auth/identity.js'
 import type { ChannelService } from '../channels/channel-service.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
-import type { Visitor } from '../node/visitor.js'
+import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
 import type { ResolvedOptions } from '../options.js'
 import { clientIp } from '../upgrade/client-ip.js'
 import { originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../upgrade/resume-request.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { WelcomeMessage } from '../wire/server-messages.js'
 import { resolveEventId, type CursorStore } from './sse-event-ids.js'
 import type { SseRelay } from './sse-relay.js'
 import { SseConnection } from './sse.js'
@@ -50,8 +52,11 @@ export interface SseEndpointInit {
   /** Where cursors of long event ids live (the adapter's shared state). */
   cursors: CursorStore
   options: Pick<ResolvedOptions, 'maxSubscriptionsPerConnection' | 'resumeTtlMs' | 'allowedOrigins' | 'requireOrigin'>
-  /** The one function that says who is on a request (the `identify` option): a WebSocket's and a stream's alike. */
-  identify: (request: FastifyRequest) => Visitor | null
+  /**
+   * Takes a connection into service as every transport's are (the node, the user index, token
+   * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.
+   */
+  accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>) => void
 }
 
 function wantsEventStream (request: FastifyRequest): boolean {
@@ -68,7 +73,7 @@ export class SseEndpoint {
 
   /** `GET`: open an event stream. */
   readonly stream = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { node, channels, gate, relay, cursors, options, identify } = this.#init
+    const { node, channels, gate, relay, cursors, options, accept } = this.#init
     const socket = request.raw.socket
     let entries: ChannelListEntry[]
     let rewind: number
@@ -86,15 +91,16 @@ export class SseEndpoint {
     reply.hijack()
     const response = reply.raw
     response.writeHead(200, STREAM_HEADERS)
-    const connection = new SseConnection(response, node.connectionShared, { ip: clientIp(request), visitor: identify(request), requestId: request.id }, {
+    // Who it is, the gate resolved (the one resolver of every transport: session, bearer token).
+    const who = gate.identityOf(request)
+    const connection = new SseConnection(response, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id }, {
       cursors,
       cursorTtlMs: options.resumeTtlMs,
       retryMs: retryHintMs()
     })
     connection.holdsGateSlot = gate.adopt(socket)
     relay.add(connection)
-    node.accept(connection, { stream: relay.keyOf(connection) })
-    channels.bindRequest(connection, request)
+    accept(connection, request, who, { stream: relay.keyOf(connection) })
     if (entries.length > 0) {
       channels.restore(connection, entries, rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the stream\'s channels failed') })
     }

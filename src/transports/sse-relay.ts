@@ -22,6 +22,8 @@ const KEY_PATTERN = /^([A-Za-z0-9_-]{1,16})\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_
 
 /** See the module comment. */
 export class SseRelay {
+  /** The control message kinds the relay sends and handles. */
+  static readonly kinds = [POST, POSTED] as const
   /** This node's tag, the first part of its streams' keys. */
   readonly tag = randomBytes(6).toString('base64url')
   readonly #streams = new Map<string, SseConnection>()

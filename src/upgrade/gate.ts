@@ -2,14 +2,18 @@
  * The upgrade gate: checks that run in a Fastify `onRequest` hook on the upgrade request, before
  * the 101, so a refused client gets an ordinary HTTP status and costs no WebSocket.
  *
- * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), session (401),
- * concurrent connections per IP (429) and in total (503), then admission pacing: past the node's
- * admission rate a newcomer waits its turn (limits/admission.ts), and is refused (503) only when
- * the line is too long. Every refusal is logged with its reason and counted through
- * `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so writing
+ * In order: draining (503), handshake rate per IP (429), Origin allow-list (403), identity (the
+ * ONE resolver of auth/identity.ts: a refused bearer token is 401, and with `requireSession` so is
+ * no identity), concurrent connections per IP (429) and in total (503), then admission pacing:
+ * past the node's admission rate a newcomer waits its turn (limits/admission.ts), and is refused
+ * (503) only when the line is too long. Every refusal is logged with its reason and counted
+ * through `metrics.upgradeRejected`. The IP is the trusted-proxy-aware client IP, so writing
  * `X-Forwarded-For` does not move a client into another IP's budget.
  *
- * The same checks guard an event stream (a plain GET): {@link UpgradeGate.onStreamRequest}.
+ * {@link UpgradeGate.admit} is the gate itself, for any transport's opening request; the
+ * `onRequest` hook runs it (and the admission pacing) on WebSocket upgrades, and
+ * {@link UpgradeGate.onStreamRequest} on every request of an event stream's route. The identity
+ * it resolved is handed to the transport with {@link UpgradeGate.identityOf}.
  */
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage } from 'node:http'
@@ -19,18 +23,22 @@ import { clientIp, normalizeIp } from './client-ip.js'
 import { Admission } from '../limits/admission.js'
 import { ConnectionSlots } from '../limits/connection-slots.js'
 import {
-  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerBusyError, ServerFullError, SessionRequiredError, TooManyConnectionsPerIpError,
+  DrainingError, ForbiddenOriginError, HandshakeRateError, ServerBusyError, ServerFullError, SessionRequiredError, TokenInvalidError, TooManyConnectionsPerIpError,
   UpgradeRefusal, type UpgradeRejection
 } from '../errors.js'
+import { ANONYMOUS, type Identity, type IdentityResolver } from '../auth/identity.js'
+import { TokenRefusal } from '../auth/tokens.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import { KeyedTokenBuckets } from '../limits/token-bucket.js'
 import type { ResolvedOptions } from '../options.js'
 
 /** What the gate needs from the plugin. */
 export interface UpgradeGateInit {
-  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' | 'identify' |
+  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' |
   'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst' |
   'admissionRatePerSec' | 'admissionBurst' | 'maxAdmissionWaitMs'>
+  /** Who is connecting: the one resolver every transport's opening request goes through. */
+  identity: IdentityResolver
   metrics: RealtimeMetrics
   /** Whether the node is draining. */
   draining: () => boolean
@@ -52,6 +60,12 @@ export interface UpgradeGateState {
 
 /** A listener of a server's `upgrade` event, as `EventEmitter.removeListener` takes it. */
 export type UpgradeListener = Parameters<EventEmitter['removeListener']>[1]
+
+/** Why the gate refused an opening request: the reason (log, metric) and the coded HTTP error. */
+export interface GateRefusal {
+  reason: UpgradeRejection
+  error: Error
+}
 
 /** Seconds a refused client should wait, sent as `Retry-After`. */
 const DRAINING_RETRY_AFTER_SECONDS = 5
@@ -99,6 +113,8 @@ export class UpgradeGate {
   readonly #inFlight = new Map<EventEmitter, string>()
   /** `close` listener of in-flight handshake sockets; `this` is the socket. */
   readonly #onHandshakeSocketClose: (this: EventEmitter) => void
+  /** The identity each admitted request resolved to, until its transport takes it. */
+  readonly #identities = new WeakMap<FastifyRequest, Identity>()
 
   readonly #admission: Admission
   /** The `onRequest` hook; it lets every request that is not a WebSocket upgrade through. */
@@ -126,30 +142,31 @@ export class UpgradeGate {
         done()
         return
       }
-      this.#admit(request, reply, done)
+      this.#pass(request, reply, done)
     }
-    this.onStreamRequest = (request, reply, done) => { this.#admit(request, reply, done) }
+    this.onStreamRequest = (request, reply, done) => { this.#pass(request, reply, done) }
   }
 
-  /** The checks, then the newcomer's turn. */
-  #admit (request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-    const refusal = this.#check(request)
-    if (refusal !== null) {
-      this.#refuse(request, reply, refusal)
-      return
-    }
-    const socket = request.raw.socket as EventEmitter & { destroyed?: boolean } | undefined
-    const retryAfter = this.#admission.request({
-      admit: done,
-      cancel: () => {
-        this.abandon(socket)
-        this.#refuse(request, reply, { reason: UpgradeRefusal.DRAINING, error: new DrainingError() })
-      },
-      gone: () => socket?.destroyed === true
-    })
-    if (retryAfter === null) return
-    this.abandon(socket)
-    this.#refuse(request, reply, { reason: UpgradeRefusal.BUSY, error: new ServerBusyError() }, retryAfter)
+  /** The gate ({@link admit}), then the newcomer's turn (admission pacing). */
+  #pass (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    this.admit(request).then((refusal) => {
+      if (refusal !== null) {
+        this.#refuse(request, reply, refusal)
+        return
+      }
+      const socket = request.raw.socket as EventEmitter & { destroyed?: boolean } | undefined
+      const retryAfter = this.#admission.request({
+        admit: () => { done() },
+        cancel: () => {
+          this.abandon(socket)
+          this.#refuse(request, reply, { reason: UpgradeRefusal.DRAINING, error: new DrainingError() })
+        },
+        gone: () => socket?.destroyed === true
+      })
+      if (retryAfter === null) return
+      this.abandon(socket)
+      this.#refuse(request, reply, { reason: UpgradeRefusal.BUSY, error: new ServerBusyError() }, retryAfter)
+    }, (err: Error) => { done(err) })
   }
 
   /** Turn away the newcomers waiting for their turn (the node is draining). */
@@ -164,6 +181,42 @@ export class UpgradeGate {
   abandon (socket: unknown): void {
     const ip = this.#inFlight.get(socket as EventEmitter)
     if (ip !== undefined && this.adopt(socket)) this.#slots.release(ip)
+  }
+
+  /**
+   * Run the gate on an opening request (a WebSocket upgrade, an event stream): every check, the
+   * identity, and a connection slot, held until the request's TCP socket closes or its connection
+   * {@link adopt}s it.
+   * @returns null when the request may proceed, else why not (answer it with {@link GateRefusal.error})
+   * @throws what the application's `identify` threw
+   */
+  async admit (request: FastifyRequest): Promise<GateRefusal | null> {
+    const { options } = this.#init
+    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    const ip = clientIp(request)
+    if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
+    const origin = request.headers.origin
+    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
+      return { reason: UpgradeRefusal.ORIGIN, error: new ForbiddenOriginError(origin ?? '(none)') }
+    }
+    let identity: Identity
+    try {
+      identity = await this.#init.identity.resolve(request)
+    } catch (err) {
+      if (err instanceof TokenRefusal) return { reason: UpgradeRefusal.TOKEN, error: new TokenInvalidError(err.message) }
+      throw err
+    }
+    if (options.requireSession && identity.visitor === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
+    // The identity may have taken a while (a JWKS fetch): a drain may have begun meanwhile.
+    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    const refusal = this.#acquireSlot(request, ip)
+    if (refusal === null) this.#identities.set(request, identity)
+    return refusal
+  }
+
+  /** The identity {@link admit} resolved for a request (anonymous when it was not admitted here). */
+  identityOf (request: FastifyRequest): Identity {
+    return this.#identities.get(request) ?? ANONYMOUS
   }
 
   /**
@@ -213,24 +266,18 @@ export class UpgradeGate {
     })
   }
 
-  #check (request: FastifyRequest): { reason: UpgradeRejection, error: Error } | null {
+  #acquireSlot (request: FastifyRequest, ip: string): GateRefusal | null {
     const { options } = this.#init
-    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
-    const ip = clientIp(request)
-    if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
-    const origin = request.headers.origin
-    if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
-      return { reason: UpgradeRefusal.ORIGIN, error: new ForbiddenOriginError(origin ?? '(none)') }
-    }
-    if (options.requireSession && options.identify(request) === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
     const refusal = this.#slots.acquire(ip)
     if (refusal === UpgradeRefusal.PER_IP_LIMIT) return { reason: refusal, error: new TooManyConnectionsPerIpError(options.maxConnectionsPerIp) }
     if (refusal === UpgradeRefusal.GLOBAL_LIMIT) return { reason: refusal, error: new ServerFullError() }
     // The slot is held for the life of the socket: released once, whether the handshake fails,
     // the client goes away, or the server closes or terminates the socket.
-    const socket = request.raw.socket as EventEmitter | undefined
+    const socket = request.raw.socket as (EventEmitter & { destroyed?: boolean }) | undefined
     if (socket === undefined || typeof socket.on !== 'function') {
       this.#slots.release(ip) // no TCP socket to follow (injectWS): not counted
+    } else if (socket.destroyed === true) {
+      this.#slots.release(ip) // the client left while its identity was resolved: its close is gone
     } else {
       this.#inFlight.set(socket, ip)
       socket.on('close', this.#onHandshakeSocketClose)
@@ -238,7 +285,7 @@ export class UpgradeGate {
     return null
   }
 
-  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: { reason: UpgradeRejection, error: Error }, retryAfterSeconds?: number): void {
+  #refuse (request: FastifyRequest, reply: FastifyReply, refusal: GateRefusal, retryAfterSeconds?: number): void {
     const { reason, error } = refusal
     request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(reason)

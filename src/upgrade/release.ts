@@ -28,7 +28,9 @@ export function trackUpgradeResponses (fastify: FastifyInstance): ReleaseUpgrade
   // Weak: an upgrade refused by a hook never reaches release(), and must not be kept either.
   const responses = new WeakMap<IncomingMessage, ServerResponse>()
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (request.ws) responses.set(request.raw, reply.raw)
+    // Read from the Upgrade header, not `request.ws`: this hook may run before @fastify/websocket's
+    // own onRequest hook sets that flag (it does when the plugin tracks before registering it).
+    if (request.headers.upgrade?.toLowerCase() === 'websocket') responses.set(request.raw, reply.raw)
     done()
   })
   return (request, socket, inheritedErrorListeners) => {

@@ -11,15 +11,16 @@
  * positions (a client that knows its own positions) and the token only the identity.
  */
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { Identity } from '../auth/identity.js'
 import type { ResumeStore } from '../node/resume-store.js'
 import type { ResumeTokens } from '../node/resume-tokens.js'
-import type { Visitor } from '../node/visitor.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import { readResumeRequest } from './resume-request.js'
 
 /** What one upgrade resumes. */
 export interface Resumption {
-  visitor: Visitor | null
+  /** Who is on the connection: the gate's identity, or the old connection's when that was nobody. */
+  identity: Identity
   /** Subscribed at once, in this order. */
   channels: ChannelListEntry[]
   /** Replay for the channels without a position. */
@@ -32,8 +33,8 @@ export interface Resumption {
 export interface UpgradeResumptionInit {
   tokens: ResumeTokens
   store: ResumeStore
-  /** The one function that says who is on a request (the `identify` option). */
-  identify: (request: FastifyRequest) => Visitor | null
+  /** The identity the gate resolved for the request (auth/identity.ts, the one resolver). */
+  identityOf: (request: FastifyRequest) => Identity
   maxSubscriptionsPerConnection: number
 }
 
@@ -64,14 +65,15 @@ export class UpgradeResumption {
       this.#decided.delete(request.raw)
       return decided
     }
-    return { visitor: this.#init.identify(request), channels: [], rewind: 0, resumed: undefined }
+    return { identity: this.#init.identityOf(request), channels: [], rewind: 0, resumed: undefined }
   }
 
   async #decide (request: FastifyRequest): Promise<Resumption> {
-    const { tokens, store, identify, maxSubscriptionsPerConnection } = this.#init
+    const { tokens, store, identityOf, maxSubscriptionsPerConnection } = this.#init
     const asked = readResumeRequest(request, maxSubscriptionsPerConnection)
-    const identified = identify(request)
-    const resumption: Resumption = { visitor: identified, channels: asked.channels ?? [], rewind: asked.rewind, resumed: undefined }
+    const identity = identityOf(request)
+    const identified = identity.visitor
+    const resumption: Resumption = { identity, channels: asked.channels ?? [], rewind: asked.rewind, resumed: undefined }
     if (asked.resume === undefined) return resumption
     resumption.resumed = false
     const checked = tokens.verify(asked.resume)
@@ -89,7 +91,9 @@ export class UpgradeResumption {
       return resumption
     }
     resumption.resumed = true
-    resumption.visitor = identified ?? state.visitor
+    // The old connection's visitor comes back only to a request that identifies nobody itself; it
+    // has no token deadline (the token, if it had one, was checked when it first connected).
+    if (identified === null && state.visitor !== null) resumption.identity = { visitor: state.visitor, expiresAt: null, source: 'session' }
     if (asked.channels === undefined) resumption.channels = state.channels
     request.log.debug({ resumes: checked.connectionId, channels: resumption.channels.length }, 'resuming')
     return resumption

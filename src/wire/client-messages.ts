@@ -23,6 +23,10 @@ export const StreamPositionSchema = Type.Object({
   epoch: Type.String({ minLength: 1, maxLength: 64 })
 }, { additionalProperties: false })
 
+/** Longest token (connection or channel) a client may send, in characters. */
+export const MAX_TOKEN_LENGTH = 8192
+const Token = Type.String({ minLength: 1, maxLength: MAX_TOKEN_LENGTH })
+
 /** `{"type":"sub","channel":"chat","since":{"offset":41,"epoch":"…"}}` */
 export const SubscribeSchema = Type.Object({
   type: Type.Literal('sub'),
@@ -30,7 +34,27 @@ export const SubscribeSchema = Type.Object({
   since: Type.Optional(StreamPositionSchema),
   /** Without `since`: replay up to this many of the newest retained publications first. */
   rewind: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+  /** The channel token (a signed grant) of a private channel. */
+  token: Type.Optional(Token),
   id: Type.Optional(RequestIdSchema)
+}, { additionalProperties: false })
+
+/** `{"type":"auth","token":"eyJ…"}`: authenticate (or refresh) the connection with a token. */
+export const AuthSchema = Type.Object({
+  type: Type.Literal('auth'),
+  token: Token,
+  id: Type.Optional(RequestIdSchema)
+}, { additionalProperties: false })
+
+/** Method names: 1–128 letters, digits and `_ . : / -`, starting with a letter. */
+export const METHOD_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_.:/-]{0,127}$'
+
+/** `{"type":"rpc","id":1,"method":"add","data":{…}}`: call a method; the id is required (the answer carries it). */
+export const RpcSchema = Type.Object({
+  type: Type.Literal('rpc'),
+  id: RequestIdSchema,
+  method: Type.String({ pattern: METHOD_NAME_PATTERN }),
+  data: Type.Optional(Type.Unknown())
 }, { additionalProperties: false })
 
 /** `{"type":"unsub","channel":"chat"}` */
@@ -40,11 +64,19 @@ export const UnsubscribeSchema = Type.Object({
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
-/** `{"type":"pub","channel":"chat","data":…}` */
+/** Longest idempotency key of a `pub`, in characters. */
+export const MAX_PUBLISH_KEY_LENGTH = 64
+
+/** `{"type":"pub","channel":"chat","data":…,"key":"3f9c…"}` */
 export const PublishSchema = Type.Object({
   type: Type.Literal('pub'),
   channel: ChannelName,
   data: Type.Unknown(),
+  /**
+   * An idempotency key: a `pub` resent with the same key (after a reconnect that lost its ack)
+   * publishes once; the repeat is acked with the first publication's position and `duplicate`.
+   */
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_PUBLISH_KEY_LENGTH })),
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
@@ -52,13 +84,17 @@ export type StreamPosition = Static<typeof StreamPositionSchema>
 export type SubscribeRequest = Static<typeof SubscribeSchema>
 export type UnsubscribeRequest = Static<typeof UnsubscribeSchema>
 export type PublishRequest = Static<typeof PublishSchema>
+export type AuthRequest = Static<typeof AuthSchema>
+export type RpcRequest = Static<typeof RpcSchema>
 /** Every protocol message a client may send. */
-export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest
+export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest | AuthRequest | RpcRequest
 
 const validators = {
   sub: TypeCompiler.Compile(SubscribeSchema),
   unsub: TypeCompiler.Compile(UnsubscribeSchema),
-  pub: TypeCompiler.Compile(PublishSchema)
+  pub: TypeCompiler.Compile(PublishSchema),
+  auth: TypeCompiler.Compile(AuthSchema),
+  rpc: TypeCompiler.Compile(RpcSchema)
 } as const
 
 /** Error codes the decoder produces (sent in `error` frames). */

@@ -47,6 +47,8 @@ export interface ErrorMessage {
   message: string
   /** The `id` of the client request this answers, when it had one. */
   id?: string | number
+  /** Details an RPC handler attached to its error (`RpcError`'s `data`). */
+  data?: unknown
 }
 
 /**
@@ -83,8 +85,50 @@ export type PresenceMessage =
   | { type: 'presence', channel: string, action: 'snapshot', members: PresenceMemberFrame[] }
   | { type: 'presence', channel: string, action: 'join' | 'leave', member: PresenceMemberFrame }
 
+/** Before the connection's token expires: send a new one in an `auth` frame, or be closed with 4401 at `expiresAt`. */
+export interface RefreshMessage {
+  type: 'refresh'
+  /** Epoch ms at which the current token expires. */
+  expiresAt: number
+}
+
+/** A message to this connection's user (`fastify.realtime.sendToUser`), on every socket of theirs. */
+export interface DirectMessage {
+  type: 'direct'
+  t: number
+  data: unknown
+}
+
+/** Who re-adds a server-side subscription after a reconnect. */
+export type SubscriptionSource = 'server' | 'connect'
+
+/**
+ * The server subscribed this connection to a channel: like the `ack` of a `sub`, followed by the
+ * replay, the presence snapshot, then live frames.
+ */
+export interface SubscribedMessage {
+  type: 'subscribed'
+  channel: string
+  offset: number
+  epoch: string
+  recovered: boolean
+  /**
+   * `connect`: made by the `subscribe` option, which the server runs again on every connection
+   * (the client must not resubscribe). `server`: made by `fastify.realtime.subscribe` on the live
+   * socket (after a reconnect the client resubscribes with `since`, as for its own).
+   */
+  source: SubscriptionSource
+}
+
+/** The server ended one of this connection's subscriptions (`fastify.realtime.unsubscribe`). */
+export interface UnsubscribedMessage {
+  type: 'unsubscribed'
+  channel: string
+}
+
 /** Every frame the server sends. */
-export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage | PubMessage | PresenceMessage
+export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage | PubMessage | PresenceMessage |
+RefreshMessage | DirectMessage | SubscribedMessage | UnsubscribedMessage
 
 /** The `pub` frame of a publication. */
 export function publicationMessage (publication: { channel: string, offset: number, epoch: string, data: unknown, t: number }): PubMessage {

@@ -88,10 +88,18 @@ async function exercise (t: Test, example: DocExample, server: Running): Promise
     if (client !== undefined) t.ok((await client.waitFor(type, 1, 10_000))[0], `then a ${type} frame`)
   }
   if (get !== undefined) {
+    // Polled: what a GET shows may follow the steps above asynchronously (a webhook's delivery).
     const [path, text] = pathAnd(get)
-    const response = await fetch(`http://${base}${path}`)
-    t.equal(response.status, 200, `GET ${path}`)
-    t.match(await response.text(), text)
+    let status = 0
+    let body = ''
+    for (const started = Date.now(); Date.now() - started < 10_000; await new Promise((resolve) => setTimeout(resolve, 100))) {
+      const response = await fetch(`http://${base}${path}`)
+      status = response.status
+      body = await response.text()
+      if (status === 200 && body.includes(text)) break
+    }
+    t.equal(status, 200, `GET ${path}`)
+    t.match(body, text)
   }
 }
 

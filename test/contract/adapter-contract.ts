@@ -3,7 +3,7 @@
  * tests through {@link runAdapterContract}, so a node behaves the same on either.
  */
 import type { Test } from 'tap'
-import type { AdapterHandler, ControlMessage, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
+import type { AdapterHandler, ControlMessage, LifecycleEvent, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
 
 /** How the suite makes and breaks adapters of one kind. */
 export interface AdapterFixture {
@@ -19,6 +19,7 @@ export interface AdapterFixture {
 /** Records what an adapter calls back with. */
 export class RecordingHandler implements AdapterHandler {
   readonly controls: ControlMessage[] = []
+  readonly lifecycle: LifecycleEvent[] = []
   readonly publications: Publication[] = []
   readonly presenceEvents: PresenceEvent[] = []
   readonly errors: Array<{ error: Error, operation: string }> = []
@@ -26,6 +27,7 @@ export class RecordingHandler implements AdapterHandler {
   onPresence = (event: PresenceEvent): void => { this.presenceEvents.push(event) }
   onError = (error: Error, operation: string): void => { this.errors.push({ error, operation }) }
   onControl = (message: ControlMessage): void => { this.controls.push(message) }
+  onLifecycle = (event: LifecycleEvent): void => { this.lifecycle.push(event) }
 
   /** Resolve when `predicate` holds, polling; rejects after `timeoutMs`. */
   async until (predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -269,6 +271,15 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.not(handler.controls[0], message, 'a copy: it crossed the wire (or as good as)')
   })
 
+  t.test('control messages sent one after the other arrive in that order, each once (per-user delivery relies on it)', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const sent = Array.from({ length: 50 }, (_, n) => ({ kind: 'contract.order', n }))
+    await Promise.all(sent.map(async (message) => { await adapter.control(message) }))
+    await handler.until(() => handler.controls.length >= 50, 'fifty control messages')
+    await sleep(50)
+    t.same(handler.controls.map((message) => message.n), sent.map((message) => message.n), 'in order, none twice')
+  })
+
   t.test('shared state: set, get, replace, expire, delete', async (t) => {
     const { adapter } = await setup(t)
     const key = fresh('state')
@@ -294,5 +305,51 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.equal(await adapter.stateClaim(key, 'late', 300), false, 'a later claim loses while it lives')
     await sleep(450)
     t.equal(await adapter.stateClaim(key, 'after', 300), true, 'after the TTL, a claim wins again')
+  })
+
+  t.test('an idempotency key makes a publish happen once, concurrent retries included, until it is forgotten', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('idem')
+    await adapter.subscribe(channel)
+    const once = { ...HISTORY, idempotencyKey: 'order-42', idempotencyTtlMs: 400 }
+    const answers = await Promise.all(Array.from({ length: 50 }, async () => await adapter.publish(channel, { n: 42 }, once)))
+    const firsts = answers.filter((answer) => answer.duplicate !== true)
+    t.equal(firsts.length, 1, 'one of fifty published')
+    t.same(new Set(answers.map((answer) => `${answer.epoch}:${answer.offset}:${answer.t}`)).size, 1, 'all fifty answers name the same publication')
+    const other = await adapter.publish(channel, 'another key', { ...HISTORY, idempotencyKey: 'order-43', idempotencyTtlMs: 400 })
+    t.equal(other.offset, (firsts[0]?.offset ?? 0) + 1, 'another key publishes')
+    await handler.until(() => handler.publications.length >= 2, 'the deliveries')
+    await sleep(50)
+    t.same(handler.publications.map((publication) => publication.offset), [1, 2], 'delivered once each')
+    t.equal((await adapter.since(channel, { offset: 0, epoch: other.epoch })).publications.length, 2, 'kept once in the history')
+    await sleep(550)
+    const later = await adapter.publish(channel, { n: 42 }, once)
+    t.equal(later.duplicate, undefined, 'after the window the key is forgotten')
+    t.equal(later.offset, 3)
+  })
+
+  t.test('lifecycle: occupied on the first subscribe, vacated on the last unsubscribe; joins and leaves of visitors, once each', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('life')
+    const of = (): string[] => handler.lifecycle.filter((event) => event.channel === channel).map((event) => 'member' in event ? `${event.type}:${event.member.id}` : event.type)
+    await adapter.subscribe(channel)
+    await adapter.subscribe(channel)
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'ann', name: 'Ann' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c2', visitorId: 'ann', name: 'Ann' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c2', visitorId: 'ann', name: 'Annie' }, 60_000)
+    await adapter.presenceRemove(channel, 'c1')
+    await adapter.presenceRemove(channel, 'c2')
+    await adapter.unsubscribe(channel)
+    await adapter.unsubscribe(channel)
+    t.same(of(), ['channel.occupied', 'presence.join:ann', 'presence.leave:ann', 'channel.vacated'], 'a second tab, a rename and repeated calls are no events')
+  })
+
+  t.test('lifecycle: a visitor whose entry expires leaves, once', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('expire')
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'bob' }, 150)
+    await handler.until(() => handler.lifecycle.some((event) => event.channel === channel && event.type === 'presence.leave'), 'the expiry leave', 5000)
+    await sleep(300)
+    t.same(handler.lifecycle.filter((event) => event.channel === channel).map((event) => event.type), ['presence.join', 'presence.leave'])
   })
 }

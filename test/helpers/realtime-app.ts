@@ -26,6 +26,7 @@ export class RecordingMetrics implements RealtimeMetrics {
   heartbeatRtt = (ms: number): void => { this.rtts.push(ms) }
   publishLatency = noopMetrics.publishLatency
   adapterError = noopMetrics.adapterError
+  webhook = noopMetrics.webhook
 }
 
 /** A listening bare app with the plugin. */
@@ -39,15 +40,16 @@ export interface BareApp {
 }
 
 /**
- * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given).
- * Closed on teardown.
+ * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given), and
+ * the app's own `routes`. Closed on teardown.
  */
-export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[] } = {}): Promise<BareApp> {
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number } } = {}, routes: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
   const logs = new LogCapture()
   const metrics = new RecordingMetrics()
   const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)
   const app: FastifyInstance = Fastify({ loggerInstance, ...fastifyOptions })
   await app.register(realtime, { tickIntervalMs: 0, metrics, ...options })
+  routes(app)
   t.teardown(() => app.close())
   const { ws, http, port } = await listen(app)
   return { app, logs, metrics, ws, http, port }
@@ -58,6 +60,8 @@ export interface RawUpgrade {
   socket: Socket
   /** HTTP status of the response (101 when upgraded). */
   status: number
+  /** The response head: status line and headers, without the blank line. */
+  head: string
   /** Bytes that arrived after the response head (the first frames). */
   rest: Buffer
 }
@@ -75,16 +79,48 @@ export async function rawUpgrade (port: number, path = '/ws', headers: Record<st
   )
   return await new Promise((resolve, reject) => {
     let buffered = Buffer.alloc(0)
+    // A server that closes the connection without answering fails the handshake (never hangs it).
+    const onClose = (): void => { reject(new Error(`the connection closed before a response head (${buffered.length} bytes received)`)) }
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk])
       const end = buffered.indexOf('\r\n\r\n')
       if (end === -1) return
       socket.off('data', onData)
       socket.off('error', reject)
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(buffered.subarray(0, end).toString())?.[1] ?? 0)
-      resolve({ socket, status, rest: buffered.subarray(end + 4) })
+      socket.off('close', onClose)
+      const head = buffered.subarray(0, end).toString()
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+      resolve({ socket, status, head, rest: buffered.subarray(end + 4) })
     }
     socket.on('data', onData)
     socket.once('error', reject)
+    socket.once('close', onClose)
   })
+}
+
+/**
+ * The whole HTTP response to a refused upgrade: its status, head, and body read until the server
+ * closes the connection or `Content-Length` bytes have arrived (then the socket is destroyed).
+ */
+export async function refusedUpgrade (port: number, path = '/ws', headers: Record<string, string> = {}): Promise<{ status: number, head: string, body: string }> {
+  const { socket, status, head, rest } = await rawUpgrade(port, path, headers)
+  if (status === 101) {
+    socket.destroy()
+    return { status, head, body: '' }
+  }
+  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? Number.NaN)
+  let body = rest
+  await new Promise<void>((resolve) => {
+    const done = (): void => { socket.off('data', onData); resolve() }
+    const onData = (chunk: Buffer): void => {
+      body = Buffer.concat([body, chunk])
+      if (body.length >= length) done()
+    }
+    if (body.length >= length) { done(); return }
+    socket.on('data', onData)
+    socket.once('close', done)
+    socket.once('error', done)
+  })
+  socket.destroy()
+  return { status, head, body: body.toString() }
 }

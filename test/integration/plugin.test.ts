@@ -5,6 +5,7 @@ import type { WebSocketConnection } from '../../src/transports/websocket.js'
 import realtime from '../../src/index.js'
 import { RealtimeSocket } from '../../src/transports/realtime-socket.js'
 import { LogCapture, listen, testLogger } from '../helpers/app.js'
+import { rawUpgrade } from '../helpers/realtime-app.js'
 import { connect, sleep } from '../helpers/ws-client.js'
 
 t.test('registered with a prefix in another app it serves <prefix>/ws and decorates the app', async (t) => {
@@ -12,7 +13,7 @@ t.test('registered with a prefix in another app it serves <prefix>/ws and decora
   app.get('/', async () => ({ hello: 'host app' }))
   await app.register(realtime, { prefix: '/rt', tickIntervalMs: 50, tick: () => 'hi' })
   t.teardown(() => app.close())
-  const { ws, http } = await listen(app)
+  const { ws, http, port } = await listen(app)
   t.same(await (await fetch(`${http}/`)).json(), { hello: 'host app' }, 'the host app\'s routes are untouched')
   const client = await connect(`${ws}/rt/ws`)
   const [tick] = await client.waitFor('tick')
@@ -28,8 +29,13 @@ t.test('registered with a prefix in another app it serves <prefix>/ws and decora
   t.equal(stats.broadcastsSent, 1)
   t.equal(stats.draining, false)
   await client.close()
-  const refused = await fetch(`${http}/ws`, { headers: { connection: 'upgrade', upgrade: 'websocket' } }).catch(() => null)
-  t.not(refused?.status, 101, 'nothing at /ws without the prefix')
+  // A real WebSocket handshake over TCP (fetch refuses to send `connection: upgrade`).
+  const unprefixed = await rawUpgrade(port, '/ws')
+  unprefixed.socket.destroy()
+  t.equal(unprefixed.status, 404, 'nothing at /ws without the prefix: the upgrade gets 404')
+  const prefixed = await rawUpgrade(port, '/rt/ws')
+  prefixed.socket.destroy()
+  t.equal(prefixed.status, 101, 'the same handshake at /rt/ws is upgraded')
 })
 
 t.test('custom path, and the plugin inside an encapsulated context', async (t) => {

@@ -127,3 +127,37 @@ t.test('a control message reaches every node once, the sender included; shared s
   const claims = await Promise.all(nodes.map(async (n, i) => await n.adapter.stateClaim('once', i, 60_000)))
   t.equal(claims.filter(Boolean).length, 1, 'one node of three wins a claim')
 })
+
+t.test('lifecycle across nodes: one occupied, one vacated, and a dead node\'s leaves and vacancy found once by a survivor', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const short = { presenceSweepIntervalMs: 100, occupancyTtlMs: 600 }
+  const start = async (): Promise<{ adapter: RedisAdapter, handler: RecordingHandler }> => {
+    const adapter = new RedisAdapter({ url: redis.url, keyPrefix: 'life:', connectTimeoutMs: 3000, ...short })
+    const handler = new RecordingHandler()
+    await adapter.init(handler)
+    return { adapter, handler }
+  }
+  const [a, b, c] = await Promise.all([start(), start(), start()])
+  if (a === undefined || b === undefined || c === undefined) throw new Error('nodes')
+  t.teardown(async () => { await a.adapter.close(); await b.adapter.close() })
+  const all = [a, b, c]
+  const events = (): string[] => all.flatMap((n, i) => n.handler.lifecycle.map((event) => `${'ABC'[i] ?? '?'}:${event.type}${'member' in event ? `:${event.member.id}` : ''}:${event.channel}`)).sort()
+
+  await a.adapter.subscribe('room')
+  await b.adapter.subscribe('room')
+  await a.adapter.unsubscribe('room')
+  await b.adapter.unsubscribe('room')
+  t.same(events(), ['A:channel.occupied:room', 'B:channel.vacated:room'], 'the first node in is told occupied, the last out vacated; nobody else')
+
+  // C holds the lobby alone, with a visitor, and dies without a word (no unsubscribe, no presence remove).
+  await c.adapter.subscribe('lobby')
+  await c.adapter.presenceAdd('lobby', { clientId: 'c1', visitorId: 'cleo' }, 600)
+  await c.adapter.close()
+  const found = (): string[] => events().filter((event) => event.includes(':lobby') && !event.startsWith('C:'))
+  for (let waited = 0; found().length < 2 && waited < 5000; waited += 100) await sleep(100)
+  await sleep(500)
+  t.equal(found().length, 2, `a survivor found the leave and the vacancy, once each: ${found().join(', ')}`)
+  t.same(found().map((event) => event.slice(2)).sort(), ['channel.vacated:lobby', 'presence.leave:cleo:lobby'])
+  t.same(await a.adapter.presence('lobby'), [], 'and the ghost is gone')
+})

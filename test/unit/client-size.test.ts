@@ -10,8 +10,12 @@ import { clientSize } from '../../scripts/client-size.mjs'
 import { packageRoot } from '../../src/app/paths.js'
 import { built } from '../helpers/process.js'
 
-/** Minified and gzipped, in bytes. */
-const BUDGET_BYTES = 3 * 1024
+/**
+ * Minified and gzipped, in bytes. Raised from 3 KB to 4 KB for the event-stream fallback (an
+ * EventSource wrapped as a socket, the switch to it and back, the resume token): about 0.9 KB
+ * that makes the client work at all behind a proxy that blocks WebSockets.
+ */
+const BUDGET_BYTES = 4 * 1024
 
 t.test('fastify-realtime/client: no imports outside its own files, and within its size budget', async (t) => {
   const dir = join(built('src/client/index.js'), '..')

@@ -38,7 +38,7 @@ t.test('every close code the server sends is in the protocol doc\'s close table'
 
 t.test('every refusal of the upgrade gate has its FRT code in the protocol doc', async (t) => {
   const documented = protocol.slice(protocol.indexOf('| status | code |')).split('\n\n')[0] ?? ''
-  const refusalCodes = ['FRT_ORIGIN_FORBIDDEN', 'FRT_SESSION_REQUIRED', 'FRT_HANDSHAKE_RATE', 'FRT_TOO_MANY_CONNECTIONS_PER_IP', 'FRT_SERVER_FULL', 'FRT_DRAINING', 'FRT_SERVER_BUSY']
+  const refusalCodes = ['FRT_ORIGIN_FORBIDDEN', 'FRT_SESSION_REQUIRED', 'FRT_TOKEN_INVALID', 'FRT_HANDSHAKE_RATE', 'FRT_TOO_MANY_CONNECTIONS_PER_IP', 'FRT_SERVER_FULL', 'FRT_DRAINING', 'FRT_SERVER_BUSY']
   t.equal(Object.keys(UpgradeRefusal).length, refusalCodes.length, 'one coded error per refusal reason')
   for (const code of refusalCodes) {
     t.ok(code in errorCodes, `${code} is in errorCodes`)

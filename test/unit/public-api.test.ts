@@ -10,7 +10,7 @@ import * as api from '../../src/index.js'
 
 t.test('every runtime export of fastify-realtime is documented, and nothing else is exported', async (t) => {
   const names = Object.keys(api).filter((name) => name !== 'default').sort()
-  t.same(names, ['ClientErrorCode', 'CloseCode', 'MemoryAdapter', 'errorCodes', 'fastifyRealtime', 'noopMetrics', 'realtime'])
+  t.same(names, ['ClientErrorCode', 'CloseCode', 'MemoryAdapter', 'RpcError', 'errorCodes', 'fastifyRealtime', 'noopMetrics', 'realtime', 'verifyWebhook'])
   const docs = [join(packageRoot, 'README.md'), ...readdirSync(join(packageRoot, 'docs')).filter((file) => file.endsWith('.md')).map((file) => join(packageRoot, 'docs', file))]
   const text = docs.map((file) => readFileSync(file, 'utf8')).join('\n')
   for (const name of names) t.match(text, new RegExp(`\\b${name}\\b`), `${name} is documented`)

@@ -23,7 +23,7 @@ t.test('nothing installable: one line naming every missing package, exit 1', asy
   t.equal(result.stdout, '', 'nothing on stdout')
   const lines = result.stderr.trim().split('\n')
   t.equal(lines.length, 1, 'one line, no stack trace')
-  t.match(lines[0], /needs the Debian package\(s\) chromium redis-server nginx-light: install them \(sudo apt-get install chromium redis-server nginx-light\)/)
+  t.match(lines[0], /needs the Debian package\(s\) chromium redis-server nginx-light python3: install them \(sudo apt-get install chromium redis-server nginx-light python3\)/)
   t.match(lines[0], new RegExp(`Chromium is looked for at ${join(bin, 'chromium').replace(/[/.]/g, '\\$&')} \\(set CHROMIUM_PATH\\)`))
 })
 

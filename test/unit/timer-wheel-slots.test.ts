@@ -1,31 +1,13 @@
-import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
-import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/node/timer-wheel.js'
-
-/** A fake clock the wheel can use, counting timers and unref calls. */
-function fakeClock (): { clock: WheelClock, tick: (ms: number) => void, stall: (ms: number) => void, now: () => number, armed: () => number, unrefs: () => number } {
-  const fake = FakeTimers.createClock(1_000_000)
-  let unrefs = 0
-  const clock: WheelClock = {
-    now: () => fake.now,
-    setTimeout: (callback, delayMs) => {
-      const id = fake.setTimeout(callback, delayMs)
-      const timer: WheelTimer & { id: typeof id } = { id, unref: () => { unrefs++ } }
-      return timer
-    },
-    clearTimeout: (timer) => { fake.clearTimeout((timer as { id: number }).id) }
-  }
-  // setSystemTime moves the clock (and pending timers with it) without running anything.
-  const stall = (ms: number): void => { fake.setSystemTime(fake.now + ms) }
-  return { clock, tick: (ms) => { fake.tick(ms) }, stall, now: () => fake.now, armed: () => fake.countTimers(), unrefs: () => unrefs }
-}
+import { TimerWheel, type WheelClock } from '../../src/node/timer-wheel.js'
+import { fakeWheelClock, type FakeWheelClock } from '../helpers/fake-wheel-clock.js'
 
 interface Fire { items: string[], at: number }
 
-function wheel (periodMs: number, extra: { maxSlots?: number, minSlotMs?: number } = {}): { wheel: TimerWheel<string>, fires: Fire[], fake: ReturnType<typeof fakeClock> } {
-  const fake = fakeClock()
+function wheel (periodMs: number, extra: { maxSlots?: number, minSlotMs?: number } = {}): { wheel: TimerWheel<string>, fires: Fire[], fake: FakeWheelClock } {
+  const fake = fakeWheelClock()
   const fires: Fire[] = []
-  const w = new TimerWheel<string>({ periodMs, onFire: (items, at) => { fires.push({ items: [...items], at }) }, clock: fake.clock, ...extra })
+  const w = new TimerWheel<string>({ periodMs, onFire: (items, at) => { fires.push({ items: [...items], at }) }, clock: fake, ...extra })
   return { wheel: w, fires, fake }
 }
 
@@ -39,22 +21,22 @@ t.test('slots: bounded by maxSlots and minSlotMs', async (t) => {
 t.test('no timer while empty; one timer, unref\'d, for any number of items', async (t) => {
   const { wheel: w, fake } = wheel(1000)
   t.equal(w.running, false)
-  t.equal(fake.armed(), 0, 'an empty wheel holds no timer')
+  t.equal(fake.pending(), 0, 'an empty wheel holds no timer')
   for (let i = 0; i < 500; i++) w.add(`item-${i}`)
   t.equal(w.size, 500)
-  t.equal(fake.armed(), 1, 'one timer for 500 items')
-  t.equal(fake.unrefs(), 1, 'and it is unref\'d')
+  t.equal(fake.pending(), 1, 'one timer for 500 items')
+  t.equal(fake.unrefs, 1, 'and it is unref\'d')
   fake.tick(5000)
-  t.equal(fake.armed(), 1, 'still one timer after firing')
-  t.ok(fake.unrefs() > 1, 'every rescheduled timer is unref\'d')
+  t.equal(fake.pending(), 1, 'still one timer after firing')
+  t.ok(fake.unrefs > 1, 'every rescheduled timer is unref\'d')
   for (let i = 0; i < 500; i++) w.remove(`item-${i}`)
   t.equal(w.running, false)
-  t.equal(fake.armed(), 0, 'the last remove clears the timer')
+  t.equal(fake.pending(), 0, 'the last remove clears the timer')
   w.add('again')
-  t.equal(fake.armed(), 1)
+  t.equal(fake.pending(), 1)
   w.clear()
   t.equal(w.size, 0)
-  t.equal(fake.armed(), 0, 'clear() clears the timer')
+  t.equal(fake.pending(), 0, 'clear() clears the timer')
 })
 
 t.test('each item fires once per period, the first time about one period after it was added', async (t) => {
@@ -107,11 +89,11 @@ t.test('adding twice does nothing; removing an unknown item does nothing', async
 })
 
 t.test('changes made from inside onFire keep the cadence', async (t) => {
-  const fake = fakeClock()
+  const fake = fakeWheelClock()
   const fires: Array<{ items: string[], at: number }> = []
   const w: TimerWheel<string> = new TimerWheel<string>({
     periodMs: 1000,
-    clock: fake.clock,
+    clock: fake,
     onFire: (items, at) => {
       fires.push({ items: [...items], at })
       // Removing the item being fired and adding another, mid-iteration.
@@ -121,7 +103,7 @@ t.test('changes made from inside onFire keep the cadence', async (t) => {
   w.add('a')
   fake.tick(1000)
   t.same(fires.map((fire) => fire.items), [['a']])
-  t.equal(fake.armed(), 1, 'still one timer')
+  t.equal(fake.pending(), 1, 'still one timer')
   fake.tick(1000)
   t.same(fires.map((fire) => fire.items), [['a'], ['b']], 'the item added during a fire fires one period later')
   t.equal((fires[1]?.at ?? 0) - (fires[0]?.at ?? 0), 1000)
@@ -135,7 +117,7 @@ t.test('after a long stall each slot fires once (missed turns are not replayed)'
   }
   fires.length = 0
   // An event-loop stall: ten periods pass without the timer running.
-  fake.stall(10_000)
+  fake.block(10_000)
   fake.tick(100)
   const perItem = new Map<string, number>()
   for (const fire of fires) for (const item of fire.items) perItem.set(item, (perItem.get(item) ?? 0) + 1)
@@ -147,12 +129,12 @@ t.test('after a long stall each slot fires once (missed turns are not replayed)'
 })
 
 t.test('slots that fall due while a turn fires wait for the next turn (the event loop gets a say)', async (t) => {
-  const fake = fakeClock()
+  const fake = fakeWheelClock()
   const turns: number[] = []
   let timerCallbacks = 0
   const clock: WheelClock = {
-    ...fake.clock,
-    setTimeout: (callback, delayMs) => fake.clock.setTimeout(() => { timerCallbacks++; callback() }, delayMs)
+    ...fake,
+    setTimeout: (callback, delayMs) => fake.setTimeout(() => { timerCallbacks++; callback() }, delayMs)
   }
   // Every fire takes longer than a slot (an overloaded server): a wheel that kept firing whatever
   // fell due meanwhile would never return from its timer callback.
@@ -160,7 +142,7 @@ t.test('slots that fall due while a turn fires wait for the next turn (the event
     periodMs: 1000,
     maxSlots: 10,
     clock,
-    onFire: () => { turns.push(timerCallbacks); fake.stall(150) }
+    onFire: () => { turns.push(timerCallbacks); fake.block(150) }
   })
   for (let slot = 0; slot < 10; slot++) {
     w.add(`s${slot}`)

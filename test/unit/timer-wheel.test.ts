@@ -1,33 +1,23 @@
-import FakeTimers from '@sinonjs/fake-timers'
 import t from 'tap'
-import { TimerWheel, type WheelClock, type WheelTimer } from '../../src/node/timer-wheel.js'
+import { TimerWheel, type WheelClock } from '../../src/node/timer-wheel.js'
+import { fakeWheelClock as fakeClock } from '../helpers/fake-wheel-clock.js'
 
-interface FakeWheelClock extends WheelClock {
-  tick: (ms: number) => void
-  pending: () => number
-  unrefs: number
+/** The real clock, counting the timer callbacks it runs. */
+function countingRealClock (): WheelClock & { callbacks: number } {
+  const real: WheelClock & { callbacks: number } = {
+    callbacks: 0,
+    now: () => Date.now(),
+    setTimeout: (callback, delayMs) => setTimeout(() => { real.callbacks++; callback() }, delayMs),
+    clearTimeout: (timer) => { clearTimeout(timer as ReturnType<typeof setTimeout>) }
+  }
+  return real
 }
 
-function fakeClock (): FakeWheelClock {
-  const clock = FakeTimers.createClock(1_000_000)
-  const handles = new Map<WheelTimer, ReturnType<typeof clock.setTimeout>>()
-  const fake: FakeWheelClock = {
-    unrefs: 0,
-    now: () => clock.now,
-    setTimeout: (callback, delayMs) => {
-      const handle: WheelTimer = { unref: () => { fake.unrefs++ } }
-      handles.set(handle, clock.setTimeout(() => { handles.delete(handle); callback() }, delayMs))
-      return handle
-    },
-    clearTimeout: (handle) => {
-      const id = handles.get(handle)
-      if (id !== undefined) clock.clearTimeout(id)
-      handles.delete(handle)
-    },
-    tick: (ms) => { clock.tick(ms) },
-    pending: () => handles.size
-  }
-  return fake
+/** How many times each item fired, per timer callback. */
+function firesPerCallback (fires: ReadonlyArray<{ item: string, callback: number }>, callback: number): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const fire of fires) if (fire.callback === callback) counts.set(fire.item, (counts.get(fire.item) ?? 0) + 1)
+  return counts
 }
 
 t.test('each item fires once per period, about one period after it was added', async (t) => {
@@ -123,13 +113,95 @@ t.test('items added or removed while a slot fires keep the cadence', async (t) =
   t.equal(clock.pending(), 1)
 })
 
-t.test('after a long stall each slot fires at most once (no replay burst)', async (t) => {
+t.test('over 100 periods on time, an item fires about once per period', async (t) => {
   const clock = fakeClock()
   let calls = 0
   const wheel = new TimerWheel<number>({ periodMs: 100, clock, onFire: () => { calls++ } })
   wheel.add(1)
   clock.tick(10_000)
   t.ok(calls >= 90 && calls <= 101, `fired ${calls} times in 100 periods`)
+})
+
+t.test('after a stall of ten periods inside a callback, each item fires at most once, then the cadence resumes', async (t) => {
+  const clock = fakeClock()
+  const PERIOD = 100
+  const fires: Array<{ item: string, at: number, callback: number }> = []
+  let blockFor = 0
+  let stallCallback = -1
+  const wheel = new TimerWheel<string>({
+    periodMs: PERIOD,
+    maxSlots: 10,
+    clock,
+    onFire: (items, now) => {
+      for (const item of items) fires.push({ item, at: now, callback: clock.callbacks })
+      // This callback blocks the event loop (a long GC, a synchronous job): time runs on, no timer runs.
+      if (blockFor > 0) {
+        clock.block(blockFor)
+        blockFor = 0
+        stallCallback = clock.callbacks
+      }
+    }
+  })
+  const items = Array.from({ length: 10 }, (_, i) => `s${i}`)
+  for (const item of items) {
+    wheel.add(item) // one item per 10 ms slot
+    clock.tick(PERIOD / 10)
+  }
+  clock.tick(PERIOD)
+  fires.length = 0
+  blockFor = 10 * PERIOD
+  const stalledAt = clock.now()
+  // The next slot fires and its callback blocks for ten periods; the wheel's next turn is then
+  // overdue by ten periods (a timer runs 1 ms after it is set, at the soonest).
+  clock.tick(PERIOD / 10)
+  t.equal(clock.now() - stalledAt, 10 * PERIOD + PERIOD / 10, 'the stall happened: ten periods passed inside one callback')
+  clock.tick(1)
+  t.ok(stallCallback > 0 && clock.callbacks === stallCallback + 1, 'the wheel took its overdue turn')
+  const catchUp = firesPerCallback(fires, stallCallback + 1)
+  t.same([...catchUp.keys()].sort(), items, 'the overdue turn fires every slot that fell due')
+  t.same(new Set(catchUp.values()), new Set([1]), 'each item once in the overdue turn, not once per missed period (ten)')
+  fires.length = 0
+  clock.tick(5 * PERIOD)
+  for (const item of items) {
+    const ats = fires.filter((fire) => fire.item === item).map((fire) => fire.at)
+    t.equal(ats.length, 5, `${item}: then once per period`)
+    t.same(new Set(ats.slice(1).map((at, i) => at - (ats[i] ?? 0))), new Set([PERIOD]), `${item}: exactly one period apart`)
+  }
+  t.equal(clock.pending(), 1, 'still one timer')
+})
+
+t.test('on the real clock, a busy loop longer than ten periods is not replayed as a burst', async (t) => {
+  const PERIOD = 100
+  const clock = countingRealClock()
+  const fires: Array<{ item: string, at: number, callback: number }> = []
+  const wheel = new TimerWheel<string>({ periodMs: PERIOD, clock, onFire: (items, now) => { for (const item of items) fires.push({ item, at: now, callback: clock.callbacks }) } })
+  t.teardown(() => { wheel.clear() })
+  const items = Array.from({ length: 5 }, (_, i) => `item-${i}`)
+  for (const item of items) {
+    wheel.add(item)
+    await new Promise((resolve) => setTimeout(resolve, PERIOD / 5))
+  }
+  while (items.some((item) => !fires.some((fire) => fire.item === item))) await new Promise((resolve) => setTimeout(resolve, 10))
+  // A real stall: the event loop is busy for more than ten periods, no timer can run.
+  const stallStarted = Date.now()
+  const callbacksBefore = clock.callbacks
+  while (Date.now() - stallStarted < 10 * PERIOD + PERIOD / 2) { /* busy */ }
+  const stallEnded = Date.now()
+  t.equal(clock.callbacks, callbacksBefore, 'no turn ran during the stall')
+  fires.length = 0
+  while (clock.callbacks === callbacksBefore && Date.now() - stallEnded < 5000) await new Promise((resolve) => setTimeout(resolve, 1))
+  t.ok(clock.callbacks > callbacksBefore, 'the overdue turn ran once the loop was free')
+  const catchUp = firesPerCallback(fires, callbacksBefore + 1)
+  t.ok(catchUp.size > 0 && [...catchUp.values()].every((count) => count === 1), `each item at most once in the overdue turn (${JSON.stringify([...catchUp])})`)
+  // Then the wheel keeps going: every item fires again, never faster than its period allows.
+  const deadline = Date.now() + 5000
+  while (items.some((item) => fires.filter((fire) => fire.item === item).length < 4) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  const elapsed = Date.now() - stallEnded
+  for (const item of items) {
+    const count = fires.filter((fire) => fire.item === item).length
+    t.ok(count >= 4, `${item}: fired ${count} times since the stall (the cadence resumed)`)
+    t.ok(count <= elapsed / PERIOD + 2, `${item}: no more than one per period of the ${elapsed} ms since (${count})`)
+  }
 })
 
 t.test('slot geometry follows the period', async (t) => {

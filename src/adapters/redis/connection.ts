@@ -5,7 +5,7 @@
 import { Redis, type RedisOptions } from 'ioredis'
 
 /** What a connection is for; it shows in Redis's CLIENT LIST and in logs. */
-export type RedisRole = 'publisher' | 'subscriber' | 'sessions'
+export type RedisRole = 'publisher' | 'subscriber' | 'sessions' | 'rate-limit'
 
 /** Options of {@link createRedisConnection}. */
 export interface RedisConnectionOptions {

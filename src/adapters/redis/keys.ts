@@ -17,6 +17,8 @@ export interface ChannelKeys {
   presenceCounts: string
   /** Hash visitorId → display name. */
   presenceNames: string
+  /** Sorted set nodeId → expiry: the nodes that have subscribers in the channel (occupancy). */
+  occupancy: string
   /** Pub/sub channel carrying publications and presence events. */
   pubsub: string
 }
@@ -35,6 +37,7 @@ export function channelKeys (prefix: string, channel: string): ChannelKeys {
     presenceExpiries: `${base}:px`,
     presenceCounts: `${base}:pn`,
     presenceNames: `${base}:pm`,
+    occupancy: `${base}:occ`,
     pubsub: `${prefix}pub:${channel}`
   }
 }
@@ -53,4 +56,14 @@ export function controlChannel (prefix: string): string {
 /** The key of a shared state entry. */
 export function stateKey (prefix: string, key: string): string {
   return `${prefix}state:${key}`
+}
+
+/** The key remembering one idempotency key of a channel (in the channel's hash slot, so the publish script may touch it). */
+export function idempotencyKey (keys: ChannelKeys, key: string): string {
+  return `${keys.meta.slice(0, -':meta'.length)}:idem:${key}`
+}
+
+/** The sorted set of channels by when a sweep should next look at them (their soonest expiry). */
+export function sweepRegistry (prefix: string): string {
+  return `${prefix}sweep`
 }

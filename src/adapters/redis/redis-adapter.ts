@@ -18,14 +18,14 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AdapterUnavailableError } from '../../errors.js'
 import type {
-  AdapterHandler, ControlMessage, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
-import { channelKeys, channelOfPubsub, controlChannel, stateKey, type ChannelKeys } from './keys.js'
+import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
-import { PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA } from './scripts.js'
+import { OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
 
 /** Options of {@link RedisAdapter}. */
 export interface RedisAdapterOptions {
@@ -37,8 +37,13 @@ export interface RedisAdapterOptions {
   nodeId?: string
   /** A channel's offset and epoch are forgotten after this long without a publish (new epoch after). @default 604800000 (7 days) */
   streamIdleTtlMs?: number
-  /** How often this node sweeps expired presence entries of its channels, in ms. @default 1000 */
+  /** How often this node sweeps expired presence entries and dead nodes' occupancy (of any channel due), in ms. @default 1000 */
   presenceSweepIntervalMs?: number
+  /**
+   * This node's mark on a channel it has subscribers in expires after this long unless refreshed
+   * (it is, every third of it): how long a channel a dead node held stays occupied. @default 30000
+   */
+  occupancyTtlMs?: number
   /**
    * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
    * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
@@ -51,8 +56,13 @@ const SCRIPTS = {
   publish: luaScript(PUBLISH_LUA),
   read: luaScript(READ_LUA),
   presenceAdd: luaScript(PRESENCE_ADD_LUA),
-  presenceRemove: luaScript(PRESENCE_REMOVE_LUA)
+  presenceRemove: luaScript(PRESENCE_REMOVE_LUA),
+  occupy: luaScript(OCCUPY_LUA),
+  vacate: luaScript(VACATE_LUA)
 }
+
+/** Channels a sweep looks at in one round, at most. */
+const SWEEP_BATCH = 64
 
 /** What this node knows of a channel it subscribes to. */
 interface ChannelState {
@@ -106,6 +116,8 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
   readonly #connectTimeoutMs: number
+  readonly #occupancyTtlMs: number
+  #occupancyRefreshedAt = 0
   readonly #channels = new Map<string, ChannelState>()
   /** `host:port[/db]`: what logs and errors name (never the URL's credentials). */
   readonly #address: string
@@ -127,6 +139,7 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
+    this.#occupancyTtlMs = options.occupancyTtlMs ?? 30_000
     this.#address = redisAddress(options.url)
   }
 
@@ -147,9 +160,8 @@ export class RedisAdapter implements RealtimeAdapter {
     // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
     pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
     sub.on('ready', () => {
-      // ioredis resubscribes by itself (autoResubscribe); fill what was published meanwhile.
       if (!this.#started) return
-      for (const [channel, state] of this.#channels) this.#recoverGap(channel, state).catch((err: unknown) => { this.#report(err, 'recover') })
+      this.#afterReconnect(sub).catch((err: unknown) => { this.#report(err, 'recover') })
     })
     sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
     try {
@@ -165,7 +177,7 @@ export class RedisAdapter implements RealtimeAdapter {
       throw err
     }
     this.#started = true
-    this.#sweeper = setInterval(() => { this.#sweepPresence() }, this.#sweepIntervalMs)
+    this.#sweeper = setInterval(() => { this.#sweep() }, this.#sweepIntervalMs)
     this.#sweeper.unref()
   }
 
@@ -197,11 +209,15 @@ export class RedisAdapter implements RealtimeAdapter {
     const keys = channelKeys(this.#prefix, channel)
     const t = Date.now()
     const ttlMs = Math.max(1, options.historyTtlMs)
-    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history], [
+    const key = options.idempotencyKey
+    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
-      Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId
-    ]) as [number, string]
-    return { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t }
+      Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
+      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0)
+    ]) as [number, string, string, number]
+    const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }
+    if (result[3] === 1) publication.duplicate = true
+    return publication
   }
 
   async subscribe (channel: string): Promise<void> {
@@ -218,6 +234,7 @@ export class RedisAdapter implements RealtimeAdapter {
       throw err
     }
     this.#flush(state)
+    await this.#occupy(channel, state.keys)
   }
 
   async unsubscribe (channel: string): Promise<void> {
@@ -225,6 +242,9 @@ export class RedisAdapter implements RealtimeAdapter {
     if (state === undefined) return
     this.#channels.delete(channel)
     await this.#subscriber().unsubscribe(state.keys.pubsub)
+    const [vacated, next] = await runScript(this.#publisher(), SCRIPTS.vacate, presenceKeys(state.keys), [this.nodeId]) as [number, number]
+    await this.#scheduleSweep(channel, next)
+    if (vacated === 1) this.#lifecycle({ type: 'channel.vacated', channel })
   }
 
   async since (channel: string, position: StreamPosition): Promise<SinceResult> {
@@ -245,21 +265,22 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async presenceAdd (channel: string, entry: PresenceEntry, ttlMs: number): Promise<void> {
     const keys = channelKeys(this.#prefix, channel)
-    await runScript(this.#publisher(), SCRIPTS.presenceAdd, presenceKeys(keys), [
+    const [change, next] = await runScript(this.#publisher(), SCRIPTS.presenceAdd, presenceKeys(keys), [
       entry.clientId, entry.visitorId, entry.name ?? '', entry.name === undefined ? '0' : '1',
       Date.now() + ttlMs, Math.max(ttlMs * 3, 60_000), keys.pubsub
-    ])
+    ]) as [number, number]
+    await this.#scheduleSweep(channel, next)
+    if (change === 1) this.#lifecycle({ type: 'presence.join', channel, member: entry.name === undefined ? { id: entry.visitorId } : { id: entry.visitorId, name: entry.name } })
   }
 
   async presenceRemove (channel: string, clientId: string): Promise<void> {
-    const keys = channelKeys(this.#prefix, channel)
-    await runScript(this.#publisher(), SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, '', clientId])
+    await this.#removePresence(channel, channelKeys(this.#prefix, channel), ['', clientId])
   }
 
   async presence (channel: string): Promise<PresenceMember[]> {
     const keys = channelKeys(this.#prefix, channel)
     const pub = this.#publisher()
-    await runScript(pub, SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, String(Date.now())])
+    await this.#removePresence(channel, keys, [String(Date.now())])
     const [counts, names] = await Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)])
     return Object.keys(counts)
       .filter((id) => Number(counts[id]) > 0)
@@ -384,10 +405,27 @@ export class RedisAdapter implements RealtimeAdapter {
     for (const publication of buffered) this.#deliver(state, publication)
   }
 
-  async #recoverGap (channel: string, state: ChannelState): Promise<void> {
-    if (state.last === null || state.buffer !== null) return
-    state.buffer = []
+  /**
+   * The subscriber connection is back: fill each channel's gap from the history, in order, before
+   * what arrives live. ioredis re-sends the subscriptions only after the `ready` event, so live
+   * messages are held first, then the subscriptions are awaited (a gap read made before they are
+   * active could miss what is published in between), then each gap is read and delivered.
+   */
+  async #afterReconnect (sub: Redis): Promise<void> {
+    const held = [...this.#channels].filter(([, state]) => state.last !== null && state.buffer === null)
+    for (const [, state] of held) state.buffer = []
     try {
+      if (held.length > 0) await sub.subscribe(...held.map(([, state]) => state.keys.pubsub))
+    } catch (err) {
+      this.#report(err, 'recover')
+    }
+    await Promise.all(held.map(async ([channel, state]) => { await this.#fillGap(channel, state) }))
+  }
+
+  /** Deliver what a channel missed since its last delivery, then what was held meanwhile. */
+  async #fillGap (channel: string, state: ChannelState): Promise<void> {
+    try {
+      if (state.last === null) return
       const result = await this.since(channel, state.last)
       if (this.#channels.get(channel) !== state) return
       for (const publication of result.publications) this.#deliver(state, publication)
@@ -399,13 +437,60 @@ export class RedisAdapter implements RealtimeAdapter {
     }
   }
 
-  #sweepPresence (): void {
+  /**
+   * Remove presence entries (by client id, or every expired one and the dead nodes' occupancy)
+   * and tell the node what this call found: the visitors who left, the channel left vacant.
+   * @param how - `['', clientId…]` to remove those, `[now]` to remove what expired by then
+   */
+  async #removePresence (channel: string, keys: ChannelKeys, how: string[]): Promise<void> {
+    const [left, vacated, next] = await runScript(this.#publisher(), SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, ...how]) as [string[], number, number]
+    await this.#scheduleSweep(channel, next)
+    for (const id of left) this.#lifecycle({ type: 'presence.leave', channel, member: { id } })
+    if (vacated === 1) this.#lifecycle({ type: 'channel.vacated', channel })
+  }
+
+  /** Mark this node as holding subscribers of `channel` (or refresh its mark). */
+  async #occupy (channel: string, keys: ChannelKeys): Promise<void> {
+    const now = Date.now()
+    const [occupied, next] = await runScript(this.#publisher(), SCRIPTS.occupy, presenceKeys(keys), [
+      this.nodeId, now + this.#occupancyTtlMs, now, Math.max(this.#occupancyTtlMs * 3, 60_000)
+    ]) as [number, number]
+    await this.#scheduleSweep(channel, next)
+    if (occupied === 1) this.#lifecycle({ type: 'channel.occupied', channel })
+  }
+
+  /**
+   * Record when a sweep should next look at `channel` (its soonest expiry, as the script that just
+   * ran saw it; -1: nothing to expire). The registry is a hint, kept apart from the channel's own
+   * keys (another slot in a cluster): a write that races another may put the sweep a little late,
+   * and a sweep that finds nothing costs one script call and reschedules it.
+   */
+  async #scheduleSweep (channel: string, next: number): Promise<void> {
+    const pub = this.#publisher()
+    if (next < 0) await pub.zrem(sweepRegistry(this.#prefix), channel)
+    else await pub.zadd(sweepRegistry(this.#prefix), next, channel)
+  }
+
+  /**
+   * Every node, every sweep interval: refresh this node's occupancy marks (well within their TTL)
+   * and sweep the channels whose entries are due, whoever holds them, so the presence and the
+   * occupancy of a node that died expire even where no live node subscribes.
+   */
+  #sweep (): void {
     const pub = this.#pub
-    if (pub?.status !== 'ready' || this.#channels.size === 0) return
-    const now = String(Date.now())
-    for (const state of this.#channels.values()) {
-      runScript(pub, SCRIPTS.presenceRemove, presenceKeys(state.keys), [state.keys.pubsub, now]).catch((err: unknown) => { this.#report(err, 'presence sweep') })
+    if (pub?.status !== 'ready') return
+    const now = Date.now()
+    if (now - this.#occupancyRefreshedAt >= this.#occupancyTtlMs / 3) {
+      this.#occupancyRefreshedAt = now
+      for (const [channel, state] of this.#channels) this.#occupy(channel, state.keys).catch((err: unknown) => { this.#report(err, 'occupancy refresh') })
     }
+    pub.zrangebyscore(sweepRegistry(this.#prefix), '-inf', now, 'LIMIT', 0, SWEEP_BATCH).then(async (due) => {
+      for (const channel of due) await this.#removePresence(channel, channelKeys(this.#prefix, channel), [String(now)])
+    }).catch((err: unknown) => { this.#report(err, 'presence sweep') })
+  }
+
+  #lifecycle (event: LifecycleEvent): void {
+    this.#handler?.onLifecycle?.(event)
   }
 
   #report (err: unknown, operation: string): void {
@@ -414,5 +499,5 @@ export class RedisAdapter implements RealtimeAdapter {
 }
 
 function presenceKeys (keys: ChannelKeys): string[] {
-  return [keys.presenceClients, keys.presenceExpiries, keys.presenceCounts, keys.presenceNames]
+  return [keys.presenceClients, keys.presenceExpiries, keys.presenceCounts, keys.presenceNames, keys.occupancy]
 }

@@ -5,12 +5,23 @@
  */
 
 /**
- * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream).
- * ARGV: newEpoch, dataJson, t, historySize, historyTtlMs, metaTtlMs, pubsubChannel, nodeId.
- * Returns { offset, epoch }. Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH,
- * inside the same step, so every node receives publications in offset order.
+ * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream), idem (the idempotency key's
+ * string; never touched without a key). ARGV: newEpoch, dataJson, t, historySize, historyTtlMs,
+ * metaTtlMs, pubsubChannel, nodeId, idempotencyTtlMs ('' without a key).
+ * Returns { offset, epoch, t, duplicate }. With a key already remembered, it publishes nothing and
+ * returns the first publication's offset, epoch and time (duplicate 1): the check and the record
+ * are in the same atomic step as the offset, so concurrent retries on several nodes publish once.
+ * Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH, inside the same step, so
+ * every node receives publications in offset order.
  */
 export const PUBLISH_LUA = `
+if ARGV[9] ~= '' then
+  local first = redis.call('GET', KEYS[3])
+  if first then
+    local o, e, t = string.match(first, '^(%d+) (%S+) (%d+)$')
+    return { tonumber(o), e, t, 1 }
+  end
+end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
@@ -27,8 +38,11 @@ if size > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
+if ARGV[9] ~= '' then
+  redis.call('SET', KEYS[3], offset .. ' ' .. epoch .. ' ' .. ARGV[3], 'PX', ARGV[9])
+end
 redis.call('PUBLISH', ARGV[7], 'p\\n' .. ARGV[8] .. '\\n' .. offset .. '\\n' .. epoch .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[2])
-return { offset, epoch }
+return { offset, epoch, ARGV[3], 0 }
 `
 
 /**
@@ -63,44 +77,67 @@ return { offset, epoch, ttl, entries }
 `
 
 /**
- * Add or refresh a presence entry. KEYS: clients (hash clientId → visitorId), expiries (zset
- * clientId → expireAt ms), counts (hash visitorId → connections), names (hash visitorId → name).
- * ARGV: clientId, visitorId, name ('' = none), hasName ('1'/'0'), expireAt, keyTtlMs, pubsubChannel.
- * Announces `r\n{"a":"join","id":…,"n":…}` when the visitor's first connection arrives
- * or their name changes.
+ * The soonest expiry among a channel's presence entries (KEYS[2]) and node occupancy (KEYS[5]),
+ * or -1 when it has neither: when a sweep should next look at the channel.
  */
-export const PRESENCE_ADD_LUA = `
+const NEXT_EXPIRY = `
+local function nextExpiry ()
+  local soonest = -1
+  for _, key in ipairs({ KEYS[2], KEYS[5] }) do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if first[2] and (soonest == -1 or tonumber(first[2]) < soonest) then soonest = tonumber(first[2]) end
+  end
+  return soonest
+end
+`
+
+/**
+ * Add or refresh a presence entry. KEYS: clients (hash clientId → visitorId), expiries (zset
+ * clientId → expireAt ms), counts (hash visitorId → connections), names (hash visitorId → name),
+ * occupancy (zset nodeId → expireAt; read only, for the next expiry).
+ * ARGV: clientId, visitorId, name ('' = none), hasName ('1'/'0'), expireAt, keyTtlMs, pubsubChannel.
+ * Announces `r\n{"a":"join","id":…,"n":…}` when the visitor's first connection arrives or their
+ * name changes. Returns { change, nextExpiry }: change 1 when the visitor joined (their first
+ * connection), 2 when only their name changed, 0 otherwise. Atomic, so the join is found by exactly
+ * one caller on one node.
+ */
+export const PRESENCE_ADD_LUA = NEXT_EXPIRY + `
 local known = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-local announce = false
+local joined = false
 if not known then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   local count = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-  if count == 1 then announce = true end
+  if count == 1 then joined = true end
 end
+local renamed = false
 local storedName = redis.call('HGET', KEYS[4], ARGV[2])
 local newName = false
 if ARGV[4] == '1' then newName = ARGV[3] end
 if (storedName or false) ~= newName then
   if newName then redis.call('HSET', KEYS[4], ARGV[2], newName) else redis.call('HDEL', KEYS[4], ARGV[2]) end
-  if known or not announce then announce = true end
+  if not joined then renamed = true end
 end
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
-if announce then
+if joined or renamed then
   local event = { a = 'join', id = ARGV[2] }
   if newName then event.n = newName end
   redis.call('PUBLISH', ARGV[7], 'r\\n' .. cjson.encode(event))
 end
-return announce and 1 or 0
+local change = 0
+if joined then change = 1 elseif renamed then change = 2 end
+return { change, nextExpiry() }
 `
 
 /**
  * Remove presence entries: the given client ids, or (when ARGV[2] is not '') every entry whose
- * expiry is at or before ARGV[2]. KEYS as for PRESENCE_ADD_LUA. ARGV: pubsubChannel, expiredBefore,
- * clientIds… Announces `r\n{"a":"leave","id":…}` when a visitor's last connection goes.
- * Atomic, so when several nodes sweep the same channel, each leave is announced once.
+ * expiry is at or before ARGV[2], and then also the expired occupancy of dead nodes. KEYS as for
+ * PRESENCE_ADD_LUA. ARGV: pubsubChannel, expiredBefore, clientIds… Announces
+ * `r\n{"a":"leave","id":…}` when a visitor's last connection goes. Returns { leftVisitorIds,
+ * vacated, nextExpiry }: vacated 1 when expired occupancy was the channel's last. Atomic, so when
+ * several nodes sweep the same channel, each leave (and the vacancy) is found by one of them.
  */
-export const PRESENCE_REMOVE_LUA = `
+export const PRESENCE_REMOVE_LUA = NEXT_EXPIRY + `
 local ids
 if ARGV[2] ~= '' then
   ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
@@ -108,7 +145,7 @@ else
   ids = {}
   for i = 3, #ARGV do ids[#ids + 1] = ARGV[i] end
 end
-local left = 0
+local left = {}
 for _, id in ipairs(ids) do
   local visitor = redis.call('HGET', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
@@ -119,9 +156,42 @@ for _, id in ipairs(ids) do
       redis.call('HDEL', KEYS[3], visitor)
       redis.call('HDEL', KEYS[4], visitor)
       redis.call('PUBLISH', ARGV[1], 'r\\n' .. cjson.encode({ a = 'leave', id = visitor }))
-      left = left + 1
+      left[#left + 1] = visitor
     end
   end
 end
-return left
+local vacated = 0
+if ARGV[2] ~= '' then
+  local gone = redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[2])
+  if gone > 0 and redis.call('ZCARD', KEYS[5]) == 0 then vacated = 1 end
+end
+return { left, vacated, nextExpiry() }
+`
+
+/**
+ * Note that a node has subscribers in a channel (or refresh it). KEYS as for PRESENCE_ADD_LUA
+ * (only the occupancy zset, KEYS[5], and the expiries, KEYS[2], are used). ARGV: nodeId, expireAt,
+ * now, keyTtlMs. Dead nodes' expired entries are dropped first: a channel a dead node still holds
+ * counts as occupied, so a newcomer then is no transition. Returns { occupied, nextExpiry }:
+ * occupied 1 when this made the channel occupied. Atomic: one node finds each transition.
+ */
+export const OCCUPY_LUA = NEXT_EXPIRY + `
+local before = redis.call('ZCARD', KEYS[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[5], ARGV[4])
+local occupied = 0
+if before == 0 then occupied = 1 end
+return { occupied, nextExpiry() }
+`
+
+/**
+ * A node's last subscriber of a channel left. KEYS as for PRESENCE_ADD_LUA. ARGV: nodeId.
+ * Returns { vacated, nextExpiry }: vacated 1 when no node holds the channel any more.
+ */
+export const VACATE_LUA = NEXT_EXPIRY + `
+local removed = redis.call('ZREM', KEYS[5], ARGV[1])
+local vacated = 0
+if removed == 1 and redis.call('ZCARD', KEYS[5]) == 0 then vacated = 1 end
+return { vacated, nextExpiry() }
 `

@@ -34,6 +34,54 @@ function slowHistoryAdapter (delayMs: number): RealtimeAdapter {
   }
 }
 
+/**
+ * A memory adapter whose `since` reads land in the middle of live publications, every time: it
+ * waits for `overlap` publications before reading the history (they are both in the read and
+ * buffered live for the subscriber) and for `overlap` more after it (live only, before the ack).
+ * What each read overlapped is recorded, so a test can show that the race it names happened.
+ */
+class RacingHistoryAdapter extends MemoryAdapter {
+  readonly races: Array<{ beforeRead: number, afterRead: number }> = []
+  readonly #overlap: number
+  #published = 0
+  #waiters: Array<() => void> = []
+
+  constructor (overlap: number) {
+    super()
+    this.#overlap = overlap
+  }
+
+  override async publish (...args: Parameters<MemoryAdapter['publish']>): ReturnType<MemoryAdapter['publish']> {
+    const publication = await super.publish(...args)
+    this.#published++
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const wake of waiters) wake()
+    return publication
+  }
+
+  override async since (...args: Parameters<MemoryAdapter['since']>): ReturnType<MemoryAdapter['since']> {
+    const entered = this.#published
+    await this.#publicationsUntil(entered + this.#overlap)
+    const read = this.#published
+    const result = await super.since(...args)
+    await this.#publicationsUntil(read + this.#overlap)
+    this.races.push({ beforeRead: read - entered, afterRead: this.#published - read })
+    return result
+  }
+
+  async #publicationsUntil (count: number): Promise<void> {
+    const deadline = Date.now() + 5000
+    while (this.#published < count) {
+      if (Date.now() > deadline) throw new Error(`no publication raced the history read (${this.#published} of ${count})`)
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve)
+        setTimeout(resolve, 50)
+      })
+    }
+  }
+}
+
 t.test('publications arrive in offset order, once each, at every subscriber', async (t) => {
   const { app, ws } = await channelsApp(t)
   const clients = await Promise.all([connect(ws), connect(ws)])
@@ -123,20 +171,20 @@ t.test('rewind replays the newest publications to a fresh subscriber', async (t)
 })
 
 t.test('no duplicates, gaps or reordering when publications race a recovering subscribe', async (t) => {
-  const { app, ws } = await channelsApp(t, { adapter: slowHistoryAdapter(25) })
-  const TOTAL = 600
+  const adapter = new RacingHistoryAdapter(3)
+  const { app, ws } = await channelsApp(t, { adapter })
   let published = 0
   const run = { stop: false }
   const publisher = (async () => {
-    while (!run.stop && published < TOTAL) {
-      published++
-      await app.realtime.publish('feed', published)
-      if (published % 5 === 0) await sleep(1)
+    while (!run.stop) {
+      await app.realtime.publish('feed', ++published)
+      await sleep(1)
     }
   })()
   t.teardown(() => { run.stop = true })
+  const ROUNDS = 6
   const clients = []
-  for (let round = 0; round < 6; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     await sleep(15)
     // Each round: a client that saw up to some offset comes back with since, mid-stream.
     const seen = Math.max(0, published - 3)
@@ -148,7 +196,15 @@ t.test('no duplicates, gaps or reordering when publications race a recovering su
     send(client, { type: 'sub', channel: 'feed', id: 'r', since: { offset: seen, epoch } })
     clients.push({ client, seen })
   }
+  for (const { client } of clients) await answer(client, 'r')
+  // Publications keep coming until every recovering subscribe has been answered.
+  run.stop = true
   await publisher
+  const TOTAL = published
+  t.equal(adapter.races.length, ROUNDS, 'every round recovered through a history read')
+  for (const [round, race] of adapter.races.entries()) {
+    t.ok(race.beforeRead >= 3 && race.afterRead >= 3, `round ${round}: ${race.beforeRead} publications landed between the subscribe and the history read (in both), ${race.afterRead} after the read and before the ack (live only)`)
+  }
   for (const { client, seen } of clients) {
     t.match(await answer(client, 'r'), { recovered: true })
     await frame(client, (f) => f.type === 'pub' && f.offset === TOTAL, 10_000)

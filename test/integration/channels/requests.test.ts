@@ -1,6 +1,24 @@
 import t from 'tap'
+import { MemoryAdapter } from '../../../src/index.js'
 import { answer, channelsApp, frame, send } from '../../helpers/channels-app.js'
-import { connect } from '../../helpers/ws-client.js'
+import { connect, sleep } from '../../helpers/ws-client.js'
+
+/** A memory adapter that records which channels the node holds it subscribed to. */
+class RecordingAdapter extends MemoryAdapter {
+  readonly subscribed = new Set<string>()
+  readonly unsubscribed: string[] = []
+
+  override async subscribe (channel: string): Promise<void> {
+    await super.subscribe(channel)
+    this.subscribed.add(channel)
+  }
+
+  override async unsubscribe (channel: string): Promise<void> {
+    this.subscribed.delete(channel)
+    this.unsubscribed.push(channel)
+    await super.unsubscribe(channel)
+  }
+}
 
 t.test('every request with an id gets an ack or an error carrying that id', async (t) => {
   const { ws } = await channelsApp(t)
@@ -120,7 +138,8 @@ t.test('server publish: fastify.realtime.publish reaches subscribers; undeclared
 })
 
 t.test('unsubscribe stops delivery; a close drops every subscription', async (t) => {
-  const { app, ws } = await channelsApp(t)
+  const adapter = new RecordingAdapter()
+  const { app, ws } = await channelsApp(t, { adapter })
   const client = await connect(ws)
   send(client, { type: 'sub', channel: 'feed', id: 1 })
   await answer(client, 1)
@@ -135,4 +154,25 @@ t.test('unsubscribe stops delivery; a close drops every subscription', async (t)
   await frame(other, (f) => f.type === 'pub' && f.data === 'second')
   t.equal(client.ofType('pub').length, 0, 'nothing after the unsubscribe')
   await client.close()
+
+  // A visitor on four channels: three only it holds (two with presence), one shared with `other`.
+  const leaver = await connect(ws, { headers: { 'x-visitor': 'v-leaver' } })
+  const channels = ['quiet', 'chat', 'room:7', 'feed']
+  for (const [i, channel] of channels.entries()) {
+    send(leaver, { type: 'sub', channel, id: i })
+    t.match(await answer(leaver, i), { type: 'ack', channel })
+  }
+  t.same([...adapter.subscribed].sort(), ['chat', 'feed', 'quiet', 'room:7'], 'the node subscribed the adapter to each channel')
+  t.same(await app.realtime.presence('chat'), [{ id: 'v-leaver' }])
+  t.same(await app.realtime.presence('room:7'), [{ id: 'v-leaver' }])
+  await leaver.close()
+  const deadline = Date.now() + 2000
+  while (adapter.subscribed.size > 1 && Date.now() < deadline) await sleep(10)
+  t.same([...adapter.subscribed], ['feed'], 'the close dropped every subscription: the adapter left each channel only the closed socket held')
+  t.same(adapter.unsubscribed.filter((channel) => channel !== 'feed').sort(), ['chat', 'quiet', 'room:7'], 'one unsubscribe each')
+  t.same(await app.realtime.presence('chat'), [], 'its presence is gone from chat')
+  t.same(await app.realtime.presence('room:7'), [], 'and from room:7')
+  await app.realtime.publish('feed', 'third')
+  await frame(other, (f) => f.type === 'pub' && f.data === 'third')
+  t.pass('the shared channel still reaches the subscriber that stayed')
 })

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Readable } from 'node:stream'
 import t, { type Test } from 'tap'
-import { rawUpgrade } from '../../helpers/realtime-app.js'
+import { rawUpgrade, refusedUpgrade } from '../../helpers/realtime-app.js'
 import { connect, RecordingClient } from '../../helpers/ws-client.js'
 
 const CLIENTS = 1000
@@ -66,13 +66,18 @@ t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within
     clients.push(...batch)
   }
   t.equal(clients.length, CLIENTS, `${CLIENTS} clients open`)
+  // One more client stops reading before the signal: it cannot answer its close frame until it
+  // resumes, so the drain, and the listener with it, is still open when the late upgrade comes.
+  const holder = await connect(url)
+  await holder.waitFor('welcome')
+  holder.socket.pause()
 
   const signalledAt = Date.now()
   child.kill('SIGTERM')
-  // Once the drain has begun, a new upgrade is refused: 503 (our gate, or Fastify while closing),
-  // or the connection is refused when the listener is already gone.
+  // Once the drain has begun, a new upgrade is refused by the drain with 503 FRT_DRAINING.
   await Promise.race(clients.map(async (client) => await client.closed))
-  const late = await rawUpgrade(port).then((upgrade) => { upgrade.socket.destroy(); return upgrade.status }, () => 'refused')
+  const late = await refusedUpgrade(port).catch((err: Error) => ({ status: 0, head: err.message, body: '' }))
+  holder.socket.resume()
   const closes = await Promise.all(clients.map(async (client) => await client.closed))
   const allClosedMs = Date.now() - signalledAt
   const { code, signal } = await exited
@@ -85,7 +90,10 @@ t.test(`SIGTERM with ${CLIENTS} open clients: every one gets 1001, exit 0 within
   t.equal(reasons.length, CLIENTS, 'every reason carries a retry hint')
   const retries = new Set(closes.map((close) => close.reason))
   t.ok(retries.size > 100, `the retry hints are jittered (${retries.size} distinct)`)
-  t.ok(late === 503 || late === 'refused', `an upgrade during the drain is not accepted (${String(late)})`)
+  t.equal(late.status, 503, `an upgrade during the drain gets 503 (${late.head.split('\r\n')[0] ?? ''})`)
+  t.match(late.head, /\r\nretry-after: \d+/i, 'with Retry-After')
+  t.match(JSON.parse(late.body || '{}'), { statusCode: 503, code: 'FRT_DRAINING' }, 'and the drain\'s error code')
+  t.equal((await holder.closed).code, 1001, 'the client that held the drain open got 1001 too')
   t.equal(code, 0, `exit code 0 ${stderr().slice(0, 500)}`)
   t.equal(signal, null)
   t.ok(exitMs < CLOSE_GRACE_MS, `exited within the grace time (${exitMs} ms)`)

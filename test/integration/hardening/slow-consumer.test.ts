@@ -7,7 +7,7 @@ import t from 'tap'
 import type { ConnectionInfo } from '../../../src/index.js'
 import { bareApp } from '../../helpers/realtime-app.js'
 import { heldBytes, offerUntilClosed, openStalledClients } from '../../helpers/stalled-clients.js'
-import { connect, sleep } from '../../helpers/ws-client.js'
+import { connect, sleep, type Frame } from '../../helpers/ws-client.js'
 
 const MiB = 1024 * 1024
 
@@ -35,6 +35,49 @@ t.test('a stalled client gets its ticks coalesced and the latest one when it dra
   t.same(seqs, [...seqs].sort((a, b) => a - b), 'ticks stay in order')
   t.equal(new Set(seqs).size, seqs.length, 'no tick twice')
   t.equal(client.closeCode, null, 'ticks alone never close a slow client')
+  await client.close()
+})
+
+t.test('the held tick is sent when the socket drains, with no later tick to carry it', async (t) => {
+  // The producer counts the ticks it makes; once `quiet`, it throws, so the ticker skips every
+  // later batch. Whatever tick reaches the client after that can only be the one held for it.
+  let produced = 0
+  let quiet = false
+  const { app, ws, metrics } = await bareApp(t, {
+    tickIntervalMs: 40,
+    maxBufferedBytes: 64 * 1024,
+    tick: () => {
+      if (quiet) throw new Error('quiet: no more ticks')
+      return ++produced
+    }
+  })
+  const client = await connect(`${ws}/ws`)
+  const before = await client.waitFor('tick', 2)
+  client.socket.pause() // stop reading
+  app.realtime.broadcast('x'.repeat(16 * MiB))
+  const deadline = Date.now() + 5000
+  while (metrics.coalesced < 3 && Date.now() < deadline) await sleep(10)
+  t.ok(metrics.coalesced >= 3, `ticks were coalesced while the client stalled (${metrics.coalesced})`)
+  quiet = true
+  const lastProduced = produced
+  await sleep(150) // ticks due now are skipped: nothing new can be held or sent
+  t.equal(produced, lastProduced, 'no tick was produced once quiet')
+  const lastBefore = Number(before.at(-1)?.seq)
+  client.socket.resume()
+  await client.waitFor('broadcast', 1, 10_000)
+  const broadcastIndex = client.frames.findIndex((frame) => frame.type === 'broadcast')
+  const ticksAfter = (): Frame[] => client.frames.slice(broadcastIndex + 1).filter((f) => f.type === 'tick')
+  const waitUntil = Date.now() + 5000
+  while (ticksAfter().length === 0 && Date.now() < waitUntil) await sleep(5)
+  const held = ticksAfter()[0]
+  if (held === undefined) {
+    t.fail('no tick reached the client after it drained: the held tick was never sent')
+    return
+  }
+  t.equal(held.data, lastProduced, 'the tick sent at the drain is the newest one held, though no tick came after it')
+  t.ok(Number(held.seq) > lastBefore, `and newer than the ticks before the stall (seq ${lastBefore} → ${String(held.seq)})`)
+  await sleep(150)
+  t.equal(ticksAfter().length, 1, 'exactly one tick: the held one, not the backlog')
   await client.close()
 })
 

@@ -189,3 +189,20 @@ t.test('at MAX_CONNECTIONS the node reports not ready (capacity), and ready agai
   t.same(app.realtime.readiness().checks.capacity, { ok: true })
   await a.close()
 })
+
+t.test('a route that serves the plugin\'s handler in either form gets the gate: { wsHandler } and { websocket: true }', async (t) => {
+  const { app, ws, metrics } = await bareApp(t, {}, {}, (app) => {
+    app.get('/as-handler', { websocket: true }, app.realtime.wsHandler)
+    app.route({ method: 'GET', url: '/as-option', handler: async () => 'page', wsHandler: app.realtime.wsHandler })
+  })
+  for (const path of ['/as-handler', '/as-option']) {
+    const refused = await refusedStatus(`${ws}${path}`, { origin: 'https://evil.example' })
+    t.equal(refused.status, 403, `${path}: a cross-origin upgrade is refused`)
+    t.match(JSON.parse(refused.body), { code: 'FRT_ORIGIN_FORBIDDEN' })
+  }
+  t.same(metrics.rejections, ['origin', 'origin'])
+  const client = await connect(`${ws}/as-handler`)
+  await client.waitFor('welcome')
+  t.equal(app.realtime.resources().slots, 1, 'and a connection on it holds a gate slot')
+  await client.close()
+})

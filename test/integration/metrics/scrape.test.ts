@@ -8,6 +8,7 @@ import realtime from '../../../src/index.js'
 import { PrometheusMetrics } from '../../../src/metrics/prometheus.js'
 import { buildApp, listen } from '../../helpers/app.js'
 import { scrape, scrapeUntil } from '../../helpers/prometheus.js'
+import { refusedUpgrade } from '../../helpers/realtime-app.js'
 import { connect, type RecordingClient } from '../../helpers/ws-client.js'
 
 t.test('counters follow sockets as they open, receive ticks, send frames and close', async (t) => {
@@ -78,26 +79,19 @@ t.test('the default process metrics are in the same scrape', async (t) => {
   t.ok((result.value('nodejs_heap_size_used_bytes') ?? 0) > 1024 * 1024, 'heap has a real value')
 })
 
-t.test('broadcasts and rejected upgrades reported through the seam show in the scrape', async (t) => {
-  // A bare app with the plugin, as an outside app embeds it; the hook stands in for the upgrade
-  // gate (origin check) so a rejection travels the same path: seam → registry → scrape. It sits
-  // in a scope registered after the plugin, so @fastify/websocket's own onRequest hook runs first
-  // (a hook that answers before it leaves the raw upgrade socket open and app.close() hanging).
+t.test('broadcasts and upgrades refused by the real gate show in the scrape', async (t) => {
+  // A bare app with the plugin, as an outside app embeds it. The refusals come from the plugin's
+  // own upgrade gate (same-origin by default): on its /ws route, and on another route served by
+  // its wsHandler, which gets the same gate. Nothing in the test reports to the metrics itself.
   const metrics = new PrometheusMetrics({ collectDefaultMetrics: false })
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(realtime, { tickIntervalMs: 0, metrics })
-  await app.register(async (gated) => {
-    gated.addHook('onRequest', async (request, reply) => {
-      if (request.headers.origin === 'https://evil.example') {
-        metrics.upgradeRejected('origin')
-        return await reply.code(403).send({ error: 'origin not allowed' })
-      }
-    })
-    gated.get('/ws', { websocket: true }, app.realtime.wsHandler)
-  }, { prefix: '/gated' })
+  await app.register(async (other) => {
+    other.route({ method: 'GET', url: '/ws', handler: async () => ({ page: 'other' }), wsHandler: app.realtime.wsHandler })
+  }, { prefix: '/other' })
   app.get('/metrics', async (_request, reply) => reply.type(metrics.contentType).send(await metrics.scrape()))
-  const { http, ws } = await listen(app)
+  const { http, ws, port } = await listen(app)
 
   const clients = [await connect(`${ws}/ws`), await connect(`${ws}/ws`)]
   t.teardown(() => { for (const client of clients) client.socket.terminate() })
@@ -105,13 +99,16 @@ t.test('broadcasts and rejected upgrades reported through the seam show in the s
   t.equal(app.realtime.broadcast({ hello: 'world' }), 2)
   for (const client of clients) await client.waitFor('broadcast')
 
-  const refused = await connect(`${ws}/gated/ws`, { origin: 'https://evil.example' }).then(() => 'opened', (err: Error) => err.message)
-  t.match(refused, /403/, 'the upgrade was refused with 403')
+  for (const path of ['/ws', '/other/ws']) {
+    const refused = await refusedUpgrade(port, path, { Origin: 'https://evil.example' })
+    t.equal(refused.status, 403, `a cross-origin upgrade at ${path} is refused with 403`)
+    t.match(JSON.parse(refused.body || '{}'), { code: 'FRT_ORIGIN_FORBIDDEN' }, 'by the gate\'s origin check')
+  }
 
   const result = await scrape(`${http}/metrics`)
   t.equal(result.value('realtime_messages_sent_total', { type: 'broadcast' }), 2, 'one broadcast frame per socket')
   t.ok((result.value('realtime_messages_sent_bytes_total', { type: 'broadcast' }) ?? 0) > 2 * 30, 'broadcast bytes')
-  t.equal(result.value('realtime_upgrades_total', { outcome: 'rejected', reason: 'origin' }), 1, 'rejection counted by reason')
+  t.equal(result.value('realtime_upgrades_total', { outcome: 'rejected', reason: 'origin' }), 2, 'both gate refusals counted by reason')
   t.equal(result.value('realtime_upgrades_total', { outcome: 'accepted' }), 2)
   t.notOk(result.declares('nodejs_heap_size_used_bytes', 'gauge'), 'default metrics can be turned off')
 })

@@ -28,7 +28,7 @@ async function setup (t: TestLike, channels: ChannelDefinition[]): Promise<{ ada
   const options = resolveOptions({ tickIntervalMs: 0, heartbeatIntervalMs: 0, channels })
   const log = pino({ level: 'silent' })
   const node = new RealtimeNode(options, log)
-  const service = new ChannelService({ registry: options.channels, adapter, maxSubscriptionsPerConnection: 8, maxRecoveryReplay: 1000, presenceTtlMs: 30_000, metrics: noopMetrics, log })
+  const service = new ChannelService({ registry: options.channels, adapter, maxSubscriptionsPerConnection: 8, maxRecoveryReplay: 1000, presenceTtlMs: 30_000, idempotencyTtlMs: 60_000, metrics: noopMetrics, log })
   service.attach(node)
   await service.start()
   t.teardown(() => service.close())

@@ -1,0 +1,117 @@
+/**
+ * Webhooks across three real nodes on one private Redis, delivered to a real receiver process
+ * that checks every signature the way docs/api.md tells a receiver to: one `occupied` for a
+ * channel's first subscriber whichever node, one `vacated` after the debounce, nothing at all for
+ * a reload within the window, a SIGKILLed node's leaves once each within TTL + debounce, a
+ * receiver that is down served once it is back, and past the retry budget a drop that is counted.
+ */
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t from 'tap'
+import { packageRoot } from '../../src/app/paths.js'
+import { startNode, type RunningProcess } from '../helpers/process.js'
+import { TestRedisServer } from '../helpers/redis-server.js'
+import { connect, sleep, type RecordingClient } from '../helpers/ws-client.js'
+
+const SECRET = 'webhook-test-secret-0123456789abcdef-0123'
+const DEBOUNCE_MS = 800
+const TTL_MS = 1500
+
+interface Received { type?: string, data?: { channel: string, member?: { id: string } }, authentic?: boolean, refused?: boolean, listening?: number, at: number }
+
+/** The receiver: a child process printing one JSON line per request. */
+async function startReceiver (t: { teardown: (fn: () => unknown) => void }, failUntilFile: string): Promise<{ url: string, lines: () => Received[] }> {
+  const child = spawn(process.execPath, [join(packageRoot, 'test', 'fixtures', 'webhook-receiver.mjs')], { env: { PATH: process.env.PATH ?? '', WEBHOOK_SECRET: SECRET, FAIL_UNTIL_FILE: failUntilFile }, stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const lines = (): Received[] => output.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as Received)
+  for (let waited = 0; lines()[0]?.listening === undefined; waited += 20) {
+    if (waited > 10_000) throw new Error('the receiver did not start')
+    await sleep(20)
+  }
+  return { url: `http://127.0.0.1:${lines()[0]?.listening ?? 0}/hooks`, lines }
+}
+
+t.test('webhooks across three nodes: once each, debounced, through a node\'s death and a receiver\'s outage', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const failUntil = join(t.testdir(), 'fail-until')
+  writeFileSync(failUntil, '0')
+  const receiver = await startReceiver(t, failUntil)
+  const webhooks = JSON.stringify({ url: receiver.url, secret: SECRET, debounceMs: DEBOUNCE_MS, retryBaseMs: 400, maxAttempts: 5, timeoutMs: 2000 })
+  const nodes: Array<{ proc: RunningProcess, port: number }> = await Promise.all([0, 1, 2].map(async () => {
+    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'wh:', PRESENCE_TTL_MS: String(TTL_MS), WEBHOOKS: webhooks })
+    t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
+    return { proc, port: await proc.listening() }
+  }))
+  const clients: RecordingClient[] = []
+  t.teardown(() => { for (const client of clients) client.socket.terminate() })
+  const join_ = async (node: number, visitor: string, channel: string): Promise<RecordingClient> => {
+    const client = await connect(`ws://127.0.0.1:${nodes[node]?.port ?? 0}/ws?visitor=${visitor}`)
+    clients.push(client)
+    client.socket.send(JSON.stringify({ type: 'sub', channel, id: 's' }))
+    await client.waitFor('ack')
+    return client
+  }
+  const events = (channel: string): string[] => receiver.lines()
+    .filter((line) => line.type !== undefined && line.data?.channel === channel)
+    .map((line) => `${line.type ?? ''}${line.data?.member === undefined ? '' : `:${line.data.member.id}`}`)
+  const settle = async (ms = DEBOUNCE_MS + 700): Promise<void> => { await sleep(ms) }
+
+  // The first subscriber, on node 0, occupies the channel; a second visitor on node 1 only joins.
+  const ann = await join_(0, 'ann', 'room:1')
+  const bob = await join_(1, 'bob', 'room:1')
+  await settle()
+  t.same(events('room:1'), ['channel.occupied', 'presence.join:ann', 'presence.join:bob'], 'one occupied, one join each, whichever node')
+
+  // Ann reloads her page: her socket closes and her new one comes in on node 2 within the window.
+  ann.socket.close()
+  await sleep(150)
+  await join_(2, 'ann', 'room:1')
+  await settle()
+  t.same(events('room:1').slice(3), [], 'a reload within the window sends nothing at all')
+
+  // Everybody leaves: the leaves and the vacancy come once each, after the debounce.
+  const leftAt = Date.now()
+  bob.socket.close()
+  for (const client of clients.filter((client) => client !== bob)) client.socket.close()
+  await settle()
+  t.same(events('room:1').slice(3).sort(), ['channel.vacated', 'presence.leave:ann', 'presence.leave:bob'])
+  const vacatedAt = receiver.lines().find((line) => line.type === 'channel.vacated')?.at ?? 0
+  t.ok(vacatedAt - leftAt >= DEBOUNCE_MS, `the vacancy waited out the debounce (${vacatedAt - leftAt} ms)`)
+
+  // Node 2 dies with a subscriber: a survivor finds her gone within TTL + debounce, once.
+  await join_(2, 'cleo', 'room:2')
+  await settle(300)
+  t.same(events('room:2'), ['channel.occupied', 'presence.join:cleo'])
+  nodes[2]?.proc.child.kill('SIGKILL')
+  const killedAt = Date.now()
+  for (let waited = 0; events('room:2').length < 4 && waited < TTL_MS + DEBOUNCE_MS + 4000; waited += 100) await sleep(100)
+  await sleep(500)
+  t.same(events('room:2').slice(2).sort(), ['channel.vacated', 'presence.leave:cleo'], 'the dead node\'s leave and vacancy, once each')
+  t.ok(Date.now() - killedAt < TTL_MS + DEBOUNCE_MS + 4000, 'within TTL + debounce (and a sweep)')
+
+  // The receiver is down for 1.5 s: the events wait, are retried, and arrive once it is back.
+  writeFileSync(failUntil, String(Date.now() + 1500))
+  await join_(0, 'dave', 'room:3')
+  for (let waited = 0; events('room:3').length < 2 && waited < 10_000; waited += 100) await sleep(100)
+  t.same(events('room:3'), ['channel.occupied', 'presence.join:dave'], 'delivered once the receiver was back, once each')
+  t.ok(receiver.lines().some((line) => line.refused === true), 'after being refused at first')
+
+  // Down for longer than the retry budget (0.4 + 0.8 + 1.6 + 3.2 s): dropped, and counted.
+  writeFileSync(failUntil, String(Date.now() + 60_000))
+  await join_(0, 'erin', 'room:3')
+  let metrics = ''
+  for (let waited = 0; !/realtime_webhooks_total\{event="presence.join",outcome="dropped"\} 1/.test(metrics) && waited < 15_000; waited += 250) {
+    await sleep(250)
+    metrics = await (await fetch(`http://127.0.0.1:${nodes[0]?.port ?? 0}/metrics`)).text()
+  }
+  t.match(metrics, /realtime_webhooks_total\{event="presence.join",outcome="dropped"\} 1/, 'the drop is counted')
+  t.match(metrics, /realtime_webhooks_total\{event="presence.join",outcome="retried"\} [1-9]/, 'and the retries before it')
+  t.match(nodes[0]?.proc.output() ?? '', /"msg":"webhook dropped"/, 'and logged')
+
+  const delivered = receiver.lines().filter((line) => line.type !== undefined)
+  t.ok(delivered.every((line) => line.authentic === true), `every one of the ${delivered.length} deliveries passed the receiver's signature check`)
+})

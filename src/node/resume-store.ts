@@ -17,6 +17,8 @@ import type { Visitor } from './visitor.js'
 /** What a resume restores. */
 export interface ResumeState {
   visitor: Visitor | null
+  /** When the visitor came from a token: its expiry (epoch ms), which a resume must not outlive. */
+  expiresAt: number | null
   /** Each channel with where to resume it (absent: its subscribe had not been answered yet). */
   channels: ChannelListEntry[]
 }
@@ -40,9 +42,10 @@ export interface ResumeStoreOptions {
   onError: (err: unknown, connection: Connection) => void
 }
 
-/** Stored form: `{ v: visitor, c: [[channel, epoch, offset] | [channel]] }`. */
+/** Stored form: `{ v: visitor, x?: token expiry, c: [[channel, epoch, offset] | [channel]] }`. */
 interface Stored {
   v: Visitor | null
+  x?: number
   c: Array<[string, string, number] | [string]>
 }
 
@@ -63,8 +66,8 @@ function isVisitor (value: unknown): value is Visitor {
 
 function parseStored (value: unknown): ResumeState | null {
   if (typeof value !== 'object' || value === null) return null
-  const { v, c } = value as Partial<Stored>
-  if ((v !== null && !isVisitor(v)) || !Array.isArray(c)) return null
+  const { v, x, c } = value as Partial<Stored>
+  if ((v !== null && !isVisitor(v)) || !Array.isArray(c) || (x !== undefined && !Number.isSafeInteger(x))) return null
   const channels: ChannelListEntry[] = []
   for (const entry of c) {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string') return null
@@ -72,7 +75,7 @@ function parseStored (value: unknown): ResumeState | null {
     else if (typeof entry[1] === 'string' && Number.isSafeInteger(entry[2])) channels.push({ channel: entry[0], since: { epoch: entry[1], offset: entry[2] as number } })
     else return null
   }
-  return { visitor: v ?? null, channels }
+  return { visitor: v ?? null, expiresAt: x ?? null, channels }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms).unref()) }
@@ -102,6 +105,8 @@ export class ResumeStore {
     for (const [channel, { epoch, offset }] of positions.entries()) c.push([channel, epoch, offset])
     for (const channel of this.#options.pendingChannels(connection)) if (positions.get(channel) === undefined) c.push([channel])
     const stored: Stored = { v: connection.visitor === null ? null : { id: connection.visitor.id, ...(connection.visitor.name === undefined ? {} : { name: connection.visitor.name }) }, c }
+    // A visitor established by a token is resumed only until that token's expiry.
+    if (connection.tokenExpiresAt > 0) stored.x = connection.tokenExpiresAt
     const saving = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
       .catch((err: unknown) => { this.#options.onError(err, connection) })
       .finally(() => { this.#saving.delete(saving) })

@@ -4,7 +4,9 @@
  *
  * - `GET <ssePath>`: opens an event stream (transports/sse.ts) for a plain `EventSource`. The
  *   upgrade gate runs on it first (origin, per-IP and node caps, handshake rate, session,
- *   admission pacing); the visitor is resolved by the same `identify` as a WebSocket's. It
+ *   admission pacing); its identity is the gate's, from the same resolver as a WebSocket's (the
+ *   cookie session, or a bearer token), and it is taken into service as a WebSocket is
+ *   (`acceptConnection`: token deadlines, the user index, server-side subscriptions). It
  *   subscribes to its `channels` parameter, or, when the browser reconnects by itself, to every
  *   channel and position its `Last-Event-ID` names.
  * - `POST <ssePath>`: one client message (a JSON protocol frame, or plain text) for the stream

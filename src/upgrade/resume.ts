@@ -91,9 +91,13 @@ export class UpgradeResumption {
       return resumption
     }
     resumption.resumed = true
-    // The old connection's visitor comes back only to a request that identifies nobody itself; it
-    // has no token deadline (the token, if it had one, was checked when it first connected).
-    if (identified === null && state.visitor !== null) resumption.identity = { visitor: state.visitor, expiresAt: null, source: 'session' }
+    // The old connection's visitor comes back only to a request that identifies nobody itself,
+    // and one that came from a token only until that token's expiry (its deadline goes on).
+    if (identified === null && state.visitor !== null) {
+      if (state.expiresAt === null) resumption.identity = { visitor: state.visitor, expiresAt: null, source: 'session' }
+      else if (state.expiresAt > Date.now()) resumption.identity = { visitor: state.visitor, expiresAt: state.expiresAt, source: 'token' }
+      else request.log.info({ resumes: checked.connectionId }, 'resume: the token that identified the visitor has expired; resuming anonymously')
+    }
     if (asked.channels === undefined) resumption.channels = state.channels
     request.log.debug({ resumes: checked.connectionId, channels: resumption.channels.length }, 'resuming')
     return resumption

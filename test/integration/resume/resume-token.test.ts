@@ -9,6 +9,7 @@
 import t from 'tap'
 import { channelsApp, offsets, send } from '../../helpers/channels-app.js'
 import { rawUpgrade } from '../../helpers/realtime-app.js'
+import { epochSec, hsToken, TEST_SECRET } from '../../helpers/tokens.js'
 import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
 async function subscribed (client: RecordingClient, channels: string[]): Promise<void> {
@@ -126,4 +127,24 @@ t.test('channels in the URL: subscribed at once, with the positions they name', 
   const bad = await rawUpgrade(port, `/ws?channels=${encodeURIComponent('feed|x')}`)
   bad.socket.destroy()
   t.equal(bad.status, 400, 'an unreadable list is refused before the upgrade')
+})
+
+t.test('an identity that came from a token is resumed only until that token expires, and keeps its deadline', async (t) => {
+  const { ws } = await channelsApp(t, { jwtSecret: TEST_SECRET, tokenRefreshLeadMs: 0 })
+  const token = await hsToken({ sub: 'tess', exp: epochSec(2) })
+  const first = await connect(ws, { headers: { authorization: `Bearer ${token}` } })
+  const [welcome] = await first.waitFor('welcome')
+  t.equal(welcome?.visitor, 'tess', 'identified by the bearer token')
+  await subscribed(first, ['feed'])
+  await first.close()
+
+  const before = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
+  t.match((await before.waitFor('welcome'))[0], { resumed: true, visitor: 'tess' }, 'before its expiry the token\'s visitor comes back')
+  await before.waitFor('ack')
+  const { code } = await before.closed
+  t.equal(code, 4401, 'and is cut at the token\'s expiry, as the first connection would have been')
+
+  const after = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
+  t.teardown(() => after.socket.terminate())
+  t.match((await after.waitFor('welcome'))[0], { resumed: true, visitor: null }, 'after it, the subscriptions come back but not the identity')
 })

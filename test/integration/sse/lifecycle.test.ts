@@ -7,6 +7,7 @@
 import t from 'tap'
 import { bareApp } from '../../helpers/realtime-app.js'
 import { SseClient } from '../../helpers/sse-client.js'
+import { epochSec, hsToken, TEST_SECRET } from '../../helpers/tokens.js'
 import { sleep } from '../../helpers/ws-client.js'
 
 t.test('the gate: origin 403, session 401, to any client', async (t) => {
@@ -92,4 +93,18 @@ t.test('drain: the stream ends with a close event and a jittered retry', async (
   const refused = await SseClient.open(`http://127.0.0.1:${port}/sse`)
   await refused.ended
   t.match(JSON.parse(refused.events.find((e) => e.event === 'close')?.data ?? '{}'), { code: 1013, reason: /^FRT_DRAINING; / }, 'a draining node sends a reconnecting EventSource elsewhere, later')
+})
+
+t.test('a bearer token identifies a stream as it does a WebSocket, and its deadline applies: refresh, then 4401', async (t) => {
+  const { port } = await bareApp(t, { jwtSecret: TEST_SECRET, tokenRefreshLeadMs: 1000 })
+  const refused = await fetch(`http://127.0.0.1:${port}/sse`, { headers: { authorization: 'Bearer not.a.token' } })
+  t.equal(refused.status, 401, 'a refused token refuses the stream, as it refuses an upgrade')
+  const token = await hsToken({ sub: 'tess', exp: epochSec(2) })
+  const stream = await SseClient.open(`http://127.0.0.1:${port}/sse`, { headers: { authorization: `Bearer ${token}` } })
+  t.teardown(() => { stream.cut() })
+  t.match((await stream.waitFor('welcome'))[0], { visitor: 'tess' })
+  await stream.waitFor('refresh', 1, 3000)
+  t.pass('a refresh event comes before the token expires')
+  await stream.ended
+  t.match(JSON.parse(stream.events.find((e) => e.event === 'close')?.data ?? '{}'), { code: 4401 }, 'and the stream is closed at its expiry')
 })

@@ -28,6 +28,7 @@ import { SseConnection } from './transports/sse.js'
 import { WebSocketConnection } from './transports/websocket.js'
 import { ResumeStore } from './node/resume-store.js'
 import { ResumeTokens } from './node/resume-tokens.js'
+import type { ChannelListEntry } from './wire/channel-list.js'
 import type { WelcomeMessage } from './wire/server-messages.js'
 import { RealtimeNode, type NodeResources, type RealtimeStats } from './node/realtime-node.js'
 import type { Connection } from './node/connection.js'
@@ -211,7 +212,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     release: (connection) => { node.release(connection) },
     onIdentified: (connection) => {
       users.add(connection)
-      targeting.atConnect(connection, undefined)
+      targeting.atConnect(connection, undefined).catch(() => {}) // it logs its own failures
     },
     log: fastify.log
   })
@@ -249,12 +250,23 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
    * request, and the server-side subscriptions at connect (an anonymous socket that must
    * authenticate gets them once it has). The identity is the one the gate resolved (`gate.identityOf`).
    */
-  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'> = {}): void => {
+  /**
+   * Take a connection of any transport into service, and bring back the channels it asked for:
+   * the server's own (the `subscribe` option) first, each from the position the request names for
+   * it, then the rest of the list, as the connection's own subscriptions.
+   */
+  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }): void => {
     node.accept(connection, welcome)
     users.add(connection)
     auth.start(connection, who)
     channels.bindRequest(connection, request)
-    if (!(options.requireAuth && connection.visitor === null)) targeting.atConnect(connection, request)
+    const positions = new Map(restore.entries.flatMap(({ channel, since }) => since === undefined ? [] : [[channel, since] as const]))
+    const serverChannels = options.requireAuth && connection.visitor === null ? Promise.resolve() : targeting.atConnect(connection, request, positions)
+    if (restore.entries.length === 0) return
+    // After the server's own: restore skips what the connection already has.
+    serverChannels
+      .then(async () => { await channels.restore(connection, restore.entries, restore.rewind) })
+      .catch((err: unknown) => { connection.log.error({ err }, 'restoring the connection\'s channels failed') })
   }
 
   const releaseUpgrade = trackUpgradeResponses(fastify)
@@ -269,12 +281,9 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     // The connection wires the socket's events as it is made: before any await, so nothing is missed.
     const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id }, true)
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    acceptConnection(connection, request, who, { resume: resumeTokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) })
+    acceptConnection(connection, request, who, { resume: resumeTokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) }, { entries: resumed.channels, rewind: resumed.rewind })
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)
-    if (resumed.channels.length > 0) {
-      channels.restore(connection, resumed.channels, resumed.rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the connection\'s channels failed') })
-    }
   }
 
   // Any route that serves upgrades with our handler gets the gate, our own `/ws` and the app's
@@ -327,7 +336,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }, { prefix: options.prefix })
 
   if (options.ssePath !== '') {
-    const sse = new SseEndpoint({ node, channels, gate, relay, cursors: adapter, options, accept: acceptConnection })
+    const sse = new SseEndpoint({ node, gate, relay, cursors: adapter, options, accept: acceptConnection })
     await fastify.register(async (routes) => {
       // A stream's POST carries one client message as it would travel on a WebSocket: its text.
       routes.removeAllContentTypeParsers()

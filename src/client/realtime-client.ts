@@ -166,6 +166,9 @@ function streamUrl (url: string): string {
 /** `url` with a query added. */
 const withQuery = (url: string, query: string): string => query === '' ? url : `${url}${url.includes('?') ? '&' : '?'}${query}`
 
+/** An epoch as a channel list writes it: percent-encoded, the list's own delimiters included. */
+const listEpoch = (epoch: string): string => encodeURIComponent(epoch).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+
 /** See the module comment. */
 export class RealtimeClient extends Emitter<ClientEvents> implements SubscriptionOwner {
   /** The ws:// or wss:// URL of the realtime endpoint. */
@@ -227,11 +230,14 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.#socket !== null) return
     const transport = this.transport
     this.#setStatus({ status: 'connecting', transport })
-    // The token brings the identity back; `channels=` (none) leaves the subscriptions to this
-    // client, which resumes them from its own positions.
+    // The token brings the identity back. `channels=` names only the subscriptions the server
+    // makes at connect, with their positions, so it makes them again from there (nothing missed);
+    // this client resubscribes its own with `since` itself.
+    const channels = this.#connectChannels()
+    const query = [...(this.#token === null || transport === 'sse' ? [] : [`resume=${encodeURIComponent(this.#token)}`]), ...(channels === '' && (this.#token === null || transport === 'sse') ? [] : [`channels=${encodeURIComponent(channels)}`])].join('&')
     const socket = transport === 'sse' && this.#sse !== null
-      ? new SseSocket(this.#sse.url, this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
-      : new this.#options.WebSocket(withQuery(this.url, this.#token === null ? '' : `resume=${encodeURIComponent(this.#token)}&channels=`)) as SocketLike
+      ? new SseSocket(withQuery(this.#sse.url, query), this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
+      : new this.#options.WebSocket(withQuery(this.url, query)) as SocketLike
     this.#socket = socket
     let opened = false
     socket.onopen = () => {
@@ -353,6 +359,16 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
 
   #failOutbox (): void {
     for (const outgoing of [...this.#outbox]) this.#settle(outgoing, new RealtimeError(ClientSideCode.DISCONNECTED, 'closed'))
+  }
+
+  /** The subscriptions the server made at connect, with where each stands, as a channel list. */
+  #connectChannels (): string {
+    const entries: string[] = []
+    for (const subscription of this.subscriptions.values()) {
+      const position = subscription.source === 'connect' ? subscription.position : null
+      if (position !== null) entries.push(`${subscription.channel}|${listEpoch(position.epoch)}|${position.offset.toString(36)}`)
+    }
+    return entries.join(',')
   }
 
   #opened (): void {

@@ -20,7 +20,6 @@
  */
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import type { Identity } from '../auth/identity.js'
-import type { ChannelService } from '../channels/channel-service.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
@@ -48,7 +47,6 @@ export const STREAM_KEY_HEADER = 'realtime-stream'
 /** What the routes need. */
 export interface SseEndpointInit {
   node: RealtimeNode
-  channels: ChannelService
   gate: UpgradeGate
   relay: SseRelay
   /** Where cursors of long event ids live (the adapter's shared state). */
@@ -58,7 +56,8 @@ export interface SseEndpointInit {
    * Takes a connection into service as every transport's are (the node, the user index, token
    * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.
    */
-  accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>) => void
+  /** Take the connection into service and restore the channels it asked for (the plugin's acceptConnection). */
+  accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }) => void
 }
 
 function wantsEventStream (request: FastifyRequest): boolean {
@@ -75,7 +74,7 @@ export class SseEndpoint {
 
   /** `GET`: open an event stream. */
   readonly stream = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { node, channels, gate, relay, cursors, options, accept } = this.#init
+    const { node, gate, relay, cursors, options, accept } = this.#init
     const socket = request.raw.socket
     let entries: ChannelListEntry[]
     let rewind: number
@@ -102,10 +101,7 @@ export class SseEndpoint {
     })
     connection.holdsGateSlot = gate.adopt(socket)
     relay.add(connection)
-    accept(connection, request, who, { stream: relay.keyOf(connection) })
-    if (entries.length > 0) {
-      channels.restore(connection, entries, rewind).catch((err: unknown) => { connection.log.error({ err }, 'restoring the stream\'s channels failed') })
-    }
+    accept(connection, request, who, { stream: relay.keyOf(connection) }, { entries, rewind })
   }
 
   /** `POST`: one client message for a stream. */

@@ -151,21 +151,24 @@ export class UserService {
 
   /**
    * A connection was welcomed (`request` set), or an anonymous one authenticated (`request`
-   * undefined): run the `subscribe` option and subscribe it to what it returns.
+   * undefined): run the `subscribe` option and subscribe it to what it returns, each channel from
+   * the position the connection brought back for it (`positions`: a reconnecting client's, so
+   * that what was published while it was away is replayed, as for its own subscriptions).
+   * @returns settles once the subscriptions are under way (never rejects)
    */
-  atConnect (connection: Connection, request: FastifyRequest | undefined): void {
+  async atConnect (connection: Connection, request: FastifyRequest | undefined, positions: ReadonlyMap<string, StreamPosition> = new Map()): Promise<void> {
     const hook = this.#options.subscribeAtConnect
     if (hook === undefined) return
-    Promise.resolve()
-      .then(() => hook(connection.visitor, request))
-      .then((channels) => {
-        if (!Array.isArray(channels)) throw new TypeError('the subscribe option must return an array of channel names')
-        for (const channel of channels as unknown[]) {
-          if (isString(channel) && this.#options.channels.isDeclared(channel)) this.#options.channels.subscribeFromServer(connection, channel, 'connect')
-          else connection.log.warn({ channel }, 'subscribe option returned an undeclared channel; skipped')
-        }
-      })
-      .catch((err: unknown) => { connection.log.error({ err }, 'subscribe option failed; no server-side subscriptions for this connection') })
+    try {
+      const channels: unknown = await hook(connection.visitor, request)
+      if (!Array.isArray(channels)) throw new TypeError('the subscribe option must return an array of channel names')
+      for (const channel of channels as unknown[]) {
+        if (isString(channel) && this.#options.channels.isDeclared(channel)) this.#options.channels.subscribeFromServer(connection, channel, 'connect', positions.get(channel))
+        else connection.log.warn({ channel }, 'subscribe option returned an undeclared channel; skipped')
+      }
+    } catch (err) {
+      connection.log.error({ err }, 'subscribe option failed; no server-side subscriptions for this connection')
+    }
   }
 
   /** One `direct` frame, built once, to every connection of the user on this node. */

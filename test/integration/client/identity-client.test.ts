@@ -114,17 +114,21 @@ t.test('direct messages, the server\'s subscriptions, and channel tokens', async
   t.equal(channelTokens, 1, 'a private channel, with its grant')
 
   // Cut the socket (a reconnectable code): orders:7 is resubscribed by the client with since,
-  // the inbox is re-added by the server, the private channel fetches a new grant.
+  // the inbox is re-added by the server from the position the client brought back (so what was
+  // published meanwhile is replayed), the private channel fetches a new grant.
   const resumed: string[] = []
   for (const subscription of client.subscriptions.values()) subscription.on('subscribed', ({ resumed: again, recovered }) => { if (again) resumed.push(`${subscription.channel}:${String(recovered)}`) })
   const errors: RealtimeError[] = []
   client.on('error', (error) => errors.push(error))
   await app.realtime.disconnect({ user: 'ann' }, 4001, 'reconnect please')
   await app.realtime.publish('orders:7', 2)
+  await app.realtime.publish('inbox:ann', 'b')
   await until(() => resumed.length === 3, 'three subscriptions back')
-  t.same(resumed.sort(), ['dm:ann:true', 'inbox:ann:false', 'orders:7:true'], 'orders:7 recovered by the client; the inbox re-added by the server (fresh); the dm with a new grant')
-  await until(() => (received.get('orders:7')?.length ?? 0) === 2, 'the missed publication')
+  t.same(resumed.sort(), ['dm:ann:true', 'inbox:ann:true', 'orders:7:true'], 'orders:7 recovered by the client; the inbox re-added by the server and recovered too; the dm with a new grant')
+  await until(() => (received.get('orders:7')?.length ?? 0) === 2 && (received.get('inbox:ann')?.length ?? 0) === 2, 'the missed publications')
   t.same(received.get('orders:7'), [1, 2], 'nothing missed, nothing twice')
+  t.same(received.get('inbox:ann'), ['a', 'b'], 'the server\'s own subscription missed nothing either')
+  t.equal(announced.filter((subscription) => subscription.channel === 'inbox:ann').length, 1, 'the same subscription, not a new one')
   t.equal(channelTokens, 2)
   t.same(errors.map((e) => e.code), [], 'no already_subscribed: the client did not resubscribe what the server re-adds')
 

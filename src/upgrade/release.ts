@@ -11,6 +11,8 @@
  * @fastify/websocket itself, that handler is ours and only repeats what the connection's own
  * `error` listener logs, so that listener is removed too; an app that registered
  * @fastify/websocket with its own `errorHandler` keeps it (and pays for it).
+ *
+ * An upgrade refused with an HTTP answer has its socket closed once the answer is written.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -31,6 +33,19 @@ export function trackUpgradeResponses (fastify: FastifyInstance): ReleaseUpgrade
     // Read from the Upgrade header, not `request.ws`: this hook may run before @fastify/websocket's
     // own onRequest hook sets that flag (it does when the plugin tracks before registering it).
     if (request.headers.upgrade?.toLowerCase() === 'websocket') responses.set(request.raw, reply.raw)
+    done()
+  })
+  // An upgrade answered with anything but a 101 (refused by a hook, a 404) is over: the socket
+  // left the HTTP server's parser and can serve nothing else. @fastify/websocket closes it only
+  // when its own onRequest hook ran first, so one refused by an earlier app hook stayed open
+  // until the client gave up. Closed here once the answer is written, whoever refused it.
+  // (An upgrade taken into service is hijacked: it never gets here.)
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if (request.headers.upgrade?.toLowerCase() === 'websocket') {
+      responses.delete(request.raw)
+      const stream = reply.raw.socket ?? request.raw.socket
+      if (stream !== null && !stream.destroyed) stream.end(() => { stream.destroy() })
+    }
     done()
   })
   return (request, socket, inheritedErrorListeners) => {

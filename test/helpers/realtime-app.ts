@@ -41,13 +41,15 @@ export interface BareApp {
 
 /**
  * Build and listen: Fastify + the realtime plugin with `options` (ticker off unless given), and
- * the app's own `routes`. Closed on teardown.
+ * the app's own `routes` (added after the plugin) and `before` (what the app does before
+ * registering it). Closed on teardown.
  */
-export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number } } = {}, routes: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number } } = {}, routes: (app: FastifyInstance) => void = () => {}, before: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
   const logs = new LogCapture()
   const metrics = new RecordingMetrics()
   const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)
   const app: FastifyInstance = Fastify({ loggerInstance, ...fastifyOptions })
+  before(app)
   await app.register(realtime, { tickIntervalMs: 0, metrics, ...options })
   routes(app)
   t.teardown(() => app.close())

@@ -2,6 +2,7 @@
  * The upgrade gate over real sockets: every refusal is an HTTP status before the 101, logged with
  * its reason and counted.
  */
+import type { Socket } from 'node:net'
 import t from 'tap'
 import WebSocket from 'ws'
 import { buildApp, listen } from '../../helpers/app.js'
@@ -205,4 +206,36 @@ t.test('a route that serves the plugin\'s handler in either form gets the gate: 
   await client.waitFor('welcome')
   t.equal(app.realtime.resources().slots, 1, 'and a connection on it holds a gate slot')
   await client.close()
+})
+
+t.test('a refused upgrade\'s socket is closed once the answer is written, whichever hook refused it', async (t) => {
+  // An app hook that runs before @fastify/websocket's own (registered before the plugin).
+  const { port } = await bareApp(t, {}, {}, (app) => {
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.headers['x-deny'] !== undefined) return await reply.code(401).send({ denied: true })
+    })
+  }, (app) => {
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.headers['x-deny-first'] !== undefined) return await reply.code(401).send({ denied: 'first' })
+    })
+  })
+  const closedWithin = async (socket: Socket, ms: number): Promise<boolean> => socket.destroyed || await new Promise((resolve) => {
+    const timer = setTimeout(() => { resolve(false) }, ms)
+    socket.once('close', () => { clearTimeout(timer); resolve(true) })
+  })
+  for (const [what, headers, status] of [
+    ['an app hook registered before the plugin', { 'x-deny-first': '1' }, 401],
+    ['an app hook registered after it', { 'x-deny': '1' }, 401],
+    ['the gate (a foreign origin)', { origin: 'https://evil.example' }, 403],
+    ['an unknown path', {}, 404]
+  ] as const) {
+    const refused = await rawUpgrade(port, what === 'an unknown path' ? '/nowhere' : '/ws', headers)
+    t.teardown(() => { refused.socket.destroy() })
+    t.equal(refused.status, status, `${what}: ${status}`)
+    t.ok(await closedWithin(refused.socket, 2000), `${what}: the server closed the socket`)
+  }
+  const accepted = await rawUpgrade(port, '/ws')
+  t.teardown(() => { accepted.socket.destroy() })
+  t.equal(accepted.status, 101, 'an upgrade that passes is served')
+  t.notOk(await closedWithin(accepted.socket, 300), 'and its socket stays open')
 })

@@ -26,6 +26,10 @@ const PUBLIC_ENTRIES_ONLY = {
   group: ['../src/**/*.js', '!../src/index.js', '!../src/adapters/redis/index.js', '!../src/metrics/prometheus.js'],
   message: 'Register fastify-realtime through its public entries (src/index.js, src/adapters/redis/index.js, src/metrics/prometheus.js), as an outside app would (rule 5).'
 }
+const NO_OPTIONS = {
+  group: ['../options.js', '../../options.js'],
+  message: 'The parts take their own settings (an interface of their own, or their area\'s options file); only the wiring (src/plugin.ts, src/index.ts) and the demo app import src/options.ts, which composes them (rule 7).'
+}
 const CLIENT_ALONE = {
   group: ['../*', '!../client/*', '../../*'],
   message: 'The browser client imports nothing from the server side (rule 1).'
@@ -37,16 +41,16 @@ const LIBRARY_PATHS = [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOR
 /** @type {import('eslint').Linter.Config[]} */
 export default [
   ...neostandard({ ts: true, ignores: [...resolveIgnoresFromGitignore(), 'bench/results/**'] }),
-  { files: LIBRARY, ignores: NOT_LIBRARY, rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP] }) },
+  { files: LIBRARY, ignores: NOT_LIBRARY, rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_OPTIONS] }) },
   // The wiring file: the Fastify plugin and @fastify/websocket, and the one place the default adapter is chosen.
   { files: ['src/plugin.ts'], rules: restrict({ paths: [NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
   // The layers above the adapters see the contract only.
   {
     files: ['src/node/**/*.ts', 'src/channels/**/*.ts', 'src/upgrade/**/*.ts', 'src/limits/**/*.ts', 'src/wire/**/*.ts', 'src/transports/**/*.ts', 'src/metrics/**/*.ts'],
-    rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_CONCRETE_ADAPTER] })
+    rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_CONCRETE_ADAPTER, NO_OPTIONS] })
   },
-  { files: ['src/adapters/redis/**/*.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
-  { files: ['src/metrics/prometheus.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOREDIS, NO_DOTENV], patterns: [NOT_APP, NO_CONCRETE_ADAPTER] }) },
+  { files: ['src/adapters/redis/**/*.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP, NO_OPTIONS] }) },
+  { files: ['src/metrics/prometheus.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOREDIS, NO_DOTENV], patterns: [NOT_APP, NO_CONCRETE_ADAPTER, NO_OPTIONS] }) },
   { files: ['src/client/**/*.ts'], rules: restrict({ paths: [...LIBRARY_PATHS, { name: 'ws', message: 'The browser client depends on nothing (rule 1).' }], patterns: [CLIENT_ALONE] }) },
   { files: ['src/app/**/*.ts', 'plugins/**/*.ts', 'routes/**/*.ts'], ignores: ['src/app/config.ts'], rules: restrict({ paths: [NO_DOTENV] }) },
   { files: ['plugins/realtime.ts'], rules: restrict({ paths: [NO_DOTENV], patterns: [PUBLIC_ENTRIES_ONLY] }) },

@@ -12,7 +12,9 @@ export { realtime, realtime as fastifyRealtime }
 export type { RealtimeDecorator, TargetingResources } from './plugin.js'
 
 // Options and what the hooks receive.
-export type { RealtimePluginOptions, TickContext, ApiOptions, ApiKey, ApiScope, WebhookOptions } from './options.js'
+export type { RealtimePluginOptions } from './options.js'
+export type { TickContext } from './node/ticker.js'
+export type { ApiOptions, ApiKey, ApiScope, WebhookOptions } from './api/options.js'
 export type { WebhookEventType } from './api/webhooks.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'

@@ -13,18 +13,11 @@ import { TOKEN_ALGORITHMS, parsePublicKey } from './auth/tokens.js'
 import { InvalidOptionError } from './errors.js'
 import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { ConnectionInfo } from './node/connection.js'
+import type { TickContext } from './node/ticker.js'
 import type { Visitor } from './node/visitor.js'
 import { resolveRpc, type RpcMethod, type RpcRegistry } from './rpc/methods.js'
-import { WEBHOOK_EVENTS, type WebhookEventType } from './api/webhooks.js'
-import { aFunction, envName, implementing, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
-
-/** What the `tick` option receives for each batch of ticks. */
-export interface TickContext {
-  /** Open connections on this node. */
-  connections: number
-  /** Server time of the batch, epoch milliseconds. */
-  now: number
-}
+import { API_TUNABLE, WEBHOOKS_TUNABLE, type ApiOptions, type ResolvedApiOptions, type ResolvedWebhookOptions, type WebhookOptions } from './api/options.js'
+import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
 
 /** Options of the fastify-realtime plugin. */
 export interface RealtimePluginOptions {
@@ -181,53 +174,6 @@ export interface RealtimePluginOptions {
   webhooks?: WebhookOptions
 }
 
-/** What a key of the HTTP API may do. `*`: everything. */
-export type ApiScope = 'publish' | 'broadcast' | 'users' | 'read' | '*'
-
-/** One API key, and what it may do. */
-export interface ApiKey {
-  /** The secret the caller sends as `Authorization: Bearer <key>`: at least 32 characters. */
-  key: string
-  /** What it may do. @default ['*'] */
-  scopes?: ApiScope[]
-  /** A name for logs (never the key itself). */
-  name?: string
-}
-
-/** Options of the HTTP API. */
-export interface ApiOptions {
-  /** Where its routes live, e.g. `/api/realtime` (under the registration prefix). */
-  prefix: string
-  /** The keys that may call it. */
-  keys: ApiKey[]
-  /** Requests per key per window (@fastify/rate-limit); `redis` shares the count across nodes. @default { max: 600, timeWindowMs: 60000 } */
-  rateLimit?: { max?: number, timeWindowMs?: number, redis?: unknown }
-  /** Most publications in one batch request. @default 100 */
-  maxBatch?: number
-}
-
-/** Options of the webhooks. */
-export interface WebhookOptions {
-  /** Where the events are POSTed. */
-  url: string
-  /** Signs every request (HMAC-SHA256): at least 32 characters. */
-  secret: string
-  /** Which events to send. @default every one */
-  events?: WebhookEventType[]
-  /** A vacate or a leave is sent only if nobody came back within this long, in ms. @default 5000 */
-  debounceMs?: number
-  /** How long one attempt may take, in ms. @default 5000 */
-  timeoutMs?: number
-  /** Attempts per event before it is dropped. @default 6 */
-  maxAttempts?: number
-  /** The first retry waits this long, each next one twice as long, in ms. @default 1000 */
-  retryBaseMs?: number
-  /** Events waiting at most; past it new ones are dropped. @default 10000 */
-  maxQueue?: number
-  /** Requests in flight at once. @default 4 */
-  concurrency?: number
-}
-
 /** Options after validation, with every default applied. Frozen. */
 export interface ResolvedOptions {
   readonly path: string
@@ -287,26 +233,9 @@ export interface ResolvedOptions {
   readonly rpcTimeoutMs: number
 }
 
-/** The HTTP API's options with their defaults. */
-export interface ResolvedApiOptions {
-  readonly prefix: string
-  readonly keys: ReadonlyArray<{ readonly key: string, readonly scopes: readonly ApiScope[], readonly name: string }>
-  readonly rateLimit: { readonly max: number, readonly timeWindowMs: number, readonly redis: unknown }
-  readonly maxBatch: number
-}
-
-/** The webhooks' options with their defaults. */
-export type ResolvedWebhookOptions = Readonly<Required<WebhookOptions>>
-
 /** The tunables of the plugin: every option but the `prefix` Fastify gives. */
 type OptionValues = Omit<ResolvedOptions, 'prefix'>
 
-const HOUR_MS = 60 * 60 * 1000
-const DAY_MS = 24 * HOUR_MS
-/** The largest rate any option takes (per second, or the API's per window). */
-export const MAX_RATE = 1_000_000
-
-const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })
 /** 0 (off) or an integer within the bounds. */
 const offOr = (minimum: number, maximum: number): ReturnType<typeof Type.Union> => Type.Union([Type.Literal(0), integer(minimum, maximum)])
 
@@ -335,68 +264,6 @@ function httpUrl (value: unknown): { value: string } | { problem: string } {
     if (url.protocol === 'https:' || url.protocol === 'http:') return { value: value as string }
   } catch {}
   return { problem: 'is not an http:// or https:// URL' }
-}
-
-const API_SCOPES = ['publish', 'broadcast', 'users', 'read', '*'] as const
-
-const ApiSchema = Type.Object({
-  prefix: Type.String({ pattern: '^/[A-Za-z0-9_\\-./]*$' }),
-  keys: Type.Array(Type.Object({
-    key: Type.String({ minLength: 32, maxLength: 256 }),
-    scopes: Type.Optional(Type.Array(Type.Union(API_SCOPES.map((scope) => Type.Literal(scope))), { minItems: 1 })),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 }))
-  }, { additionalProperties: false }), { minItems: 1 }),
-  rateLimit: Type.Optional(Type.Object({
-    max: Type.Optional(integer(1, MAX_RATE)),
-    timeWindowMs: Type.Optional(integer(1000, HOUR_MS)),
-    redis: Type.Optional(Type.Unknown())
-  }, { additionalProperties: false })),
-  maxBatch: Type.Optional(integer(1, 1000))
-}, { additionalProperties: false })
-
-const WebhooksSchema = Type.Object({
-  url: Type.String({ pattern: '^https?://' }),
-  secret: Type.String({ minLength: 32 }),
-  events: Type.Optional(Type.Array(Type.Union(WEBHOOK_EVENTS.map((event) => Type.Literal(event))), { minItems: 1 })),
-  debounceMs: Type.Optional(integer(0, 10 * 60 * 1000)),
-  timeoutMs: Type.Optional(integer(100, 60_000)),
-  maxAttempts: Type.Optional(integer(1, 20)),
-  retryBaseMs: Type.Optional(integer(10, 60_000)),
-  maxQueue: Type.Optional(integer(1, 1_000_000)),
-  concurrency: Type.Optional(integer(1, 64))
-}, { additionalProperties: false })
-
-/** The API's options with their defaults; keys distinct. */
-function resolveApi (value: unknown): { value: ResolvedApiOptions } | { problem: string } {
-  const api = value as ApiOptions
-  const keys = api.keys.map((entry, index) => ({ key: entry.key, scopes: entry.scopes ?? ['*'], name: entry.name ?? `key ${index + 1}` }))
-  if (new Set(keys.map((entry) => entry.key)).size !== keys.length) return { problem: 'two keys are the same: give each caller its own' }
-  return {
-    value: Object.freeze({
-      prefix: api.prefix,
-      keys: Object.freeze(keys),
-      rateLimit: Object.freeze({ max: api.rateLimit?.max ?? 600, timeWindowMs: api.rateLimit?.timeWindowMs ?? 60_000, redis: api.rateLimit?.redis }),
-      maxBatch: api.maxBatch ?? 100
-    })
-  }
-}
-
-/** The webhooks' options with their defaults. */
-function resolveWebhooks (value: unknown): { value: ResolvedWebhookOptions } {
-  const webhooks = value as WebhookOptions
-  return {
-    value: Object.freeze({
-      url: webhooks.url,
-      secret: webhooks.secret,
-      events: webhooks.events ?? [...WEBHOOK_EVENTS],
-      debounceMs: webhooks.debounceMs ?? 5000,
-      timeoutMs: webhooks.timeoutMs ?? 5000,
-      maxAttempts: webhooks.maxAttempts ?? 6,
-      retryBaseMs: webhooks.retryBaseMs ?? 1000,
-      maxQueue: webhooks.maxQueue ?? 10_000,
-      concurrency: webhooks.concurrency ?? 4
-    })
-  }
 }
 
 const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since', 'recent', 'presenceAdd', 'presenceRemove', 'presence', 'control', 'stateSet', 'stateClaim', 'stateGet', 'stateDelete', 'close'] as const
@@ -486,24 +353,8 @@ export const OPTIONS = Object.freeze({
     defaultText: 'memory',
     description: 'Where publications, history and presence live: `MemoryAdapter` (one process, the default) or `RedisAdapter` (`fastify-realtime/redis`, many nodes).'
   },
-  api: {
-    schema: ApiSchema,
-    default: undefined,
-    defaultText: 'off',
-    expected: 'an object { prefix, keys: [{ key (32+ characters), scopes? }], rateLimit?, maxBatch? }',
-    validate: resolveApi,
-    secret: true,
-    description: 'The HTTP API for other services (publish, broadcast, target users, presence, history, channels), under its own prefix, with API keys (see docs/api.md).'
-  },
-  webhooks: {
-    schema: WebhooksSchema,
-    default: undefined,
-    defaultText: 'off',
-    expected: 'an object { url, secret (32+ characters), events?, debounceMs?, timeoutMs?, maxAttempts?, retryBaseMs?, maxQueue?, concurrency? }',
-    validate: resolveWebhooks,
-    secret: true,
-    description: 'Signed POSTs of channel.occupied, channel.vacated, presence.join and presence.leave, once across all nodes and debounced (see docs/api.md).'
-  },
+  api: API_TUNABLE,
+  webhooks: WEBHOOKS_TUNABLE,
   metrics: {
     ...implementing<RealtimeMetrics>('RealtimeMetrics', Object.keys(noopMetrics)),
     default: noopMetrics,

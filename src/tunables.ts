@@ -178,3 +178,12 @@ export function defaultShown (tunable: Tunable): string {
   if (Array.isArray(value)) return value.join(',')
   return value === undefined ? '' : String(value)
 }
+
+/** An hour and a day, in milliseconds (bounds of time options). */
+export const HOUR_MS = 60 * 60 * 1000
+export const DAY_MS = 24 * HOUR_MS
+/** The largest rate any option takes (per second, or the API's per window). */
+export const MAX_RATE = 1_000_000
+
+/** An integer option's schema, within its bounds. */
+export const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })

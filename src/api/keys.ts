@@ -4,7 +4,7 @@
  * so the time a refusal takes says nothing about how close a guess was.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { ApiScope, ResolvedApiOptions } from '../options.js'
+import type { ApiScope, ResolvedApiOptions } from './options.js'
 
 /** A configured key, as the API checks it. */
 export type ApiKeyEntry = ResolvedApiOptions['keys'][number]

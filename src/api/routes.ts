@@ -16,7 +16,7 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
-import type { ApiScope, ResolvedApiOptions } from '../options.js'
+import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
 import { Accepted, BroadcastBody, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, HistoryQuery, Member, NodeReport, PublicationAnswer, PublishBody, publishBatchBody, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 

@@ -5,7 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { LifecycleEvent, RealtimeAdapter } from '../adapters/adapter.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
-import type { ResolvedWebhookOptions } from '../options.js'
+import type { ResolvedWebhookOptions } from './options.js'
 import { WebhookSender } from './webhook-sender.js'
 import { Webhooks } from './webhooks.js'
 

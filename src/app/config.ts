@@ -17,7 +17,9 @@ import { resolve } from 'node:path'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
 import { parse as parseDotenv } from 'dotenv'
-import { MAX_RATE, OPTIONS, type ApiKey, type ApiScope, type ResolvedOptions } from '../options.js'
+import type { ApiKey, ApiScope } from '../api/options.js'
+import { OPTIONS, type ResolvedOptions } from '../options.js'
+import { MAX_RATE } from '../tunables.js'
 
 const API_SCOPES: readonly ApiScope[] = ['publish', 'broadcast', 'users', 'read', '*']
 import { fromEnvText, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'

@@ -8,7 +8,8 @@
  * ```
  */
 export { RealtimeClient } from './realtime-client.js'
-export type { ClientEvents, ClientOptions, PublishResult, SocketLike, Status, StatusChange, Transport, WebSocketClass } from './realtime-client.js'
+export type { ClientEvents, ClientOptions, PublishResult, Status, StatusChange, Transport } from './realtime-client.js'
+export type { SocketLike, WebSocketClass } from './socket.js'
 export type { EventSourceClass, EventSourceLike, FetchLike } from './sse-socket.js'
 export { Subscription } from './subscription.js'
 export type { PresenceChange, Subscribed, SubscriptionEvents, SubscriptionSource, TokenSource } from './subscription.js'

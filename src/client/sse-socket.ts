@@ -7,7 +7,7 @@
  * The EventSource's own reconnect is not used: the first error closes it, and the client
  * reconnects as it would a WebSocket, resubscribing from its own positions.
  */
-import type { SocketLike } from './realtime-client.js'
+import type { SocketLike } from './socket.js'
 
 /** The part of the `EventSource` API used here (the browser's, or any with the same shape). */
 export interface EventSourceLike {

@@ -4,17 +4,17 @@
  * shutdown. It receives plain values (ip, visitor, logger); Fastify stays in plugin.ts.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { Connection, ConnectionShared, HeldMessage, InboundData } from './connection.js'
+import type { Connection, ConnectionInfo, ConnectionShared, HeldMessage, InboundData } from './connection.js'
 import { ClientErrorCode, CloseCode, CloseReason } from '../errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { Hub } from './hub.js'
 import { MessageRate } from '../limits/message-rate.js'
-import type { ResolvedOptions } from '../options.js'
+import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
 import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
-import { Ticker } from './ticker.js'
+import { Ticker, type TickContext } from './ticker.js'
 import { textFrame, type FramePosition } from '../wire/ws-frame.js'
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
@@ -91,6 +91,21 @@ export function shutdownReason (random: () => number = Math.random): string {
 }
 
 /** One node's connections, ticks and lifecycle. */
+/** What a node is set up with: the plugin's options of these names, once resolved. */
+export interface NodeSettings {
+  readonly tickIntervalMs: number
+  readonly tick: (context: TickContext) => unknown
+  readonly onConnection: ((connection: ConnectionInfo) => void) | undefined
+  readonly onMessage: ((connection: ConnectionInfo, text: string) => void) | undefined
+  readonly closeGraceMs: number
+  readonly metrics: RealtimeMetrics
+  readonly heartbeatIntervalMs: number
+  readonly heartbeatTimeoutMs: number
+  readonly maxBufferedBytes: number
+  readonly messageRatePerSec: number
+  readonly messageBurst: number
+}
+
 export class RealtimeNode {
   readonly hub = new Hub()
   readonly ticker: Ticker | null
@@ -99,7 +114,7 @@ export class RealtimeNode {
   readonly #messageRateLimit: BucketRate
   /** Whether this node should get new clients; see {@link Readiness}. */
   readonly readiness = new Readiness()
-  readonly #options: ResolvedOptions
+  readonly #options: NodeSettings
   readonly #log: FastifyBaseLogger
   readonly #startedAt = Date.now()
   readonly #shared: ConnectionShared
@@ -115,11 +130,11 @@ export class RealtimeNode {
   #onDrained: (() => void) | null = null
 
   /**
-   * @param options - resolved plugin options
+   * @param options - the node's settings (the resolved plugin options of these names)
    * @param log - the node's logger; connection lines add the upgrade's request id under `requestIdLabel`
    * @param requestIdLabel - Fastify's `requestIdLogLabel`
    */
-  constructor (options: ResolvedOptions, log: FastifyBaseLogger, requestIdLabel = 'reqId') {
+  constructor (options: NodeSettings, log: FastifyBaseLogger, requestIdLabel = 'reqId') {
     this.#options = options
     this.#log = log
     this.#messageRateLimit = { ratePerSec: options.messageRatePerSec, burst: options.messageBurst }

@@ -6,10 +6,17 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { connectionSlotIndex, type Connection } from './connection.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
-import type { TickContext } from '../options.js'
 import { encode } from '../wire/server-messages.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
 import { textFrame, type TextFrame } from '../wire/ws-frame.js'
+
+/** What the `tick` option receives for each batch of ticks. */
+export interface TickContext {
+  /** Open connections on this node. */
+  connections: number
+  /** Server time of the batch, epoch milliseconds. */
+  now: number
+}
 
 /** Options of a {@link Ticker}. */
 export interface TickerOptions {

@@ -23,7 +23,6 @@ import type { Identity } from '../auth/identity.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
-import type { ResolvedOptions } from '../options.js'
 import { clientIp } from '../upgrade/client-ip.js'
 import { originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../upgrade/resume-request.js'
@@ -51,7 +50,8 @@ export interface SseEndpointInit {
   relay: SseRelay
   /** Where cursors of long event ids live (the adapter's shared state). */
   cursors: CursorStore
-  options: Pick<ResolvedOptions, 'maxSubscriptionsPerConnection' | 'resumeTtlMs' | 'allowedOrigins' | 'requireOrigin'>
+  /** The plugin's options of these names, once resolved. */
+  options: { readonly maxSubscriptionsPerConnection: number, readonly resumeTtlMs: number, readonly allowedOrigins: readonly string[], readonly requireOrigin: boolean }
   /**
    * Takes a connection into service as every transport's are (the node, the user index, token
    * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.

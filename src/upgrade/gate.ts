@@ -30,13 +30,24 @@ import { ANONYMOUS, type Identity, type IdentityResolver } from '../auth/identit
 import { TokenRefusal } from '../auth/tokens.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import { KeyedTokenBuckets } from '../limits/token-bucket.js'
-import type { ResolvedOptions } from '../options.js'
+
+/** The gate's settings: the plugin's options of these names, once resolved. */
+export interface UpgradeGateSettings {
+  readonly allowedOrigins: readonly string[]
+  readonly requireOrigin: boolean
+  readonly requireSession: boolean
+  readonly maxConnectionsPerIp: number
+  readonly maxConnections: number
+  readonly handshakeRatePerSec: number
+  readonly handshakeBurst: number
+  readonly admissionRatePerSec: number
+  readonly admissionBurst: number
+  readonly maxAdmissionWaitMs: number
+}
 
 /** What the gate needs from the plugin. */
 export interface UpgradeGateInit {
-  options: Pick<ResolvedOptions, 'allowedOrigins' | 'requireOrigin' | 'requireSession' |
-  'maxConnectionsPerIp' | 'maxConnections' | 'handshakeRatePerSec' | 'handshakeBurst' |
-  'admissionRatePerSec' | 'admissionBurst' | 'maxAdmissionWaitMs'>
+  options: UpgradeGateSettings
   /** Who is connecting: the one resolver every transport's opening request goes through. */
   identity: IdentityResolver
   metrics: RealtimeMetrics

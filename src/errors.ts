@@ -36,10 +36,10 @@ export const ApiScopeError = createError<[string]>(
   403
 )
 
-/** An HTTP API key went over its request rate. HTTP 429. */
-export const ApiRateLimitError = createError<[number, string]>(
+/** An HTTP API key, or an address calling without a valid key, went over its request rate. HTTP 429. */
+export const ApiRateLimitError = createError<[number, string, string]>(
   'FRT_API_RATE_LIMITED',
-  'Too many requests: at most %d per %s for this key; retry after the Retry-After delay',
+  'Too many requests: at most %d per %s for this %s; retry after the Retry-After delay',
   429
 )
 

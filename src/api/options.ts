@@ -25,7 +25,7 @@ export interface ApiOptions {
   prefix: string
   /** The keys that may call it. */
   keys: ApiKey[]
-  /** Requests per key per window (@fastify/rate-limit); `redis` shares the count across nodes. @default { max: 600, timeWindowMs: 60000 } */
+  /** Requests per key per window (@fastify/rate-limit), and per client address for requests without a valid key; `redis` shares the counts across nodes. @default { max: 600, timeWindowMs: 60000 } */
   rateLimit?: { max?: number, timeWindowMs?: number, redis?: unknown }
   /** Most publications in one batch request. @default 100 */
   maxBatch?: number

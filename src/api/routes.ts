@@ -105,16 +105,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   })
 
-  // Who is calling, and may they: before anything else runs for the request.
-  fastify.addHook('onRequest', async (request) => {
-    const scope = request.routeOptions.config.apiScope
-    if (scope === undefined) return
-    const entry = keys.find(request.headers.authorization)
-    if (entry === null) throw new ApiKeyRequiredError()
-    if (!allows(entry, scope)) throw new ApiScopeError(SCOPE_WORDS[scope])
-    keyOf.set(request, entry)
-  })
-
+  const windowWords = `${api.rateLimit.timeWindowMs / 1000} s`
   await fastify.register(fastifyRateLimit, {
     max: api.rateLimit.max,
     timeWindow: api.rateLimit.timeWindowMs,
@@ -122,7 +113,28 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     hook: 'preValidation',
     keyGenerator: (request) => keyOf.get(request)?.name ?? request.ip,
     ...(api.rateLimit.redis === undefined ? {} : { redis: api.rateLimit.redis as never, skipOnError: true }),
-    errorResponseBuilder: (_request, context) => new ApiRateLimitError(context.max, context.after)
+    errorResponseBuilder: (_request, context) => new ApiRateLimitError(context.max, windowWords, 'key')
+  })
+  // Requests without a valid key are counted too, per client address, in the same store (so
+  // across nodes with Redis): a flood of guesses or of keyless calls is answered 429 like any
+  // other flood, instead of a 401 per request for as long as it lasts.
+  const keylessLimit = fastify.createRateLimit({ keyGenerator: (request) => `keyless:${request.ip}` })
+
+  // Who is calling, and may they: before anything else runs for the request.
+  fastify.addHook('onRequest', async (request, reply) => {
+    const scope = request.routeOptions.config.apiScope
+    if (scope === undefined) return
+    const entry = keys.find(request.headers.authorization)
+    if (entry === null) {
+      const limit = await keylessLimit(request)
+      if (!limit.isAllowed && limit.isExceeded) {
+        reply.header('retry-after', limit.ttlInSeconds)
+        throw new ApiRateLimitError(limit.max, windowWords, 'address without a valid key')
+      }
+      throw new ApiKeyRequiredError()
+    }
+    if (!allows(entry, scope)) throw new ApiScopeError(SCOPE_WORDS[scope])
+    keyOf.set(request, entry)
   })
 
   fastify.post('/publish', {

@@ -123,6 +123,23 @@ t.test('the rate limit counts per key and refuses with a coded 429 and Retry-Aft
   t.equal((history.body.publications as unknown[]).length, 3, 'the refused one was not published; another key still gets through')
 })
 
+t.test('requests without a valid key are counted per address: past the rate they get 429, and a valid key still gets through', async (t) => {
+  const { call } = await apiApp(t, { max: 3, timeWindowMs: 60_000 })
+  const guesses = []
+  for (let i = 0; i < 3; i++) guesses.push(await call('POST', '/publish', { channel: 'news', data: i }, i === 1 ? null : `guess-${i}`.padEnd(48, 'x')))
+  t.same(guesses.map((g) => g.status), [401, 401, 401], 'the first guesses are refused as unauthenticated')
+  const throttled = await call('POST', '/publish', { channel: 'news', data: 'again' }, 'g'.repeat(48))
+  t.equal(throttled.status, 429, 'the next one is throttled')
+  t.equal(throttled.body.code, 'FRT_API_RATE_LIMITED')
+  t.match(throttled.body.message, /at most 3 per 60 s for this address without a valid key/)
+  t.ok(Number(throttled.headers.get('retry-after')) > 0, 'with Retry-After')
+  t.equal((await call('POST', '/publish', { channel: 'news', data: 'keyless' }, null)).status, 429, 'so is a request with no key at all')
+  const published = await call('POST', '/publish', { channel: 'news', data: 'with the key' }, PUBLISHER)
+  t.equal(published.status, 200, 'a valid key from the same address is counted on its own')
+  const history = await call('GET', '/channels/news/history?limit=10', undefined, READER)
+  t.same((history.body.publications as Array<{ data: unknown }>).map((p) => p.data), ['with the key'], 'nothing the refused requests sent was published')
+})
+
 t.test('the OpenAPI document describes every operation, its body and its security', async (t) => {
   const { base } = await apiApp(t)
   const doc = await (await fetch(`${base}/openapi.json`)).json() as { openapi: string, paths: Record<string, Record<string, { operationId: string, requestBody?: unknown }>>, components: { securitySchemes: Record<string, unknown> } }

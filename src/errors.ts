@@ -168,7 +168,9 @@ export const ClientErrorCode = Object.freeze({
   /** `rpc` data failed the method's schema; the handler did not run. */
   INVALID_DATA: 'invalid_data',
   /** The method's handler did not answer within its timeout. */
-  RPC_TIMEOUT: 'rpc_timeout'
+  RPC_TIMEOUT: 'rpc_timeout',
+  /** `rpc` while `maxRpcInFlight` calls of this connection still wait for their answers; the handler did not run. */
+  TOO_MANY_CALLS: 'too_many_calls'
 } as const)
 
 /** Union of the codes in {@link ClientErrorCode}. */

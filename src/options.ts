@@ -165,6 +165,8 @@ export interface RealtimePluginOptions {
   rpc?: Record<string, RpcMethod>
   /** How long an RPC handler has to answer before the client gets `rpc_timeout`, in ms (a method may set its own). @default 10000 */
   rpcTimeoutMs?: number
+  /** How many RPCs of one connection may wait for their answers at once; one more is answered `too_many_calls`. @default 16 */
+  maxRpcInFlight?: number
   /**
    * The HTTP API for other services (publish, target users, presence, history…), under its own
    * prefix and API keys; see docs/api.md. @default off
@@ -231,6 +233,7 @@ export interface ResolvedOptions {
   readonly subscribe: ((visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>) | undefined
   readonly rpc: RpcRegistry
   readonly rpcTimeoutMs: number
+  readonly maxRpcInFlight: number
 }
 
 /** The tunables of the plugin: every option but the `prefix` Fastify gives. */
@@ -640,6 +643,13 @@ export const OPTIONS = Object.freeze({
     unit: 'milliseconds',
     description: 'How long an RPC handler has to answer before the client gets `rpc_timeout` (a method may set its own).',
     env: envName('rpcTimeoutMs'),
+    group: 'Tokens and RPC'
+  },
+  maxRpcInFlight: {
+    schema: integer(1, 10_000),
+    default: 16,
+    description: 'How many RPCs of one connection may wait for their answers at once (slow handlers cannot pile up without bound); one more is answered `too_many_calls` and its handler does not run.',
+    env: envName('maxRpcInFlight'),
     group: 'Tokens and RPC'
   }
 } satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })

@@ -218,7 +218,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   })
   if (auth.enabled) node.handle('auth', (connection, message) => { auth.handle(connection, message) })
   if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
-  const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, send: (connection, message) => node.sendTo(connection, message), log: fastify.log })
+  const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, maxInFlightPerConnection: options.maxRpcInFlight, send: (connection, message) => node.sendTo(connection, message), log: fastify.log })
   if (options.rpc.size > 0) node.handle('rpc', (connection, message) => { rpc.handle(connection, message) })
   node.onConnectionClose((connection) => {
     auth.remove(connection)

@@ -3,8 +3,10 @@
  * handler's `result`, or one `error` with the same id: `unknown_method`, `invalid_data` (the
  * method's schema refused the data; the handler never ran), the handler's own `RpcError` code
  * and message, `internal_error` for anything else it threw (logged here, nothing of it sent),
- * or `rpc_timeout`. An RPC is a client message like any other, so it counts against the
- * connection's message rate before it gets here.
+ * `rpc_timeout`, or `too_many_calls` (the connection already has `maxInFlightPerConnection` calls
+ * waiting; the handler never ran). An RPC is a client message like any other, so it counts against
+ * the connection's message rate before it gets here; the in-flight cap bounds what the rate cannot:
+ * calls to a slow handler piling up (each holds its promise, its data and a deadline).
  *
  * Timeouts are deadlines on one {@link DeadlineWheel} (one timer for every call in flight); a
  * call that times out, or whose connection closes, has its `signal` aborted.
@@ -26,6 +28,8 @@ export interface RpcServiceOptions {
   registry: RpcRegistry
   /** Timeout of a method that declares none. */
   timeoutMs: number
+  /** How many calls of one connection may wait at once; one more is answered `too_many_calls`. */
+  maxInFlightPerConnection: number
   /** The node's one-message send path. */
   send: (connection: Connection, message: ServerMessage) => boolean
   log: FastifyBaseLogger
@@ -78,8 +82,12 @@ export class RpcService {
       this.#send(connection, { type: 'error', id, code: ClientErrorCode.INVALID_DATA, message: `Invalid data for "${message.method}" at ${where}: ${first?.message ?? 'does not match the schema'}.` })
       return
     }
-    const call: Call = { connection, id, method: method.name, controller: new AbortController(), settled: false }
     let calls = this.#inFlight.get(connection)
+    if (calls !== undefined && calls.size >= this.#options.maxInFlightPerConnection) {
+      this.#send(connection, { type: 'error', id, code: ClientErrorCode.TOO_MANY_CALLS, message: `At most ${this.#options.maxInFlightPerConnection} calls may wait for their answers at once on one connection.` })
+      return
+    }
+    const call: Call = { connection, id, method: method.name, controller: new AbortController(), settled: false }
     if (calls === undefined) {
       calls = new Set()
       this.#inFlight.set(connection, calls)

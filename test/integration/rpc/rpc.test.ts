@@ -1,7 +1,8 @@
 /**
  * Client RPC over real sockets: one answer per id (a result, the method's schema refusal before
  * its handler runs, the application's coded error, `internal_error` with nothing leaked, a
- * timeout with its signal aborted), an unknown method, and RPC counted against the message rate.
+ * timeout with its signal aborted), an unknown method, RPC counted against the message rate, and
+ * the per-connection cap on calls waiting for their answers.
  */
 import { Type } from '@sinclair/typebox'
 import t from 'tap'
@@ -91,6 +92,46 @@ t.test('an rpc counts against the message rate, and rate_limited keeps its id', 
   const answers = await Promise.all(Array.from({ length: 10 }, async (_, i) => await answer(client, i)))
   t.same(answers.filter((a) => a.type === 'ack').map((a) => a.result), [0, 1, 2, 3, 4], 'the burst is answered')
   t.same(answers.filter((a) => a.type === 'error').map((a) => a.code), Array(5).fill('rate_limited'), 'the rest is dropped as rate_limited, each with its id')
+  await client.close()
+})
+
+t.test('calls waiting for a slow handler are capped per connection: one more is too_many_calls, and an answer frees a place', async (t) => {
+  const releases: Array<() => void> = []
+  let started = 0
+  const { ws } = await bareApp(t, {
+    maxRpcInFlight: 3,
+    rpc: {
+      hold: {
+        schema: Type.Unknown(),
+        handler: async (data) => {
+          started++
+          await new Promise<void>((resolve) => { releases.push(resolve) })
+          return data
+        }
+      }
+    }
+  })
+  const client = await connect(`${ws}/ws`)
+  const other = await connect(`${ws}/ws`)
+  t.teardown(async () => { await other.close() })
+  for (let i = 1; i <= 5; i++) send(client, { type: 'rpc', id: i, method: 'hold', data: i })
+  t.same(await Promise.all([answer(client, 4), answer(client, 5)]).then((refused) => refused.map((a) => a.code)), ['too_many_calls', 'too_many_calls'], 'the fourth and fifth are refused with their ids')
+  t.match((await answer(client, 4)).message, /At most 3 calls/)
+  t.equal(started, 3, 'their handler never ran')
+
+  send(other, { type: 'rpc', id: 'o', method: 'hold', data: 'o' })
+  await sleep(100)
+  t.equal(started, 4, 'the cap is per connection: another socket still calls')
+
+  releases.shift()?.()
+  t.same(await answer(client, 1), { type: 'ack', id: 1, result: 1 })
+  send(client, { type: 'rpc', id: 6, method: 'hold', data: 6 })
+  await sleep(100)
+  t.equal(started, 5, 'an answer frees a place')
+  t.equal(client.frames.filter((f) => f.id === 6).length, 0, 'and the new call waits for its handler')
+  for (const release of releases.splice(0)) release()
+  t.same(await answer(client, 6), { type: 'ack', id: 6, result: 6 })
+  t.same(await answer(other, 'o'), { type: 'ack', id: 'o', result: 'o' })
   await client.close()
 })
 

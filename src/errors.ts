@@ -163,6 +163,11 @@ export const ClientErrorCode = Object.freeze({
   AUTH_REQUIRED: 'auth_required',
   /** A private channel needs a channel token in the `sub`. */
   TOKEN_REQUIRED: 'token_required',
+  /**
+   * A private channel's grant (its channel token) reached its `exp`: the subscription was ended
+   * (the `code` of an `unsubscribed` frame); subscribe again with `since` and a new token.
+   */
+  TOKEN_EXPIRED: 'token_expired',
   /** `rpc` names a method the server does not declare. */
   UNKNOWN_METHOD: 'unknown_method',
   /** `rpc` data failed the method's schema; the handler did not run. */

@@ -248,6 +248,7 @@ export class ChannelService {
   /** Stop the presence refresher and close the adapter. */
   async close (): Promise<void> {
     this.#presence.stop()
+    this.#clientRequests?.stop()
     await this.#adapter.close()
   }
 

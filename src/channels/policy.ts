@@ -57,8 +57,9 @@ export interface ChannelDefinition {
   /**
    * A private channel: a client `sub` must carry a channel token, a signed grant whose `channel`
    * claim is this channel and whose `sub` is the subscriber's visitor id (checked statelessly, on
-   * any node); `canSubscribe`, when set, runs too. Needs a token key (`jwtSecret`, `jwtPublicKey`
-   * or `jwksUrl`). Server-side subscriptions need no grant. @default false
+   * any node); `canSubscribe`, when set, runs too. The subscription ends at the grant's `exp`
+   * (`unsubscribed` with `token_expired`). Needs a token key (`jwtSecret`, `jwtPublicKey` or
+   * `jwksUrl`). Server-side subscriptions need no grant. @default false
    */
   private?: boolean
 }
@@ -118,7 +119,7 @@ export const CHANNEL_FIELDS = Object.freeze({
   private: {
     schema: Type.Boolean(),
     default: false,
-    description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too. Needs a token key.'
+    description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too; the subscription ends at the grant\'s `exp` (`unsubscribed`, `token_expired`). Needs a token key.'
   }
 } satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
 

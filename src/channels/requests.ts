@@ -10,6 +10,11 @@
  * (its presence entry) before giving up. Once everything is read, the ack, the replay, what
  * arrived meanwhile and the switch to live happen in one synchronous step: nothing is sent twice,
  * skipped or out of order.
+ *
+ * A private channel's subscription lasts as long as its grant: the channel token's `exp` is a
+ * deadline on one {@link DeadlineWheel} (one timer for every grant), and at it the subscription is
+ * ended with an `unsubscribed` frame whose code is `token_expired`. The client subscribes again
+ * with `since` and a new token, and gets what was published meanwhile.
  */
 import type { FastifyRequest } from 'fastify'
 import type { PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
@@ -17,6 +22,7 @@ import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
 import { ClientErrorCode, type ClientErrorCodeValue } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import { DeadlineWheel } from '../node/deadline-wheel.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
 import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage, type SubscribedMessage, type SubscriptionSource } from '../wire/server-messages.js'
 import type { FramePosition } from '../wire/ws-frame.js'
@@ -59,6 +65,9 @@ export interface ChannelRequestsOptions {
   grants: TokenVerifier | null
 }
 
+/** Width of a grant deadline's bucket: a subscription ends within a second after its grant's `exp`. */
+const GRANT_BUCKET_MS = 1000
+
 /** What a subscribe starts from: a client's `sub`, or the server's own subscription. */
 interface SubscribeStart {
   since?: StreamPosition | undefined
@@ -73,9 +82,25 @@ interface SubscribeStart {
 /** See the module comment. */
 export class ChannelRequests {
   readonly #options: ChannelRequestsOptions
+  /** The grants of private subscriptions, by their `exp`. */
+  readonly #grants: DeadlineWheel<Subscription>
 
   constructor (options: ChannelRequestsOptions) {
     this.#options = options
+    this.#grants = new DeadlineWheel<Subscription>({
+      bucketMs: GRANT_BUCKET_MS,
+      onExpire: (due) => { for (const subscription of due) this.#grantExpired(subscription) }
+    })
+  }
+
+  /** Subscriptions whose grant has a deadline (private channels). */
+  get grantDeadlines (): number {
+    return this.#grants.size
+  }
+
+  /** Forget every grant deadline (the node closes). */
+  stop (): void {
+    this.#grants.clear()
   }
 
   /**
@@ -179,6 +204,7 @@ export class ChannelRequests {
 
   /** Drop a subscription: out of the local lists, out of presence if it was listed, and no longer followed for its client. */
   drop (subscription: Subscription): void {
+    this.#grants.cancel(subscription)
     this.#options.channels.remove(subscription)
     if (subscription.present) this.#options.presence.remove(subscription)
     subscription.connection.unsubscribed(subscription.channel)
@@ -267,8 +293,9 @@ export class ChannelRequests {
         this.#error(connection, message.id, ClientErrorCode.TOKEN_REQUIRED, `"${channel}" is private: send a channel token with the sub.`)
         return false
       }
+      let expiresAt: number
       try {
-        await grants.verifyChannel(message.token, channel, connection.visitor?.id)
+        expiresAt = (await grants.verifyChannel(message.token, channel, connection.visitor?.id)).expiresAt
       } catch (err) {
         if (this.#abandoned(subscription, message)) return false
         this.drop(subscription)
@@ -276,6 +303,7 @@ export class ChannelRequests {
         return false
       }
       if (this.#abandoned(subscription, message)) return false
+      this.#grants.schedule(subscription, expiresAt)
     }
     let allowed = false
     try {
@@ -290,6 +318,23 @@ export class ChannelRequests {
       return false
     }
     return true
+  }
+
+  /**
+   * A grant reached its `exp`. A live subscription is ended with `unsubscribed` (`token_expired`);
+   * one still being set up is looked at again a bucket later, so its client is answered once,
+   * by the ack, before it is told the grant ended.
+   */
+  #grantExpired (subscription: Subscription): void {
+    const { connection, channel } = subscription
+    if (subscription.cancelled || connection.closed) return
+    if (!subscription.live) {
+      this.#grants.schedule(subscription, Date.now() + GRANT_BUCKET_MS)
+      return
+    }
+    this.drop(subscription)
+    connection.log.debug({ channel }, 'channel grant expired')
+    this.#options.send(connection, { type: 'unsubscribed', channel, code: ClientErrorCode.TOKEN_EXPIRED })
   }
 
   /** True when the subscription was cancelled meanwhile: its presence entry, if just made, is removed. */

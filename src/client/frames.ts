@@ -123,6 +123,8 @@ export interface SubscribedFrame {
 export interface UnsubscribedFrame {
   type: 'unsubscribed'
   channel: string
+  /** `token_expired`: a private channel's grant ran out (subscribe again with a new token); absent: the application ended it. */
+  code?: string
 }
 
 /** Every frame the server sends. */

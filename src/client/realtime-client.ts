@@ -424,6 +424,12 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
         break
       case 'unsubscribed': {
         const subscription = this.subscriptions.get(frame.channel)
+        // A private channel's grant ran out: subscribe again from where it was, with a new token
+        // from its token function (what was published meanwhile is replayed).
+        if (frame.code === 'token_expired' && typeof subscription?.token === 'function') {
+          this.#sendSubscribe(subscription)
+          break
+        }
         this.subscriptions.delete(frame.channel)
         subscription?.ended()
         break

@@ -120,10 +120,15 @@ export interface SubscribedMessage {
   source: SubscriptionSource
 }
 
-/** The server ended one of this connection's subscriptions (`fastify.realtime.unsubscribe`). */
+/**
+ * The server ended one of this connection's subscriptions: `fastify.realtime.unsubscribe` (no
+ * code), or the end of a private channel's grant (`token_expired`).
+ */
 export interface UnsubscribedMessage {
   type: 'unsubscribed'
   channel: string
+  /** Why, when it was not the application's choice: `token_expired`. */
+  code?: string
 }
 
 /** Every frame the server sends. */

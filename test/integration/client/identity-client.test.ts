@@ -135,3 +135,34 @@ t.test('direct messages, the server\'s subscriptions, and channel tokens', async
   await app.realtime.unsubscribe('ann', 'orders:7')
   await until(() => !client.subscriptions.has('orders:7'), 'dropped on unsubscribed')
 })
+
+t.test('a private channel outlives its grants: at each expiry the client subscribes again with a new token and misses nothing; a fixed token ends with it', async (t) => {
+  const { app, ws } = await bareApp(t, { jwtSecret: TEST_SECRET, channels: [{ name: 'dm:*', private: true, historySize: 100 }] })
+  const client = new RealtimeClient(`${ws}/ws`, { WebSocket, getToken: async () => await hsToken({ sub: 'ann' }) })
+  t.teardown(() => client.close())
+  await until(() => client.status === 'open', 'open')
+  let grants = 0
+  const dm = client.subscribe<number>('dm:ann', undefined, { token: async () => { grants++; return await hsToken({ sub: 'ann', channel: 'dm:ann', exp: epochSec(2) }) } })
+  const received: number[] = []
+  dm.on('publication', (publication) => { received.push(publication.data) })
+  let ended = 0
+  dm.on('unsubscribed', () => { ended++ })
+  const fixed = client.subscribe('dm:fixed', undefined, { token: await hsToken({ sub: 'ann', channel: 'dm:fixed', exp: epochSec(2) }) })
+  let fixedEnded = 0
+  fixed.on('unsubscribed', () => { fixedEnded++ })
+  await new Promise((resolve) => dm.once('subscribed', resolve))
+
+  // Publish through two or more grant expiries, every 50 ms.
+  let n = 0
+  const started = Date.now()
+  while (Date.now() - started < 5000) {
+    await app.realtime.publish('dm:ann', ++n)
+    await sleep(50)
+  }
+  await until(() => received.length === n, `all ${n} publications`)
+  t.ok(grants >= 3, `${grants} grants fetched for one subscription`)
+  t.same(received, Array.from({ length: n }, (_, i) => i + 1), 'every publication once, in order, across the expiries')
+  t.equal(ended, 0, 'the subscription never ended for the app')
+  t.equal(fixedEnded, 1, 'a fixed token cannot be renewed: its subscription ends with it')
+  t.notOk(client.subscriptions.has('dm:fixed'))
+})

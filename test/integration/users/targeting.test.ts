@@ -2,8 +2,8 @@
  * Reaching a user on one node (the memory adapter; the same control messages cross Redis in
  * test/redis/targeting-nodes.test.ts): `sendToUser` reaches every socket of the user once and
  * nobody else; `disconnect` by user or connection id; server-side `subscribe` / `unsubscribe` on
- * live sockets and at connect, with presence and order as for a client `sub`; private channels
- * and their channel tokens.
+ * live sockets and at connect, with presence and order as for a client `sub`; private channels,
+ * their channel tokens, and the end of a subscription at its grant's expiry.
  */
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
@@ -149,4 +149,41 @@ t.test('private channels: a sub needs a channel token for that channel and that 
   send(anonymous, { type: 'sub', channel: 'dm:x', id: 1, token: await hsToken({ sub: 'x', channel: 'dm:x' }) })
   t.match(await answer(anonymous, 1), { code: 'token_invalid' }, 'an anonymous socket cannot use a user\'s grant')
   for (const client of [ann, banned, anonymous]) await client.close()
+})
+
+t.test('a private subscription lasts as long as its grant: at exp it is ended (token_expired, presence left), and a resubscribe with since and a new grant misses nothing', async (t) => {
+  const { app, ws } = await bareApp(t, {
+    identify: headerVisitor,
+    jwtSecret: TEST_SECRET,
+    channels: [{ name: 'dm:*', private: true, historySize: 10 }, { name: 'room:*', private: true, presence: true }]
+  })
+  const [ann, bob] = await Promise.all([as(ws, 'ann'), as(ws, 'bob')])
+  t.teardown(() => { for (const c of [ann, bob]) c.socket.terminate() })
+  const exp = epochSec(2)
+  send(bob, { type: 'sub', channel: 'room:1', id: 1, token: await hsToken({ sub: 'bob', channel: 'room:1' }) })
+  await answer(bob, 1)
+  send(ann, { type: 'sub', channel: 'dm:ann', id: 1, token: await hsToken({ sub: 'ann', channel: 'dm:ann', exp }) })
+  send(ann, { type: 'sub', channel: 'room:1', id: 2, token: await hsToken({ sub: 'ann', channel: 'room:1', exp }) })
+  send(ann, { type: 'sub', channel: 'dm:gone', id: 3, token: await hsToken({ sub: 'ann', channel: 'dm:gone', exp }) })
+  t.match(await Promise.all([answer(ann, 1), answer(ann, 2), answer(ann, 3)]), [{ type: 'ack' }, { type: 'ack' }, { type: 'ack' }])
+  send(ann, { type: 'unsub', channel: 'dm:gone', id: 4 })
+  await answer(ann, 4)
+  await frame(bob, (f) => f.type === 'presence' && f.action === 'join' && (f.member as { id: string }).id === 'ann')
+  const first = await app.realtime.publish('dm:ann', 'before')
+  await frame(ann, (f) => f.type === 'pub' && f.data === 'before')
+
+  const ended = await frame(ann, (f) => f.type === 'unsubscribed' && f.channel === 'dm:ann', 4000)
+  t.ok(Date.now() >= exp * 1000, 'not before the grant\'s exp')
+  t.same(ended, { type: 'unsubscribed', channel: 'dm:ann', code: 'token_expired' })
+  t.match(await frame(ann, (f) => f.type === 'unsubscribed' && f.channel === 'room:1', 1000), { code: 'token_expired' })
+  t.match(await frame(bob, (f) => f.type === 'presence' && f.action === 'leave'), { member: { id: 'ann' } }, 'the subscription really ended: the others see ann leave')
+  await app.realtime.publish('dm:ann', 'meanwhile')
+  await sleep(200)
+  t.notOk(ann.frames.some((f) => f.data === 'meanwhile'), 'nothing more arrives on it')
+  t.notOk(ann.frames.some((f) => f.type === 'unsubscribed' && f.channel === 'dm:gone'), 'a subscription the client ended earlier gets no expiry')
+
+  send(ann, { type: 'sub', channel: 'dm:ann', id: 5, since: { offset: first.offset, epoch: first.epoch }, token: await hsToken({ sub: 'ann', channel: 'dm:ann' }) })
+  t.match(await answer(ann, 5), { type: 'ack', recovered: true }, 'a new grant resubscribes from where it ended')
+  await frame(ann, (f) => f.type === 'pub' && f.data === 'meanwhile')
+  t.equal(ann.frames.filter((f) => f.type === 'pub' && f.channel === 'dm:ann').map((f) => f.data).join(','), 'before,meanwhile', 'what was published meanwhile, once')
 })

@@ -111,9 +111,22 @@ export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot' | 'auth
 /** Bits of a connection's flags. */
 const CLOSED = 1
 const HOLDS_GATE_SLOT = 2
+const RESUMABLE = 4
 
 /** A message that arrived while the connection's messages were held (an `auth` being verified). */
 export type HeldMessage = readonly [data: InboundData, isBinary: boolean]
+
+/**
+ * A connection's token and auth bookkeeping, apart from the connection: most connections (a
+ * cookie session, an anonymous visitor) never have any, and four fields on every connection cost
+ * more than one that stays null.
+ */
+class AuthFields {
+  slot: number | undefined = undefined
+  phase = 0
+  expiresAt = 0
+  held: HeldMessage[] | null = null
+}
 
 /** See the module comment. */
 export abstract class Connection implements ConnectionInfo {
@@ -133,26 +146,16 @@ export abstract class Connection implements ConnectionInfo {
   messageRate: MessageRate | null = null
   /**
    * Where the client stands in each channel, for transports that resume for their client (an
-   * event stream's ids, a WebSocket's resume token): the transport makes it and applies each
-   * written frame's `position` to it. Null: not followed.
+   * event stream's ids, a WebSocket's resume token): the transport makes it (a WebSocket with its
+   * first positioned frame) and applies each written frame's `position` to it. Null: no position yet.
    */
   positions: StreamPositions | null = null
-  /** The auth deadline wheel's bucket of this connection (token refresh, expiry, auth timeout). */
-  authSlot: number | undefined = undefined
-  /** What the auth deadline is for (see auth/connection-auth.ts); 0: none. */
-  authPhase = 0
-  /** Epoch ms at which the connection's token expires; 0: no token (a session, or anonymous). */
-  tokenExpiresAt = 0
-  /**
-   * Messages that arrived while an `auth` frame was being verified, in order; null when messages
-   * are not held. They are handled once the auth settles, so a request that follows an `auth`
-   * runs as the identity it established.
-   */
-  held: HeldMessage[] | null = null
+  /** Token and auth bookkeeping, made the first time one of its fields is set (see the accessors below). */
+  #auth: AuthFields | null = null
   readonly #shared: ConnectionShared
   /** Milliseconds from TIME_BASE_MS to the open. */
   readonly #openedAt: number
-  /** CLOSED | HOLDS_GATE_SLOT */
+  /** CLOSED | HOLDS_GATE_SLOT | RESUMABLE */
   #flags = 0
   /** The child logger bound to this connection, made on first use of `log`. */
   #log: FastifyBaseLogger | null = null
@@ -303,8 +306,65 @@ export abstract class Connection implements ConnectionInfo {
     this.#flags = holds ? this.#flags | HOLDS_GATE_SLOT : this.#flags & ~HOLDS_GATE_SLOT
   }
 
+  // ---- token and auth bookkeeping: one object, made only for a connection that has some ----
+
+  /** The auth deadline wheel's bucket of this connection (token refresh, expiry, auth timeout). */
+  get authSlot (): number | undefined {
+    return this.#auth?.slot
+  }
+
+  set authSlot (slot: number | undefined) {
+    if (slot !== undefined || this.#auth !== null) this.#authFields().slot = slot
+  }
+
+  /** What the auth deadline is for (see auth/connection-auth.ts); 0: none. */
+  get authPhase (): number {
+    return this.#auth?.phase ?? 0
+  }
+
+  set authPhase (phase: number) {
+    if (phase !== 0 || this.#auth !== null) this.#authFields().phase = phase
+  }
+
+  /** Epoch ms at which the connection's token expires; 0: no token (a session, or anonymous). */
+  get tokenExpiresAt (): number {
+    return this.#auth?.expiresAt ?? 0
+  }
+
+  set tokenExpiresAt (expiresAt: number) {
+    if (expiresAt !== 0 || this.#auth !== null) this.#authFields().expiresAt = expiresAt
+  }
+
+  /**
+   * Messages that arrived while an `auth` frame was being verified, in order; null when messages
+   * are not held. They are handled once the auth settles, so a request that follows an `auth`
+   * runs as the identity it established.
+   */
+  get held (): HeldMessage[] | null {
+    return this.#auth?.held ?? null
+  }
+
+  set held (held: HeldMessage[] | null) {
+    if (held !== null || this.#auth !== null) this.#authFields().held = held
+  }
+
+  #authFields (): AuthFields {
+    this.#auth ??= new AuthFields()
+    return this.#auth
+  }
+
   /** Whether the connection has ended. */
   get closed (): boolean {
     return (this.#flags & CLOSED) !== 0
+  }
+
+  /** Whether the transport follows the client's positions to resume it (what it leaves is saved when it ends). */
+  get resumable (): boolean {
+    return (this.#flags & RESUMABLE) !== 0
+  }
+
+  /** The transport resumes its client: its positions are followed and saved when it ends. */
+  protected markResumable (): void {
+    this.#flags |= RESUMABLE
   }
 }

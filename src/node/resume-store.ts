@@ -99,11 +99,11 @@ export class ResumeStore {
 
   /** Save what a resumable connection has now (its positions, its subscribes in flight). */
   save (connection: Connection): void {
+    if (!connection.resumable) return
     const positions = connection.positions
-    if (positions === null) return
     const c: Stored['c'] = []
-    for (const [channel, { epoch, offset }] of positions.entries()) c.push([channel, epoch, offset])
-    for (const channel of this.#options.pendingChannels(connection)) if (positions.get(channel) === undefined) c.push([channel])
+    if (positions !== null) for (const [channel, { epoch, offset }] of positions.entries()) c.push([channel, epoch, offset])
+    for (const channel of this.#options.pendingChannels(connection)) if (positions?.get(channel) === undefined) c.push([channel])
     const stored: Stored = { v: connection.visitor === null ? null : { id: connection.visitor.id, ...(connection.visitor.name === undefined ? {} : { name: connection.visitor.name }) }, c }
     // A visitor established by a token is resumed only until that token's expiry.
     if (connection.tokenExpiresAt > 0) stored.x = connection.tokenExpiresAt
@@ -148,6 +148,6 @@ export class ResumeStore {
     if (message.kind !== TAKEOVER || typeof message.connection !== 'string') return
     const connection = this.#options.find(message.connection)
     // Cutting it saves it (its close does), positions as they stand when the cut is done.
-    if (connection !== undefined && connection.positions !== null && !connection.closed) connection.terminate()
+    if (connection !== undefined && connection.resumable && !connection.closed) connection.terminate()
   }
 }

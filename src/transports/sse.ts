@@ -62,6 +62,7 @@ export class SseConnection extends Connection {
     this.#response = response
     this.#ids = new SseEventIds(this.id, stream.cursors, stream.cursorTtlMs, (err) => { this.log.warn({ err }, 'event stream cursor not stored') })
     this.positions = this.#ids.positions
+    this.markResumable()
     // Wired before anything else can happen to the response, as a WebSocket's events are.
     response.once('close', () => {
       if (this.#closeTimer !== null) clearTimeout(this.#closeTimer)

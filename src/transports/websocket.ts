@@ -11,13 +11,10 @@
  *
  * A resumable connection (one whose `welcome` carries a resume token) follows its client's stream
  * positions, frame by frame, and leaves them behind when it ends. What it leaves is what reached
- * the network: frames still queued in the process when this server cuts the socket (a kill, a
- * heartbeat timeout, a takeover, the end of a drain's grace) never reach the client, so their
- * positions are taken back. How many bytes reached the kernel is read just before the cut (see
- * {@link handedToKernel}); every byte written to the stream since the connection began is counted
- * here too (frames, pings, pongs), so the two line up, and the journal holds only the frames that
- * were still queued. When the other side ends the connection, what was in flight is unknowable:
- * the positions are those of everything handed to the network.
+ * the network: a {@link SentLedger} takes back the positions of frames still queued in the process
+ * when this server cut the socket. When the other side ends the connection, what was in flight is
+ * unknowable: the positions are those of everything handed to the network. Both are made with the
+ * first frame that moves a position, so an idle socket pays for neither.
  */
 import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason } from '../errors.js'
@@ -27,6 +24,7 @@ import { StreamPositions, type Position } from '../node/stream-positions.js'
 import type { TextFrame } from '../wire/ws-frame.js'
 import { frameSinkOf, isFrameSink, writeFrame, type FrameSink } from './raw-frames.js'
 import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
+import { SentLedger } from './sent-ledger.js'
 
 /** ws's readyState values (WebSocket.OPEN / CONNECTING, without importing ws at runtime). */
 const OPEN = 1
@@ -38,29 +36,8 @@ const owners = new WeakMap<WebSocket, WebSocketConnection>()
 /** The TCP stream under a WebSocket: frames may be written to it, and its `drain` is followed. */
 type NetStream = FrameSink & DrainSource & { readonly bytesWritten?: number }
 
-/** A frame that moved a channel while it was still queued in the process, and where the channel was before it. */
-interface Queued {
-  channel: string
-  previous: Position | undefined
-  /** Bytes written to the stream since the connection began, this frame included. */
-  end: number
-}
-
 /** Size of a ping or pong frame's header (a server's frames are unmasked). */
 const CONTROL_HEADER_BYTES = 2
-
-/**
- * How many bytes of a TCP socket's stream have reached the kernel (and so reach the peer even if
- * the socket is destroyed now): what Node dispatched to libuv less what libuv still queues.
- * These are fields of Node's net.Socket (its own `bytesWritten` getter reads the first), not
- * public API; without them the answer is unknown. test/integration/resume/ checks them.
- */
-function handedToKernel (stream: unknown): number | undefined {
-  const socket = stream as { _bytesDispatched?: unknown, _handle?: { writeQueueSize?: unknown } | null }
-  if (typeof socket._bytesDispatched !== 'number') return undefined
-  const queued = socket._handle?.writeQueueSize
-  return socket._bytesDispatched - (typeof queued === 'number' ? queued : 0)
-}
 
 /** A connection on a ws socket; see the module comment. */
 export class WebSocketConnection extends Connection implements SocketEventSink {
@@ -69,16 +46,8 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
   readonly #rawStream: NetStream | null
   /** The upgrade's TCP stream, whose `drain` releases a coalesced tick (null: none to follow). */
   readonly #drainSource: DrainSource | null
-  /** The stream's `bytesWritten` when the connection began. */
-  #baseBytes = 0
-  /** Bytes written to the stream since (frames, pings, pongs), for a resumable connection on raw writes. */
-  #sentBytes = 0
-  /** Whether byte counts are followed (a resumable connection on raw writes). */
-  #countsBytes = false
-  /** Position changes whose frames may still be queued in the process, oldest first; made when one is. */
-  #queued: Queued[] | null = null
-  /** Bytes that had reached the kernel when this server cut the socket. */
-  #handedAtCut: number | undefined = undefined
+  /** What was written to the stream, for a resumable connection on raw writes; made with its first positioned frame. */
+  #ledger: SentLedger | null = null
 
   /**
    * @param socket - the upgraded ws socket
@@ -90,14 +59,7 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     this.socket = socket
     this.#drainSource = isDrainSource(stream) ? stream : null
     this.#rawStream = isFrameSink(stream) && isDrainSource(stream) && frameSinkOf(socket, stream) !== null ? stream : null
-    if (resumable) {
-      this.positions = new StreamPositions()
-      // Byte counts line up with the stream's only when every frame is written as built here.
-      if (this.#rawStream !== null && typeof this.#rawStream.bytesWritten === 'number') {
-        this.#baseBytes = this.#rawStream.bytesWritten
-        this.#countsBytes = true
-      }
-    }
+    if (resumable) this.markResumable()
     // Events are wired synchronously, before any await, or a message sent right after the open is lost.
     if (socket instanceof RealtimeSocket) {
       socket.eventSink = this
@@ -155,7 +117,7 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   /** The client pinged: ws answers with a pong of the same payload, written to the stream. */
   socketPing (data: Buffer): void {
-    this.#sentBytes += CONTROL_HEADER_BYTES + data.length
+    this.#ledger?.control(CONTROL_HEADER_BYTES + data.length)
   }
 
   /** The socket reported an error. */
@@ -165,22 +127,9 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   /** The socket closed. */
   socketClose (code: number, reason: Buffer): void {
-    this.#takeBackUnsent()
+    // Frames that were still queued when the socket closed were dropped: their positions go back.
+    if (this.#ledger !== null && this.positions !== null) this.#ledger.takeBack(this.positions, this.#rawStream?.bytesWritten)
     this.ended(code, reason.toString())
-  }
-
-  /** Undo the positions of frames that were still queued when the socket closed: they were dropped. */
-  #takeBackUnsent (): void {
-    const queued = this.#queued
-    const positions = this.positions
-    const dispatched = this.#handedAtCut ?? this.#rawStream?.bytesWritten
-    if (queued === null || queued.length === 0 || positions === null || dispatched === undefined) return
-    const handed = dispatched - this.#baseBytes
-    for (let last = queued.at(-1); last !== undefined && last.end > handed; last = queued.at(-1)) {
-      positions.revert(last.channel, last.previous)
-      queued.pop()
-    }
-    queued.length = 0
   }
 
   // ---- the transport ----
@@ -204,20 +153,18 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   protected write (frame: TextFrame): void {
     const position = frame.position
-    const positions = this.positions
-    const previous = position !== undefined && positions !== null ? positions.apply(position) : undefined
-    if (this.#rawStream !== null) writeFrame(this.#rawStream, frame.bytes)
-    else this.socket.send(frame.text)
-    if (!this.#countsBytes || this.#rawStream === null) return
-    this.#sentBytes += frame.bytes.length
-    // Bytes still in the process: the frames they belong to may yet be dropped by a cut.
-    const pending = this.#rawStream.writableLength
-    const queued = this.#queued
-    if (queued !== null) {
-      const flushed = this.#sentBytes - pending
-      while (queued.length > 0 && (queued[0]?.end ?? 0) <= flushed) queued.shift()
+    const stream = this.#rawStream
+    let previous: Position | undefined
+    if (position !== undefined && this.resumable) {
+      this.positions ??= new StreamPositions()
+      previous = this.positions.apply(position)
+      // Byte counts line up with the stream's only when every frame is written as built here.
+      if (this.#ledger === null && stream !== null && typeof stream.bytesWritten === 'number') this.#ledger = new SentLedger(stream.bytesWritten)
     }
-    if (position !== undefined && pending > 0) (this.#queued ??= []).push({ channel: position.channel, previous, end: this.#sentBytes })
+    if (stream !== null) writeFrame(stream, frame.bytes)
+    else this.socket.send(frame.text)
+    // Bytes still in the process: the frames they belong to may yet be dropped by a cut.
+    if (this.#ledger !== null && stream !== null) this.#ledger.wrote(frame.bytes.length, stream.writableLength, position, previous)
   }
 
   close (code: number, reason = ''): void {
@@ -226,12 +173,12 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
   }
 
   terminate (): void {
-    if (this.#queued !== null && this.#queued.length > 0) this.#handedAtCut = handedToKernel(this.#rawStream)
+    this.#ledger?.cutting(this.#rawStream)
     this.socket.terminate()
   }
 
   ping (): void {
     this.socket.ping()
-    this.#sentBytes += CONTROL_HEADER_BYTES
+    this.#ledger?.control(CONTROL_HEADER_BYTES)
   }
 }

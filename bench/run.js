@@ -111,6 +111,10 @@ function ourEnv (tickIntervalMs, phase) {
     MAX_CONNECTIONS: '25000',
     HANDSHAKE_RATE_PER_SEC: '5000',
     HANDSHAKE_BURST: '5000',
+    // Admission pacing (a reconnect storm's newcomers in line) likewise: the storm phase runs its
+    // own node with the defaults.
+    ADMISSION_RATE_PER_SEC: '5000',
+    ADMISSION_BURST: '5000',
     // The fan-out phase's publisher sends 100 publications at once, then up to 500/s: the
     // per-connection message limit (default 20/s, burst 40) is raised above that for this phase
     // only; every other phase runs with the default.

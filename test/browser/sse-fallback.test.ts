@@ -59,6 +59,12 @@ async function visitor (browser: Browser, url: string, name: string, errors: str
 const notes: string[] = []
 
 const chatTexts = async (page: Page): Promise<string[]> => await page.$$eval('#chat-list li:not(.notice)', (items) => items.map((item) => item.lastChild?.textContent ?? ''))
+/**
+ * A page expression: some chat line's text is exactly `text`. (The list's whole textContent will
+ * not do: "during the cut 3" followed by a line whose time reads "6:33:07 PM" contains "during
+ * the cut 36".)
+ */
+const chatHasLine = (text: string): string => `[...document.querySelectorAll('#chat-list li:not(.notice)')].some((item) => item.lastChild?.textContent === ${JSON.stringify(text)})`
 
 t.test('WebSockets refused by nginx: the page falls back to SSE, chats, and resumes every channel after the streams are cut', async (t) => {
   const redis = await TestRedisServer.start()
@@ -104,7 +110,7 @@ t.test('WebSockets refused by nginx: the page falls back to SSE, chats, and resu
 
   await ann.fill('#chat-text', 'hello over SSE')
   await ann.click('#chat-send')
-  await until(bob, "document.getElementById('chat-list').textContent.includes('hello over SSE')")
+  await until(bob, chatHasLine('hello over SSE'))
   t.pass('a chat message posted on one page\'s stream reaches the other')
 
   // A page with nothing but the browser's own EventSource, on the same chat.
@@ -164,7 +170,7 @@ t.test('WebSockets refused by nginx: the page falls back to SSE, chats, and resu
   t.ok(sent.length >= 30, `${sent.length} messages were sent during the cuts`)
   // Generous: on a loaded machine a page may have backed off for its client's longest delay (15 s).
   try {
-    for (const page of [ann, bob]) await until(page, `document.getElementById('chat-list').textContent.includes(${JSON.stringify(last)})`, 60_000)
+    for (const page of [ann, bob]) await until(page, chatHasLine(last), 60_000)
     await until(bob, `window.plain.includes(${JSON.stringify(last)})`, 60_000)
   } catch (err) {
     for (const [name, page] of [['Ann', ann], ['Bob', bob]] as const) {

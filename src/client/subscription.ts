@@ -34,7 +34,10 @@ export interface SubscriptionEvents<T> {
   presence: PresenceChange
   /** The server refused the subscription (it is then dropped). */
   error: RealtimeError
-  /** The server ended the subscription (`unsubscribed` frame); it is dropped. */
+  /**
+   * The server ended the subscription (`unsubscribed` frame); it is dropped. Not when a private
+   * channel's grant expired and `token` is a function: the client then subscribes again by itself.
+   */
   unsubscribed: { channel: string }
 }
 

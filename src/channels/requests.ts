@@ -93,11 +93,6 @@ export class ChannelRequests {
     })
   }
 
-  /** Subscriptions whose grant has a deadline (private channels). */
-  get grantDeadlines (): number {
-    return this.#grants.size
-  }
-
   /** Forget every grant deadline (the node closes). */
   stop (): void {
     this.#grants.clear()
@@ -167,9 +162,15 @@ export class ChannelRequests {
   unsubscribeFromServer (connection: Connection, channel: string): boolean {
     const subscription = this.#options.channels.get(connection, channel)
     if (subscription === undefined) return false
-    this.drop(subscription)
-    this.#options.send(connection, { type: 'unsubscribed', channel })
+    this.#endFromServer(subscription)
     return true
+  }
+
+  /** Drop a subscription the server ended and tell its client, with why when it was not the application's choice. */
+  #endFromServer (subscription: Subscription, code?: typeof ClientErrorCode.TOKEN_EXPIRED): void {
+    this.drop(subscription)
+    const { connection, channel } = subscription
+    this.#options.send(connection, code === undefined ? { type: 'unsubscribed', channel } : { type: 'unsubscribed', channel, code })
   }
 
   /** A client's `unsub`: it takes effect at once, on a subscribe still in flight too. */
@@ -332,9 +333,8 @@ export class ChannelRequests {
       this.#grants.schedule(subscription, Date.now() + GRANT_BUCKET_MS)
       return
     }
-    this.drop(subscription)
     connection.log.debug({ channel }, 'channel grant expired')
-    this.#options.send(connection, { type: 'unsubscribed', channel, code: ClientErrorCode.TOKEN_EXPIRED })
+    this.#endFromServer(subscription, ClientErrorCode.TOKEN_EXPIRED)
   }
 
   /** True when the subscription was cancelled meanwhile: its presence entry, if just made, is removed. */

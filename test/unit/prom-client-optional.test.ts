@@ -2,8 +2,8 @@
  * The plugin must work without prom-client: nothing reachable from the main entry imports it;
  * only the `fastify-realtime/prometheus` subpath does.
  */
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import t from 'tap'
 import { packageRoot } from '../../src/app/paths.js'
 
@@ -33,12 +33,35 @@ function graph (entry: string): { files: Set<string>, packages: Set<string> } {
   return { files, packages }
 }
 
+/** Whether a specifier names prom-client or one of its subpaths. */
+const isPromClient = (specifier: string): boolean => specifier === 'prom-client' || specifier.startsWith('prom-client/')
+
+/** Every TypeScript source under a folder. */
+function sources (folder: string): string[] {
+  return readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts')).map((name) => join(folder, name))
+}
+
+/** The source file behind a subpath export of package.json (its `import` target, dist → src). */
+function exportSource (subpath: string): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { exports: Record<string, { import?: string } | undefined> }
+  const target = pkg.exports[subpath]?.import
+  if (target === undefined) throw new Error(`package.json exports no ${subpath}`)
+  return join(packageRoot, target.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))
+}
+
 t.test('the main entry never loads prom-client', async (t) => {
   const { files, packages } = graph(join(packageRoot, 'src/index.ts'))
   t.ok(files.size > 5, `walked ${files.size} files`)
   t.ok(packages.has('fastify-plugin'), 'the walk sees real runtime imports')
-  t.notOk(packages.has('prom-client'), 'prom-client is not imported from the main entry')
-  t.notOk([...files].some((file) => file.endsWith('metrics-prometheus.ts')), 'nor is the Prometheus implementation')
+  t.notOk([...packages].some(isPromClient), 'prom-client is not imported from the main entry')
+  // The implementation is found from the export map, not by a file name: a rename cannot hide it.
+  const implementation = exportSource('./prometheus')
+  t.ok(existsSync(implementation), `the Prometheus implementation exists (${relative(packageRoot, implementation)})`)
+  t.notOk(files.has(implementation), 'nor is the Prometheus implementation')
+  // Nor any other source that imports prom-client at run time.
+  const importers = sources(join(packageRoot, 'src')).filter((file) => importsOf(file).some(isPromClient))
+  t.ok(importers.includes(implementation), `the scan finds the implementation among prom-client's importers (${importers.map((file) => relative(packageRoot, file)).join(', ')})`)
+  t.same(importers.filter((file) => files.has(file)).map((file) => relative(packageRoot, file)), [], 'no file the main entry loads imports prom-client')
 })
 
 t.test('the prometheus subpath export points at the implementation', async (t) => {

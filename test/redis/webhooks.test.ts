@@ -8,7 +8,9 @@
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import t from 'tap'
+import { stateKey } from '../../src/adapters/redis/keys.js'
 import { packageRoot } from '../../src/app/paths.js'
 import { startNode, type RunningProcess } from '../helpers/process.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
@@ -17,6 +19,17 @@ import { connect, sleep, type RecordingClient } from '../helpers/ws-client.js'
 const SECRET = 'webhook-test-secret-0123456789abcdef-0123'
 const DEBOUNCE_MS = 800
 const TTL_MS = 1500
+
+const PREFIX = 'wh:'
+
+/** Poll until `ready` holds; a timeout here is a failure, never a pass. */
+async function until (ready: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const started = Date.now()
+  while (!await ready()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await sleep(25)
+  }
+}
 
 interface Received { type?: string, data?: { channel: string, member?: { id: string } }, authentic?: boolean, refused?: boolean, listening?: number, at: number }
 
@@ -40,9 +53,11 @@ t.test('webhooks across three nodes: once each, debounced, through a node\'s dea
   const failUntil = join(t.testdir(), 'fail-until')
   writeFileSync(failUntil, '0')
   const receiver = await startReceiver(t, failUntil)
+  const admin = new Redis(redis.url)
+  t.teardown(() => admin.disconnect())
   const webhooks = JSON.stringify({ url: receiver.url, secret: SECRET, debounceMs: DEBOUNCE_MS, retryBaseMs: 400, maxAttempts: 5, timeoutMs: 2000 })
   const nodes: Array<{ proc: RunningProcess, port: number }> = await Promise.all([0, 1, 2].map(async () => {
-    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'wh:', PRESENCE_TTL_MS: String(TTL_MS), WEBHOOKS: webhooks })
+    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: PREFIX, PRESENCE_TTL_MS: String(TTL_MS), WEBHOOKS: webhooks })
     t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
     return { proc, port: await proc.listening() }
   }))
@@ -58,47 +73,65 @@ t.test('webhooks across three nodes: once each, debounced, through a node\'s dea
   const events = (channel: string): string[] => receiver.lines()
     .filter((line) => line.type !== undefined && line.data?.channel === channel)
     .map((line) => `${line.type ?? ''}${line.data?.member === undefined ? '' : `:${line.data.member.id}`}`)
-  const settle = async (ms = DEBOUNCE_MS + 700): Promise<void> => { await sleep(ms) }
+  // Events arrive when they arrive on a loaded machine: wait for them (generously), never a fixed time.
+  const arrived = async (channel: string, count: number, what: string): Promise<void> => {
+    await until(() => events(channel).length >= count, `${what} (got ${JSON.stringify(events(channel))})`, DEBOUNCE_MS + 15_000)
+  }
+  // The leave the webhooks hold back during the debounce, as it sits in Redis (src/api/webhooks.ts).
+  const pendingLeave = async (channel: string, visitor: string): Promise<boolean> => await admin.exists(stateKey(PREFIX, `webhook:leave:${channel}:${visitor}`)) === 1
 
   // The first subscriber, on node 0, occupies the channel; a second visitor on node 1 only joins.
   const ann = await join_(0, 'ann', 'room:1')
   const bob = await join_(1, 'bob', 'room:1')
-  await settle()
+  await arrived('room:1', 3, 'the first occupied and joins')
   t.same(events('room:1'), ['channel.occupied', 'presence.join:ann', 'presence.join:bob'], 'one occupied, one join each, whichever node')
 
-  // Ann reloads her page: her socket closes and her new one comes in on node 2 within the window.
+  // Ann reloads her page: her socket closes and her new one subscribes on node 2 within the window.
+  // The new page's socket is open beforehand, so the window holds one frame, not a whole connect
+  // on a loaded machine; the subscribe goes once the held-back leave is in Redis (not after a
+  // guessed sleep), so it is a return after a leave, not a second tab.
+  const annAgain = await connect(`ws://127.0.0.1:${nodes[2]?.port ?? 0}/ws?visitor=ann`)
+  clients.push(annAgain)
   ann.socket.close()
-  await sleep(150)
-  await join_(2, 'ann', 'room:1')
-  await settle()
-  t.same(events('room:1').slice(3), [], 'a reload within the window sends nothing at all')
+  await until(async () => await pendingLeave('room:1', 'ann'), 'ann\'s leave held back', 10_000)
+  const returnedAt = Date.now()
+  annAgain.socket.send(JSON.stringify({ type: 'sub', channel: 'room:1', id: 's' }))
+  await annAgain.waitFor('ack')
+  await until(async () => !await pendingLeave('room:1', 'ann'), 'the held-back leave settled', 10_000)
+  const settledMs = Date.now() - returnedAt
+  // Nothing can be sent for it any more (the leave is gone from Redis): a little more time only
+  // lets a wrongly sent pair arrive; the vacancy check below catches one that comes even later.
+  await sleep(DEBOUNCE_MS)
+  t.same(events('room:1').slice(3), [], `a reload within the window sends nothing at all (the leave settled ${settledMs} ms after the return)`)
 
   // Everybody leaves: the leaves and the vacancy come once each, after the debounce.
   const leftAt = Date.now()
   bob.socket.close()
   for (const client of clients.filter((client) => client !== bob)) client.socket.close()
-  await settle()
+  await arrived('room:1', 6, 'the leaves and the vacancy')
   t.same(events('room:1').slice(3).sort(), ['channel.vacated', 'presence.leave:ann', 'presence.leave:bob'])
   const vacatedAt = receiver.lines().find((line) => line.type === 'channel.vacated')?.at ?? 0
   t.ok(vacatedAt - leftAt >= DEBOUNCE_MS, `the vacancy waited out the debounce (${vacatedAt - leftAt} ms)`)
 
   // Node 2 dies with a subscriber: a survivor finds her gone within TTL + debounce, once.
   await join_(2, 'cleo', 'room:2')
-  await settle(300)
+  await arrived('room:2', 2, 'cleo\'s occupied and join')
   t.same(events('room:2'), ['channel.occupied', 'presence.join:cleo'])
   nodes[2]?.proc.child.kill('SIGKILL')
   const killedAt = Date.now()
-  for (let waited = 0; events('room:2').length < 4 && waited < TTL_MS + DEBOUNCE_MS + 4000; waited += 100) await sleep(100)
-  await sleep(500)
+  await arrived('room:2', 4, 'the dead node\'s leave and vacancy')
   t.same(events('room:2').slice(2).sort(), ['channel.vacated', 'presence.leave:cleo'], 'the dead node\'s leave and vacancy, once each')
-  t.ok(Date.now() - killedAt < TTL_MS + DEBOUNCE_MS + 4000, 'within TTL + debounce (and a sweep)')
+  // Timed at the receiver's arrival, not after this test's own polling.
+  const lastAt = Math.max(...receiver.lines().filter((line) => line.data?.channel === 'room:2').map((line) => line.at))
+  t.ok(lastAt - killedAt < TTL_MS + DEBOUNCE_MS + 4000, `within TTL + debounce (and a sweep): ${lastAt - killedAt} ms`)
 
-  // The receiver is down for 1.5 s: the events wait, are retried, and arrive once it is back.
-  writeFileSync(failUntil, String(Date.now() + 1500))
+  // The receiver is down until it has refused a delivery: the events wait, are retried, and arrive once it is back.
+  writeFileSync(failUntil, String(Date.now() + 60_000))
   await join_(0, 'dave', 'room:3')
-  for (let waited = 0; events('room:3').length < 2 && waited < 10_000; waited += 100) await sleep(100)
+  await until(() => receiver.lines().some((line) => line.refused === true), 'a refused delivery', 10_000)
+  writeFileSync(failUntil, '0')
+  await arrived('room:3', 2, 'dave\'s occupied and join after the outage')
   t.same(events('room:3'), ['channel.occupied', 'presence.join:dave'], 'delivered once the receiver was back, once each')
-  t.ok(receiver.lines().some((line) => line.refused === true), 'after being refused at first')
 
   // Down for longer than the retry budget (0.4 + 0.8 + 1.6 + 3.2 s): dropped, and counted.
   writeFileSync(failUntil, String(Date.now() + 60_000))
@@ -112,6 +145,7 @@ t.test('webhooks across three nodes: once each, debounced, through a node\'s dea
   t.match(metrics, /realtime_webhooks_total\{event="presence.join",outcome="retried"\} [1-9]/, 'and the retries before it')
   t.match(nodes[0]?.proc.output() ?? '', /"msg":"webhook dropped"/, 'and logged')
 
+  t.equal(events('room:1').length, 6, 'and room:1 got nothing more since (no late duplicate, no late reload pair)')
   const delivered = receiver.lines().filter((line) => line.type !== undefined)
   t.ok(delivered.every((line) => line.authentic === true), `every one of the ${delivered.length} deliveries passed the receiver's signature check`)
 })

@@ -11,15 +11,27 @@ import { answer, send } from '../../helpers/channels-app.js'
 import { bareApp } from '../../helpers/realtime-app.js'
 import { connect, sleep } from '../../helpers/ws-client.js'
 
+/** Poll until `ready` holds; a timeout is a failure. */
+async function until (ready: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const started = Date.now()
+  while (!ready()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await sleep(5)
+  }
+}
+
 const AddData = Type.Object({ a: Type.Number(), b: Type.Number() }, { additionalProperties: false })
 
 t.test('results, schema refusals, coded and internal errors, timeouts', async (t) => {
   let addCalls = 0
   let slowSignal: AbortSignal | null = null
+  let releaseSlow: () => void = () => {}
+  let slowReturned = false
   const add: RpcMethod<typeof AddData> = { schema: AddData, handler: ({ a, b }) => { addCalls++; return a + b } }
   const { ws, logs } = await bareApp(t, {
     identify: (request) => typeof request.headers['x-visitor'] === 'string' ? { id: request.headers['x-visitor'] } : null,
-    rpcTimeoutMs: 5000,
+    // Far beyond the test: only the method's own 200 ms can answer the slow call.
+    rpcTimeoutMs: 10 * 60 * 1000,
     rpc: {
       add,
       whoami: { schema: Type.Null(), handler: (_data, { connection, visitor }) => ({ connId: connection.id, visitor: visitor?.id ?? null }) },
@@ -31,7 +43,9 @@ t.test('results, schema refusals, coded and internal errors, timeouts', async (t
         timeoutMs: 200,
         handler: async (_data, { signal }) => {
           slowSignal = signal
-          await sleep(600)
+          // Held until the test lets it go, so its result comes after its timeout whatever the machine's load.
+          await new Promise<void>((resolve) => { releaseSlow = resolve })
+          slowReturned = true
           return 'too late'
         }
       }
@@ -65,12 +79,18 @@ t.test('results, schema refusals, coded and internal errors, timeouts', async (t
   const logged = await logs.waitFor('rpc handler failed')
   t.match(logged, { method: 'leaky', err: { message: /ECONNREFUSED/ } }, 'it is in the server log')
 
-  send(client, { type: 'rpc', id: 7, method: 'slow', data: {} })
   const started = Date.now()
+  send(client, { type: 'rpc', id: 7, method: 'slow', data: {} })
+  // The handler never answers and the connection's timeout is ten minutes: an rpc_timeout at all
+  // is the method's own 200 ms. Never before it (deadlines are rounded up, never fire early).
   t.match(await answer(client, 7), { type: 'error', id: 7, code: 'rpc_timeout' })
-  t.ok(Date.now() - started < 550, `timed out at its own timeout (${Date.now() - started} ms)`)
+  t.ok(Date.now() - started >= 200, `timed out at its own timeout, not before (${Date.now() - started} ms)`)
   t.equal((slowSignal as AbortSignal | null)?.aborted, true, 'its signal was aborted')
-  await sleep(600)
+  releaseSlow()
+  await until(() => slowReturned, 'the late handler returned')
+  // Frames on a socket keep their order: a late result, sent as the handler returned, would come before this answer.
+  send(client, { type: 'rpc', id: 'after', method: 'nothing' })
+  await answer(client, 'after')
   t.equal(client.frames.filter((f) => f.id === 7).length, 1, 'one answer per id: the late result is not sent')
 
   send(client, { type: 'rpc', id: 8, method: 'nope', data: {} })
@@ -120,13 +140,13 @@ t.test('calls waiting for a slow handler are capped per connection: one more is 
   t.equal(started, 3, 'their handler never ran')
 
   send(other, { type: 'rpc', id: 'o', method: 'hold', data: 'o' })
-  await sleep(100)
+  await until(() => started === 4 || other.frames.some((f) => f.id === 'o'), 'the other socket\'s call started or answered')
   t.equal(started, 4, 'the cap is per connection: another socket still calls')
 
   releases.shift()?.()
   t.same(await answer(client, 1), { type: 'ack', id: 1, result: 1 })
   send(client, { type: 'rpc', id: 6, method: 'hold', data: 6 })
-  await sleep(100)
+  await until(() => started === 5 || client.frames.some((f) => f.id === 6), 'call 6 started or answered')
   t.equal(started, 5, 'an answer frees a place')
   t.equal(client.frames.filter((f) => f.id === 6).length, 0, 'and the new call waits for its handler')
   for (const release of releases.splice(0)) release()

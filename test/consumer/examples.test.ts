@@ -8,13 +8,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { connect as tcpConnect } from 'node:net'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { packageRoot } from '../../src/app/paths.js'
 import type { TestLike } from '../helpers/app.js'
 import { launchBrowser } from '../helpers/browser.js'
-import { asUser, consumerApp, countPackages, installedVersion, packFromCleanCopy, runCommand } from '../helpers/consumer.js'
+import { asUser, compileExamples, consumerApp, countPackages, EXAMPLE_CONFIGS, examplePackages, installedVersion, packFromCleanCopy, projectTypeScript, runCommand, writeExamples } from '../helpers/consumer.js'
 import { docExamples, type DocExample } from '../helpers/doc-examples.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
 import { connect, type RecordingClient } from '../helpers/ws-client.js'
@@ -109,28 +109,16 @@ t.test('the README and docs examples, compiled and run in a new app outside the 
 
   const packed = packFromCleanCopy(t)
   t.ok(packed.files.includes('dist/src/index.js') && packed.files.includes('dist/src/client/index.js'), 'prepack built the package from a clean copy')
-  const needs = [...new Set(examples.flatMap((example) => (example.settings.needs ?? '').split(',').filter((name) => name !== '')))]
-  // The current TypeScript, and the previous major (what this project builds with) beside it.
-  const dir = consumerApp(t, packed.tarball, ['fastify@5', 'typescript@latest', 'typescript6@npm:typescript@~6.0.3', '@types/node@20', ...needs])
-  t.comment(`tarball ${(packed.size / 1024).toFixed(1)} KB (${(packed.unpackedSize / 1024).toFixed(0)} KB unpacked, ${packed.files.length} files); consumer node_modules: ${countPackages(dir)} packages; TypeScript ${installedVersion(dir, 'typescript')} and ${installedVersion(dir, 'typescript6')}`)
+  // The TypeScript this project builds with (package.json's range, a version that does not move).
+  // The newest release moves without any change here: `npm run test:ts-next` (test/consumer/ts-next.ts)
+  // compiles the same examples with it, as a CI step of its own.
+  const dir = consumerApp(t, packed.tarball, ['fastify@5', projectTypeScript(), '@types/node@20', ...examplePackages(examples)])
+  t.comment(`tarball ${(packed.size / 1024).toFixed(1)} KB (${(packed.unpackedSize / 1024).toFixed(0)} KB unpacked, ${packed.files.length} files); consumer node_modules: ${countPackages(dir)} packages; TypeScript ${installedVersion(dir, 'typescript')}`)
 
   // As printed: one file per example, strict, skipLibCheck off. Browser examples get the DOM.
-  mkdirSync(join(dir, 'examples'))
-  mkdirSync(join(dir, 'browser'))
-  for (const example of examples) writeFileSync(join(dir, example.settings.run === 'browser' ? 'browser' : 'examples', `${example.slug}.ts`), example.code)
-  const strict = { strict: true, skipLibCheck: false, target: 'ES2022', noEmitOnError: true }
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], outDir: 'out', rootDir: 'examples' }, include: ['examples'] }))
-  writeFileSync(join(dir, 'tsconfig.browser.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM'], types: [], outDir: 'out-browser', rootDir: 'browser' }, include: ['browser'] }))
-  for (const typescript of ['typescript6', 'typescript']) {
-    for (const config of ['tsconfig.json', 'tsconfig.browser.json']) {
-      let errors = ''
-      try {
-        runCommand(process.execPath, [join('node_modules', typescript, 'bin', 'tsc'), '-p', config], dir)
-      } catch (err) {
-        errors = `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
-      }
-      t.equal(errors, '', `every example compiles as printed (${config}, TypeScript ${installedVersion(dir, typescript)})`)
-    }
+  writeExamples(dir, examples)
+  for (const config of EXAMPLE_CONFIGS) {
+    t.equal(compileExamples(dir, config), '', `every example compiles as printed (${config}, TypeScript ${installedVersion(dir, 'typescript')})`)
   }
 
   let redis: TestRedisServer | undefined

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { packageRoot } from '../../src/app/paths.js'
 import type { TestLike } from './app.js'
+import type { DocExample } from './doc-examples.js'
 
 /** What `npm pack --json` says of the tarball. */
 export interface Packed {
@@ -48,7 +49,9 @@ export function outsideDir (t: TestLike, prefix: string): string {
 export function packFromCleanCopy (t: TestLike): Packed {
   const work = outsideDir(t, 'rt-pack-')
   const copy = join(work, 'checkout')
-  const files = run('git', ['ls-files', '-co', '--exclude-standard'], packageRoot).split('\n').filter((file) => file !== '' && !file.startsWith('dist/'))
+  // node_modules is borrowed below; a checkout whose node_modules is a symlink (a git worktree
+  // sharing one install) lists it as an untracked file, which the .gitignore's `node_modules/` misses.
+  const files = run('git', ['ls-files', '-co', '--exclude-standard'], packageRoot).split('\n').filter((file) => file !== '' && !file.startsWith('dist/') && file !== 'node_modules')
   for (const file of files) {
     mkdirSync(join(copy, dirname(file)), { recursive: true })
     try {
@@ -65,12 +68,51 @@ export function packFromCleanCopy (t: TestLike): Packed {
   return { tarball: join(work, info.filename), files: info.files.map((file) => file.path), size: info.size, unpackedSize: info.unpackedSize }
 }
 
-/** A new ESM app outside the repository with the tarball and `packages` installed. */
-export function consumerApp (t: TestLike, tarball: string, packages: string[]): string {
+/**
+ * A new ESM app outside the repository with the tarball and `packages` installed. `preferOffline`
+ * (the default) takes what npm's cache has; off, a tag such as `@latest` is asked of the registry.
+ */
+export function consumerApp (t: TestLike, tarball: string, packages: string[], preferOffline = true): string {
   const dir = outsideDir(t, 'rt-consumer-')
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2))
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...packages], dir)
+  run('npm', ['install', '--no-audit', '--no-fund', ...(preferOffline ? ['--prefer-offline'] : []), tarball, ...packages], dir)
   return dir
+}
+
+/** The TypeScript range this project builds with (package.json), as an install spec: `typescript@~6.0.3`. */
+export function projectTypeScript (): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+  const range = pkg.devDependencies.typescript
+  if (range === undefined) throw new Error('package.json has no typescript devDependency')
+  return `typescript@${range}`
+}
+
+/** The packages the examples' annotations say a user installs (`needs=`). */
+export function examplePackages (examples: readonly DocExample[]): string[] {
+  return [...new Set(examples.flatMap((example) => (example.settings.needs ?? '').split(',').filter((name) => name !== '')))]
+}
+
+/** The two compilations of the examples: Node ones and browser ones (with the DOM). */
+export const EXAMPLE_CONFIGS = ['tsconfig.json', 'tsconfig.browser.json'] as const
+
+/** Write every example into a consumer app as printed, one file each, with strict configs (skipLibCheck off). */
+export function writeExamples (dir: string, examples: readonly DocExample[]): void {
+  mkdirSync(join(dir, 'examples'))
+  mkdirSync(join(dir, 'browser'))
+  for (const example of examples) writeFileSync(join(dir, example.settings.run === 'browser' ? 'browser' : 'examples', `${example.slug}.ts`), example.code)
+  const strict = { strict: true, skipLibCheck: false, target: 'ES2022', noEmitOnError: true }
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], outDir: 'out', rootDir: 'examples' }, include: ['examples'] }))
+  writeFileSync(join(dir, 'tsconfig.browser.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM'], types: [], outDir: 'out-browser', rootDir: 'browser' }, include: ['browser'] }))
+}
+
+/** Compile the written examples with the consumer's installed `typescript`. @returns tsc's errors, '' when it compiled */
+export function compileExamples (dir: string, config: typeof EXAMPLE_CONFIGS[number]): string {
+  try {
+    run(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir)
+    return ''
+  } catch (err) {
+    return `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
+  }
 }
 
 /** The version of a package installed in a consumer app. */

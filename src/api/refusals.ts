@@ -5,6 +5,10 @@
  * test that provokes every declared refusal over HTTP cannot drift apart.
  */
 import { Type, type TSchema } from '@sinclair/typebox'
+import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
+
+/** A code the API answers a refusal with: fastify-realtime's (errors.ts) or Fastify's own. */
+export type ApiErrorCode = string
 
 /** One refusal: its code, status, and when it is answered (a sentence for the document). */
 interface Refusal {
@@ -18,21 +22,24 @@ interface Refusal {
  * the publish route) is a row here, its code in `API_ERROR_CODES`, and its name in the route's
  * `also`.
  */
-const REFUSALS = [
+// The codes of errors.ts, read off an instance (@fastify/error sets `code` in the constructor).
+const KEY_REQUIRED = new ApiKeyRequiredError().code
+const SCOPE = new ApiScopeError('').code
+const RATE_LIMITED = new ApiRateLimitError(0, '', '').code
+const UNKNOWN_CHANNEL = new UnknownChannelError('').code
+
+const REFUSALS: readonly Refusal[] = [
   { code: 'FST_ERR_VALIDATION', status: 400, when: 'the body, the query or a path parameter does not fit its schema (the message names the field)' },
   { code: 'FST_ERR_CTP_INVALID_JSON_BODY', status: 400, when: 'the body is not JSON' },
   { code: 'FST_ERR_CTP_EMPTY_JSON_BODY', status: 400, when: 'the body is empty with Content-Type application/json' },
-  { code: 'FRT_API_KEY_REQUIRED', status: 401, when: 'no API key, or not a key of this server' },
-  { code: 'FRT_API_SCOPE', status: 403, when: 'the key lacks the scope the operation needs' },
-  { code: 'FRT_UNKNOWN_CHANNEL', status: 404, when: 'no channel declaration matches the channel' },
+  { code: KEY_REQUIRED, status: 401, when: 'no API key, or not a key of this server' },
+  { code: SCOPE, status: 403, when: 'the key lacks the scope the operation needs' },
+  { code: UNKNOWN_CHANNEL, status: 404, when: 'no channel declaration matches the channel' },
   { code: 'FST_ERR_CTP_BODY_TOO_LARGE', status: 413, when: 'the body is over the app\'s bodyLimit (1 MiB by default)' },
   { code: 'FST_ERR_MAX_PARAM_LENGTH', status: 414, when: 'a path parameter is longer than the app\'s maxParamLength (100 by default)' },
   { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415, when: 'the body is neither JSON nor text' },
-  { code: 'FRT_API_RATE_LIMITED', status: 429, when: 'the key\'s rate is used up, or the calling address\'s rate for requests without a valid key' }
-] as const satisfies readonly Refusal[]
-
-/** A code the API answers a refusal with. */
-export type ApiErrorCode = typeof REFUSALS[number]['code']
+  { code: RATE_LIMITED, status: 429, when: 'the key\'s rate is used up, or the calling address\'s rate for requests without a valid key' }
+]
 
 /** Every code the API answers a refusal with: the `Error` schema's `code` enum. */
 export const API_ERROR_CODES: readonly ApiErrorCode[] = REFUSALS.map((refusal) => refusal.code)
@@ -55,13 +62,13 @@ export interface RouteShape {
 
 /** The codes a route of this shape can be refused with (every API route needs a key). */
 export function refusalCodes (shape: RouteShape): ApiErrorCode[] {
-  const codes = new Set<ApiErrorCode>(['FRT_API_KEY_REQUIRED', 'FRT_API_SCOPE', 'FRT_API_RATE_LIMITED', ...(shape.also ?? [])])
+  const codes = new Set<ApiErrorCode>([KEY_REQUIRED, SCOPE, RATE_LIMITED, ...(shape.also ?? [])])
   if (shape.body === true || shape.params === true || shape.query === true) codes.add('FST_ERR_VALIDATION')
   if (shape.body === true || shape.parsesBody === true) {
-    for (const code of ['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY', 'FST_ERR_CTP_BODY_TOO_LARGE', 'FST_ERR_CTP_INVALID_MEDIA_TYPE'] as const) codes.add(code)
+    for (const code of ['FST_ERR_CTP_INVALID_JSON_BODY', 'FST_ERR_CTP_EMPTY_JSON_BODY', 'FST_ERR_CTP_BODY_TOO_LARGE', 'FST_ERR_CTP_INVALID_MEDIA_TYPE']) codes.add(code)
   }
   if (shape.params === true) codes.add('FST_ERR_MAX_PARAM_LENGTH')
-  if (shape.channel === true) codes.add('FRT_UNKNOWN_CHANNEL')
+  if (shape.channel === true) codes.add(UNKNOWN_CHANNEL)
   return REFUSALS.filter((refusal) => codes.has(refusal.code)).map((refusal) => refusal.code)
 }
 

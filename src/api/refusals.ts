@@ -17,17 +17,18 @@ interface Refusal {
   readonly when: string
 }
 
-/**
- * Every refusal the API answers, in the order the document lists them. A new one (say a 409 of
- * the publish route) is a row here, its code in `API_ERROR_CODES`, and its name in the route's
- * `also`.
- */
 // The codes of errors.ts, read off an instance (@fastify/error sets `code` in the constructor).
 const KEY_REQUIRED = new ApiKeyRequiredError().code
 const SCOPE = new ApiScopeError('').code
 const RATE_LIMITED = new ApiRateLimitError(0, '', '').code
 const UNKNOWN_CHANNEL = new UnknownChannelError('').code
 
+/**
+ * Every refusal the API answers, in the order the document lists them. A new one (say a 409 of
+ * the publish route when an idempotency key comes back with another body) is a row here, with
+ * its code from errors.ts, and that code in the route's `also` (routes.ts): the `Error` schema's
+ * enum, the route's responses and the test that provokes them follow.
+ */
 const REFUSALS: readonly Refusal[] = [
   { code: 'FST_ERR_VALIDATION', status: 400, when: 'the body, the query or a path parameter does not fit its schema (the message names the field)' },
   { code: 'FST_ERR_CTP_INVALID_JSON_BODY', status: 400, when: 'the body is not JSON' },

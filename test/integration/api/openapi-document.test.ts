@@ -49,6 +49,13 @@ const VALID: Record<string, { params?: Record<string, string>, body?: unknown, q
   info: {}
 }
 
+/**
+ * Refusals of one operation only, beyond those of its shape (a route's `also` in routes.ts), each
+ * a request that provokes it: e.g. publish's 409 for an idempotency key reused with another body
+ * would be two publishes with one key here (the first, sent before, then this one).
+ */
+const OWN_REFUSALS: Record<string, Array<{ what: string, before?: Call[], call: Call }>> = {}
+
 /** Path parameter values that do not fit their schema but are within maxParamLength. */
 const BAD_PARAM: Record<string, string> = { channel: 'bad name', connId: 'c'.repeat(80) }
 
@@ -168,6 +175,10 @@ t.test('every operation answers only what the document declares, and every decla
           const answer = await send(base, call)
           if (status !== undefined) t.equal(answer.status, status, `${what}: ${status}`)
           check(t, operation, what, answer, answered)
+        }
+        for (const { what, before, call } of OWN_REFUSALS[operation.operationId] ?? []) {
+          for (const earlier of before ?? []) await send(base, earlier)
+          check(t, operation, what, await send(base, call), answered)
         }
         check(t, operation, 'a used-up rate', await send(limited, { method: method.toUpperCase(), path, key: ADMIN }), answered)
         // The other way round: each refusal the document declares was answered by one of these.

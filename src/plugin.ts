@@ -47,7 +47,12 @@ const OPEN = 1
 export interface RealtimeDecorator {
   /** Connections open on this node. */
   readonly connections: number
-  /** Send `data` as a `broadcast` frame to every open connection on this node. @returns sockets reached */
+  /**
+   * Send `data` as a `broadcast` frame to every open connection of **this node only**: sockets
+   * held by other nodes do not get it. To reach every node, call the HTTP API's
+   * `POST <api>/broadcast`, or publish on a channel every client subscribes to.
+   * @returns how many sockets of this node it was sent to
+   */
   broadcast: (data: unknown) => number
   /** Counters of this node. */
   stats: () => RealtimeStats

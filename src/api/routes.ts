@@ -18,7 +18,8 @@ import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosi
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
 import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
-import { Accepted, BroadcastBody, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, HistoryQuery, Member, NodeReport, PublicationAnswer, PublishBody, publishBatchBody, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
+import { refusalResponses, type RouteShape } from './refusals.js'
+import { Accepted, BroadcastBody, ChannelList, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, History, HistoryQuery, namedSchemas, NodeList, Presence, PresenceCount, PublicationAnswer, PublicationList, PublishBody, publishBatchBody, schemaName, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 
 /** What one node reports of itself (GET /info, GET /channels). */
 export interface NodeReportValue {
@@ -68,7 +69,21 @@ declare module 'fastify' {
   }
 }
 
-const errors = { 401: ErrorAnswer, 403: ErrorAnswer, 404: ErrorAnswer, 429: ErrorAnswer }
+/** A route's answers: its success, described, and every refusal its shape can meet. */
+function answers (status: number, schema: TSchema, description: string, shape: RouteShape): Record<number, TSchema> {
+  return { [status]: Type.Ref(schema, { description }), ...refusalResponses(ErrorAnswer, shape) }
+}
+
+/** The document's groups of operations, by the scope their key needs. */
+const TAGS = [
+  { name: 'publishing', description: 'Publish on channels, and broadcast to every socket (scopes `publish`, `broadcast`)' },
+  { name: 'users', description: 'Reach, subscribe and disconnect users wherever they are connected (scope `users`)' },
+  { name: 'channels', description: 'Channels, presence and history (scope `read`)' },
+  { name: 'nodes', description: 'The live nodes (scope `read`)' }
+]
+
+/** The sentence every operation's description ends with: the scope its key needs. */
+const needs = (scope: Scope): string => ` Needs an API key with the \`${scope}\` scope (or \`*\`).`
 
 function answerOf (publication: Publication): { channel: string, offset: number, epoch: string, t: number, duplicate: boolean } {
   return { channel: publication.channel, offset: publication.offset, epoch: publication.epoch, t: publication.t, duplicate: publication.duplicate === true }
@@ -84,12 +99,16 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   // The schemas are checked as written: an unknown field is refused, where Fastify's default
   // validator would drop it silently (and a typo would publish something else than was meant).
+  // Every body is a named schema (schemas.ts), referred to by Type.Ref: Fastify's serialiser and
+  // the OpenAPI document find them on this instance, the validators in `references`.
+  const references = namedSchemas(api.maxBatch)
+  for (const schema of references) fastify.addSchema(schema)
   fastify.setValidatorCompiler(({ schema, httpPart }) => {
-    const check = TypeCompiler.Compile(schema as TSchema)
+    const check = TypeCompiler.Compile(schema as TSchema, references)
     // Paths and query strings are text: read their numbers as numbers before checking.
     const convert = httpPart === 'querystring' || httpPart === 'params'
     return (data: unknown) => {
-      const value = convert ? Value.Convert(schema as TSchema, data) : data
+      const value = convert ? Value.Convert(schema as TSchema, references, data) : data
       if (check.Check(value)) return { value }
       const first = check.Errors(value).First()
       return { error: new Error(`${httpPart ?? 'request'}${first?.path ?? ''} ${first?.message ?? 'does not fit the schema'}`) }
@@ -100,9 +119,12 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     openapi: {
       openapi: '3.1.0',
       info: { title: 'fastify-realtime HTTP API', version: '1', description: 'Publish, broadcast, reach users and read channels of a fastify-realtime server. Every request carries "Authorization: Bearer <API key>".' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
-      security: [{ apiKey: [] }]
-    }
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of the server\'s `api.keys` option' } } },
+      security: [{ apiKey: [] }],
+      tags: TAGS
+    },
+    // Components are named after their schema's $id (`Publication`, `Error`), not `def-0`.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? schemaName(json.$id) : `schema${i}` }
   })
 
   const windowWords = `${api.rateLimit.timeWindowMs / 1000} s`
@@ -139,7 +161,14 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/publish', {
     config: { apiScope: 'publish' },
-    schema: { operationId: 'publish', summary: 'Publish on a channel', body: PublishBody, response: { 200: PublicationAnswer, ...errors } }
+    schema: {
+      operationId: 'publish',
+      tags: ['publishing'],
+      summary: 'Publish on a channel',
+      description: 'Stamps the publication with the channel\'s next offset, keeps it in its history and delivers it to every subscriber on every node. With an idempotencyKey, a retry within the idempotency window publishes nothing and answers the first publication (duplicate: true).' + needs('publish'),
+      body: Type.Ref(PublishBody),
+      response: answers(200, PublicationAnswer, 'Published (or, with a key already used, the first publication)', { body: true, channel: true })
+    }
   }, async (request) => {
     const { channel, data, idempotencyKey } = request.body as { channel: string, data: unknown, idempotencyKey?: string }
     return answerOf(await backend.publish(channel, data, idempotencyKey))
@@ -149,9 +178,11 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     config: { apiScope: 'publish' },
     schema: {
       operationId: 'publishBatch',
+      tags: ['publishing'],
       summary: 'Publish several, in order',
-      body: publishBatchBody(api.maxBatch),
-      response: { 200: Type.Object({ publications: Type.Array(PublicationAnswer) }), ...errors }
+      description: `Publishes each item as POST /publish does, in order (at most ${api.maxBatch}). All or none for its channels: if one names an undeclared channel, nothing is published.` + needs('publish'),
+      body: Type.Ref(publishBatchBody(api.maxBatch)),
+      response: answers(200, PublicationList, 'Published, one answer per item in order', { body: true, channel: true })
     }
   }, async (request) => {
     const { publications } = request.body as { publications: Array<{ channel: string, data: unknown, idempotencyKey?: string }> }
@@ -165,7 +196,14 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/broadcast', {
     config: { apiScope: 'broadcast' },
-    schema: { operationId: 'broadcast', summary: 'Send a broadcast frame to every socket of every node', body: BroadcastBody, response: { 202: Type.Object({ accepted: Type.Boolean() }), ...errors } }
+    schema: {
+      operationId: 'broadcast',
+      tags: ['publishing'],
+      summary: 'Send a broadcast frame to every socket of every node',
+      description: 'Every node sends a `broadcast` frame to each of its sockets, subscribed or not. Its scope is every node (the in-process `fastify.realtime.broadcast` reaches only the node it runs on).' + needs('broadcast'),
+      body: Type.Ref(BroadcastBody),
+      response: answers(202, Accepted, 'Sent to every node, each of which sends it to its sockets', { body: true })
+    }
   }, async (request, reply) => {
     await backend.broadcast((request.body as { data: unknown }).data)
     return await reply.code(202).send({ accepted: true })
@@ -173,7 +211,15 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/users/:user/messages', {
     config: { apiScope: 'users' },
-    schema: { operationId: 'sendToUser', summary: 'Send a direct frame to every connection of a user, on every node', params: UserParams, body: DirectBody, response: { 202: Accepted, ...errors } }
+    schema: {
+      operationId: 'sendToUser',
+      tags: ['users'],
+      summary: 'Send a direct frame to every connection of a user, on every node',
+      description: 'A `direct` frame to each connection of the visitor, on whichever node it is, once each; nothing if they have none.' + needs('users'),
+      params: UserParams,
+      body: Type.Ref(DirectBody),
+      response: answers(202, Accepted, 'Sent to every node, each of which sends it to the user\'s connections', { body: true, params: true })
+    }
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
     await backend.sendToUser(user, (request.body as { data: unknown }).data)
@@ -184,10 +230,12 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     config: { apiScope: 'users' },
     schema: {
       operationId: 'subscribeUser',
+      tags: ['users'],
       summary: 'Subscribe every live connection of a user to a channel, on every node (from now on, in order)',
+      description: 'Each live connection of the visitor gets a `subscribed` frame, then the channel\'s publications from now on, in order.' + needs('users'),
       params: UserParams,
-      body: UserSubscribeBody,
-      response: { 202: Accepted, ...errors }
+      body: Type.Ref(UserSubscribeBody),
+      response: answers(202, Accepted, 'Sent to every node, each of which subscribes the user\'s connections', { body: true, params: true, channel: true })
     }
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
@@ -197,7 +245,15 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.delete('/users/:user/subscriptions/:channel', {
     config: { apiScope: 'users' },
-    schema: { operationId: 'unsubscribeUser', summary: 'End a user\'s subscription to a channel on every connection, on every node', params: UserChannelParams, response: { 202: Accepted, ...errors } }
+    schema: {
+      operationId: 'unsubscribeUser',
+      tags: ['users'],
+      summary: 'End a user\'s subscription to a channel on every connection, on every node',
+      description: 'Each connection of the visitor subscribed to the channel gets an `unsubscribed` frame and no more of its publications.' + needs('users'),
+      params: UserChannelParams,
+      // No body is expected, but Fastify still parses one sent with a DELETE: its refusals apply.
+      response: answers(202, Accepted, 'Sent to every node, each of which ends the subscription on the user\'s connections', { parsesBody: true, params: true, channel: true })
+    }
   }, async (request, reply) => {
     const { user, channel } = request.params as { user: string, channel: string }
     await backend.unsubscribeUser(user, channel)
@@ -206,7 +262,15 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/users/:user/disconnect', {
     config: { apiScope: 'users' },
-    schema: { operationId: 'disconnectUser', summary: 'Close every connection of a user, on every node', params: UserParams, body: DisconnectBody, response: { 202: Accepted, ...errors } }
+    schema: {
+      operationId: 'disconnectUser',
+      tags: ['users'],
+      summary: 'Close every connection of a user, on every node',
+      description: 'Closes each connection of the visitor with the code and reason given (default 4500: the client does not reconnect).' + needs('users'),
+      params: UserParams,
+      body: Type.Ref(DisconnectBody),
+      response: answers(202, Accepted, 'Sent to every node, each of which closes the user\'s connections', { body: true, params: true })
+    }
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
     const { code, reason } = request.body as { code?: number, reason?: string }
@@ -216,7 +280,15 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/connections/:connId/disconnect', {
     config: { apiScope: 'users' },
-    schema: { operationId: 'disconnectConnection', summary: 'Close one connection, on whichever node holds it', params: ConnectionParams, body: DisconnectBody, response: { 202: Accepted, ...errors } }
+    schema: {
+      operationId: 'disconnectConnection',
+      tags: ['users'],
+      summary: 'Close one connection, on whichever node holds it',
+      description: 'Closes the connection with this id (as the server logs it) with the code and reason given (default 4500); nothing if no node holds it.' + needs('users'),
+      params: ConnectionParams,
+      body: Type.Ref(DisconnectBody),
+      response: answers(202, Accepted, 'Sent to every node; the one holding the connection closes it', { body: true, params: true })
+    }
   }, async (request, reply) => {
     const { connId } = request.params as { connId: string }
     const { code, reason } = request.body as { code?: number, reason?: string }
@@ -228,8 +300,10 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     config: { apiScope: 'read' },
     schema: {
       operationId: 'listChannels',
+      tags: ['channels'],
       summary: 'Channels with subscribers, across every node',
-      response: { 200: Type.Object({ channels: Type.Array(Type.Object({ channel: Type.String(), subscribers: Type.Integer(), nodes: Type.Integer() })) }), ...errors }
+      description: 'Each channel with at least one subscriber on a live node: its subscriptions summed over the nodes, and how many nodes hold them.' + needs('read'),
+      response: answers(200, ChannelList, 'The channels with subscribers, by name', {})
     }
   }, async () => {
     const totals = new Map<string, { subscribers: number, nodes: number }>()
@@ -246,7 +320,14 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.get('/channels/:channel/presence', {
     config: { apiScope: 'read' },
-    schema: { operationId: 'presence', summary: 'Who is in a channel, one entry per visitor', params: ChannelParams, response: { 200: Type.Object({ channel: Type.String(), members: Type.Array(Member) }), ...errors } }
+    schema: {
+      operationId: 'presence',
+      tags: ['channels'],
+      summary: 'Who is in a channel, one entry per visitor',
+      description: 'The visitors with at least one connection in the channel, on any node.' + needs('read'),
+      params: ChannelParams,
+      response: answers(200, Presence, 'The channel\'s members', { params: true, channel: true })
+    }
   }, async (request) => {
     const { channel } = request.params as { channel: string }
     return { channel, members: await backend.presence(channel) }
@@ -254,7 +335,14 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.get('/channels/:channel/presence/count', {
     config: { apiScope: 'read' },
-    schema: { operationId: 'presenceCount', summary: 'How many visitors are in a channel', params: ChannelParams, response: { 200: Type.Object({ channel: Type.String(), members: Type.Integer() }), ...errors } }
+    schema: {
+      operationId: 'presenceCount',
+      tags: ['channels'],
+      summary: 'How many visitors are in a channel',
+      description: 'The number of entries GET /channels/{channel}/presence would list.' + needs('read'),
+      params: ChannelParams,
+      response: answers(200, PresenceCount, 'The channel\'s number of members', { params: true, channel: true })
+    }
   }, async (request) => {
     const { channel } = request.params as { channel: string }
     return { channel, members: (await backend.presence(channel)).length }
@@ -264,18 +352,12 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     config: { apiScope: 'read' },
     schema: {
       operationId: 'history',
+      tags: ['channels'],
       summary: 'A channel\'s kept publications: what followed a position (offset and epoch), or the newest',
+      description: 'With offset and epoch: the publications after that position, and whether they are exactly all of them (recovered). Without: the newest, at most limit.' + needs('read'),
       params: ChannelParams,
       querystring: HistoryQuery,
-      response: {
-        200: Type.Object({
-          channel: Type.String(),
-          position: Type.Object({ offset: Type.Integer(), epoch: Type.String() }),
-          recovered: Type.Optional(Type.Boolean({ description: 'With a position: whether these are exactly every publication after it' })),
-          publications: Type.Array(Type.Object({ offset: Type.Integer(), epoch: Type.String(), t: Type.Integer(), data: Type.Unknown() }))
-        }),
-        ...errors
-      }
+      response: answers(200, History, 'The kept publications, oldest first', { params: true, query: true, channel: true })
     }
   }, async (request) => {
     const { channel } = request.params as { channel: string }
@@ -292,7 +374,13 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.get('/info', {
     config: { apiScope: 'read' },
-    schema: { operationId: 'info', summary: 'Every live node: connections, channels, uptime', response: { 200: Type.Object({ nodes: Type.Array(NodeReport) }), ...errors } }
+    schema: {
+      operationId: 'info',
+      tags: ['nodes'],
+      summary: 'Every live node: connections, channels, uptime',
+      description: 'What each live node reports of itself: its sockets, its channels\' subscribers, when it started, whether it is draining.' + needs('read'),
+      response: answers(200, NodeList, 'Every live node\'s report', {})
+    }
   }, async () => ({ nodes: await backend.nodes() }))
 
   fastify.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => fastify.swagger())

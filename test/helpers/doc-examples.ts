@@ -51,3 +51,13 @@ export function docExamples (root: string): DocExample[] {
     })
   })
 }
+
+/**
+ * The code blocks of one language in a document, as printed (e.g. the Python of docs/api.md,
+ * which a test runs against the real server's output).
+ * @param doc - relative to `root`, e.g. `docs/api.md`
+ */
+export function codeBlocks (root: string, doc: string, language: string): string[] {
+  const fence = new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``, 'g')
+  return [...readFileSync(join(root, doc), 'utf8').matchAll(fence)].map((match) => match[1] ?? '')
+}

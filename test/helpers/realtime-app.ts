@@ -44,7 +44,7 @@ export interface BareApp {
  * the app's own `routes` (added after the plugin) and `before` (what the app does before
  * registering it). Closed on teardown.
  */
-export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number } } = {}, routes: (app: FastifyInstance) => void = () => {}, before: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
+export async function bareApp (t: TestLike, options: RealtimePluginOptions = {}, fastifyOptions: { trustProxy?: string[], routerOptions?: { maxParamLength?: number }, bodyLimit?: number } = {}, routes: (app: FastifyInstance) => void = () => {}, before: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
   const logs = new LogCapture()
   const metrics = new RecordingMetrics()
   const loggerInstance: FastifyBaseLogger = pino({ level: 'info' }, logs)

@@ -2,10 +2,14 @@
  * The HTTP API on two real nodes sharing a private Redis: the same publish retried fifty times at
  * once, half to each node, is one publication with fifty identical answers, and after the
  * idempotency window a new one; channels and node info are gathered from both nodes; a user with
- * sockets on both nodes is reached, subscribed and disconnected through one node's API.
+ * sockets on both nodes is reached, subscribed and disconnected through one node's API; and the
+ * two broadcasts keep their documented scopes: `fastify.realtime.broadcast` reaches the sockets
+ * of its own node only, `POST <api>/broadcast` those of every node.
  */
 import { join } from 'node:path'
 import t from 'tap'
+import { RedisAdapter } from '../../src/adapters/redis/index.js'
+import { bareApp } from '../helpers/realtime-app.js'
 import { startNode } from '../helpers/process.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 import { connect, sleep, type RecordingClient } from '../helpers/ws-client.js'
@@ -101,4 +105,36 @@ t.test('two nodes: the user routes of one node reach the user\'s sockets on both
   await bob.waitFor('direct', 1, 10_000)
   t.equal(bob.socket.readyState, bob.socket.OPEN, 'bob stays')
   t.same(bob.frames.map((f) => [f.type, f.data]), [['welcome', undefined], ['direct', 'hello bob']], 'and got none of ann\'s, only his own')
+})
+
+t.test('two nodes: fastify.realtime.broadcast reaches this node\'s sockets only, POST <api>/broadcast every node\'s', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  // Two nodes in this process, each with its own Redis adapter on the shared server.
+  const [a, b] = await Promise.all([0, 1].map(async () => await bareApp(t, {
+    channels: [{ name: 'room:*' }],
+    adapter: new RedisAdapter({ url: redis.url, keyPrefix: 'scope:' }),
+    api: { prefix: '/api', keys: [{ key: KEY }] }
+  })))
+  if (a === undefined || b === undefined) throw new Error('nodes')
+  const socketOf = async (ws: string): Promise<RecordingClient> => {
+    const client = await connect(`${ws}/ws`)
+    t.teardown(() => client.socket.terminate())
+    await client.waitFor('welcome')
+    return client
+  }
+  const [onA, onB] = [await socketOf(a.ws), await socketOf(b.ws)]
+  const httpBroadcast = async (http: string, data: string): Promise<number> =>
+    (await fetch(`${http}/api/broadcast`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ data }) })).status
+
+  t.equal(a.app.realtime.broadcast('only A'), 1, 'the decorator on A counts the one socket of A')
+  t.equal(await httpBroadcast(b.http, 'everyone 1'), 202)
+  t.equal(b.app.realtime.broadcast('only B'), 1, 'the decorator on B counts the one socket of B')
+  t.equal(await httpBroadcast(a.http, 'everyone 2'), 202)
+  await onA.waitFor('broadcast', 3)
+  await onB.waitFor('broadcast', 3)
+  // Each HTTP broadcast is sent after the decorator call before it returned: had that call gone
+  // to the other node too, it would have arrived there before the HTTP one that followed it.
+  t.same(onA.ofType('broadcast').map((frame) => frame.data), ['only A', 'everyone 1', 'everyone 2'], 'A\'s socket: its own node\'s broadcast and both HTTP ones, not B\'s')
+  t.same(onB.ofType('broadcast').map((frame) => frame.data), ['everyone 1', 'only B', 'everyone 2'], 'B\'s socket: its own node\'s broadcast and both HTTP ones, not A\'s')
 })

@@ -36,6 +36,11 @@ t.test('a Python client generated from nothing but /openapi.json calls every ope
   t.match(results.listChannels, [200, { channels: [{ channel: 'jobs', subscribers: 1 }] }])
   t.match(results.info, [200, { nodes: [{ connections: 2 }] }])
   t.match(results.wrong_key, [401, { code: 'FRT_API_KEY_REQUIRED' }])
+  t.match(results.unknown_channel, [404, { code: 'FRT_UNKNOWN_CHANNEL' }])
+  const declared = results as unknown as Record<string, boolean>
+  t.equal(declared.wrong_key_declared, true, 'the 401 is an answer the document declares for publish, its code in the Error schema\'s enum')
+  t.equal(declared.unknown_channel_declared, true, 'and so is the 404')
+  t.equal(declared.publish_declared, true, 'and the 200')
   for (const operation of ['sendToUser', 'subscribeUser', 'unsubscribeUser', 'disconnectConnection', 'disconnectUser']) t.match(results[operation], [202, { accepted: true }], operation)
   t.equal((await user.waitFor('direct'))[0]?.data, 'python to you')
   t.match((await user.waitFor('subscribed'))[0], { channel: 'jobs' })

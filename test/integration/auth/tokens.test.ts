@@ -56,14 +56,17 @@ t.test('HMAC secret: a bearer token identifies a non-browser client; bad tokens 
     ['garbage', 'not.a.jwt', /malformed/],
     ['a channel token', await hsToken({ ...good, channel: 'dm:ann' }), /channel token/]
   ]
+  let refusals = 0
   for (const [what, token, why] of cases) {
     if (token === '') continue
+    refusals++
     const { status, body } = await refused(url, token)
     t.equal(status, 401, `${what}: 401`)
     t.equal(body.code, 'FRT_TOKEN_INVALID', `${what}: FRT_TOKEN_INVALID`)
     t.match(body.message, why, `${what}: the message says why (${body.message ?? ''})`)
   }
-  t.ok(metrics.rejections.every((reason) => reason === 'token'), 'counted as token refusals')
+  // Exactly one token refusal per refused upgrade (an `every()` alone would pass on an empty list).
+  t.same(metrics.rejections, Array.from({ length: refusals }, () => 'token'), 'counted as token refusals')
   const line = await logs.waitFor('upgrade rejected')
   t.equal(line.reason, 'token')
   t.notOk(JSON.stringify(logs.lines).includes(await hsToken({ ...good, exp: epochSec(-60) })), 'no token in the logs')

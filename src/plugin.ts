@@ -336,7 +336,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }, { prefix: options.prefix })
 
   if (options.ssePath !== '') {
-    const sse = new SseEndpoint({ node, gate, relay, cursors: adapter, options, accept: acceptConnection })
+    const sse = new SseEndpoint({ node, gate, relay, identity, cursors: adapter, options, accept: acceptConnection })
     await fastify.register(async (routes) => {
       // A stream's POST carries one client message as it would travel on a WebSocket: its text.
       routes.removeAllContentTypeParsers()

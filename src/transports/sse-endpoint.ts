@@ -12,15 +12,19 @@
  * - `POST <ssePath>`: one client message (a JSON protocol frame, or plain text) for the stream
  *   whose key the `Realtime-Stream` header carries, on whichever node holds it (sse-relay.ts).
  *   202: the message is in the stream's message path, and its answer comes on the stream; 404
- *   `FRT_STREAM_NOT_FOUND`: no stream has that key (reconnect the stream).
+ *   `FRT_STREAM_NOT_FOUND`: no stream has that key (reconnect the stream); 403
+ *   `FRT_STREAM_FORBIDDEN`: the POST's own identity (cookie session or bearer token, resolved as
+ *   the stream's was) names another visitor than the stream's. A POST without one acts as the
+ *   stream, as the key allows.
  *
  * A browser's `EventSource` gives up for good on an error status; so a refusal a client should
  * retry (429, 503) is answered to an `EventSource` as a stream holding only a jittered `retry:`
  * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself.
  */
 import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
-import type { Identity } from '../auth/identity.js'
-import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
+import type { Identity, IdentityResolver } from '../auth/identity.js'
+import { TokenRefusal } from '../auth/tokens.js'
+import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamForbiddenError, StreamNotFoundError, TokenInvalidError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
 import { clientIp } from '../upgrade/client-ip.js'
@@ -48,6 +52,8 @@ export interface SseEndpointInit {
   node: RealtimeNode
   gate: UpgradeGate
   relay: SseRelay
+  /** Who sends a POST: the same resolver as the stream's own request (cookie session, bearer token). */
+  identity: IdentityResolver
   /** Where cursors of long event ids live (the adapter's shared state). */
   cursors: CursorStore
   /** The plugin's options of these names, once resolved. */
@@ -106,14 +112,29 @@ export class SseEndpoint {
 
   /** `POST`: one client message for a stream. */
   readonly post = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { relay, options } = this.#init
+    const { relay, options, identity } = this.#init
     const origin = request.headers.origin
     if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
       throw new ForbiddenOriginError(origin ?? '(none)')
     }
     const key = request.headers[STREAM_KEY_HEADER]
+    if (typeof key !== 'string') throw new StreamNotFoundError()
     const text = typeof request.body === 'string' ? request.body : ''
-    if (typeof key !== 'string' || !(await relay.deliver(key, text))) throw new StreamNotFoundError()
+    // Who sends it, as the stream's own request was resolved: checked against the stream's
+    // visitor on the node that holds it, so a leaked key does not make bob alice.
+    let poster: string | null
+    try {
+      poster = (await identity.resolve(request)).visitor?.id ?? null
+    } catch (err) {
+      if (err instanceof TokenRefusal) throw new TokenInvalidError(err.message)
+      throw err
+    }
+    const outcome = await relay.deliver(key, text, poster)
+    if (outcome === 'wrong-visitor') {
+      request.log.warn({ visitor: poster }, 'event stream POST refused: the stream is another visitor\'s')
+      throw new StreamForbiddenError()
+    }
+    if (outcome === 'missing') throw new StreamNotFoundError()
     await reply.code(202).send()
   }
 

@@ -146,6 +146,8 @@ export interface RealtimePluginOptions {
   jwksCacheMaxAgeMs?: number
   /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
   jwksCooldownMs?: number
+  /** How long one JWKS fetch may take before it counts as failed (`key set unavailable`), in ms. @default 5000 */
+  jwksTimeoutMs?: number
   /**
    * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
    * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
@@ -227,6 +229,7 @@ export interface ResolvedOptions {
   readonly jwtAudience: string | undefined
   readonly jwksCacheMaxAgeMs: number
   readonly jwksCooldownMs: number
+  readonly jwksTimeoutMs: number
   readonly requireAuth: boolean
   readonly authTimeoutMs: number
   readonly tokenRefreshLeadMs: number
@@ -599,6 +602,14 @@ export const OPTIONS = Object.freeze({
     unit: 'milliseconds',
     description: 'Least time between two JWKS fetches caused by a token with an unknown key id (how soon a rotated key is picked up).',
     env: envName('jwksCooldownMs'),
+    group: 'Tokens and RPC'
+  },
+  jwksTimeoutMs: {
+    schema: integer(100, 60_000),
+    default: 5000,
+    unit: 'milliseconds',
+    description: 'How long one JWKS fetch may take; a fetch that takes longer fails like a refused connection (tokens that need it are refused with `key set unavailable`).',
+    env: envName('jwksTimeoutMs'),
     group: 'Tokens and RPC'
   },
   requireAuth: {

@@ -149,7 +149,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
   // Tokens (connection and channel): one verifier, or none when no key source is configured.
-  const tokens = TokenVerifier.fromOptions(options)
+  const tokens = TokenVerifier.fromOptions(options, fastify.log)
   if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
   const identity = new IdentityResolver(options.identify, tokens)
   const users = new UserIndex()

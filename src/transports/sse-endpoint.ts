@@ -19,16 +19,21 @@
  *
  * A browser's `EventSource` gives up for good on an error status; so a refusal a client should
  * retry (429, 503) is answered to an `EventSource` as a stream holding only a jittered `retry:`
- * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself.
+ * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself. While
+ * Fastify closes, its own plain 503 would answer the route before any hook runs: the drain takes
+ * the route's requests over first ({@link SseEndpoint.takeOverRequests}) and refuses them the
+ * same documented way (`FRT_DRAINING`).
  */
-import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
 import type { Identity, IdentityResolver } from '../auth/identity.js'
 import { TokenRefusal } from '../auth/tokens.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamForbiddenError, StreamNotFoundError, TokenInvalidError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
 import { clientIp } from '../upgrade/client-ip.js'
-import { originAllowed, type UpgradeGate } from '../upgrade/gate.js'
+import { DRAINING_RETRY_AFTER_SECONDS, originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../upgrade/resume-request.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { WelcomeMessage } from '../wire/server-messages.js'
@@ -58,6 +63,8 @@ export interface SseEndpointInit {
   cursors: CursorStore
   /** The plugin's options of these names, once resolved. */
   options: { readonly maxSubscriptionsPerConnection: number, readonly resumeTtlMs: number, readonly allowedOrigins: readonly string[], readonly requireOrigin: boolean }
+  /** The route's full path (the plugin's prefix and `ssePath`). */
+  path: string
   /**
    * Takes a connection into service as every transport's are (the node, the user index, token
    * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.
@@ -66,9 +73,21 @@ export interface SseEndpointInit {
   accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }) => void
 }
 
-function wantsEventStream (request: FastifyRequest): boolean {
+function wantsEventStream (request: Pick<IncomingMessage, 'headers'>): boolean {
   return request.headers.accept?.includes('text/event-stream') === true
 }
+
+/**
+ * The body of a refusal an `EventSource` should retry: a `retry:` around `retryAfterSeconds`,
+ * spread so the refused do not all come back together, and a `close` event (1013) saying why.
+ */
+function retryLaterEvents (code: string, retryAfterSeconds: number): string {
+  const retryMs = Math.round(1000 * (Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds : 1) * (0.5 + Math.random()))
+  return `retry: ${retryMs}\nevent: close\ndata: ${JSON.stringify({ code: CloseCode.TRY_AGAIN_LATER, reason: `${code}; retry=${retryMs}` })}\n\n`
+}
+
+/** A listener of a server's `request` event, as `EventEmitter.listeners` gives it. */
+type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
 
 /** See the module comment. */
 export class SseEndpoint {
@@ -146,14 +165,45 @@ export class SseEndpoint {
       return
     }
     const seconds = Number(reply.getHeader('retry-after') ?? 1)
-    // Around the Retry-After, spread: the refused ones must not all come back together.
-    const retryMs = Math.round(1000 * (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * (0.5 + Math.random()))
     let code = 'refused'
     try {
       code = String((JSON.parse(String(payload)) as { code?: unknown }).code ?? code)
     } catch {}
     reply.code(200).headers(STREAM_HEADERS)
-    done(null, `retry: ${retryMs}\nevent: close\ndata: ${JSON.stringify({ code: CloseCode.TRY_AGAIN_LATER, reason: `${code}; retry=${retryMs}` })}\n\n`)
+    done(null, retryLaterEvents(code, seconds))
+  }
+
+  /**
+   * On shutdown, before Fastify starts closing: answer every request of the stream's route
+   * (a stream opening, a POST) with the drain refusal, coded as the gate's (503 `FRT_DRAINING`,
+   * `Retry-After`, and for an `EventSource` the stream that makes it retry), instead of the plain
+   * 503 Fastify gives every route while it closes. Other requests go on to Fastify unchanged.
+   * @param server - the HTTP server; its `request` listeners (Fastify's) are wrapped
+   */
+  takeOverRequests (server: EventEmitter, log: FastifyBaseLogger): void {
+    const { gate, path } = this.#init
+    // Listeners are typed `Function[]` by @types/node; a server's `request` listeners take (request, response).
+    const listeners = server.listeners('request') as RequestListener[]
+    for (const listener of listeners) server.removeListener('request', listener)
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      const url = request.url ?? ''
+      const query = url.indexOf('?')
+      if ((query === -1 ? url : url.slice(0, query)) !== path) {
+        for (const listener of listeners) Reflect.apply(listener, server, [request, response])
+        return
+      }
+      const refusal = gate.refusedWhileClosing(request, log)
+      // The request's body, if any, is not read: the connection closes after the answer.
+      response.setHeader('connection', 'close')
+      if (request.method === 'GET' && wantsEventStream(request)) {
+        response.writeHead(200, STREAM_HEADERS)
+        response.end(retryLaterEvents(refusal.code, DRAINING_RETRY_AFTER_SECONDS))
+        return
+      }
+      const body = JSON.stringify(refusal)
+      response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(DRAINING_RETRY_AFTER_SECONDS), 'content-length': Buffer.byteLength(body) })
+      response.end(body)
+    })
   }
 
   /** The channels a new stream subscribes to: its `Last-Event-ID`'s, else its `channels`. */

@@ -155,7 +155,7 @@ export interface RealtimePluginOptions {
   requireAuth?: boolean
   /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
   authTimeoutMs?: number
-  /** How long before its token expires a connection gets a `refresh` frame, in ms. @default 30000 */
+  /** How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier), in ms. @default 30000 */
   tokenRefreshLeadMs?: number
   /**
    * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
@@ -631,7 +631,7 @@ export const OPTIONS = Object.freeze({
     schema: integer(0, DAY_MS),
     default: 30_000,
     unit: 'milliseconds',
-    description: 'How long before its token expires a connection gets a `refresh` frame; without a new token by `exp` it is closed with 4401.',
+    description: 'How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier than that); without a new token by `exp` it is closed with 4401.',
     env: envName('tokenRefreshLeadMs'),
     group: 'Tokens and RPC'
   },

@@ -170,3 +170,32 @@ t.test('without a token key, auth is unsupported and bearer headers are not read
   t.match(await answer(client, 1), { code: 'unsupported' })
   await client.close()
 })
+
+t.test('one cap for a token, whatever carries it: over 8192 characters is refused in a bearer header as in an auth frame; a valid one at the cap passes both', async (t) => {
+  const { ws } = await bareApp(t, { jwtSecret: TEST_SECRET })
+  const url = `${ws}/ws`
+  /** A validly signed token for ann whose length is within `[min, max]`. */
+  const sized = async (min: number, max: number): Promise<string> => {
+    for (let pad = Math.floor(min * 0.7); ; pad++) {
+      const token = await hsToken({ sub: 'ann', pad: 'x'.repeat(pad) })
+      if (token.length >= min && token.length <= max) return token
+      if (token.length > max) throw new Error(`no token of ${min}-${max} characters`)
+    }
+  }
+  const long = await sized(8193, 8200)
+  const { status, body } = await refused(url, long)
+  t.equal(status, 401, `a bearer token of ${long.length} characters (validly signed) is refused`)
+  t.match(body, { code: 'FRT_TOKEN_INVALID', message: /too long \(over 8192 characters\)/ })
+  const framed = await connect(url)
+  send(framed, { type: 'auth', token: long, id: 1 })
+  const frameRefusal = await answer(framed, 1)
+  t.match(frameRefusal, { type: 'error', code: 'invalid_message', message: /8192/ }, 'and in an auth frame (invalid_message, as PROTOCOL.md says)')
+  await framed.close()
+
+  const atCap = await sized(8150, 8192)
+  t.equal((await welcomed(url, atCap)).ofType('welcome')[0]?.visitor, 'ann', `a bearer token of ${atCap.length} characters passes`)
+  const framedOk = await connect(url)
+  send(framedOk, { type: 'auth', token: atCap, id: 1 })
+  t.match(await answer(framedOk, 1), { type: 'ack', visitor: 'ann' }, 'and so does it in an auth frame')
+  await framedOk.close()
+})

@@ -103,6 +103,16 @@ export const StreamNotFoundError = createError(
   404
 )
 
+/**
+ * A POST for an event stream that names a visitor (cookie session or bearer token) other than the
+ * stream's: a stream's key never lets one visitor act as another. HTTP 403.
+ */
+export const StreamForbiddenError = createError(
+  'FRT_STREAM_FORBIDDEN',
+  'This event stream belongs to another visitor: POST with the identity that opened it, or open a stream of your own',
+  403
+)
+
 /** Too many clients are connecting to this node at once (admission pacing). HTTP 503. */
 export const ServerBusyError = createError(
   'FRT_SERVER_BUSY',
@@ -276,6 +286,7 @@ export const errorCodes = Object.freeze({
   FRT_API_RATE_LIMITED: ApiRateLimitError,
   FRT_SERVER_BUSY: ServerBusyError,
   FRT_STREAM_NOT_FOUND: StreamNotFoundError,
+  FRT_STREAM_FORBIDDEN: StreamForbiddenError,
   FRT_INVALID_CHANNEL_LIST: InvalidChannelListError
 })
 

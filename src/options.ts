@@ -146,6 +146,8 @@ export interface RealtimePluginOptions {
   jwksCacheMaxAgeMs?: number
   /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
   jwksCooldownMs?: number
+  /** How long one JWKS fetch may take before it counts as failed (`key set unavailable`), in ms. @default 5000 */
+  jwksTimeoutMs?: number
   /**
    * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
    * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
@@ -153,7 +155,7 @@ export interface RealtimePluginOptions {
   requireAuth?: boolean
   /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
   authTimeoutMs?: number
-  /** How long before its token expires a connection gets a `refresh` frame, in ms. @default 30000 */
+  /** How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier), in ms. @default 30000 */
   tokenRefreshLeadMs?: number
   /**
    * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
@@ -227,6 +229,7 @@ export interface ResolvedOptions {
   readonly jwtAudience: string | undefined
   readonly jwksCacheMaxAgeMs: number
   readonly jwksCooldownMs: number
+  readonly jwksTimeoutMs: number
   readonly requireAuth: boolean
   readonly authTimeoutMs: number
   readonly tokenRefreshLeadMs: number
@@ -601,6 +604,14 @@ export const OPTIONS = Object.freeze({
     env: envName('jwksCooldownMs'),
     group: 'Tokens and RPC'
   },
+  jwksTimeoutMs: {
+    schema: integer(100, 60_000),
+    default: 5000,
+    unit: 'milliseconds',
+    description: 'How long one JWKS fetch may take; a fetch that takes longer fails like a refused connection (tokens that need it are refused with `key set unavailable`).',
+    env: envName('jwksTimeoutMs'),
+    group: 'Tokens and RPC'
+  },
   requireAuth: {
     schema: Type.Boolean(),
     default: false,
@@ -620,7 +631,7 @@ export const OPTIONS = Object.freeze({
     schema: integer(0, DAY_MS),
     default: 30_000,
     unit: 'milliseconds',
-    description: 'How long before its token expires a connection gets a `refresh` frame; without a new token by `exp` it is closed with 4401.',
+    description: 'How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier than that); without a new token by `exp` it is closed with 4401.',
     env: envName('tokenRefreshLeadMs'),
     group: 'Tokens and RPC'
   },

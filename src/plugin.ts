@@ -154,7 +154,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const adapter: RealtimeAdapter = options.adapter ?? new MemoryAdapter()
   node.readiness.add('adapter', () => ({ ok: adapter.connected !== false, detail: `${adapter.name}${adapter.connected === false ? ' disconnected' : ''}` }))
   // Tokens (connection and channel): one verifier, or none when no key source is configured.
-  const tokens = TokenVerifier.fromOptions(options)
+  const tokens = TokenVerifier.fromOptions(options, fastify.log)
   if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
   const identity = new IdentityResolver(options.identify, tokens)
   const users = new UserIndex()
@@ -305,9 +305,15 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     route.preHandler = [...(handlers === undefined ? [] : Array.isArray(handlers) ? handlers : [handlers]), resumption.preHandler]
   })
 
+  // Set once the event stream's routes exist: while Fastify closes, they answer the documented drain refusal.
+  let sse: SseEndpoint | null = null
+  const takeOverStreams = (): void => { sse?.takeOverRequests(fastify.server, fastify.log) }
   if (!ownsWebsocket) {
     // The app registered @fastify/websocket itself: reuse it (a second one would handle every upgrade twice).
-    fastify.addHook('preClose', drain)
+    fastify.addHook('preClose', async () => {
+      takeOverStreams()
+      await drain()
+    })
   } else {
     // Listeners are typed `Function[]` by @types/node; they are the server's upgrade listeners.
     const upgradeListeners = (): UpgradeListener[] => fastify.server.listeners('upgrade') as UpgradeListener[]
@@ -323,6 +329,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
       // closes gets Fastify's 503 on a socket nobody ever closes, and `close()` hangs on it.
       preClose: async () => {
         gate.takeOverUpgrades(fastify.server, upgradeListeners().filter((listener) => !upgradeListenersBefore.has(listener)), fastify.log)
+        takeOverStreams()
         await drain()
       },
       // Socket errors are logged by their connection; this sees them too, and also handler throws.
@@ -341,14 +348,15 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }, { prefix: options.prefix })
 
   if (options.ssePath !== '') {
-    const sse = new SseEndpoint({ node, gate, relay, cursors: adapter, options, accept: acceptConnection })
+    const endpoint = new SseEndpoint({ node, gate, relay, identity, cursors: adapter, options, path: `${options.prefix}${options.ssePath}`, accept: acceptConnection })
+    sse = endpoint
     await fastify.register(async (routes) => {
       // A stream's POST carries one client message as it would travel on a WebSocket: its text.
       routes.removeAllContentTypeParsers()
       routes.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => { done(null, body) })
-      routes.get(options.ssePath, { onRequest: gate.onStreamRequest, onSend: sse.onSend }, sse.stream)
+      routes.get(options.ssePath, { onRequest: gate.onStreamRequest, onSend: endpoint.onSend }, endpoint.stream)
       // Larger than maxPayloadBytes: 413, as a WebSocket message that size closes with 1009.
-      routes.post(options.ssePath, { bodyLimit: options.maxPayloadBytes }, sse.post)
+      routes.post(options.ssePath, { bodyLimit: options.maxPayloadBytes }, endpoint.post)
     }, { prefix: options.prefix })
   }
 

@@ -1,7 +1,9 @@
 /**
  * Authentication on an open connection: the `auth` frame (a browser's token, since a browser
  * cannot set headers on a WebSocket, and every refreshed token), and the deadlines that follow a
- * token: a `refresh` frame `tokenRefreshLeadMs` before it expires, and a close with 4401 when it
+ * token: a `refresh` frame at least `tokenRefreshLeadMs` before it expires (at most one bucket,
+ * a second, more: the deadline is set a bucket early, since the wheel fires within a bucket
+ * after a deadline, never before it), and a close with 4401 when it
  * expires without a new one. With `requireAuth`, an anonymous socket gets `authTimeoutMs` to
  * authenticate, else it is closed with 4400, and meanwhile only `auth` is answered.
  *
@@ -146,7 +148,8 @@ export class ConnectionAuth {
   #scheduleRefresh (connection: Connection, expiresAt: number): void {
     connection.tokenExpiresAt = expiresAt
     connection.authPhase = Phase.REFRESH
-    this.#wheel.schedule(connection, Math.max(this.#now(), expiresAt - this.#options.refreshLeadMs))
+    // A bucket early: the wheel fires up to a bucket after a deadline, and the lead is a promise.
+    this.#wheel.schedule(connection, Math.max(this.#now(), expiresAt - this.#options.refreshLeadMs - AUTH_BUCKET_MS))
   }
 
   #expire (due: ReadonlySet<Connection>): void {

@@ -7,11 +7,13 @@
  * refuses the request (it is never silently replaced by the cookie session). Without one, the
  * application's `identify(request)` (the cookie session) decides. Browsers, which cannot set
  * headers on a WebSocket, send their token in a first `auth` frame instead (connection-auth.ts).
- * Tokens are never read from the URL, where they would end up in access logs.
+ * Tokens are never read from the URL, where they would end up in access logs. A bearer token
+ * longer than a frame's token may be (`MAX_TOKEN_LENGTH`, 8192 characters) is refused unread.
  */
 import type { FastifyRequest } from 'fastify'
 import type { Visitor } from '../node/visitor.js'
-import type { TokenClaims, TokenVerifier } from './tokens.js'
+import { MAX_TOKEN_LENGTH } from '../wire/client-messages.js'
+import { TokenRefusal, type TokenClaims, type TokenVerifier } from './tokens.js'
 
 /** How a connection's visitor was established. */
 export type IdentitySource = 'token' | 'session' | 'none'
@@ -59,6 +61,8 @@ export class IdentityResolver {
   async resolve (request: FastifyRequest): Promise<Identity> {
     const token = this.tokens === null ? undefined : bearerToken(request)
     if (token !== undefined && this.tokens !== null) {
+      // The same cap as a token in a frame (`auth`, a `sub`'s grant): one limit, whatever carries it.
+      if (token.length > MAX_TOKEN_LENGTH) throw new TokenRefusal(`too long (over ${MAX_TOKEN_LENGTH} characters)`)
       const verified = await this.tokens.verifyConnection(token)
       return { visitor: verified.visitor, expiresAt: verified.expiresAt, source: 'token', claims: verified.claims }
     }

@@ -7,8 +7,14 @@
  * and rotates a JWKS. One key source per deployment: an HMAC secret, a PEM public key (RSA, EC or
  * Ed25519), or a JWKS URL. The algorithms allowed follow from the key unless the application
  * narrows them; HMAC is never allowed with a public key or a JWKS.
+ *
+ * A JWKS that cannot be fetched (connection refused, a timeout past `jwksTimeoutMs`, a status
+ * other than 200, a body that is not a key set) is an outage, not a bad token: every token that
+ * needs the fetch is refused with `key set unavailable`, and the outage is logged once when it
+ * begins and once when the key set answers again, never per client.
  */
 import { createPublicKey, type KeyObject } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { InvalidOptionError } from '../errors.js'
 import type { Visitor } from '../node/visitor.js'
@@ -26,7 +32,11 @@ export interface TokenKeyOptions {
   jwtAudience: string | undefined
   jwksCacheMaxAgeMs: number
   jwksCooldownMs: number
+  jwksTimeoutMs: number
 }
+
+/** Where a JWKS outage is told (once when it begins, once when it ends). */
+export type KeySetLog = Pick<FastifyBaseLogger, 'error' | 'info'>
 
 /** A token that passed every check. */
 export interface VerifiedToken {
@@ -83,9 +93,60 @@ export function parsePublicKey (pem: string): KeyObject | string {
   }
 }
 
+/** A JWKS fetch failed: what the key set's getter throws instead of the fetch's own error. */
+class KeySetUnavailable extends Error {
+  constructor (cause: unknown) {
+    super('key set unavailable', { cause })
+    this.name = 'KeySetUnavailable'
+  }
+}
+
+/**
+ * What the key set's getter throws because of the token itself (its header names a key the set
+ * lacks, or one the set cannot use); anything else it throws comes from fetching the set.
+ */
+function isTokensFault (err: unknown): boolean {
+  return err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys ||
+    err instanceof errors.JOSENotSupported || err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JWKInvalid
+}
+
+/** Why a fetch failed, in a few words for the outage log (the URL is the operator's own). */
+function fetchFailure (err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
+  return err instanceof Error ? `${err.message}${cause}` : String(err)
+}
+
+/**
+ * A JWKS getter that fetches `url` and turns every fetch failure into {@link KeySetUnavailable},
+ * logging the outage when it begins and when the set answers again.
+ */
+function remoteKeySet (options: TokenKeyOptions, log: KeySetLog | undefined): JWTVerifyGetKey {
+  const url = options.jwksUrl ?? ''
+  const remote = createRemoteJWKSet(new URL(url), { cacheMaxAge: options.jwksCacheMaxAgeMs, cooldownDuration: options.jwksCooldownMs, timeoutDuration: options.jwksTimeoutMs })
+  let down = false
+  return async (header, token) => {
+    try {
+      const key = await remote(header, token)
+      if (down) {
+        down = false
+        log?.info({ jwksUrl: url }, 'JWKS reachable again: tokens are verified')
+      }
+      return key
+    } catch (err) {
+      if (isTokensFault(err)) throw err
+      if (!down) {
+        down = true
+        log?.error({ jwksUrl: url, reason: fetchFailure(err) }, 'JWKS unavailable: tokens that need it are refused (key set unavailable) until it answers')
+      }
+      throw new KeySetUnavailable(err)
+    }
+  }
+}
+
 /** Words for what jose refused, for the client and the log (no token content). */
 function refusalOf (err: unknown): TokenRefusal {
   if (err instanceof TokenRefusal) return err
+  if (err instanceof KeySetUnavailable) return new TokenRefusal('key set unavailable')
   if (err instanceof errors.JWTExpired) return new TokenRefusal('expired', true)
   if (err instanceof errors.JWTClaimValidationFailed) {
     const words: Record<string, string> = { nbf: 'not yet valid', iss: 'wrong issuer', aud: 'wrong audience', exp: 'no expiry (exp)', sub: 'no subject (sub)', iat: 'bad issue time' }
@@ -108,17 +169,18 @@ export class TokenVerifier {
   readonly #audience: string | undefined
 
   /**
+   * @param log - where a JWKS outage is told (once when it begins, once when it ends)
    * @returns the verifier, or null when no key source is configured (tokens are off)
    * @throws InvalidOptionError when the key sources or algorithms do not fit together
    */
-  static fromOptions (options: TokenKeyOptions): TokenVerifier | null {
+  static fromOptions (options: TokenKeyOptions, log?: KeySetLog): TokenVerifier | null {
     const sources = (['jwtSecret', 'jwtPublicKey', 'jwksUrl'] as const).filter((name) => options[name] !== undefined)
     if (sources.length === 0) return null
     if (sources.length > 1) throw new InvalidOptionError(sources.join(', '), 'give one key source: jwtSecret (HMAC), jwtPublicKey (PEM) or jwksUrl')
-    return new TokenVerifier(options)
+    return new TokenVerifier(options, log)
   }
 
-  private constructor (options: TokenKeyOptions) {
+  private constructor (options: TokenKeyOptions, log: KeySetLog | undefined) {
     let usable: string[]
     if (options.jwtSecret !== undefined) {
       this.#key = new TextEncoder().encode(options.jwtSecret)
@@ -129,7 +191,7 @@ export class TokenVerifier {
       this.#key = key
       usable = algorithmsOfKey(key)
     } else {
-      this.#key = createRemoteJWKSet(new URL(options.jwksUrl ?? ''), { cacheMaxAge: options.jwksCacheMaxAgeMs, cooldownDuration: options.jwksCooldownMs })
+      this.#key = remoteKeySet(options, log)
       usable = ASYMMETRIC
     }
     const wanted = options.jwtAlgorithms.length === 0 ? usable : [...options.jwtAlgorithms]

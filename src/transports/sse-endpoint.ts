@@ -12,19 +12,28 @@
  * - `POST <ssePath>`: one client message (a JSON protocol frame, or plain text) for the stream
  *   whose key the `Realtime-Stream` header carries, on whichever node holds it (sse-relay.ts).
  *   202: the message is in the stream's message path, and its answer comes on the stream; 404
- *   `FRT_STREAM_NOT_FOUND`: no stream has that key (reconnect the stream).
+ *   `FRT_STREAM_NOT_FOUND`: no stream has that key (reconnect the stream); 403
+ *   `FRT_STREAM_FORBIDDEN`: the POST's own identity (cookie session or bearer token, resolved as
+ *   the stream's was) names another visitor than the stream's. A POST without one acts as the
+ *   stream, as the key allows.
  *
  * A browser's `EventSource` gives up for good on an error status; so a refusal a client should
  * retry (429, 503) is answered to an `EventSource` as a stream holding only a jittered `retry:`
- * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself.
+ * and a `close` event (1013, `<code>; retry=<ms>`), after which it reconnects by itself. While
+ * Fastify closes, its own plain 503 would answer the route before any hook runs: the drain takes
+ * the route's requests over first ({@link SseEndpoint.takeOverRequests}) and refuses them the
+ * same documented way (`FRT_DRAINING`).
  */
-import type { FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
-import type { Identity } from '../auth/identity.js'
-import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamNotFoundError } from '../errors.js'
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { Identity, IdentityResolver } from '../auth/identity.js'
+import { TokenRefusal } from '../auth/tokens.js'
+import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamForbiddenError, StreamNotFoundError, TokenInvalidError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
 import { clientIp } from '../upgrade/client-ip.js'
-import { originAllowed, type UpgradeGate } from '../upgrade/gate.js'
+import { DRAINING_RETRY_AFTER_SECONDS, originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../upgrade/resume-request.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { WelcomeMessage } from '../wire/server-messages.js'
@@ -48,10 +57,14 @@ export interface SseEndpointInit {
   node: RealtimeNode
   gate: UpgradeGate
   relay: SseRelay
+  /** Who sends a POST: the same resolver as the stream's own request (cookie session, bearer token). */
+  identity: IdentityResolver
   /** Where cursors of long event ids live (the adapter's shared state). */
   cursors: CursorStore
   /** The plugin's options of these names, once resolved. */
   options: { readonly maxSubscriptionsPerConnection: number, readonly resumeTtlMs: number, readonly allowedOrigins: readonly string[], readonly requireOrigin: boolean }
+  /** The route's full path (the plugin's prefix and `ssePath`). */
+  path: string
   /**
    * Takes a connection into service as every transport's are (the node, the user index, token
    * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.
@@ -60,9 +73,21 @@ export interface SseEndpointInit {
   accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }) => void
 }
 
-function wantsEventStream (request: FastifyRequest): boolean {
+function wantsEventStream (request: Pick<IncomingMessage, 'headers'>): boolean {
   return request.headers.accept?.includes('text/event-stream') === true
 }
+
+/**
+ * The body of a refusal an `EventSource` should retry: a `retry:` around `retryAfterSeconds`,
+ * spread so the refused do not all come back together, and a `close` event (1013) saying why.
+ */
+function retryLaterEvents (code: string, retryAfterSeconds: number): string {
+  const retryMs = Math.round(1000 * (Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0 ? retryAfterSeconds : 1) * (0.5 + Math.random()))
+  return `retry: ${retryMs}\nevent: close\ndata: ${JSON.stringify({ code: CloseCode.TRY_AGAIN_LATER, reason: `${code}; retry=${retryMs}` })}\n\n`
+}
+
+/** A listener of a server's `request` event, as `EventEmitter.listeners` gives it. */
+type RequestListener = (request: IncomingMessage, response: ServerResponse) => void
 
 /** See the module comment. */
 export class SseEndpoint {
@@ -106,14 +131,29 @@ export class SseEndpoint {
 
   /** `POST`: one client message for a stream. */
   readonly post = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { relay, options } = this.#init
+    const { relay, options, identity } = this.#init
     const origin = request.headers.origin
     if (origin === undefined ? options.requireOrigin : !originAllowed(origin, request.host, options.allowedOrigins)) {
       throw new ForbiddenOriginError(origin ?? '(none)')
     }
     const key = request.headers[STREAM_KEY_HEADER]
+    if (typeof key !== 'string') throw new StreamNotFoundError()
     const text = typeof request.body === 'string' ? request.body : ''
-    if (typeof key !== 'string' || !(await relay.deliver(key, text))) throw new StreamNotFoundError()
+    // Who sends it, as the stream's own request was resolved: checked against the stream's
+    // visitor on the node that holds it, so a leaked key does not make bob alice.
+    let poster: string | null
+    try {
+      poster = (await identity.resolve(request)).visitor?.id ?? null
+    } catch (err) {
+      if (err instanceof TokenRefusal) throw new TokenInvalidError(err.message)
+      throw err
+    }
+    const outcome = await relay.deliver(key, text, poster)
+    if (outcome === 'wrong-visitor') {
+      request.log.warn({ visitor: poster }, 'event stream POST refused: the stream is another visitor\'s')
+      throw new StreamForbiddenError()
+    }
+    if (outcome === 'missing') throw new StreamNotFoundError()
     await reply.code(202).send()
   }
 
@@ -125,14 +165,45 @@ export class SseEndpoint {
       return
     }
     const seconds = Number(reply.getHeader('retry-after') ?? 1)
-    // Around the Retry-After, spread: the refused ones must not all come back together.
-    const retryMs = Math.round(1000 * (Number.isFinite(seconds) && seconds > 0 ? seconds : 1) * (0.5 + Math.random()))
     let code = 'refused'
     try {
       code = String((JSON.parse(String(payload)) as { code?: unknown }).code ?? code)
     } catch {}
     reply.code(200).headers(STREAM_HEADERS)
-    done(null, `retry: ${retryMs}\nevent: close\ndata: ${JSON.stringify({ code: CloseCode.TRY_AGAIN_LATER, reason: `${code}; retry=${retryMs}` })}\n\n`)
+    done(null, retryLaterEvents(code, seconds))
+  }
+
+  /**
+   * On shutdown, before Fastify starts closing: answer every request of the stream's route
+   * (a stream opening, a POST) with the drain refusal, coded as the gate's (503 `FRT_DRAINING`,
+   * `Retry-After`, and for an `EventSource` the stream that makes it retry), instead of the plain
+   * 503 Fastify gives every route while it closes. Other requests go on to Fastify unchanged.
+   * @param server - the HTTP server; its `request` listeners (Fastify's) are wrapped
+   */
+  takeOverRequests (server: EventEmitter, log: FastifyBaseLogger): void {
+    const { gate, path } = this.#init
+    // Listeners are typed `Function[]` by @types/node; a server's `request` listeners take (request, response).
+    const listeners = server.listeners('request') as RequestListener[]
+    for (const listener of listeners) server.removeListener('request', listener)
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      const url = request.url ?? ''
+      const query = url.indexOf('?')
+      if ((query === -1 ? url : url.slice(0, query)) !== path) {
+        for (const listener of listeners) Reflect.apply(listener, server, [request, response])
+        return
+      }
+      const refusal = gate.refusedWhileClosing(request, log)
+      // The request's body, if any, is not read: the connection closes after the answer.
+      response.setHeader('connection', 'close')
+      if (request.method === 'GET' && wantsEventStream(request)) {
+        response.writeHead(200, STREAM_HEADERS)
+        response.end(retryLaterEvents(refusal.code, DRAINING_RETRY_AFTER_SECONDS))
+        return
+      }
+      const body = JSON.stringify(refusal)
+      response.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(DRAINING_RETRY_AFTER_SECONDS), 'content-length': Buffer.byteLength(body) })
+      response.end(body)
+    })
   }
 
   /** The channels a new stream subscribes to: its `Last-Event-ID`'s, else its `channels`. */

@@ -78,8 +78,8 @@ export interface GateRefusal {
   error: Error
 }
 
-/** Seconds a refused client should wait, sent as `Retry-After`. */
-const DRAINING_RETRY_AFTER_SECONDS = 5
+/** Seconds a client refused by a draining node should wait, sent as `Retry-After`. */
+export const DRAINING_RETRY_AFTER_SECONDS = 5
 const RETRY_AFTER_SECONDS: Partial<Record<UpgradeRejection, number>> = {
   [UpgradeRefusal.RATE]: 1,
   [UpgradeRefusal.PER_IP_LIMIT]: 5,
@@ -263,11 +263,7 @@ export class UpgradeGate {
   takeOverUpgrades (server: EventEmitter, listeners: readonly UpgradeListener[], log: FastifyBaseLogger): void {
     for (const listener of listeners) server.removeListener('upgrade', listener)
     server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
-      const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
-      log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
-      this.#init.metrics.upgradeRejected(UpgradeRefusal.DRAINING)
-      const error = new DrainingError()
-      const body = JSON.stringify({ statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message })
+      const body = JSON.stringify(this.refusedWhileClosing(request, log))
       socket.on('error', () => socket.destroy())
       socket.end(
         'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
@@ -275,6 +271,19 @@ export class UpgradeGate {
         () => socket.destroy()
       )
     })
+  }
+
+  /**
+   * A request that opens a connection arrived while the server closes (before anything routed
+   * it): log and count it as a draining refusal, as {@link admit} would.
+   * @returns the coded body to answer it with (503, `FRT_DRAINING`; send `Retry-After: 5` with it)
+   */
+  refusedWhileClosing (request: IncomingMessage, log: FastifyBaseLogger): { statusCode: 503, code: string, error: string, message: string } {
+    const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
+    log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
+    this.#init.metrics.upgradeRejected(UpgradeRefusal.DRAINING)
+    const error = new DrainingError()
+    return { statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message }
   }
 
   #acquireSlot (request: FastifyRequest, ip: string): GateRefusal | null {

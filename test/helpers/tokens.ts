@@ -5,6 +5,7 @@
  */
 import { createHmac, createSecretKey } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
+import type { Socket } from 'node:net'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose'
 import type { TestLike } from './app.js'
 
@@ -67,35 +68,88 @@ export function tamperedToken (token: string, claims: JWTPayload): string {
   return `${header ?? ''}.${b64url({ ...original, ...claims })}.${signature ?? ''}`
 }
 
-/** A JWKS endpoint on 127.0.0.1 serving the keys it is given; counts its fetches. */
+/** How a {@link JwksServer} answers: the keys, or one of the ways a key set fails. */
+export type JwksMode = 'keys' | 'status-500' | 'bad-json' | 'not-a-key-set' | 'hang'
+
+/**
+ * A JWKS endpoint on 127.0.0.1 serving the keys it is given; counts its fetches. It can be
+ * stopped (connections refused) and started again on the same port, and made to fail.
+ */
 export class JwksServer {
-  readonly #server: Server
+  #server: Server
   #keys: JWK[]
+  #port = 0
+  readonly #sockets = new Set<Socket>()
+  /** How it answers from now on. */
+  mode: JwksMode = 'keys'
   fetches = 0
   url = ''
 
   private constructor (keys: JWK[]) {
     this.#keys = keys
-    this.#server = createServer((request, response) => {
-      this.fetches++
-      response.setHeader('content-type', 'application/json')
-      response.end(JSON.stringify({ keys: this.#keys }))
-    })
+    this.#server = this.#make()
   }
 
-  /** Start serving `keys`; closed on teardown. */
-  static async start (t: TestLike, keys: JWK[]): Promise<JwksServer> {
+  #make (): Server {
+    const server = createServer((request, response) => {
+      this.fetches++
+      if (this.mode === 'hang') return // never answers: the fetch times out
+      if (this.mode === 'status-500') {
+        response.statusCode = 500
+        response.end('{"error":"down"}')
+        return
+      }
+      response.setHeader('content-type', 'application/json')
+      response.end(this.mode === 'bad-json' ? '{"keys": [' : this.mode === 'not-a-key-set' ? '{"keys": 42}' : JSON.stringify({ keys: this.#keys }))
+    })
+    server.on('connection', (socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
+    return server
+  }
+
+  /** Start serving `keys` (on `port`, or a free one); closed on teardown. */
+  static async start (t: TestLike, keys: JWK[], port = 0): Promise<JwksServer> {
     const jwks = new JwksServer(keys)
-    await new Promise<void>((resolve) => jwks.#server.listen(0, '127.0.0.1', resolve))
-    const address = jwks.#server.address()
-    if (address === null || typeof address === 'string') throw new Error('no address')
-    jwks.url = `http://127.0.0.1:${address.port}/.well-known/jwks.json`
-    t.teardown(async () => { await new Promise((resolve) => jwks.#server.close(resolve)) })
+    await jwks.#listen(port)
+    jwks.url = `http://127.0.0.1:${jwks.#port}/.well-known/jwks.json`
+    t.teardown(async () => { await jwks.stop() })
     return jwks
+  }
+
+  async #listen (port: number): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve))
+    const address = this.#server.address()
+    if (address === null || typeof address === 'string') throw new Error('no address')
+    this.#port = address.port
+  }
+
+  /** Stop listening and cut every connection: fetches are refused until {@link restart}. */
+  async stop (): Promise<void> {
+    if (!this.#server.listening) return
+    for (const socket of this.#sockets) socket.destroy()
+    await new Promise((resolve) => this.#server.close(resolve))
+  }
+
+  /** Listen again on the same port. */
+  async restart (): Promise<void> {
+    this.#server = this.#make()
+    await this.#listen(this.#port)
   }
 
   /** Serve these keys from now on (a key rotation). */
   rotate (keys: JWK[]): void {
     this.#keys = keys
   }
+}
+
+/** A loopback port nothing listens on (taken, then given back): connections to it are refused. */
+export async function closedPort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no address')
+  return address.port
 }

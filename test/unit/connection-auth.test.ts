@@ -40,10 +40,11 @@ t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the
   t.equal(clock.pending(), 1, 'one timer armed')
   t.equal(clock.armed, 1, 'and only one ever armed for them')
 
-  clock.tick(3_600_000 - 30_000 - 1)
-  t.equal(connections.filter((c) => c.ofType('refresh').length > 0).length, 0, 'no refresh before the lead time')
+  // The refresh comes at least the lead before exp, at most a bucket (1 s) more.
+  clock.tick(3_600_000 - 30_000 - 1000 - 1)
+  t.equal(connections.filter((c) => c.ofType('refresh').length > 0).length, 0, 'no refresh earlier than a bucket before the lead time')
   clock.tick(1000)
-  t.equal(connections.filter((c) => c.ofType('refresh').length === 1).length, 10_000, 'every socket got its refresh')
+  t.equal(connections.filter((c) => c.ofType('refresh').length === 1).length, 10_000, 'every socket got its refresh, by the lead time')
   t.same(connections[0]?.ofType('refresh')[0], { type: 'refresh', expiresAt })
   t.same(auth.resources(), { authDeadlines: 10_000, authBuckets: 1, authTimerArmed: true }, 'and waits for expiry in one bucket again')
 
@@ -53,7 +54,7 @@ t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the
   auth.start(renewed, { visitor: renewed.visitor, expiresAt: expiresAt + 3_600_000, source: 'token' })
   t.equal(auth.resources().authBuckets, 2)
 
-  clock.tick(30_000 + 1000)
+  clock.tick(30_000 + 1000 + 1000)
   const closed = connections.filter((c) => c.closedWith?.code === 4401)
   t.equal(closed.length, 9_999, 'every other socket closed with 4401 at expiry')
   t.same(closed[0]?.closedWith, { code: 4401, reason: 'token expired' })
@@ -64,4 +65,39 @@ t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the
   t.same(auth.resources(), { authDeadlines: 0, authBuckets: 0, authTimerArmed: false }, 'nothing left')
   t.equal(clock.pending(), 0)
   t.ok(clock.armed <= 4, `${clock.armed} timers armed in all, for 10,000 sockets and 20,000 deadlines`)
+})
+
+t.test('a refresh comes at least tokenRefreshLeadMs before exp, whatever the bucket, never more than a bucket earlier', async (t) => {
+  const clock = fakeWheelClock(1_700_000_000_000)
+  const lead = 30_000
+  const refreshedAt = new Map<FakeConnection, number>()
+  const auth = new ConnectionAuth({
+    tokens: null,
+    requireAuth: false,
+    authTimeoutMs: 10_000,
+    refreshLeadMs: lead,
+    send: (connection, message) => {
+      if (message.type === 'refresh') refreshedAt.set(connection as FakeConnection, clock.now())
+      return true
+    },
+    hold: () => {},
+    release: () => {},
+    onIdentified: () => {},
+    log: pino({ level: 'silent' }),
+    clock
+  })
+  // Expiries spread over two buckets, at every offset within them (ms past a bucket's start).
+  const expiries = Array.from({ length: 40 }, (_, i) => clock.now() + 600_000 + i * 53)
+  const connections = expiries.map((expiresAt, i) => {
+    const connection = new FakeConnection(shared, { id: `u${i}` })
+    auth.start(connection, { visitor: connection.visitor, expiresAt, source: 'token' })
+    return connection
+  })
+  // Time moves a millisecond at a time over the window, so each refresh is seen when it is sent.
+  clock.tick(600_000 - lead - 2000)
+  for (let ms = 0; ms < 5000 && refreshedAt.size < connections.length; ms++) clock.tick(1)
+  const leads = connections.map((connection, i) => (expiries[i] ?? 0) - (refreshedAt.get(connection) ?? Infinity))
+  t.equal(refreshedAt.size, connections.length, 'every connection got its refresh')
+  t.ok(leads.every((ms) => ms >= lead), `every refresh came at least the lead before exp (least ${Math.min(...leads)} ms)`)
+  t.ok(leads.every((ms) => ms <= lead + 1000), `and at most a bucket more (most ${Math.max(...leads)} ms)`)
 })

@@ -47,7 +47,7 @@ t.test('every refusal of the upgrade gate has its FRT code in the protocol doc',
 })
 
 t.test('the codes of a new connection\'s request and of an event stream\'s POSTs are in the protocol doc', async (t) => {
-  for (const code of ['FRT_INVALID_CHANNEL_LIST', 'FRT_STREAM_NOT_FOUND']) {
+  for (const code of ['FRT_INVALID_CHANNEL_LIST', 'FRT_STREAM_NOT_FOUND', 'FRT_STREAM_FORBIDDEN']) {
     t.ok(code in errorCodes, `${code} is in errorCodes`)
     t.match(protocol, `| \`${code}\` |`, `${code} is in a table of the protocol doc`)
   }

@@ -56,14 +56,17 @@ t.test('HMAC secret: a bearer token identifies a non-browser client; bad tokens 
     ['garbage', 'not.a.jwt', /malformed/],
     ['a channel token', await hsToken({ ...good, channel: 'dm:ann' }), /channel token/]
   ]
+  let refusals = 0
   for (const [what, token, why] of cases) {
     if (token === '') continue
+    refusals++
     const { status, body } = await refused(url, token)
     t.equal(status, 401, `${what}: 401`)
     t.equal(body.code, 'FRT_TOKEN_INVALID', `${what}: FRT_TOKEN_INVALID`)
     t.match(body.message, why, `${what}: the message says why (${body.message ?? ''})`)
   }
-  t.ok(metrics.rejections.every((reason) => reason === 'token'), 'counted as token refusals')
+  // Exactly one token refusal per refused upgrade (an `every()` alone would pass on an empty list).
+  t.same(metrics.rejections, Array.from({ length: refusals }, () => 'token'), 'counted as token refusals')
   const line = await logs.waitFor('upgrade rejected')
   t.equal(line.reason, 'token')
   t.notOk(JSON.stringify(logs.lines).includes(await hsToken({ ...good, exp: epochSec(-60) })), 'no token in the logs')
@@ -166,4 +169,33 @@ t.test('without a token key, auth is unsupported and bearer headers are not read
   send(client, { type: 'auth', token: 'x', id: 1 })
   t.match(await answer(client, 1), { code: 'unsupported' })
   await client.close()
+})
+
+t.test('one cap for a token, whatever carries it: over 8192 characters is refused in a bearer header as in an auth frame; a valid one at the cap passes both', async (t) => {
+  const { ws } = await bareApp(t, { jwtSecret: TEST_SECRET })
+  const url = `${ws}/ws`
+  /** A validly signed token for ann whose length is within `[min, max]`. */
+  const sized = async (min: number, max: number): Promise<string> => {
+    for (let pad = Math.floor(min * 0.7); ; pad++) {
+      const token = await hsToken({ sub: 'ann', pad: 'x'.repeat(pad) })
+      if (token.length >= min && token.length <= max) return token
+      if (token.length > max) throw new Error(`no token of ${min}-${max} characters`)
+    }
+  }
+  const long = await sized(8193, 8200)
+  const { status, body } = await refused(url, long)
+  t.equal(status, 401, `a bearer token of ${long.length} characters (validly signed) is refused`)
+  t.match(body, { code: 'FRT_TOKEN_INVALID', message: /too long \(over 8192 characters\)/ })
+  const framed = await connect(url)
+  send(framed, { type: 'auth', token: long, id: 1 })
+  const frameRefusal = await answer(framed, 1)
+  t.match(frameRefusal, { type: 'error', code: 'invalid_message', message: /8192/ }, 'and in an auth frame (invalid_message, as PROTOCOL.md says)')
+  await framed.close()
+
+  const atCap = await sized(8150, 8192)
+  t.equal((await welcomed(url, atCap)).ofType('welcome')[0]?.visitor, 'ann', `a bearer token of ${atCap.length} characters passes`)
+  const framedOk = await connect(url)
+  send(framedOk, { type: 'auth', token: atCap, id: 1 })
+  t.match(await answer(framedOk, 1), { type: 'ack', visitor: 'ann' }, 'and so does it in an auth frame')
+  await framedOk.close()
 })

@@ -151,6 +151,33 @@ t.test('private channels: a sub needs a channel token for that channel and that 
   for (const client of [ann, banned, anonymous]) await client.close()
 })
 
+t.test('with jwtIssuer and jwtAudience set, a channel token needs iss and aud too (as PROTOCOL.md says): without them, or wrong, it is refused', async (t) => {
+  const { ws } = await bareApp(t, {
+    identify: headerVisitor,
+    jwtSecret: TEST_SECRET,
+    jwtIssuer: 'https://auth.test',
+    jwtAudience: 'realtime',
+    channels: [{ name: 'dm:*', private: true }]
+  })
+  const ann = await as(ws, 'ann')
+  const grant = { sub: 'ann', channel: 'dm:ann-bob' }
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['no iss, no aud', grant, /wrong issuer/],
+    ['no iss', { ...grant, aud: 'realtime' }, /wrong issuer/],
+    ['no aud', { ...grant, iss: 'https://auth.test' }, /wrong audience/],
+    ['another issuer', { ...grant, iss: 'https://evil.test', aud: 'realtime' }, /wrong issuer/],
+    ['another audience', { ...grant, iss: 'https://auth.test', aud: 'elsewhere' }, /wrong audience/]
+  ]
+  let id = 0
+  for (const [what, claims, why] of cases) {
+    send(ann, { type: 'sub', channel: 'dm:ann-bob', id: ++id, token: await hsToken(claims) })
+    t.match(await answer(ann, id), { type: 'error', code: 'token_invalid', message: why }, `${what}: refused`)
+  }
+  send(ann, { type: 'sub', channel: 'dm:ann-bob', id: ++id, token: await hsToken({ ...grant, iss: 'https://auth.test', aud: 'realtime' }) })
+  t.match(await answer(ann, id), { type: 'ack', channel: 'dm:ann-bob' }, 'with both, the grant is taken')
+  await ann.close()
+})
+
 t.test('a private subscription lasts as long as its grant: at exp it is ended (token_expired, presence left), and a resubscribe with since and a new grant misses nothing', async (t) => {
   const { app, ws } = await bareApp(t, {
     identify: headerVisitor,

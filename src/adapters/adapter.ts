@@ -123,6 +123,16 @@ export type LifecycleEvent =
   | { type: 'channel.occupied' | 'channel.vacated', channel: string }
   | { type: 'presence.join' | 'presence.leave', channel: string, member: PresenceMember }
 
+/** What the node tells its adapter at {@link RealtimeAdapter.init}: the plugin options the adapter must follow. */
+export interface AdapterSettings {
+  /**
+   * The plugin's `presenceTtlMs`: how long a mark this node keeps in shared state (a presence
+   * entry, its occupancy of a channel) outlives its last refresh. A node that dies is gone from
+   * every channel within it, so `channel.vacated` and `presence.leave` agree on one delay.
+   */
+  presenceTtlMs: number
+}
+
 /** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
 export interface AdapterHandler {
   /**
@@ -155,7 +165,7 @@ export interface RealtimeAdapter {
    */
   readonly connected?: boolean
   /** Connect the adapter to the node. Called once, before any other method. */
-  init: (handler: AdapterHandler) => Promise<void>
+  init: (handler: AdapterHandler, settings?: AdapterSettings) => Promise<void>
   /**
    * Assign the next offset (in the stream's epoch), append to the history (trimmed to
    * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,

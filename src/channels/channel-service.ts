@@ -59,6 +59,7 @@ export class ChannelService {
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
   readonly #idempotencyTtlMs: number
+  readonly #presenceTtlMs: number
   readonly #maxRecoveryReplay: number
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
@@ -75,6 +76,7 @@ export class ChannelService {
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#idempotencyTtlMs = options.idempotencyTtlMs
+    this.#presenceTtlMs = options.presenceTtlMs
     this.#maxRecoveryReplay = options.maxRecoveryReplay
     this.#retainRequests = options.registry.hasSubscribeHooks
     this.#grants = options.grants ?? null
@@ -153,7 +155,7 @@ export class ChannelService {
       onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
       onControl: (message) => { this.#control?.dispatch(message) },
       onLifecycle: (event) => { this.#onLifecycle?.(event) }
-    })
+    }, { presenceTtlMs: this.#presenceTtlMs })
     this.#control?.connect(this.#adapter)
     this.#presence.startRefreshing(() => this.#channels.all())
   }

@@ -131,11 +131,11 @@ t.test('a control message reaches every node once, the sender included; shared s
 t.test('lifecycle across nodes: one occupied, one vacated, and a dead node\'s leaves and vacancy found once by a survivor', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
-  const short = { presenceSweepIntervalMs: 100, occupancyTtlMs: 600 }
   const start = async (): Promise<{ adapter: RedisAdapter, handler: RecordingHandler }> => {
-    const adapter = new RedisAdapter({ url: redis.url, keyPrefix: 'life:', connectTimeoutMs: 3000, ...short })
+    const adapter = new RedisAdapter({ url: redis.url, keyPrefix: 'life:', connectTimeoutMs: 3000, presenceSweepIntervalMs: 100 })
     const handler = new RecordingHandler()
-    await adapter.init(handler)
+    // The node's presenceTtlMs is the adapter's occupancy TTL too.
+    await adapter.init(handler, { presenceTtlMs: 600 })
     return { adapter, handler }
   }
   const [a, b, c] = await Promise.all([start(), start(), start()])

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AdapterUnavailableError } from '../../errors.js'
 import type {
-  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, AdapterSettings, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
 import { decodePubsub } from './codec.js'
@@ -40,11 +40,6 @@ export interface RedisAdapterOptions {
   /** How often this node sweeps expired presence entries and dead nodes' occupancy (of any channel due), in ms. @default 1000 */
   presenceSweepIntervalMs?: number
   /**
-   * This node's mark on a channel it has subscribers in expires after this long unless refreshed
-   * (it is, every third of it): how long a channel a dead node held stays occupied. @default 30000
-   */
-  occupancyTtlMs?: number
-  /**
    * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
    * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
    * @default 3000
@@ -60,6 +55,9 @@ const SCRIPTS = {
   occupy: luaScript(OCCUPY_LUA),
   vacate: luaScript(VACATE_LUA)
 }
+
+/** The plugin's default `presenceTtlMs`: the occupancy TTL of an adapter initialised without settings. */
+const DEFAULT_PRESENCE_TTL_MS = 30_000
 
 /** Channels a sweep looks at in one round, at most. */
 const SWEEP_BATCH = 64
@@ -116,7 +114,12 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
   readonly #connectTimeoutMs: number
-  readonly #occupancyTtlMs: number
+  /**
+   * How long this node's mark on a channel it has subscribers in outlives its last refresh (it is
+   * refreshed every third of it): the plugin's `presenceTtlMs`, given at `init`, so a channel a dead
+   * node held is vacated within the same time as its visitors leave.
+   */
+  #occupancyTtlMs = DEFAULT_PRESENCE_TTL_MS
   #occupancyRefreshedAt = 0
   readonly #channels = new Map<string, ChannelState>()
   /** `host:port[/db]`: what logs and errors name (never the URL's credentials). */
@@ -139,7 +142,6 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
-    this.#occupancyTtlMs = options.occupancyTtlMs ?? 30_000
     this.#address = redisAddress(options.url)
   }
 
@@ -148,8 +150,9 @@ export class RedisAdapter implements RealtimeAdapter {
     return this.#pub?.status === 'ready' && this.#sub?.status === 'ready'
   }
 
-  async init (handler: AdapterHandler): Promise<void> {
+  async init (handler: AdapterHandler, settings?: AdapterSettings): Promise<void> {
     this.#handler = handler
+    if (settings !== undefined) this.#occupancyTtlMs = settings.presenceTtlMs
     const pub = createRedisConnection({ url: this.#url, role: 'publisher', nodeId: this.nodeId })
     const sub = createRedisConnection({ url: this.#url, role: 'subscriber', nodeId: this.nodeId })
     this.#pub = pub

@@ -141,6 +141,8 @@ export const ClientErrorCode = Object.freeze({
   UNKNOWN_CHANNEL: 'unknown_channel',
   /** The channel's `canSubscribe` said no (or threw). */
   FORBIDDEN: 'forbidden',
+  /** The channel is declared `serverOnly`: only the server subscribes connections to it. */
+  SERVER_ONLY: 'server_only',
   /** `sub` for a channel this connection is subscribed (or subscribing) to. */
   ALREADY_SUBSCRIBED: 'already_subscribed',
   /** `unsub` for a channel this connection is not subscribed to. */

@@ -110,6 +110,11 @@ export class ChannelRequests {
       this.#error(connection, id, ClientErrorCode.UNKNOWN_CHANNEL, `No channel "${channel}" is declared on this server.`)
       return
     }
+    // Before anything else about the channel: a client never subscribes to it, whoever it is.
+    if (policy.serverOnly) {
+      this.#error(connection, id, ClientErrorCode.SERVER_ONLY, `Only the server subscribes connections to "${channel}".`)
+      return
+    }
     if (channels.get(connection, channel) !== undefined) {
       this.#error(connection, id, ClientErrorCode.ALREADY_SUBSCRIBED, `Already subscribed to "${channel}".`)
       return

@@ -51,6 +51,14 @@ export interface PublishOptions {
   idempotencyKey?: string
   /** How long an idempotency key is remembered, in milliseconds (with `idempotencyKey`). */
   idempotencyTtlMs?: number
+  /**
+   * What the key is bound to (with `idempotencyKey`): the request as its sender made it, when that
+   * is not `data` (a client `pub` whose data the channel's hook rewrites). A repeat of the key with
+   * another fingerprint publishes nothing and rejects with FRT_IDEMPOTENCY_KEY_REUSED, checked in
+   * the same atomic step as the key. No whitespace (the Redis adapter stores it beside the
+   * first publication's position). @default publishFingerprint(channel, data)
+   */
+  idempotencyFingerprint?: string
 }
 
 /** The answer to {@link RealtimeAdapter.since}. */
@@ -171,6 +179,7 @@ export interface RealtimeAdapter {
    * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,
    * as one atomic step per channel; with an `idempotencyKey` already remembered, do none of it.
    * @returns the stamped publication (or the first one's position, `duplicate: true`)
+   * @throws IdempotencyKeyReusedError when the remembered key was used with another fingerprint
    */
   publish: (channel: string, data: unknown, options: PublishOptions) => Promise<Publication>
   /**

@@ -139,7 +139,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
 
   fastify.post('/publish', {
     config: { apiScope: 'publish' },
-    schema: { operationId: 'publish', summary: 'Publish on a channel', body: PublishBody, response: { 200: PublicationAnswer, ...errors } }
+    schema: { operationId: 'publish', summary: 'Publish on a channel', body: PublishBody, response: { 200: PublicationAnswer, ...errors, 409: ErrorAnswer } }
   }, async (request) => {
     const { channel, data, idempotencyKey } = request.body as { channel: string, data: unknown, idempotencyKey?: string }
     return answerOf(await backend.publish(channel, data, idempotencyKey))
@@ -151,7 +151,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
       operationId: 'publishBatch',
       summary: 'Publish several, in order',
       body: publishBatchBody(api.maxBatch),
-      response: { 200: Type.Object({ publications: Type.Array(PublicationAnswer) }), ...errors }
+      response: { 200: Type.Object({ publications: Type.Array(PublicationAnswer) }), ...errors, 409: ErrorAnswer }
     }
   }, async (request) => {
     const { publications } = request.body as { publications: Array<{ channel: string, data: unknown, idempotencyKey?: string }> }

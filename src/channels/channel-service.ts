@@ -9,7 +9,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import type { TokenVerifier } from '../auth/tokens.js'
-import { UnknownChannelError } from '../errors.js'
+import { IdempotencyKeyReusedError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { ControlRouter } from '../node/control.js'
@@ -216,13 +216,15 @@ export class ChannelService {
    * Publish with an idempotency key (the HTTP API's retries): while the key is remembered, a
    * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
    * @throws UnknownChannelError when no declaration matches the channel
+   * @throws IdempotencyKeyReusedError when the key was used for another publication (other data)
    */
   async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
       return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
     } catch (err) {
-      this.#metrics.adapterError('publish')
+      // A key reused for another publication is the caller's mistake (a 409), not the adapter failing.
+      if (!(err instanceof IdempotencyKeyReusedError)) this.#metrics.adapterError('publish')
       throw err
     }
   }

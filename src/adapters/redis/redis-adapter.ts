@@ -16,11 +16,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { AdapterUnavailableError } from '../../errors.js'
+import { AdapterUnavailableError, IdempotencyKeyReusedError } from '../../errors.js'
 import type {
   AdapterHandler, AdapterSettings, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
+import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
@@ -216,8 +217,10 @@ export class RedisAdapter implements RealtimeAdapter {
     const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
       Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
-      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0)
+      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0),
+      key === undefined ? '' : options.idempotencyFingerprint ?? publishFingerprint(channel, data)
     ]) as [number, string, string, number]
+    if (result[3] === 2) throw new IdempotencyKeyReusedError()
     const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }
     if (result[3] === 1) publication.duplicate = true
     return publication

@@ -161,3 +161,21 @@ t.test('lifecycle across nodes: one occupied, one vacated, and a dead node\'s le
   t.same(found().map((event) => event.slice(2)).sort(), ['channel.vacated:lobby', 'presence.leave:cleo:lobby'])
   t.same(await a.adapter.presence('lobby'), [], 'and the ghost is gone')
 })
+
+t.test('a live node keeps its channels occupied with a presenceTtlMs shorter than three sweep intervals', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  // The holder sweeps at the default 1 s; its marks live 600 ms, so they must be refreshed on their own clock.
+  const holder = new RedisAdapter({ url: redis.url, keyPrefix: 'steady:', connectTimeoutMs: 3000 })
+  const watcher = new RedisAdapter({ url: redis.url, keyPrefix: 'steady:', connectTimeoutMs: 3000, presenceSweepIntervalMs: 100 })
+  const holderEvents = new RecordingHandler()
+  const watcherEvents = new RecordingHandler()
+  await holder.init(holderEvents, { presenceTtlMs: 600 })
+  await watcher.init(watcherEvents, { presenceTtlMs: 600 })
+  t.teardown(async () => { await holder.close(); await watcher.close() })
+  await holder.subscribe('steady')
+  // Six TTLs: with the refresh tied to the 1 s sweep, the mark lapses within the first two.
+  await sleep(3600)
+  const events = [...holderEvents.lifecycle, ...watcherEvents.lifecycle].map((event) => event.type)
+  t.same(events, ['channel.occupied'], 'occupied once, never vacated while its node lives')
+})

@@ -121,7 +121,8 @@ export class RedisAdapter implements RealtimeAdapter {
    * node held is vacated within the same time as its visitors leave.
    */
   #occupancyTtlMs = DEFAULT_PRESENCE_TTL_MS
-  #occupancyRefreshedAt = 0
+  /** Refreshes this node's occupancy marks every third of their TTL, whatever the sweep interval. */
+  #occupancyRefresher: ReturnType<typeof setInterval> | null = null
   readonly #channels = new Map<string, ChannelState>()
   /** `host:port[/db]`: what logs and errors name (never the URL's credentials). */
   readonly #address: string
@@ -183,6 +184,9 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#started = true
     this.#sweeper = setInterval(() => { this.#sweep() }, this.#sweepIntervalMs)
     this.#sweeper.unref()
+    // Its own timer: a TTL shorter than three sweep intervals must still be refreshed in time.
+    this.#occupancyRefresher = setInterval(() => { this.#refreshOccupancy() }, Math.max(1, Math.floor(this.#occupancyTtlMs / 3)))
+    this.#occupancyRefresher.unref()
   }
 
   /**
@@ -319,6 +323,8 @@ export class RedisAdapter implements RealtimeAdapter {
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
+    if (this.#occupancyRefresher !== null) clearInterval(this.#occupancyRefresher)
+    this.#occupancyRefresher = null
     this.#channels.clear()
     const connections = [this.#pub, this.#sub]
     this.#pub = null
@@ -477,19 +483,21 @@ export class RedisAdapter implements RealtimeAdapter {
     else await pub.zadd(sweepRegistry(this.#prefix), next, channel)
   }
 
+  /** Every third of the occupancy TTL: refresh this node's marks on the channels it holds. */
+  #refreshOccupancy (): void {
+    if (this.#pub?.status !== 'ready') return
+    for (const [channel, state] of this.#channels) this.#occupy(channel, state.keys).catch((err: unknown) => { this.#report(err, 'occupancy refresh') })
+  }
+
   /**
-   * Every node, every sweep interval: refresh this node's occupancy marks (well within their TTL)
-   * and sweep the channels whose entries are due, whoever holds them, so the presence and the
-   * occupancy of a node that died expire even where no live node subscribes.
+   * Every node, every sweep interval: sweep the channels whose entries are due, whoever holds
+   * them, so the presence and the occupancy of a node that died expire even where no live node
+   * subscribes.
    */
   #sweep (): void {
     const pub = this.#pub
     if (pub?.status !== 'ready') return
     const now = Date.now()
-    if (now - this.#occupancyRefreshedAt >= this.#occupancyTtlMs / 3) {
-      this.#occupancyRefreshedAt = now
-      for (const [channel, state] of this.#channels) this.#occupy(channel, state.keys).catch((err: unknown) => { this.#report(err, 'occupancy refresh') })
-    }
     pub.zrangebyscore(sweepRegistry(this.#prefix), '-inf', now, 'LIMIT', 0, SWEEP_BATCH).then(async (due) => {
       for (const channel of due) await this.#removePresence(channel, channelKeys(this.#prefix, channel), [String(now)])
     }).catch((err: unknown) => { this.#report(err, 'presence sweep') })

@@ -139,7 +139,7 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     rpc: { 'dm.send': directMessages(fastify) },
     // REDIS_URL set: publications, history and presence are shared by every node through Redis,
     // and a node that dies leaves its channels within the presence TTL.
-    ...(redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: redisUrl, keyPrefix: redisKeyPrefix, occupancyTtlMs: fastify.config.realtime.presenceTtlMs }) }),
+    ...(redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: redisUrl, keyPrefix: redisKeyPrefix }) }),
     // API_KEYS set: the HTTP API for other services, rate-limited across nodes when on Redis.
     ...(apiKeys.length === 0 ? {} : { api: { prefix: fastify.config.apiPrefix, keys: apiKeys, rateLimit: { max: fastify.config.apiRateLimitPerMinute, timeWindowMs: 60_000, ...(rateLimitRedis === undefined ? {} : { redis: rateLimitRedis }) } } }),
     ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } })

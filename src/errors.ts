@@ -43,6 +43,16 @@ export const ApiRateLimitError = createError<[number, string, string]>(
   429
 )
 
+/**
+ * A publish whose idempotency key was already used, within the idempotency window, for another
+ * publication (another channel-and-data fingerprint): nothing was published. HTTP 409.
+ */
+export const IdempotencyKeyReusedError = createError(
+  'FRT_IDEMPOTENCY_KEY_REUSED',
+  'This idempotency key was already used for a different publication (another body) within the idempotency window; nothing was published: use a new key for a new publication',
+  409
+)
+
 /** An upgrade from an Origin that is not allowed (cross-site WebSocket hijacking). HTTP 403. */
 export const ForbiddenOriginError = createError<[string]>(
   'FRT_ORIGIN_FORBIDDEN',
@@ -151,6 +161,8 @@ export const ClientErrorCode = Object.freeze({
   UNKNOWN_CHANNEL: 'unknown_channel',
   /** The channel's `canSubscribe` said no (or threw). */
   FORBIDDEN: 'forbidden',
+  /** The channel is declared `serverOnly`: only the server subscribes connections to it. */
+  SERVER_ONLY: 'server_only',
   /** `sub` for a channel this connection is subscribed (or subscribing) to. */
   ALREADY_SUBSCRIBED: 'already_subscribed',
   /** `unsub` for a channel this connection is not subscribed to. */
@@ -167,6 +179,8 @@ export const ClientErrorCode = Object.freeze({
   PUBLISH_REJECTED: 'publish_rejected',
   /** The adapter failed while publishing; try again. */
   PUBLISH_FAILED: 'publish_failed',
+  /** A `pub`'s `key` was already used for a different publication (other data) within the idempotency window; nothing was published. */
+  IDEMPOTENCY_KEY_REUSED: 'idempotency_key_reused',
   /** A token (connection or channel) was refused: signature, algorithm, expiry, claims. */
   TOKEN_INVALID: 'token_invalid',
   /** `requireAuth`: an anonymous connection sent something other than `auth`. */
@@ -284,6 +298,7 @@ export const errorCodes = Object.freeze({
   FRT_API_KEY_REQUIRED: ApiKeyRequiredError,
   FRT_API_SCOPE: ApiScopeError,
   FRT_API_RATE_LIMITED: ApiRateLimitError,
+  FRT_IDEMPOTENCY_KEY_REUSED: IdempotencyKeyReusedError,
   FRT_SERVER_BUSY: ServerBusyError,
   FRT_STREAM_NOT_FOUND: StreamNotFoundError,
   FRT_STREAM_FORBIDDEN: StreamForbiddenError,

@@ -38,7 +38,7 @@ export { verifyWebhook } from './api/signature.js'
 
 // Seams: where publications live, and what gets counted.
 export type {
-  RealtimeAdapter, AdapterHandler, Publication, PublishOptions, SinceResult, RecentResult,
+  RealtimeAdapter, AdapterHandler, AdapterSettings, Publication, PublishOptions, SinceResult, RecentResult,
   PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'

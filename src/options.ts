@@ -88,7 +88,7 @@ export interface RealtimePluginOptions {
   channels?: ChannelDefinition[]
   /** Most channels one connection may subscribe to at once. @default 128 */
   maxSubscriptionsPerConnection?: number
-  /** A presence entry not refreshed for this long disappears (a node that died), in ms. @default 30000 */
+  /** A presence entry or a node's hold on a channel not refreshed for this long disappears (a node that died), in ms. @default 30000 */
   presenceTtlMs?: number
   /**
    * How long the idempotency key of a publish is remembered, in ms: a retry with the same key
@@ -341,7 +341,7 @@ export const OPTIONS = Object.freeze({
     schema: integer(1000, DAY_MS),
     default: 30_000,
     unit: 'milliseconds',
-    description: 'A presence entry not refreshed for this long disappears: how the visitors of a node that died leave.',
+    description: 'A presence entry or a node\'s hold on a channel not refreshed for this long disappears: how a node that died leaves its channels (the presence.leave and channel.vacated webhooks).',
     env: envName('presenceTtlMs'),
     group: 'Channels'
   },

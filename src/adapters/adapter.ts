@@ -51,6 +51,14 @@ export interface PublishOptions {
   idempotencyKey?: string
   /** How long an idempotency key is remembered, in milliseconds (with `idempotencyKey`). */
   idempotencyTtlMs?: number
+  /**
+   * What the key is bound to (with `idempotencyKey`): the request as its sender made it, when that
+   * is not `data` (a client `pub` whose data the channel's hook rewrites). A repeat of the key with
+   * another fingerprint publishes nothing and rejects with FRT_IDEMPOTENCY_KEY_REUSED, checked in
+   * the same atomic step as the key. No whitespace (the Redis adapter stores it beside the
+   * first publication's position). @default publishFingerprint(channel, data)
+   */
+  idempotencyFingerprint?: string
 }
 
 /** The answer to {@link RealtimeAdapter.since}. */
@@ -123,6 +131,16 @@ export type LifecycleEvent =
   | { type: 'channel.occupied' | 'channel.vacated', channel: string }
   | { type: 'presence.join' | 'presence.leave', channel: string, member: PresenceMember }
 
+/** What the node tells its adapter at {@link RealtimeAdapter.init}: the plugin options the adapter must follow. */
+export interface AdapterSettings {
+  /**
+   * The plugin's `presenceTtlMs`: how long a mark this node keeps in shared state (a presence
+   * entry, its occupancy of a channel) outlives its last refresh. A node that dies is gone from
+   * every channel within it, so `channel.vacated` and `presence.leave` agree on one delay.
+   */
+  presenceTtlMs: number
+}
+
 /** How the adapter reaches the node. Calls must be cheap and never throw back into the adapter. */
 export interface AdapterHandler {
   /**
@@ -155,12 +173,13 @@ export interface RealtimeAdapter {
    */
   readonly connected?: boolean
   /** Connect the adapter to the node. Called once, before any other method. */
-  init: (handler: AdapterHandler) => Promise<void>
+  init: (handler: AdapterHandler, settings?: AdapterSettings) => Promise<void>
   /**
    * Assign the next offset (in the stream's epoch), append to the history (trimmed to
    * `historySize`, entries older than `historyTtlMs` dropped) and fan out to every subscribed node,
    * as one atomic step per channel; with an `idempotencyKey` already remembered, do none of it.
    * @returns the stamped publication (or the first one's position, `duplicate: true`)
+   * @throws IdempotencyKeyReusedError when the remembered key was used with another fingerprint
    */
   publish: (channel: string, data: unknown, options: PublishOptions) => Promise<Publication>
   /**

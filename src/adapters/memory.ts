@@ -6,6 +6,8 @@
  * and socket.io-adapter's offset-stamped log.
  */
 import { randomBytes } from 'node:crypto'
+import { IdempotencyKeyReusedError } from '../errors.js'
+import { publishFingerprint } from './fingerprint.js'
 import type {
   AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
@@ -66,7 +68,7 @@ export class MemoryAdapter implements RealtimeAdapter {
   readonly #presence = new Map<string, ChannelPresence>()
   readonly #subscribed = new Set<string>()
   /** Idempotency keys of recent publishes, by channel and key: the first publication's position. */
-  readonly #idempotency = new Map<string, { offset: number, epoch: string, t: number, expiresAt: number }>()
+  readonly #idempotency = new Map<string, { offset: number, epoch: string, t: number, fingerprint: string, expiresAt: number }>()
   /** Shared state: a JSON copy of each value (so callers never share objects), with its expiry. */
   readonly #state = new Map<string, { json: string, expiresAt: number }>()
   readonly #streamIdleTtlMs: number
@@ -93,14 +95,19 @@ export class MemoryAdapter implements RealtimeAdapter {
     this.#assertOpen()
     const now = this.#now()
     const idempotency = options.idempotencyKey === undefined ? undefined : `${channel}\u0000${options.idempotencyKey}`
+    const fingerprint = idempotency === undefined ? '' : options.idempotencyFingerprint ?? publishFingerprint(channel, data)
     if (idempotency !== undefined) {
       const first = this.#idempotency.get(idempotency)
-      if (first !== undefined && first.expiresAt > now) return { channel, offset: first.offset, epoch: first.epoch, data, t: first.t, duplicate: true }
+      if (first !== undefined && first.expiresAt > now) {
+        // The same key for another publication: a mistake its sender must hear of, not a duplicate.
+        if (first.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError()
+        return { channel, offset: first.offset, epoch: first.epoch, data, t: first.t, duplicate: true }
+      }
     }
     const stream = this.#stream(channel, now)
     stream.offset++
     const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, t: now }
-    if (idempotency !== undefined) this.#idempotency.set(idempotency, { offset: stream.offset, epoch: stream.epoch, t: now, expiresAt: now + (options.idempotencyTtlMs ?? 0) })
+    if (idempotency !== undefined) this.#idempotency.set(idempotency, { offset: stream.offset, epoch: stream.epoch, t: now, fingerprint, expiresAt: now + (options.idempotencyTtlMs ?? 0) })
     if (options.historySize > 0 && options.historyTtlMs > 0) {
       stream.history.push({ publication, expiresAt: now + options.historyTtlMs })
       if (stream.history.length > options.historySize) stream.history.splice(0, stream.history.length - options.historySize)

@@ -5,7 +5,7 @@
  * test that provokes every declared refusal over HTTP cannot drift apart.
  */
 import { Type, type TSchema } from '@sinclair/typebox'
-import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
+import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, IdempotencyKeyReusedError, UnknownChannelError } from '../errors.js'
 
 /** A code the API answers a refusal with: fastify-realtime's (errors.ts) or Fastify's own. */
 export type ApiErrorCode = string
@@ -22,6 +22,8 @@ const KEY_REQUIRED = new ApiKeyRequiredError().code
 const SCOPE = new ApiScopeError('').code
 const RATE_LIMITED = new ApiRateLimitError(0, '', '').code
 const UNKNOWN_CHANNEL = new UnknownChannelError('').code
+/** A publish route's refusal of an idempotency key that comes back with another body. */
+export const IDEMPOTENCY_KEY_REUSED = new IdempotencyKeyReusedError().code
 
 /**
  * Every refusal the API answers, in the order the document lists them. A new one (say a 409 of
@@ -36,6 +38,7 @@ const REFUSALS: readonly Refusal[] = [
   { code: KEY_REQUIRED, status: 401, when: 'no API key, or not a key of this server' },
   { code: SCOPE, status: 403, when: 'the key lacks the scope the operation needs' },
   { code: UNKNOWN_CHANNEL, status: 404, when: 'no channel declaration matches the channel' },
+  { code: IDEMPOTENCY_KEY_REUSED, status: 409, when: 'the idempotency key was already used within the idempotency window for another channel or data; nothing was published' },
   { code: 'FST_ERR_CTP_BODY_TOO_LARGE', status: 413, when: 'the body is over the app\'s bodyLimit (1 MiB by default)' },
   { code: 'FST_ERR_MAX_PARAM_LENGTH', status: 414, when: 'a path parameter is longer than the app\'s maxParamLength (100 by default)' },
   { code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE', status: 415, when: 'the body is neither JSON nor text' },

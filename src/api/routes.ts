@@ -18,7 +18,7 @@ import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosi
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
 import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
-import { refusalResponses, type RouteShape } from './refusals.js'
+import { IDEMPOTENCY_KEY_REUSED, refusalResponses, type RouteShape } from './refusals.js'
 import { Accepted, BroadcastBody, ChannelList, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, History, HistoryQuery, namedSchemas, NodeList, Presence, PresenceCount, PublicationAnswer, PublicationList, PublishBody, publishBatchBody, schemaName, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 
 /** What one node reports of itself (GET /info, GET /channels). */
@@ -167,7 +167,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
       summary: 'Publish on a channel',
       description: 'Stamps the publication with the channel\'s next offset, keeps it in its history and delivers it to every subscriber on every node. With an idempotencyKey, a retry within the idempotency window publishes nothing and answers the first publication (duplicate: true).' + needs('publish'),
       body: Type.Ref(PublishBody),
-      response: answers(200, PublicationAnswer, 'Published (or, with a key already used, the first publication)', { body: true, channel: true })
+      response: answers(200, PublicationAnswer, 'Published (or, with a key already used for the same channel and data, the first publication)', { body: true, channel: true, also: [IDEMPOTENCY_KEY_REUSED] })
     }
   }, async (request) => {
     const { channel, data, idempotencyKey } = request.body as { channel: string, data: unknown, idempotencyKey?: string }
@@ -182,7 +182,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
       summary: 'Publish several, in order',
       description: `Publishes each item as POST /publish does, in order (at most ${api.maxBatch}). All or none for its channels: if one names an undeclared channel, nothing is published.` + needs('publish'),
       body: Type.Ref(publishBatchBody(api.maxBatch)),
-      response: answers(200, PublicationList, 'Published, one answer per item in order', { body: true, channel: true })
+      response: answers(200, PublicationList, 'Published, one answer per item in order', { body: true, channel: true, also: [IDEMPOTENCY_KEY_REUSED] })
     }
   }, async (request) => {
     const { publications } = request.body as { publications: Array<{ channel: string, data: unknown, idempotencyKey?: string }> }

@@ -9,7 +9,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import type { TokenVerifier } from '../auth/tokens.js'
-import { UnknownChannelError } from '../errors.js'
+import { IdempotencyKeyReusedError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { ControlRouter } from '../node/control.js'
@@ -59,6 +59,7 @@ export class ChannelService {
   readonly #presence: ChannelPresence
   readonly #maxSubscriptions: number
   readonly #idempotencyTtlMs: number
+  readonly #presenceTtlMs: number
   readonly #maxRecoveryReplay: number
   /** Upgrade requests, kept for the hooks only when a canSubscribe hook may read them. */
   readonly #requests = new WeakMap<Connection, FastifyRequest>()
@@ -75,6 +76,7 @@ export class ChannelService {
     this.#log = options.log
     this.#maxSubscriptions = options.maxSubscriptionsPerConnection
     this.#idempotencyTtlMs = options.idempotencyTtlMs
+    this.#presenceTtlMs = options.presenceTtlMs
     this.#maxRecoveryReplay = options.maxRecoveryReplay
     this.#retainRequests = options.registry.hasSubscribeHooks
     this.#grants = options.grants ?? null
@@ -153,7 +155,7 @@ export class ChannelService {
       onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
       onControl: (message) => { this.#control?.dispatch(message) },
       onLifecycle: (event) => { this.#onLifecycle?.(event) }
-    })
+    }, { presenceTtlMs: this.#presenceTtlMs })
     this.#control?.connect(this.#adapter)
     this.#presence.startRefreshing(() => this.#channels.all())
   }
@@ -214,13 +216,15 @@ export class ChannelService {
    * Publish with an idempotency key (the HTTP API's retries): while the key is remembered, a
    * repeat publishes nothing and answers the first publication's position (`duplicate: true`).
    * @throws UnknownChannelError when no declaration matches the channel
+   * @throws IdempotencyKeyReusedError when the key was used for another publication (other data)
    */
   async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
       return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
     } catch (err) {
-      this.#metrics.adapterError('publish')
+      // A key reused for another publication is the caller's mistake (a 409), not the adapter failing.
+      if (!(err instanceof IdempotencyKeyReusedError)) this.#metrics.adapterError('publish')
       throw err
     }
   }

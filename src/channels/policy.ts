@@ -62,6 +62,12 @@ export interface ChannelDefinition {
    * `jwksUrl`). Server-side subscriptions need no grant. @default false
    */
   private?: boolean
+  /**
+   * Only the server subscribes connections to this channel (the `subscribe` option,
+   * `fastify.realtime.subscribe`): a client's `sub` is refused with `server_only`, whoever asks,
+   * so a per-user channel (`inbox:*`) cannot be read by another client. @default false
+   */
+  serverOnly?: boolean
 }
 
 /** A declaration after validation, with its defaults applied. Frozen. */
@@ -74,6 +80,7 @@ export interface ChannelPolicy {
   readonly historyTtlMs: number
   readonly presence: boolean
   readonly private: boolean
+  readonly serverOnly: boolean
 }
 
 const allowEveryone = (): boolean => true
@@ -120,6 +127,11 @@ export const CHANNEL_FIELDS = Object.freeze({
     schema: Type.Boolean(),
     default: false,
     description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too; the subscription ends at the grant\'s `exp` (`unsubscribed`, `token_expired`). Needs a token key.'
+  },
+  serverOnly: {
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Only the server subscribes to it (the `subscribe` option, `fastify.realtime.subscribe`); a client `sub` is refused (`server_only`), whoever sends it. For per-user channels such as `inbox:*`.'
   }
 } satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
 
@@ -166,6 +178,12 @@ export function resolveChannel (raw: unknown, index: number): ChannelPolicy {
   const policy = fields as unknown as ChannelPolicy
   if (policy.onClientPublish !== undefined && !policy.clientPublish) {
     throw new InvalidOptionError(`${at}.onClientPublish`, 'is set but clientPublish is false, so it would never run; set clientPublish: true')
+  }
+  if (policy.serverOnly && policy.canSubscribe !== allowEveryone) {
+    throw new InvalidOptionError(`${at}.canSubscribe`, 'is set but serverOnly is true, so no client sub reaches it; remove one of them')
+  }
+  if (policy.serverOnly && policy.private) {
+    throw new InvalidOptionError(`${at}.private`, 'is true but serverOnly is true, so no client sub (and no channel token) is ever taken; remove one of them')
   }
   return Object.freeze(policy)
 }

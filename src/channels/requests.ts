@@ -18,8 +18,9 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import { publishFingerprint } from '../adapters/fingerprint.js'
 import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
-import { ClientErrorCode, type ClientErrorCodeValue } from '../errors.js'
+import { ClientErrorCode, IdempotencyKeyReusedError, type ClientErrorCodeValue } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
@@ -110,6 +111,11 @@ export class ChannelRequests {
       this.#error(connection, id, ClientErrorCode.UNKNOWN_CHANNEL, `No channel "${channel}" is declared on this server.`)
       return
     }
+    // Before anything else about the channel: a client never subscribes to it, whoever it is.
+    if (policy.serverOnly) {
+      this.#error(connection, id, ClientErrorCode.SERVER_ONLY, `Only the server subscribes connections to "${channel}".`)
+      return
+    }
     if (channels.get(connection, channel) !== undefined) {
       this.#error(connection, id, ClientErrorCode.ALREADY_SUBSCRIBED, `Already subscribed to "${channel}".`)
       return
@@ -197,6 +203,11 @@ export class ChannelRequests {
       return
     }
     this.#publish(connection, policy, message).catch((err: unknown) => {
+      if (err instanceof IdempotencyKeyReusedError) {
+        connection.log.debug({ channel }, 'pub refused: its key was used for another publication')
+        this.#error(connection, id, ClientErrorCode.IDEMPOTENCY_KEY_REUSED, `The key of this pub was already used for a different publication to "${channel}"; nothing was published: use a new key.`)
+        return
+      }
       connection.log.error({ err, channel }, 'publish failed')
       this.#options.metrics.adapterError('publish')
       this.#error(connection, id, ClientErrorCode.PUBLISH_FAILED, `Could not publish to "${channel}" right now; try again.`)
@@ -365,7 +376,13 @@ export class ChannelRequests {
     }
     const options = message.key === undefined
       ? historyOf(policy)
-      : { ...historyOf(policy), idempotencyKey: clientPublishKey(connection, message.key), idempotencyTtlMs: this.#options.idempotencyTtlMs }
+      : {
+          ...historyOf(policy),
+          idempotencyKey: clientPublishKey(connection, message.key),
+          idempotencyTtlMs: this.#options.idempotencyTtlMs,
+          // The key is bound to what the client sent, not to what the hook made of it (which may differ on a retry).
+          idempotencyFingerprint: publishFingerprint(channel, message.data)
+        }
     const publication = await this.#options.adapter.publish(channel, data, options)
     if (id === undefined) return
     const ack: AckMessage = { type: 'ack', id, channel, offset: publication.offset, epoch: publication.epoch }

@@ -328,6 +328,47 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.equal(later.offset, 3)
   })
 
+  t.test('an idempotency key reused for other data is refused, in the same atomic step, and publishes nothing', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('reuse')
+    await adapter.subscribe(channel)
+    const once = { ...HISTORY, idempotencyKey: 'order-7', idempotencyTtlMs: 60_000 }
+    // Concurrent: half retry one body, half send another under the same key. Whichever lands
+    // first is the publication; the same body is its duplicate, the other body is refused.
+    const settled = await Promise.allSettled(Array.from({ length: 40 }, async (_, i) => await adapter.publish(channel, { item: i % 2 === 0 ? 'book' : 'lamp', qty: 1 }, once)))
+    const published = settled.flatMap((outcome) => outcome.status === 'fulfilled' ? [outcome.value] : [])
+    const refused = settled.flatMap((outcome) => outcome.status === 'rejected' ? [outcome.reason as { code?: string, statusCode?: number }] : [])
+    const first = published.find((publication) => publication.duplicate !== true)
+    t.equal(published.filter((publication) => publication.duplicate !== true).length, 1, 'one of forty published')
+    t.equal(published.length, 20, 'the twenty with the winner\'s body are answered')
+    t.ok(published.every((publication) => publication.offset === first?.offset && publication.epoch === first.epoch && publication.t === first.t), 'each with the first publication\'s position')
+    t.equal(refused.length, 20, 'the twenty with the other body are refused')
+    t.ok(refused.every((err) => err.code === 'FRT_IDEMPOTENCY_KEY_REUSED' && err.statusCode === 409), 'as FRT_IDEMPOTENCY_KEY_REUSED (409)')
+    const winner = (first?.data as { item: string } | undefined)?.item ?? ''
+
+    // Fields in another order are the same body; another payload, or null for it, is not.
+    const reordered = await adapter.publish(channel, { qty: 1, item: winner }, once)
+    t.equal(reordered.duplicate, true, 'the same body with its fields in another order is a duplicate')
+    t.equal(reordered.offset, first?.offset)
+    await t.rejects(adapter.publish(channel, { item: winner, qty: 2 }, once), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'one field changed is refused')
+    await t.rejects(adapter.publish(channel, null, once), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'so is no data')
+
+    // A caller's own fingerprint (a client's pub, whose data a hook rewrites) is what binds the key.
+    const bound = { ...HISTORY, idempotencyKey: 'msg-1', idempotencyTtlMs: 60_000, idempotencyFingerprint: 'sent-by-client-A' }
+    const stamped = await adapter.publish(channel, { text: 'hi', at: 1 }, bound)
+    t.equal((await adapter.publish(channel, { text: 'hi', at: 2 }, bound)).duplicate, true, 'same fingerprint: a duplicate, whatever the data')
+    await t.rejects(adapter.publish(channel, { text: 'hi', at: 1 }, { ...bound, idempotencyFingerprint: 'sent-by-client-B' }), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'another fingerprint: refused')
+
+    // Keys are remembered per channel: the same key on another channel is another publication.
+    const elsewhere = await adapter.publish(fresh('reuse-other'), { item: 'anything' }, once)
+    t.equal(elsewhere.duplicate, undefined, 'the same key on another channel publishes')
+
+    await handler.until(() => handler.publications.length >= 2, 'the deliveries')
+    await sleep(50)
+    t.same(handler.publications.map((publication) => publication.offset), [first?.offset, stamped.offset], 'delivered: the first publication and the other key\'s, nothing refused')
+    t.equal((await adapter.since(channel, { offset: 0, epoch: stamped.epoch })).publications.length, 2, 'kept: the same two')
+  })
+
   t.test('lifecycle: occupied on the first subscribe, vacated on the last unsubscribe; joins and leaves of visitors, once each', async (t) => {
     const { adapter, handler } = await setup(t)
     const channel = fresh('life')

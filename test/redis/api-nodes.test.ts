@@ -138,3 +138,29 @@ t.test('two nodes: fastify.realtime.broadcast reaches this node\'s sockets only,
   t.same(onA.ofType('broadcast').map((frame) => frame.data), ['only A', 'everyone 1', 'everyone 2'], 'A\'s socket: its own node\'s broadcast and both HTTP ones, not B\'s')
   t.same(onB.ofType('broadcast').map((frame) => frame.data), ['everyone 1', 'only B', 'everyone 2'], 'B\'s socket: its own node\'s broadcast and both HTTP ones, not A\'s')
 })
+
+t.test('two nodes: a key reused with another body is refused (409) whichever node gets it, concurrent requests included', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const nodes = await Promise.all([0, 1].map(async () => {
+    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'reuse:', API_KEY: KEY })
+    t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
+    return `http://127.0.0.1:${await proc.listening()}`
+  }))
+  const publish = async (base: string, data: unknown): Promise<{ status: number, body: Record<string, unknown> }> => {
+    const response = await fetch(`${base}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'room:9', data, idempotencyKey: 'refund-9' }) })
+    return { status: response.status, body: await response.json() as Record<string, unknown> }
+  }
+  // Twenty at once over both nodes, two bodies under one key: one publishes, its body's others
+  // are its duplicates, the other body's are refused.
+  const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => await publish(nodes[i % 2] ?? '', { refund: i % 4 < 2 ? 'full' : 'half' })))
+  const published = answers.filter((answer) => answer.status === 200)
+  t.equal(published.filter((answer) => answer.body.duplicate === false).length, 1, 'one published')
+  t.equal(published.length, 10, 'ten answered 200: the winner and its body\'s duplicates')
+  t.equal(new Set(published.map((answer) => `${String(answer.body.epoch)}:${String(answer.body.offset)}`)).size, 1, 'all with the one position')
+  const refused = answers.filter((answer) => answer.status !== 200)
+  t.equal(refused.length, 10, 'ten refused')
+  t.ok(refused.every((answer) => answer.status === 409 && answer.body.code === 'FRT_IDEMPOTENCY_KEY_REUSED'), 'each with 409 FRT_IDEMPOTENCY_KEY_REUSED')
+  const history = await (await fetch(`${nodes[1] ?? ''}/api/channels/room:9/history`, { headers: { authorization: `Bearer ${KEY}` } })).json() as { publications: unknown[] }
+  t.equal(history.publications.length, 1, 'the history holds one publication')
+})

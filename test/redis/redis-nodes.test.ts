@@ -133,11 +133,11 @@ t.test('a control message reaches every node once, the sender included; shared s
 t.test('lifecycle across nodes: one occupied, one vacated, and a dead node\'s leaves and vacancy found once by a survivor', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
-  const short = { presenceSweepIntervalMs: 100, occupancyTtlMs: 600 }
   const start = async (): Promise<{ adapter: RedisAdapter, handler: RecordingHandler }> => {
-    const adapter = new RedisAdapter({ url: redis.url, keyPrefix: 'life:', connectTimeoutMs: 3000, ...short })
+    const adapter = new RedisAdapter({ url: redis.url, keyPrefix: 'life:', connectTimeoutMs: 3000, presenceSweepIntervalMs: 100 })
     const handler = new RecordingHandler()
-    await adapter.init(handler)
+    // The node's presenceTtlMs is the adapter's occupancy TTL too.
+    await adapter.init(handler, { presenceTtlMs: 600 })
     return { adapter, handler }
   }
   const [a, b, c] = await Promise.all([start(), start(), start()])
@@ -162,4 +162,22 @@ t.test('lifecycle across nodes: one occupied, one vacated, and a dead node\'s le
   t.equal(found().length, 2, `a survivor found the leave and the vacancy, once each: ${found().join(', ')}`)
   t.same(found().map((event) => event.slice(2)).sort(), ['channel.vacated:lobby', 'presence.leave:cleo:lobby'])
   t.same(await a.adapter.presence('lobby'), [], 'and the ghost is gone')
+})
+
+t.test('a live node keeps its channels occupied with a presenceTtlMs shorter than three sweep intervals', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  // The holder sweeps at the default 1 s; its marks live 600 ms, so they must be refreshed on their own clock.
+  const holder = new RedisAdapter({ url: redis.url, keyPrefix: 'steady:', connectTimeoutMs: 3000 })
+  const watcher = new RedisAdapter({ url: redis.url, keyPrefix: 'steady:', connectTimeoutMs: 3000, presenceSweepIntervalMs: 100 })
+  const holderEvents = new RecordingHandler()
+  const watcherEvents = new RecordingHandler()
+  await holder.init(holderEvents, { presenceTtlMs: 600 })
+  await watcher.init(watcherEvents, { presenceTtlMs: 600 })
+  t.teardown(async () => { await holder.close(); await watcher.close() })
+  await holder.subscribe('steady')
+  // Six TTLs: with the refresh tied to the 1 s sweep, the mark lapses within the first two.
+  await sleep(3600)
+  const events = [...holderEvents.lifecycle, ...watcherEvents.lifecycle].map((event) => event.type)
+  t.same(events, ['channel.occupied'], 'occupied once, never vacated while its node lives')
 })

@@ -149,3 +149,54 @@ t.test('webhooks across three nodes: once each, debounced, through a node\'s dea
   const delivered = receiver.lines().filter((line) => line.type !== undefined)
   t.ok(delivered.every((line) => line.authentic === true), `every one of the ${delivered.length} deliveries passed the receiver's signature check`)
 })
+
+t.test('a SIGKILLed node\'s channel: channel.vacated within presenceTtlMs + debounce, and GET /channels agrees', async (t) => {
+  // The adapter is configured as the README shows (no TTL of its own): the plugin's presenceTtlMs
+  // is the one tunable of how long a dead node's marks outlive it.
+  const ttlMs = 3000
+  const debounceMs = 800
+  // The fixture sweeps every 200 ms; the rest is scheduling on a loaded machine (three nodes, a receiver).
+  const slackMs = 2000
+  const apiKey = 'vacated-test-key-0123456789abcdef0123'
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const failUntil = join(t.testdir(), 'fail-until')
+  writeFileSync(failUntil, '0')
+  const receiver = await startReceiver(t, failUntil)
+  const webhooks = JSON.stringify({ url: receiver.url, secret: SECRET, debounceMs, events: ['channel.occupied', 'channel.vacated'] })
+  const nodes: Array<{ proc: RunningProcess, port: number }> = await Promise.all([0, 1, 2].map(async () => {
+    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'vac:', PRESENCE_TTL_MS: String(ttlMs), WEBHOOKS: webhooks, API_KEY: apiKey })
+    t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
+    return { proc, port: await proc.listening() }
+  }))
+  const listed = async (): Promise<string[]> => {
+    const response = await fetch(`http://127.0.0.1:${nodes[0]?.port ?? 0}/api/channels`, { headers: { authorization: `Bearer ${apiKey}` } })
+    const body = await response.json() as { channels: Array<{ channel: string }> }
+    return body.channels.map((entry) => entry.channel)
+  }
+  const arrived = (type: string): Received | undefined => receiver.lines().find((line) => line.type === type && line.data?.channel === 'room:z')
+
+  // The channel's only subscriber is on node 2.
+  const zoe = await connect(`ws://127.0.0.1:${nodes[2]?.port ?? 0}/ws?visitor=zoe`)
+  t.teardown(() => { zoe.socket.terminate() })
+  zoe.socket.send(JSON.stringify({ type: 'sub', channel: 'room:z', id: 's' }))
+  await zoe.waitFor('ack')
+  for (let waited = 0; arrived('channel.occupied') === undefined && waited < 10_000; waited += 50) await sleep(50)
+  t.ok(arrived('channel.occupied'), 'occupied first')
+  t.same(await listed(), ['room:z'], 'GET /channels lists it while its node lives')
+
+  nodes[2]?.proc.child.kill('SIGKILL')
+  const killedAt = Date.now()
+  await nodes[2]?.proc.exited
+  // Wait well past the old 30 s occupancy TTL, so a late event is measured rather than missed.
+  for (let waited = 0; arrived('channel.vacated') === undefined && waited < 40_000; waited += 50) await sleep(50)
+  const vacated = arrived('channel.vacated')
+  const channelsThen = await listed()
+  const delayMs = (vacated?.at ?? Infinity) - killedAt
+  t.ok(vacated, 'channel.vacated came')
+  t.equal(vacated?.authentic, true, 'signed')
+  t.ok(delayMs <= ttlMs + debounceMs + slackMs, `within presenceTtlMs ${ttlMs} + debounce ${debounceMs} + slack ${slackMs} ms of the SIGKILL (it came after ${delayMs} ms)`)
+  t.ok(delayMs >= debounceMs, `not before the debounce (${delayMs} ms)`)
+  t.same(channelsThen, [], 'GET /channels agrees: the channel is gone')
+  t.equal(receiver.lines().filter((line) => line.type === 'channel.vacated').length, 1, 'once')
+})

@@ -16,11 +16,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { AdapterUnavailableError } from '../../errors.js'
+import { AdapterUnavailableError, IdempotencyKeyReusedError } from '../../errors.js'
 import type {
-  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
+  AdapterHandler, AdapterSettings, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
   RecentResult, SinceResult, StreamPosition
 } from '../adapter.js'
+import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
@@ -40,11 +41,6 @@ export interface RedisAdapterOptions {
   /** How often this node sweeps expired presence entries and dead nodes' occupancy (of any channel due), in ms. @default 1000 */
   presenceSweepIntervalMs?: number
   /**
-   * This node's mark on a channel it has subscribers in expires after this long unless refreshed
-   * (it is, every third of it): how long a channel a dead node held stays occupied. @default 30000
-   */
-  occupancyTtlMs?: number
-  /**
    * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
    * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
    * @default 3000
@@ -60,6 +56,9 @@ const SCRIPTS = {
   occupy: luaScript(OCCUPY_LUA),
   vacate: luaScript(VACATE_LUA)
 }
+
+/** The plugin's default `presenceTtlMs`: the occupancy TTL of an adapter initialised without settings. */
+const DEFAULT_PRESENCE_TTL_MS = 30_000
 
 /** Channels a sweep looks at in one round, at most. */
 const SWEEP_BATCH = 64
@@ -116,8 +115,14 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
   readonly #connectTimeoutMs: number
-  readonly #occupancyTtlMs: number
-  #occupancyRefreshedAt = 0
+  /**
+   * How long this node's mark on a channel it has subscribers in outlives its last refresh (it is
+   * refreshed every third of it): the plugin's `presenceTtlMs`, given at `init`, so a channel a dead
+   * node held is vacated within the same time as its visitors leave.
+   */
+  #occupancyTtlMs = DEFAULT_PRESENCE_TTL_MS
+  /** Refreshes this node's occupancy marks every third of their TTL, whatever the sweep interval. */
+  #occupancyRefresher: ReturnType<typeof setInterval> | null = null
   readonly #channels = new Map<string, ChannelState>()
   /** `host:port[/db]`: what logs and errors name (never the URL's credentials). */
   readonly #address: string
@@ -139,7 +144,6 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
-    this.#occupancyTtlMs = options.occupancyTtlMs ?? 30_000
     this.#address = redisAddress(options.url)
   }
 
@@ -148,8 +152,9 @@ export class RedisAdapter implements RealtimeAdapter {
     return this.#pub?.status === 'ready' && this.#sub?.status === 'ready'
   }
 
-  async init (handler: AdapterHandler): Promise<void> {
+  async init (handler: AdapterHandler, settings?: AdapterSettings): Promise<void> {
     this.#handler = handler
+    if (settings !== undefined) this.#occupancyTtlMs = settings.presenceTtlMs
     const pub = createRedisConnection({ url: this.#url, role: 'publisher', nodeId: this.nodeId })
     const sub = createRedisConnection({ url: this.#url, role: 'subscriber', nodeId: this.nodeId })
     this.#pub = pub
@@ -179,6 +184,9 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#started = true
     this.#sweeper = setInterval(() => { this.#sweep() }, this.#sweepIntervalMs)
     this.#sweeper.unref()
+    // Its own timer: a TTL shorter than three sweep intervals must still be refreshed in time.
+    this.#occupancyRefresher = setInterval(() => { this.#refreshOccupancy() }, Math.max(1, Math.floor(this.#occupancyTtlMs / 3)))
+    this.#occupancyRefresher.unref()
   }
 
   /**
@@ -213,8 +221,10 @@ export class RedisAdapter implements RealtimeAdapter {
     const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
       Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
-      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0)
+      key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0),
+      key === undefined ? '' : options.idempotencyFingerprint ?? publishFingerprint(channel, data)
     ]) as [number, string, string, number]
+    if (result[3] === 2) throw new IdempotencyKeyReusedError()
     const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }
     if (result[3] === 1) publication.duplicate = true
     return publication
@@ -313,6 +323,8 @@ export class RedisAdapter implements RealtimeAdapter {
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
+    if (this.#occupancyRefresher !== null) clearInterval(this.#occupancyRefresher)
+    this.#occupancyRefresher = null
     this.#channels.clear()
     const connections = [this.#pub, this.#sub]
     this.#pub = null
@@ -471,19 +483,21 @@ export class RedisAdapter implements RealtimeAdapter {
     else await pub.zadd(sweepRegistry(this.#prefix), next, channel)
   }
 
+  /** Every third of the occupancy TTL: refresh this node's marks on the channels it holds. */
+  #refreshOccupancy (): void {
+    if (this.#pub?.status !== 'ready') return
+    for (const [channel, state] of this.#channels) this.#occupy(channel, state.keys).catch((err: unknown) => { this.#report(err, 'occupancy refresh') })
+  }
+
   /**
-   * Every node, every sweep interval: refresh this node's occupancy marks (well within their TTL)
-   * and sweep the channels whose entries are due, whoever holds them, so the presence and the
-   * occupancy of a node that died expire even where no live node subscribes.
+   * Every node, every sweep interval: sweep the channels whose entries are due, whoever holds
+   * them, so the presence and the occupancy of a node that died expire even where no live node
+   * subscribes.
    */
   #sweep (): void {
     const pub = this.#pub
     if (pub?.status !== 'ready') return
     const now = Date.now()
-    if (now - this.#occupancyRefreshedAt >= this.#occupancyTtlMs / 3) {
-      this.#occupancyRefreshedAt = now
-      for (const [channel, state] of this.#channels) this.#occupy(channel, state.keys).catch((err: unknown) => { this.#report(err, 'occupancy refresh') })
-    }
     pub.zrangebyscore(sweepRegistry(this.#prefix), '-inf', now, 'LIMIT', 0, SWEEP_BATCH).then(async (due) => {
       for (const channel of due) await this.#removePresence(channel, channelKeys(this.#prefix, channel), [String(now)])
     }).catch((err: unknown) => { this.#report(err, 'presence sweep') })

@@ -7,10 +7,13 @@
 /**
  * Publish. KEYS: meta (hash: offset, epoch, ttl), hist (stream), idem (the idempotency key's
  * string; never touched without a key). ARGV: newEpoch, dataJson, t, historySize, historyTtlMs,
- * metaTtlMs, pubsubChannel, nodeId, idempotencyTtlMs ('' without a key).
- * Returns { offset, epoch, t, duplicate }. With a key already remembered, it publishes nothing and
- * returns the first publication's offset, epoch and time (duplicate 1): the check and the record
- * are in the same atomic step as the offset, so concurrent retries on several nodes publish once.
+ * metaTtlMs, pubsubChannel, nodeId, idempotencyTtlMs ('' without a key), fingerprint (of the
+ * request the key is bound to; no spaces).
+ * Returns { offset, epoch, t, duplicate }. With a key already remembered, it publishes nothing:
+ * for the same fingerprint it returns the first publication's offset, epoch and time (duplicate
+ * 1); for another, duplicate 2 (the key was reused for a different publication). The check and
+ * the record are in the same atomic step as the offset, so concurrent retries on several nodes
+ * publish once. A key remembered without a fingerprint (by an older version) matches any.
  * Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH, inside the same step, so
  * every node receives publications in offset order.
  */
@@ -18,7 +21,8 @@ export const PUBLISH_LUA = `
 if ARGV[9] ~= '' then
   local first = redis.call('GET', KEYS[3])
   if first then
-    local o, e, t = string.match(first, '^(%d+) (%S+) (%d+)$')
+    local o, e, t, f = string.match(first, '^(%d+) (%S+) (%d+) ?(%S*)$')
+    if f ~= '' and f ~= ARGV[10] then return { 0, '', '0', 2 } end
     return { tonumber(o), e, t, 1 }
   end
 end
@@ -39,7 +43,7 @@ else
   redis.call('DEL', KEYS[2])
 end
 if ARGV[9] ~= '' then
-  redis.call('SET', KEYS[3], offset .. ' ' .. epoch .. ' ' .. ARGV[3], 'PX', ARGV[9])
+  redis.call('SET', KEYS[3], offset .. ' ' .. epoch .. ' ' .. ARGV[3] .. ' ' .. ARGV[10], 'PX', ARGV[9])
 end
 redis.call('PUBLISH', ARGV[7], 'p\\n' .. ARGV[8] .. '\\n' .. offset .. '\\n' .. epoch .. '\\n' .. ARGV[3] .. '\\n' .. ARGV[2])
 return { offset, epoch, ARGV[3], 0 }

@@ -111,6 +111,34 @@ t.test('an idempotency key: fifty concurrent retries publish once and get fifty 
   await client.close()
 })
 
+t.test('an idempotency key reused with another body: 409 FRT_IDEMPOTENCY_KEY_REUSED, nothing published; the same body stays a duplicate', async (t) => {
+  const { call, ws } = await apiApp(t)
+  const client = await connect(`${ws}/ws`)
+  t.teardown(() => client.close())
+  client.socket.send(JSON.stringify({ type: 'sub', channel: 'news', id: 1 }))
+  await client.waitFor('ack')
+  const first = await call('POST', '/publish', { channel: 'news', data: { order: 42, paid: true }, idempotencyKey: 'order-42' })
+  t.match(first, { status: 200, body: { offset: 1, duplicate: false } })
+
+  const reused = await call('POST', '/publish', { channel: 'news', data: { order: 43, paid: true }, idempotencyKey: 'order-42' })
+  t.equal(reused.status, 409, 'another body under the same key is a conflict')
+  t.match(reused.body, { statusCode: 409, code: 'FRT_IDEMPOTENCY_KEY_REUSED', message: /already used for a different publication/ })
+
+  const retried = await call('POST', '/publish', { channel: 'news', data: { paid: true, order: 42 }, idempotencyKey: 'order-42' })
+  t.same(retried.body, { ...first.body, duplicate: true }, 'the same body (fields in any order) is still the duplicate, with the original answer')
+
+  // In a batch: published in order up to the reused key, which stops it with the same 409.
+  const batch = await call('POST', '/publish/batch', { publications: [{ channel: 'news', data: 'before', idempotencyKey: 'b-1' }, { channel: 'news', data: 'other', idempotencyKey: 'order-42' }, { channel: 'news', data: 'after' }] })
+  t.match(batch, { status: 409, body: { code: 'FRT_IDEMPOTENCY_KEY_REUSED' } })
+  await client.waitFor('pub', 2)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.same(client.ofType('pub').map((frame) => frame.data), [{ order: 42, paid: true }, 'before'], 'the socket got the first publication and the batch\'s item before the conflict; nothing under the reused key')
+
+  const openapi = (await fetch(`${ws.replace('ws:', 'http:')}/api/openapi.json`).then(async (response) => await response.json())) as { paths: Record<string, { post?: { responses?: Record<string, unknown> } }> }
+  t.ok(openapi.paths['/api/publish']?.post?.responses?.['409'], 'the OpenAPI document declares the 409 of POST /publish')
+  t.ok(openapi.paths['/api/publish/batch']?.post?.responses?.['409'], 'and of POST /publish/batch')
+})
+
 t.test('the rate limit counts per key and refuses with a coded 429 and Retry-After', async (t) => {
   const { call } = await apiApp(t, { max: 3, timeWindowMs: 60_000 })
   for (let i = 0; i < 3; i++) t.equal((await call('POST', '/publish', { channel: 'news', data: i }, PUBLISHER)).status, 200)

@@ -51,10 +51,18 @@ const VALID: Record<string, { params?: Record<string, string>, body?: unknown, q
 
 /**
  * Refusals of one operation only, beyond those of its shape (a route's `also` in routes.ts), each
- * a request that provokes it: e.g. publish's 409 for an idempotency key reused with another body
- * would be two publishes with one key here (the first, sent before, then this one).
+ * a request that provokes it: publish's 409 for an idempotency key reused with another body is
+ * two publishes with one key (the first, sent before, then this one).
  */
-const OWN_REFUSALS: Record<string, Array<{ what: string, before?: Call[], call: Call }>> = {}
+const reused = (path: string, first: unknown, second: unknown): { what: string, before: Call[], call: Call } => ({
+  what: 'an idempotency key reused with another body',
+  before: [{ method: 'POST', path, key: ADMIN, body: JSON.stringify(first), contentType: 'application/json' }],
+  call: { method: 'POST', path, key: ADMIN, body: JSON.stringify(second), contentType: 'application/json' }
+})
+const OWN_REFUSALS: Record<string, Array<{ what: string, before?: Call[], call: Call }>> = {
+  publish: [reused('/api/publish', { channel: 'jobs', data: 1, idempotencyKey: 'doc-k1' }, { channel: 'jobs', data: 2, idempotencyKey: 'doc-k1' })],
+  publishBatch: [reused('/api/publish/batch', { publications: [{ channel: 'jobs', data: 1, idempotencyKey: 'doc-k2' }] }, { publications: [{ channel: 'jobs', data: 2, idempotencyKey: 'doc-k2' }] })]
+}
 
 /** Path parameter values that do not fit their schema but are within maxParamLength. */
 const BAD_PARAM: Record<string, string> = { channel: 'bad name', connId: 'c'.repeat(80) }

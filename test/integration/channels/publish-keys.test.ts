@@ -4,7 +4,7 @@
  * first publication's position and `duplicate: true`. Real sockets, one server.
  */
 import t from 'tap'
-import { answer, channelsApp, send } from '../../helpers/channels-app.js'
+import { answer, channelsApp, send, TEST_CHANNELS } from '../../helpers/channels-app.js'
 import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
 const as = async (ws: string, visitor: string): Promise<RecordingClient> => await connect(ws, { headers: { 'x-visitor': visitor } })
@@ -46,6 +46,37 @@ t.test('a pub resent with its key after a reconnect is published once; another v
 
   await sleep(100)
   t.same(received(watcher, 'chat'), [[1, { text: 'once' }], [2, { text: 'mine' }], [3, { text: 'mine' }]], 'subscribers saw each publication once')
+})
+
+t.test('a pub key reused for other data is refused with idempotency_key_reused and its id; the same data stays a duplicate', async (t) => {
+  let stamps = 0
+  const { ws } = await channelsApp(t, { channels: [...TEST_CHANNELS, { name: 'stamped', clientPublish: true, onClientPublish: (_context, data) => ({ data, stamp: ++stamps }) }] })
+  const watcher = await as(ws, 'watcher')
+  t.teardown(() => watcher.close())
+  send(watcher, { type: 'sub', channel: 'chat', id: 'w' })
+  t.match(await answer(watcher, 'w'), { type: 'ack' })
+  const ann = await as(ws, 'ann')
+  t.teardown(() => ann.close())
+  send(ann, { type: 'pub', channel: 'chat', data: { text: 'first' }, key: 'k-9', id: 1 })
+  const ack = await answer(ann, 1)
+  t.match(ack, { type: 'ack', id: 1, offset: 1 })
+
+  send(ann, { type: 'pub', channel: 'chat', data: { text: 'second' }, key: 'k-9', id: 2 })
+  t.match(await answer(ann, 2), { type: 'error', id: 2, code: 'idempotency_key_reused', message: /already used for a different publication/ }, 'other data under the key: a coded error with the request id')
+
+  send(ann, { type: 'pub', channel: 'chat', data: { text: 'first' }, key: 'k-9', id: 3 })
+  t.same(await answer(ann, 3), { type: 'ack', id: 3, channel: 'chat', offset: 1, epoch: ack.epoch, duplicate: true }, 'the same data is still the duplicate, with the first position')
+
+  // The key is bound to what the client sent: a hook that stamps each publication differently
+  // does not turn a genuine resend into a conflict.
+  send(ann, { type: 'pub', channel: 'stamped', data: { text: 'hello' }, key: 's-1', id: 4 })
+  const stamped = await answer(ann, 4)
+  send(ann, { type: 'pub', channel: 'stamped', data: { text: 'hello' }, key: 's-1', id: 5 })
+  t.match(await answer(ann, 5), { type: 'ack', id: 5, offset: stamped.offset, duplicate: true }, 'a resend through a stamping hook is the duplicate')
+  t.equal(stamps, 2, 'the hook ran for both (it decides before the key is checked)')
+
+  await sleep(100)
+  t.same(received(watcher, 'chat'), [[1, { text: 'first' }]], 'subscribers saw the first publication once, and nothing of the refused one')
 })
 
 t.test('a key is remembered for idempotencyTtlMs, then the same key publishes again', async (t) => {

@@ -132,6 +132,22 @@ t.test('the README and docs examples, compiled and run in a new app outside the 
       t.equal(errors, '', `every example compiles as printed (${config}, TypeScript ${installedVersion(dir, typescript)})`)
     }
   }
+  // Each example that imports the Redis entry, compiled on its own: in the program above other
+  // examples load @fastify/session's and @fastify/cookie's declarations, which would hide an entry
+  // whose declarations need them (the README says they need nothing but fastify).
+  const redisExamples = examples.filter((example) => example.code.includes("from 'fastify-realtime/redis'"))
+  t.ok(redisExamples.length >= 1, `${redisExamples.length} example(s) import fastify-realtime/redis`)
+  for (const example of redisExamples) {
+    const config = `tsconfig.${example.slug}.json`
+    writeFileSync(join(dir, config), JSON.stringify({ compilerOptions: { ...strict, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'] }, files: [`examples/${example.slug}.ts`] }))
+    let errors = ''
+    try {
+      runCommand(process.execPath, [join('node_modules', 'typescript6', 'bin', 'tsc'), '-p', config], dir)
+    } catch (err) {
+      errors = `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
+    }
+    t.equal(errors, '', `${example.name} compiles alone, without the session and cookie declarations (TypeScript ${installedVersion(dir, 'typescript6')})`)
+  }
 
   let redis: TestRedisServer | undefined
   const env = async (example: DocExample): Promise<Record<string, string>> => {

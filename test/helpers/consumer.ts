@@ -48,7 +48,8 @@ export function outsideDir (t: TestLike, prefix: string): string {
 export function packFromCleanCopy (t: TestLike): Packed {
   const work = outsideDir(t, 'rt-pack-')
   const copy = join(work, 'checkout')
-  const files = run('git', ['ls-files', '-co', '--exclude-standard'], packageRoot).split('\n').filter((file) => file !== '' && !file.startsWith('dist/'))
+  // node_modules as a symlink (a worktree sharing one install) is not matched by `node_modules/`.
+  const files = run('git', ['ls-files', '-co', '--exclude-standard'], packageRoot).split('\n').filter((file) => file !== '' && file !== 'node_modules' && !file.startsWith('dist/'))
   for (const file of files) {
     mkdirSync(join(copy, dirname(file)), { recursive: true })
     try {

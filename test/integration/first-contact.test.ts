@@ -23,7 +23,7 @@ t.test('.env.example copied to .env as it is: the server starts and serves (empt
   const client = await connect(`ws://localhost:${port}/ws`)
   t.match((await client.waitFor('welcome'))[0], { type: 'welcome', tickIntervalMs: 3000 }, 'a socket is welcomed with the example\'s tick interval')
   client.socket.close()
-  t.match(running.output(), /SESSION_SECRET is not set: using a random one/, 'the empty SESSION_SECRET is read as unset (development)')
+  t.match(running.output(), /SESSION_SECRET is not set: using a random one, and sessions are kept in this process's memory \(REDIS_URL is not set\)/, 'the empty SESSION_SECRET is read as unset (development), and the warning does not promise what a secret alone cannot keep')
   running.child.kill('SIGTERM')
   t.equal((await running.exited).code, 0)
 })

@@ -31,3 +31,17 @@ t.test('a session created on node A is valid on node B, over HTTP and on the Web
   const fresh = await fetch(`${urlsB.http}/`)
   t.notMatch(await fresh.text(), `data-visitor="${visitorId ?? 'missing'}"`, 'a visitor without the cookie is someone else')
 })
+
+t.test('the boot warning about SESSION_SECRET says what keeping sessions across a restart takes', async (t) => {
+  const redis = await TestRedisServer.start()
+  t.teardown(() => redis.destroy())
+  const memory = await buildApp(t, { SESSION_SECRET: '' })
+  const [inMemory] = memory.logs.lines.filter((line) => line.level === 40 && String(line.msg).startsWith('SESSION_SECRET'))
+  t.match(inMemory?.msg, /kept in this process's memory \(REDIS_URL is not set\), so they end when the server restarts/, 'without Redis: memory, so a restart ends them')
+  t.match(inMemory?.msg, /set SESSION_SECRET and REDIS_URL/, 'and it takes both the secret and the shared store')
+  const shared = await buildApp(t, { SESSION_SECRET: '', REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'warn-test:' })
+  const [inRedis] = shared.logs.lines.filter((line) => line.level === 40 && String(line.msg).startsWith('SESSION_SECRET'))
+  t.match(inRedis?.msg, /sessions end when the server restarts although they are kept in Redis \(set SESSION_SECRET/, 'with Redis: only the secret is missing')
+  const fixed = await buildApp(t, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'warn-test:' })
+  t.same(fixed.logs.lines.filter((line) => String(line.msg).startsWith('SESSION_SECRET')), [], 'both set: no warning')
+})

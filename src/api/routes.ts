@@ -18,6 +18,7 @@ import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosi
 import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
 import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
+import { answerRefusal } from './refusals.js'
 import { Accepted, BroadcastBody, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, HistoryQuery, Member, NodeReport, PublicationAnswer, PublishBody, publishBatchBody, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 
 /** What one node reports of itself (GET /info, GET /channels). */
@@ -81,6 +82,9 @@ const SCOPE_WORDS: Record<Scope, string> = { publish: 'publish', broadcast: 'bro
 export async function apiRoutes (fastify: FastifyInstance, { api, backend }: ApiRoutesOptions): Promise<void> {
   const keys = new ApiKeys(api.keys)
   const keyOf = new WeakMap<FastifyRequest, ApiKeyEntry>()
+
+  // A refusal is logged as one line without a stack (a client error is not a server error).
+  fastify.setErrorHandler(answerRefusal)
 
   // The schemas are checked as written: an unknown field is refused, where Fastify's default
   // validator would drop it silently (and a typo would publish something else than was meant).

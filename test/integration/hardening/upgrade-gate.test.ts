@@ -136,7 +136,7 @@ t.test('requireSession: a session-less upgrade gets 401; a visitor with a sessio
   t.equal((await refusedStatus(`${ws}/ws`, { headers: { cookie: 'rt.sid=forged.value' } })).status, 401, 'a forged cookie is no session')
   const page = await fetch(`${http}/`)
   const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? ''
-  t.match(cookie, /^rt\.sid=/)
+  t.match(cookie, /^rt\.vid=/, 'the page\'s visitor cookie')
   const client = await connect(`${ws}/ws`, { headers: { cookie } })
   const [welcome] = await client.waitFor('welcome')
   t.type(welcome?.visitor, 'string')

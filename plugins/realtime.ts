@@ -9,6 +9,7 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { createRedisConnection, RedisAdapter } from '../src/adapters/redis/index.js'
+import { visitorIdOf } from './session.js'
 import realtime, { RpcError, type ChannelContext, type ChannelDefinition, type RpcMethod, type TickContext, type Visitor } from '../src/index.js'
 
 /** What the demo's ticker pushes. */
@@ -110,8 +111,8 @@ function directMessages (fastify: FastifyInstance): RpcMethod<typeof DirectData>
 }
 
 function identifyFromSession (request: FastifyRequest): Visitor | null {
-  const id = request.session?.get('visitorId')
-  return id === undefined ? null : { id, name: request.session.get('displayName') }
+  const id = visitorIdOf(request)
+  return id === undefined ? null : { id, name: request.session?.get('displayName') }
 }
 
 /** A Redis connection for the API's rate limit, closed with the app. */

@@ -3,8 +3,8 @@
  * the next WebSocket (and the presence list) shows it; a flash message confirms it after the
  * redirect back to the page.
  */
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { ensureVisitor } from '../plugins/session.js'
 
 /** Longest display name, in characters. */
 export const MAX_NAME_CHARS = 40
@@ -23,7 +23,7 @@ export default async function name (fastify: FastifyInstance): Promise<void> {
       request.flash('error', `A display name needs 1 to ${MAX_NAME_CHARS} characters.`)
       return await reply.redirect('/', 303)
     }
-    if (request.session.get('visitorId') === undefined) request.session.set('visitorId', randomUUID())
+    ensureVisitor(request, reply)
     request.session.set('displayName', cleaned)
     request.flash('info', `Your display name is now “${cleaned}”. Open tabs pick it up when they reconnect.`)
     return await reply.redirect('/', 303)

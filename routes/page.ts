@@ -2,8 +2,8 @@
  * GET / : the live demo page. The same URL also accepts the WebSocket upgrade, so the tutorial's
  * client (`new WebSocket("ws://localhost:8005")`) works unchanged.
  */
-import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { ensureVisitor } from '../plugins/session.js'
 
 /** One-shot flash messages of a type (shown once, then gone from the session). */
 function takeFlash (reply: FastifyReply, type: string): string[] {
@@ -17,11 +17,8 @@ export default async function page (fastify: FastifyInstance): Promise<void> {
     url: '/',
     wsHandler: fastify.realtime.wsHandler,
     handler: async (request, reply) => {
-      let visitorId = request.session.get('visitorId')
-      if (visitorId === undefined) {
-        visitorId = randomUUID()
-        request.session.set('visitorId', visitorId)
-      }
+      // In its own signed cookie, not in the session: a page load stores nothing on the server.
+      const visitorId = ensureVisitor(request, reply)
       const hasFlash = request.session.get('flash') !== undefined
       return reply.viewAsync('page.pug', {
         visitorId,

@@ -8,6 +8,7 @@
 import { createSecretKey } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
+import { visitorIdOf } from '../plugins/session.js'
 
 /** Lifetime of a demo token: short, so a visitor of the page sees it refreshed. */
 export const DEMO_TOKEN_TTL_SEC = 120
@@ -15,7 +16,7 @@ export const DEMO_TOKEN_TTL_SEC = 120
 export default async function token (fastify: FastifyInstance): Promise<void> {
   const secret = fastify.config.realtime.jwtSecret
   fastify.get('/token', async (request, reply) => {
-    const visitorId = request.session.get('visitorId')
+    const visitorId = visitorIdOf(request)
     if (secret === undefined) return await reply.code(404).send({ error: 'tokens are off: set JWT_SECRET' })
     if (visitorId === undefined) return await reply.code(401).send({ error: 'load the page first' })
     const expiresAt = Math.floor(Date.now() / 1000) + DEMO_TOKEN_TTL_SEC

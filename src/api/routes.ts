@@ -19,6 +19,7 @@ import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelEr
 import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
 import { IDEMPOTENCY_KEY_REUSED, refusalResponses, type RouteShape } from './refusals.js'
+import { answerRefusal } from './refused-request.js'
 import { Accepted, BroadcastBody, ChannelList, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, History, HistoryQuery, namedSchemas, NodeList, Presence, PresenceCount, PublicationAnswer, PublicationList, PublishBody, publishBatchBody, schemaName, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
 
 /** What one node reports of itself (GET /info, GET /channels). */
@@ -96,6 +97,9 @@ const SCOPE_WORDS: Record<Scope, string> = { publish: 'publish', broadcast: 'bro
 export async function apiRoutes (fastify: FastifyInstance, { api, backend }: ApiRoutesOptions): Promise<void> {
   const keys = new ApiKeys(api.keys)
   const keyOf = new WeakMap<FastifyRequest, ApiKeyEntry>()
+
+  // A refusal is logged as one line without a stack (a client error is not a server error).
+  fastify.setErrorHandler(answerRefusal)
 
   // The schemas are checked as written: an unknown field is refused, where Fastify's default
   // validator would drop it silently (and a typo would publish something else than was meant).

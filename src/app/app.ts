@@ -47,13 +47,24 @@ export const bootConfig: AppConfig = loadConfigOrExit()
 /** Fastify server options for fastify-cli (`-o`): logger with redaction, trustProxy. */
 export const options: FastifyServerOptions = buildServerOptions(bootConfig)
 
+/**
+ * What the boot warns about sessions, or null. A session survives a restart only when the cookie's
+ * signing secret is fixed (SESSION_SECRET) AND the sessions are kept outside the process
+ * (REDIS_URL: the shared store); the warning says which of the two is missing.
+ */
+export function sessionWarning (config: Pick<AppConfig, 'sessionSecretGenerated' | 'redisUrl'>): string | null {
+  if (!config.sessionSecretGenerated) return null
+  return config.redisUrl === undefined
+    ? 'SESSION_SECRET is not set: using a random one, and sessions are kept in this process\'s memory (REDIS_URL is not set), so they end when the server restarts. To keep them across restarts, set SESSION_SECRET and REDIS_URL (a shared session store)'
+    : 'SESSION_SECRET is not set: using a random one, so sessions end when the server restarts although they are kept in Redis (set SESSION_SECRET in .env, the same on every node)'
+}
+
 /** The demo app: config decorator, then every plugin, then every route. */
 export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   const config = opts.config ?? bootConfig
   fastify.decorate('config', config)
-  if (config.sessionSecretGenerated) {
-    fastify.log.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts (set it in .env)')
-  }
+  const warning = sessionWarning(config)
+  if (warning !== null) fastify.log.warn(warning)
   try {
     await fastify.register(autoload, { dir: join(codeRoot, 'plugins'), forceESM: true, encapsulate: false })
   } catch (err) {

@@ -249,10 +249,14 @@ export class ChannelService {
     return this.#channels.counts()
   }
 
-  /** Stop the presence refresher and close the adapter. */
+  /**
+   * Stop the presence refresher and close the adapter, once the unsubscribes and presence
+   * removals that the drain's closing connections started in the background have settled.
+   */
   async close (): Promise<void> {
     this.#presence.stop()
     this.#clientRequests?.stop()
+    await Promise.all([this.#channels.settled(), this.#presence.settled()])
     await this.#adapter.close()
   }
 

@@ -11,6 +11,7 @@ import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import { encode, publicationMessage } from '../wire/server-messages.js'
 import { textFrame, type TextFrame } from '../wire/ws-frame.js'
+import { InFlight } from './in-flight.js'
 import type { Subscription } from './subscription.js'
 
 /** What {@link LocalChannels} is made from. */
@@ -35,6 +36,8 @@ export class LocalChannels {
   readonly #byConnection = new Map<Connection, Map<string, Subscription>>()
   /** The last adapter subscribe/unsubscribe per channel: the next one waits for it, so they apply in order. */
   readonly #adapterOps = new Map<string, Promise<void>>()
+  /** Every adapter subscribe/unsubscribe not yet settled, for {@link settled}. */
+  readonly #inFlight = new InFlight()
 
   constructor (options: LocalChannelsOptions) {
     this.#adapter = options.adapter
@@ -166,6 +169,11 @@ export class LocalChannels {
     this.#adapterOps.set(channel, next)
     const forget = (): void => { if (this.#adapterOps.get(channel) === next) this.#adapterOps.delete(channel) }
     next.then(forget, forget)
-    return next
+    return this.#inFlight.track(next)
+  }
+
+  /** Settles once every adapter subscribe/unsubscribe started so far has (shutdown waits for it before closing the adapter). */
+  async settled (): Promise<void> {
+    await this.#inFlight.settled()
   }
 }

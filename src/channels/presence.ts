@@ -7,6 +7,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PresenceEntry, PresenceEvent, PresenceMember, RealtimeAdapter } from '../adapters/adapter.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
+import { InFlight } from './in-flight.js'
 import type { Subscription } from './subscription.js'
 
 /** What {@link ChannelPresence} is made from. */
@@ -45,6 +46,8 @@ export class ChannelPresence {
   readonly #ttlMs: number
   readonly #metrics: RealtimeMetrics
   readonly #log: FastifyBaseLogger
+  /** Removals not yet settled, for {@link settled}. */
+  readonly #inFlight = new InFlight()
   #refresher: ReturnType<typeof setInterval> | null = null
 
   constructor (options: ChannelPresenceOptions) {
@@ -68,10 +71,15 @@ export class ChannelPresence {
   /** Take a subscription's connection off its channel's list (in the background; failures are logged). */
   remove (subscription: Subscription): void {
     subscription.present = false
-    this.#adapter.presenceRemove(subscription.channel, subscription.connection.id).catch((err: unknown) => {
+    this.#inFlight.track(this.#adapter.presenceRemove(subscription.channel, subscription.connection.id)).catch((err: unknown) => {
       this.#metrics.adapterError('presence')
       this.#log.error({ err, channel: subscription.channel }, 'presence remove failed')
     })
+  }
+
+  /** Settles once every removal started so far has (shutdown waits for it before closing the adapter). */
+  async settled (): Promise<void> {
+    await this.#inFlight.settled()
   }
 
   /** Who is in a channel now. */

@@ -280,7 +280,7 @@ export class UpgradeGate {
    */
   refusedWhileClosing (request: IncomingMessage, log: FastifyBaseLogger): { statusCode: 503, code: string, error: string, message: string } {
     const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
-    log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null }, 'upgrade rejected')
+    log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null, host: request.headers.host ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(UpgradeRefusal.DRAINING)
     const error = new DrainingError()
     return { statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message }
@@ -307,7 +307,8 @@ export class UpgradeGate {
 
   #refuse (request: FastifyRequest, reply: FastifyReply, refusal: GateRefusal, retryAfterSeconds?: number): void {
     const { reason, error } = refusal
-    request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null }, 'upgrade rejected')
+    // Host beside Origin: an origin refusal is read against the host the client asked for.
+    request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null, host: request.headers.host ?? null }, 'upgrade rejected')
     this.#init.metrics.upgradeRejected(reason)
     const retryAfter = retryAfterSeconds ?? RETRY_AFTER_SECONDS[reason]
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))

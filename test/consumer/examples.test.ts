@@ -14,7 +14,7 @@ import t, { type Test } from 'tap'
 import { packageRoot } from '../../src/app/paths.js'
 import type { TestLike } from '../helpers/app.js'
 import { launchBrowser } from '../helpers/browser.js'
-import { asUser, compileExamples, consumerApp, countPackages, EXAMPLE_CONFIGS, examplePackages, installedVersion, packFromCleanCopy, projectTypeScript, runCommand, writeExamples } from '../helpers/consumer.js'
+import { asUser, compileExampleAlone, compileExamples, consumerApp, countPackages, EXAMPLE_CONFIGS, examplePackages, installedVersion, packFromCleanCopy, projectTypeScript, runCommand, writeExamples } from '../helpers/consumer.js'
 import { docExamples, type DocExample } from '../helpers/doc-examples.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
 import { connect, type RecordingClient } from '../helpers/ws-client.js'
@@ -119,6 +119,14 @@ t.test('the README and docs examples, compiled and run in a new app outside the 
   writeExamples(dir, examples)
   for (const config of EXAMPLE_CONFIGS) {
     t.equal(compileExamples(dir, config), '', `every example compiles as printed (${config}, TypeScript ${installedVersion(dir, 'typescript')})`)
+  }
+  // Each example that imports the Redis entry, compiled on its own: in the program above other
+  // examples load @fastify/session's and @fastify/cookie's declarations, which would hide an entry
+  // whose declarations need them (the README says they need nothing but fastify).
+  const redisExamples = examples.filter((example) => example.code.includes("from 'fastify-realtime/redis'"))
+  t.ok(redisExamples.length >= 1, `${redisExamples.length} example(s) import fastify-realtime/redis`)
+  for (const example of redisExamples) {
+    t.equal(compileExampleAlone(dir, example), '', `${example.name} compiles alone, without the session and cookie declarations (TypeScript ${installedVersion(dir, 'typescript')})`)
   }
 
   let redis: TestRedisServer | undefined

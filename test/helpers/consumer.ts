@@ -95,18 +95,36 @@ export function examplePackages (examples: readonly DocExample[]): string[] {
 /** The two compilations of the examples: Node ones and browser ones (with the DOM). */
 export const EXAMPLE_CONFIGS = ['tsconfig.json', 'tsconfig.browser.json'] as const
 
+/** The strictness every compilation of the examples has: strict, skipLibCheck off. */
+const strict = { strict: true, skipLibCheck: false, target: 'ES2022', noEmitOnError: true }
+
 /** Write every example into a consumer app as printed, one file each, with strict configs (skipLibCheck off). */
 export function writeExamples (dir: string, examples: readonly DocExample[]): void {
   mkdirSync(join(dir, 'examples'))
   mkdirSync(join(dir, 'browser'))
   for (const example of examples) writeFileSync(join(dir, example.settings.run === 'browser' ? 'browser' : 'examples', `${example.slug}.ts`), example.code)
-  const strict = { strict: true, skipLibCheck: false, target: 'ES2022', noEmitOnError: true }
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'], outDir: 'out', rootDir: 'examples' }, include: ['examples'] }))
   writeFileSync(join(dir, 'tsconfig.browser.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM'], types: [], outDir: 'out-browser', rootDir: 'browser' }, include: ['browser'] }))
 }
 
 /** Compile the written examples with the consumer's installed `typescript`. @returns tsc's errors, '' when it compiled */
 export function compileExamples (dir: string, config: typeof EXAMPLE_CONFIGS[number]): string {
+  try {
+    run(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir)
+    return ''
+  } catch (err) {
+    return `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
+  }
+}
+
+/**
+ * Compile one written Node example on its own, with only `@types/node` loaded: what its imports
+ * bring is all it gets (in the whole program, other examples' imports could supply declarations
+ * it silently depends on). @returns tsc's errors, '' when it compiled
+ */
+export function compileExampleAlone (dir: string, example: DocExample): string {
+  const config = `tsconfig.${example.slug}.json`
+  writeFileSync(join(dir, config), JSON.stringify({ compilerOptions: { ...strict, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'] }, files: [`examples/${example.slug}.ts`] }))
   try {
     run(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir)
     return ''

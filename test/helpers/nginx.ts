@@ -33,9 +33,11 @@ export interface RunningNginx {
 /** The documented configuration with the test's ports (and the upgrade refusal, if asked). */
 export function nginxConfig (listenPort: number, options: Omit<NginxOptions, 'dir'>): string {
   const documented = readFileSync(join(packageRoot, 'docs', 'deploy', 'nginx.conf'), 'utf8')
-  const upstream = options.upstream.map((port) => `    server 127.0.0.1:${port} max_fails=2 fail_timeout=5s;`).join('\n')
+  // The documented servers' parameters (passive health checks) are kept as they are.
+  const parameters = / {4}server 127\.0\.0\.1:\d+ ([^;\n]*);\n/.exec(documented)?.[1] ?? ''
+  const upstream = options.upstream.map((port) => `    server 127.0.0.1:${port} ${parameters};`).join('\n')
   let config = documented
-    .replace(/( {4}server 127\.0\.0\.1:\d+ max_fails=2 fail_timeout=5s;\n)+/, `${upstream}\n`)
+    .replace(/( {4}server 127\.0\.0\.1:\d+ [^;\n]*;\n)+/, `${upstream}\n`)
     .replace(/listen 8080;/, `listen 127.0.0.1:${listenPort};`)
     .replace(/worker_connections \d+;/, 'worker_connections 1024;')
     .replace('http {', 'http {\n  access_log off;')

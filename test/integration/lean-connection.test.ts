@@ -78,7 +78,7 @@ t.test('the demo app with sessions: the session is not retained; log lines keep 
   const { ws, http } = await listen(app)
   const page = await fetch(`${http}/`)
   const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? ''
-  t.match(cookie, /^rt\.sid=/)
+  t.match(cookie, /^rt\.vid=/, 'the page\'s visitor cookie')
   const client = await connect(`${ws}/ws`, { headers: { cookie } })
   const [welcome] = await client.waitFor('welcome')
   t.type(welcome?.visitor, 'string', 'the session identified the visitor')

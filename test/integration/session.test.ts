@@ -2,14 +2,15 @@ import t from 'tap'
 import { buildApp, listen } from '../helpers/app.js'
 import { connect } from '../helpers/ws-client.js'
 
-t.test('the page gives a visitor a session and the WebSocket sees the same visitor', async (t) => {
+t.test('the page gives a visitor an id (in a signed cookie, no session) and the WebSocket sees the same visitor', async (t) => {
   const { app, logs } = await buildApp(t, { TICK_INTERVAL_MS: '1000' })
   const { http, ws } = await listen(app)
   const page = await fetch(`${http}/`)
   t.equal(page.status, 200)
   t.match(page.headers.get('content-type'), /text\/html/)
   const setCookie = page.headers.get('set-cookie') ?? ''
-  t.match(setCookie, /rt\.sid=/, 'session cookie set')
+  t.match(setCookie, /^rt\.vid=/, 'visitor cookie set')
+  t.notMatch(setCookie, /rt\.sid=/, 'and no session: a page load has nothing to keep in one')
   t.match(setCookie, /HttpOnly/i)
   t.notMatch(setCookie, /Secure/, 'not Secure over plain http (cookie secure: auto)')
   const html = await page.text()
@@ -60,4 +61,16 @@ t.test('static assets and the page are served', async (t) => {
   t.match(page.body, '<script type="module" src="/public/client.js"')
   t.match(page.body, 'href="/public/style.css"')
   t.equal((await app.inject({ url: '/public/nope.js' })).statusCode, 404)
+})
+
+t.test('a forged or unsigned visitor cookie is no visitor', async (t) => {
+  const { app } = await buildApp(t)
+  const { ws, http } = await listen(app)
+  for (const cookie of ['rt.vid=someone-else', 'rt.vid=someone-else.forgedsignature']) {
+    const client = await connect(`${ws}/ws`, { headers: { cookie } })
+    const [welcome] = await client.waitFor('welcome')
+    t.equal(welcome?.visitor, null, `${cookie}: visitor null`)
+    await client.close()
+    t.notMatch(await (await fetch(`${http}/`, { headers: { cookie } })).text(), 'data-visitor="someone-else"', `${cookie}: the page makes a new visitor`)
+  }
 })

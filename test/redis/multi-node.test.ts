@@ -39,11 +39,13 @@ async function startNodes (t: { teardown: (fn: () => unknown) => void }, redisUr
 /** A visitor with a session (made on `node`) and a display name. @returns the cookie header */
 async function visitor (node: Node, name: string): Promise<{ cookie: string, id: string }> {
   const page = await fetch(`${node.http}/`)
-  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  const visitorCookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
   const id = /data-visitor="([^"]+)"/.exec(await page.text())?.[1] ?? ''
-  const named = await fetch(`${node.http}/name`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `name=${encodeURIComponent(name)}` })
+  const named = await fetch(`${node.http}/name`, { method: 'POST', redirect: 'manual', headers: { cookie: visitorCookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `name=${encodeURIComponent(name)}` })
   if (named.status !== 303) throw new Error(`POST /name answered ${named.status}`)
-  return { cookie, id }
+  // The page set the visitor cookie; the name made the session, with its own cookie.
+  const sessionCookie = named.headers.getSetCookie().map((line) => line.split(';')[0] ?? '').find((pair) => pair.startsWith('rt.sid=')) ?? ''
+  return { cookie: `${visitorCookie}; ${sessionCookie}`, id }
 }
 
 async function subscribe (client: RecordingClient, channel: string, extra: Record<string, unknown> = {}): Promise<Frame> {

@@ -43,9 +43,11 @@ t.test('nginx in front of two nodes, as documented', async (t) => {
 
   // A visitor with a session, through nginx (Redis sessions: any node may serve the next request).
   const page = await fetch(`http://${base}/`)
-  const cookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
-  const named = await fetch(`http://${base}/name`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Ann' })
+  const visitorCookie = (page.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+  const named = await fetch(`http://${base}/name`, { method: 'POST', redirect: 'manual', headers: { cookie: visitorCookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Ann' })
   t.equal(named.status, 303)
+  // The page set the visitor cookie; the name made the session, with its own cookie.
+  const cookie = [visitorCookie, ...named.headers.getSetCookie().map((line) => line.split(';')[0] ?? '').filter((pair) => pair.startsWith('rt.sid='))].join('; ')
 
   // A browser on the page served through nginx sends its Origin: nginx is on a port other than
   // 80/443 here, and the nodes' same-origin check must still see the browser's host:port.

@@ -2,12 +2,13 @@
  * The package boundary: what `npm install fastify-realtime` brings is the plugin's own.
  * Its runtime dependencies are exactly the packages the published code imports; its
  * declarations need nothing the package does not declare; the demo app and the sources stay out
- * of the tarball; and every export points at a packed file.
+ * of the tarball; every export points at a packed file; and every relative link of the packed
+ * README and docs points at a packed file (a user reading them from node_modules finds them).
  */
 import { execFileSync } from 'node:child_process'
 import { builtinModules } from 'node:module'
 import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative } from 'node:path'
+import { join, posix, relative } from 'node:path'
 import t from 'tap'
 import ts from 'typescript'
 import { packageRoot } from '../../src/app/paths.js'
@@ -74,13 +75,44 @@ t.test('the declarations need nothing the package does not declare', async (t) =
   t.ok(typed.has('ws') && '@types/ws' in manifest.dependencies, 'the ws types the declarations use come with the package')
 })
 
-t.test('the tarball holds the build, the readme and the protocol, and nothing of the demo or the sources', async (t) => {
+/** The paths `npm pack` would put in the tarball (the build as it is now: no prepack). */
+function packedFiles (): string[] {
   const output = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: packageRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
-  const files = (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? []
-  t.same(files.filter((file) => !file.startsWith('dist/src/')).sort(), ['README.md', 'docs/PROTOCOL.md', 'package.json'])
+  return (JSON.parse(output) as Array<{ files: Array<{ path: string }> }>)[0]?.files.map((file) => file.path) ?? []
+}
+
+/** The relative link targets of a Markdown text (inline and reference links, images), without their #fragment. */
+function relativeLinks (markdown: string): string[] {
+  const targets = [...markdown.matchAll(/\]\(<?([^)\s>]+)>?(?:\s+"[^"]*")?\)/g), ...markdown.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)].map((match) => match[1] ?? '')
+  return targets.filter((target) => target !== '' && !target.startsWith('#') && !/^[a-z][a-z0-9+.-]*:/i.test(target)).map((target) => decodeURI(target.split('#')[0] ?? ''))
+}
+
+t.test('the tarball holds the build, the readme, the docs it links to, and nothing of the demo or the sources', async (t) => {
+  const files = packedFiles()
+  t.same(files.filter((file) => !file.startsWith('dist/src/')).sort(), [
+    '.env.example', 'README.md', 'bench/results/chart.svg', 'bench/results/summary.md',
+    'docs/PROTOCOL.md', 'docs/api.md', 'docs/architecture.md', 'docs/deploy/nginx.conf', 'docs/operations.md', 'docs/performance.md',
+    'package.json'
+  ])
   t.same(files.filter((file) => file.startsWith('dist/src/app/') || file.endsWith('.map') || (file.endsWith('.ts') && !file.endsWith('.d.ts'))), [], 'no demo server, source map or TypeScript source')
   for (const [entry, target] of Object.entries(manifest.exports)) {
     const paths = typeof target === 'string' ? [target] : [target.import, target.types]
     for (const path of paths) t.ok(files.includes(path.replace(/^\.\//, '')), `export ${entry} → ${path} is packed`)
   }
+})
+
+t.test('every relative link of the packed README and of the packed docs resolves to a packed file', async (t) => {
+  const files = packedFiles()
+  const packed = new Set(files)
+  const documents = files.filter((file) => file.endsWith('.md'))
+  t.ok(documents.includes('README.md') && documents.includes('docs/operations.md'), `documents packed: ${documents.join(', ')}`)
+  let checked = 0
+  for (const document of documents) {
+    for (const link of relativeLinks(readFileSync(join(packageRoot, document), 'utf8'))) {
+      const target = posix.normalize(posix.join(posix.dirname(document), link))
+      t.ok(packed.has(target) || files.some((file) => file.startsWith(`${target.replace(/\/$/, '')}/`)), `${document} → ${link} (${target}) is in the tarball`)
+      checked++
+    }
+  }
+  t.ok(checked >= 10, `${checked} relative links checked`)
 })

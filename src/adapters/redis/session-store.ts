@@ -5,8 +5,19 @@
  * It takes any client with ioredis's `get`/`set`/`del` signatures (structural type), so this file
  * does not import ioredis; the connection comes from the Redis adapter module.
  * (connect-redis 8 would do this too, but needs express-session as a peer; ours is 40 lines.)
+ *
+ * Nor does it import @fastify/session's `Session` type: `fastify` exports `Session` only once
+ * @fastify/session's declarations are loaded, and this file ships in the `fastify-realtime/redis`
+ * entry, whose declarations must compile with fastify and ioredis alone.
  */
-import type { Session } from 'fastify'
+import type { FastifyRequest } from 'fastify'
+
+/**
+ * A session as the store sees it: @fastify/session's `Session` when the app loads its
+ * declarations (they add `request.session`), so the class is a `SessionStore` as it is; any
+ * object otherwise. Stored as JSON; its `cookie.expires` (when present) sets the key's TTL.
+ */
+export type StoredSession = FastifyRequest extends { session: infer S extends object } ? S : object
 
 /** The Redis commands the store needs (ioredis's signatures). */
 export interface SessionRedisCommands {
@@ -16,7 +27,7 @@ export interface SessionRedisCommands {
 }
 
 type Callback = (err?: unknown) => void
-type SessionCallback = (err: unknown, session?: Session | null) => void
+type SessionCallback = (err: unknown, session?: StoredSession | null) => void
 
 /** Options of {@link RedisSessionStore}. */
 export interface RedisSessionStoreOptions {
@@ -39,7 +50,7 @@ export class RedisSessionStore {
   }
 
   /** Store a session until its cookie expires. */
-  set (sessionId: string, session: Session, callback: Callback): void {
+  set (sessionId: string, session: StoredSession, callback: Callback): void {
     const ttlMs = this.#ttlOf(session)
     if (ttlMs <= 0) {
       this.destroy(sessionId, callback)
@@ -51,7 +62,7 @@ export class RedisSessionStore {
   /** Load a session (null when absent or expired). */
   get (sessionId: string, callback: SessionCallback): void {
     this.#redis.get(this.#prefix + sessionId).then((json) => {
-      callback(null, json === null ? null : JSON.parse(json) as Session)
+      callback(null, json === null ? null : JSON.parse(json) as StoredSession)
     }, (err: unknown) => callback(err))
   }
 
@@ -60,7 +71,7 @@ export class RedisSessionStore {
     this.#redis.del(this.#prefix + sessionId).then(() => callback(), callback)
   }
 
-  #ttlOf (session: Session): number {
+  #ttlOf (session: StoredSession): number {
     const cookie = (session as { cookie?: { expires?: Date | string | null } }).cookie
     if (cookie?.expires === undefined || cookie.expires === null) return this.#defaultTtlMs
     return new Date(cookie.expires).getTime() - Date.now()

@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import t from 'tap'
-import type { TestLike } from '../../helpers/app.js'
+import type { LogCapture, TestLike } from '../../helpers/app.js'
 import { bareApp } from '../../helpers/realtime-app.js'
 import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
@@ -17,8 +17,8 @@ const PUBLISHER = 'p'.repeat(48)
 /** The visitor of a socket: its `x-visitor` header. */
 const byHeader = (request: FastifyRequest): { id: string } | null => typeof request.headers['x-visitor'] === 'string' ? { id: request.headers['x-visitor'] } : null
 
-async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_000 }, maxParamLength = 300): Promise<{ base: string, ws: string, call: (method: string, path: string, body?: unknown, key?: string | null, raw?: string) => Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> }> {
-  const { http, ws } = await bareApp(t, {
+async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_000 }, maxParamLength = 300): Promise<{ base: string, ws: string, logs: LogCapture, call: (method: string, path: string, body?: unknown, key?: string | null, raw?: string) => Promise<{ status: number, body: Record<string, unknown>, headers: Headers }> }> {
+  const { http, ws, logs } = await bareApp(t, {
     identify: byHeader,
     channels: [{ name: 'news', historySize: 100 }, { name: 'room:*', presence: true, historySize: 10 }],
     api: {
@@ -37,7 +37,7 @@ async function apiApp (t: TestLike, rateLimit = { max: 1000, timeWindowMs: 60_00
     const text = await response.text()
     return { status: response.status, body: text === '' ? {} : JSON.parse(text) as Record<string, unknown>, headers: response.headers }
   }
-  return { base, ws, call }
+  return { base, ws, logs, call }
 }
 
 t.test('every refusal is a clear, coded 4xx, and none publishes anything', async (t) => {
@@ -253,4 +253,27 @@ t.test('a path parameter longer than the app\'s maxParamLength (Fastify\'s defau
   t.equal((await call('POST', `/users/${'u'.repeat(100)}/messages`, { data: 1 })).status, 202, '100 characters: the route')
   t.match(await call('POST', `/users/${'u'.repeat(101)}/messages`, { data: 1 }), { status: 414, body: { code: 'FST_ERR_MAX_PARAM_LENGTH' } }, '101: refused')
   t.match(await call('GET', `/channels/${'c'.repeat(101)}/presence`, undefined, READER), { status: 414, body: { code: 'FST_ERR_MAX_PARAM_LENGTH' } }, 'a channel name too')
+})
+
+t.test('a refused API request is logged as one line at info, without a stack trace: a client error is not a server error', async (t) => {
+  const { call, logs } = await apiApp(t, { max: 3, timeWindowMs: 60_000 })
+  const cases: Array<[string, () => Promise<{ status: number }>, number, string]> = [
+    ['no key', async () => await call('POST', '/publish', { channel: 'news', data: 1 }, null), 401, 'FRT_API_KEY_REQUIRED'],
+    ['a key beyond its scope', async () => await call('POST', '/broadcast', { data: 1 }, READER), 403, 'FRT_API_SCOPE'],
+    ['a body that does not fit', async () => await call('POST', '/publish', { channel: 'news' }), 400, 'FST_ERR_VALIDATION']
+  ]
+  for (const [what, request, status, code] of cases) {
+    const before = logs.lines.length
+    t.equal((await request()).status, status, what)
+    const lines = logs.lines.slice(before).filter((line) => line.msg !== 'incoming request' && line.msg !== 'request completed')
+    t.equal(lines.length, 1, `${what}: one line`)
+    t.match(lines[0], { level: 30, msg: 'api request refused', statusCode: status, code }, `${what}: at info, with its status and code`)
+    t.notMatch(JSON.stringify(logs.lines.slice(before)), /"stack"|\bat [^"]+\.[jt]s:\d+/, `${what}: no stack trace`)
+  }
+  // Three more keyless calls exhaust the address's allowance: the 429 is a client error too.
+  for (let i = 0; i < 3; i++) await call('GET', '/channels', undefined, null)
+  const before = logs.lines.length
+  t.equal((await call('GET', '/channels', undefined, null)).status, 429)
+  t.match(logs.lines.slice(before).find((line) => line.msg === 'api request refused'), { level: 30, statusCode: 429, code: 'FRT_API_RATE_LIMITED' })
+  t.notMatch(JSON.stringify(logs.lines.slice(before)), /"stack"/, 'the 429: no stack trace')
 })

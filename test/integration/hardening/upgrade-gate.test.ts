@@ -36,7 +36,7 @@ t.test('origin: cross-origin 403, same origin and no Origin pass', async (t) => 
   t.equal(refused.status, 403)
   t.match(JSON.parse(refused.body), { code: 'FRT_ORIGIN_FORBIDDEN' })
   const line = await logs.waitFor('upgrade rejected')
-  t.match(line, { reason: 'origin', ip: '127.0.0.1', origin: 'https://evil.example' })
+  t.match(line, { reason: 'origin', ip: '127.0.0.1', origin: 'https://evil.example', host: `127.0.0.1:${port}` }, 'the line has the Host the client asked for beside its Origin')
   t.same(metrics.rejections, ['origin'])
   // A look-alike host on another port is another origin.
   t.equal((await refusedStatus(`${ws}/ws`, { origin: `http://127.0.0.1:${port + 1}` })).status, 403)
@@ -136,7 +136,7 @@ t.test('requireSession: a session-less upgrade gets 401; a visitor with a sessio
   t.equal((await refusedStatus(`${ws}/ws`, { headers: { cookie: 'rt.sid=forged.value' } })).status, 401, 'a forged cookie is no session')
   const page = await fetch(`${http}/`)
   const cookie = page.headers.get('set-cookie')?.split(';')[0] ?? ''
-  t.match(cookie, /^rt\.sid=/)
+  t.match(cookie, /^rt\.vid=/, 'the page\'s visitor cookie')
   const client = await connect(`${ws}/ws`, { headers: { cookie } })
   const [welcome] = await client.waitFor('welcome')
   t.type(welcome?.visitor, 'string')
@@ -167,6 +167,7 @@ t.test('during fastify.close(), a late upgrade gets 503 and does not hold close(
   t.equal(late.status, 503)
   t.match(late.rest.toString(), /FRT_DRAINING/)
   t.ok(metrics.rejections.includes('draining'))
+  t.match(await logs.waitFor('upgrade rejected', (line) => line.reason === 'draining'), { ip: '127.0.0.1', host: `127.0.0.1:${port}` }, 'the late upgrade\'s line has its Host too')
   // The client never read anything here: keep the socket open on our side, as a stuck peer would.
   client.socket.resume()
   const started = Date.now()

@@ -2,11 +2,14 @@
  * GET /ready (readiness) and GET /health (liveness): /ready turns 503 the moment a drain starts
  * and whenever a readiness check (an adapter, a limit) fails; /health stays 200 while the process serves.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import realtime from '../../../src/index.js'
 import health from '../../../routes/health.js'
 import ready from '../../../routes/ready.js'
+import { packageRoot } from '../../../src/app/paths.js'
 import { buildApp, listen, type TestLike } from '../../helpers/app.js'
 import { connect } from '../../helpers/ws-client.js'
 
@@ -114,4 +117,29 @@ t.test('during fastify.close() (the SIGTERM path) /ready answers 503 while the s
   client.socket.resume()
   await closing
   t.equal((await client.closed).code, 1001, 'the client got its 1001')
+})
+
+t.test('the body of /ready has the shape and the check names docs/operations.md shows', async (t) => {
+  const doc = readFileSync(join(packageRoot, 'docs', 'operations.md'), 'utf8')
+  const section = doc.slice(doc.indexOf('### Liveness and readiness'), doc.indexOf('Kubernetes example'))
+  const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)?.[1] ?? 'null') as ReadyBody
+  const app = await bareApp(t, 1000)
+  const { http } = await listen(app)
+  await app.realtime.drain()
+  const { status, body } = await getReady(http)
+  t.equal(status, 503)
+  t.same(Object.keys(body).sort(), Object.keys(example).sort(), 'the same fields')
+  t.equal(body.status, example.status, `status "${example.status}"`)
+  t.type(example.connections, 'number')
+  t.same(Object.keys(body.checks).sort(), Object.keys(example.checks).sort(), 'the same checks, by the same names')
+  for (const [name, check] of Object.entries(body.checks)) {
+    const documented = example.checks[name]
+    t.equal(check.ok, documented?.ok, `${name}: ok ${String(documented?.ok)}`)
+    t.same(Object.keys(check).sort(), Object.keys(documented ?? {}).sort(), `${name}: the same fields`)
+    if (name !== 'adapter') t.equal(check.detail, documented?.detail, `${name}: the same detail`)
+    t.match(section, `\`${name}\``, `the text names the ${name} check`)
+  }
+  // The example is a Redis node's; this one runs the memory adapter: the detail is the adapter's name.
+  t.equal(body.checks.adapter?.detail, 'memory')
+  t.match(section, '`memory` or `redis`', 'the text says the adapter check\'s detail is the adapter\'s name')
 })

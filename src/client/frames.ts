@@ -20,10 +20,8 @@ export interface WelcomeFrame {
   /** The visitor (session) id the server identified, or null. */
   visitor: string | null
   tickIntervalMs: number
-  /** A WebSocket's resume token. */
+  /** A WebSocket's resume token (single-use: sent in a `resume` frame after the next open). */
   resume?: string
-  /** Whether the token this connection presented was honoured. */
-  resumed?: boolean
   /** An event stream's key for its POSTs. */
   stream?: string
 }
@@ -137,6 +135,7 @@ export type ClientRequest =
   | { type: 'unsub', channel: string }
   | { type: 'pub', channel: string, data: unknown, key: string }
   | { type: 'auth', token: string }
+  | { type: 'resume', token: string, channels: Array<{ channel: string, since: StreamPosition }> }
   | { type: 'rpc', method: string, data: unknown }
 
 /**

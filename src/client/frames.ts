@@ -79,8 +79,10 @@ export interface AckFrame {
   recovered?: boolean
   /** An `rpc`'s result. */
   result?: unknown
-  /** An `auth`'s visitor id and token expiry (epoch ms). */
-  visitor?: string
+  /** A `resume`'s answer: whether the token was honoured. */
+  resumed?: boolean
+  /** An `auth`'s (or a `resume`'s) visitor id and token expiry (epoch ms). */
+  visitor?: string | null
   expiresAt?: number
 }
 

@@ -86,6 +86,8 @@ export interface ClientEvents {
   /** Every frame the server sends, parsed. */
   message: ServerFrame
   welcome: WelcomeFrame
+  /** The server's answer to the resume token this connection presented (after a reconnect on a WebSocket). */
+  resumed: { resumed: boolean, visitor: string | null }
   tick: TickFrame
   broadcast: BroadcastFrame
   /** A frame that is not a JSON protocol frame. */
@@ -226,7 +228,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       // A token resumes once: the welcome of this connection brings the next one.
       if (token !== null) {
         this.#token = null
-        this.#request({ type: 'resume', token, channels }).catch(() => {})
+        this.#request({ type: 'resume', token, channels }).then((ack) => { this.emit('resumed', { resumed: ack.resumed === true, visitor: typeof ack.visitor === 'string' ? ack.visitor : null }) }, () => {})
       }
       if (this.#getToken === undefined) {
         this.#opened()

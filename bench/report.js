@@ -220,9 +220,9 @@ export function renderStorm (storm) {
   for (const cut of storm.cuts) {
     lines.push(`| ${cut.label} | ${cut.recovered} / ${storm.clients} | ${cut.p50Ms} ms | ${cut.p95Ms} ms | ${cut.maxMs} ms | ${cut.cpuPercent.toFixed(0)}% | ${cut.maxAdmissionWaiting} |`)
   }
-  lines.push('', '| client | complete (every publication once, in order) | duplicates | missed | left behind |', '|---|---:|---:|---:|---:|')
+  lines.push('', '| client | complete (every publication once, in order, or told) | duplicates | missed silently | left behind | channels told `recovered: false` | publications told lost |', '|---|---:|---:|---:|---:|---:|---:|')
   for (const [kind, d] of Object.entries(storm.delivery)) {
-    lines.push(`| ${kind} | ${d.complete} / ${d.clients} | ${d.duplicates} | ${d.gaps} | ${d.behind} |`)
+    lines.push(`| ${kind} | ${d.complete} / ${d.clients} | ${d.duplicates} | ${d.gaps} | ${d.behind} | ${d.notRecovered ?? 0} | ${d.toldMissed ?? 0} |`)
   }
   return lines.join('\n')
 }

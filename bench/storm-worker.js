@@ -4,8 +4,10 @@
  * order across every cut. Three kinds of client, one third each:
  *   - `since`: a WebSocket that resubscribes each channel with the `since` it keeps (as
  *     fastify-realtime/client does);
- *   - `resume`: a bare WebSocket that only keeps the resume token of its welcome and reconnects
- *     with `?resume=`;
+ *   - `resume`: a bare WebSocket that only keeps the resume token of its welcome and, after a
+ *     reconnect, sends it as its first message (`{"type":"resume","token":…}`); after a crash of
+ *     the node (SIGKILL) its channels come back `recovered: false` (told), and it goes on from
+ *     the position the ack names (what it was told it missed is counted, not as a gap);
  *   - `sse`: an event stream that reconnects with its last event id as `Last-Event-ID`, after the
  *     stream's `retry:` (as a browser's EventSource does).
  * After a cut a client has recovered once every channel reached the offset its reconnect's `ack`
@@ -14,7 +16,9 @@
  *   { cmd: 'start', port, count, channels, firstAddress, addresses } → { started, failed }
  *   { cmd: 'status' } → { open, recovering, caughtUp }
  *   { cmd: 'recoveries' } → { recoveries: ms of each recovery since the last call }
- *   { cmd: 'report', finals } → per kind: clients, complete, duplicates, gaps, behind, notRecovered
+ *   { cmd: 'report', finals } → per kind: clients, complete, duplicates, gaps (silent), behind,
+ *     notRecovered (channels answered recovered: false), toldMissed (publications those answers
+ *     said were lost), resumeRefused
  *   { cmd: 'close' } → every client closed, then exit
  */
 import { request as httpRequest } from 'node:http'
@@ -35,7 +39,7 @@ class Client {
     this.kind = kind
     this.localAddress = localAddress
     /** Per channel: { epoch, last, start, duplicates, gaps, top } */
-    this.streams = new Map(target.channels.map((channel) => [channel, { epoch: '', last: -1, start: -1, duplicates: 0, gaps: 0, top: -1 }]))
+    this.streams = new Map(target.channels.map((channel) => [channel, { epoch: '', last: -1, start: -1, duplicates: 0, gaps: 0, top: -1, toldMissed: 0 }]))
     this.open = false
     this.closed = false
     this.cutAt = null
@@ -77,19 +81,17 @@ class Client {
     if (frame.type === 'pub') this.#publication(frame)
     else if (frame.type === 'ack' && typeof frame.channel === 'string' && frame.recovered !== undefined) this.#acked(frame)
     else if (frame.type === 'welcome') this.#welcome(frame)
+    else if ((frame.type === 'ack' && frame.resumed === false) || (frame.type === 'error' && /^resume_/.test(frame.code))) {
+      // Nothing to resume (it should not happen in the storm): resubscribe by hand, counted.
+      this.resumeRefused++
+      this.#subscribeAll()
+    }
   }
 
   #welcome (frame) {
     this.open = true
     this.attempt = 0
-    if (this.kind === 'resume') {
-      if (frame.resumed === false) {
-        // Nothing to resume (it should not happen in the storm): resubscribe by hand, counted.
-        this.resumeRefused++
-        this.#subscribeAll()
-      }
-      this.token = frame.resume
-    }
+    if (this.kind === 'resume') this.token = frame.resume
   }
 
   #acked (ack) {
@@ -100,7 +102,12 @@ class Client {
       stream.last = ack.offset
       stream.epoch = ack.epoch
     } else if (ack.recovered !== true) {
+      // Told: what lies between its last publication and the ack is lost, and it knows it.
       this.notRecovered++
+      if (ack.epoch === stream.epoch && ack.offset > stream.last) {
+        stream.toldMissed += ack.offset - stream.last
+        stream.last = ack.offset
+      }
     }
     stream.top = ack.offset
     if ([...this.streams.values()].every((s) => s.start !== -1)) this.onSubscribed()
@@ -134,13 +141,14 @@ class Client {
   }
 
   #connectSocket () {
-    const query = this.kind === 'resume' && this.token !== null ? `?resume=${encodeURIComponent(this.token)}` : ''
-    const socket = new WebSocket(`ws://127.0.0.1:${target.port}/ws${query}`, { localAddress: this.localAddress })
+    const token = this.kind === 'resume' ? this.token : null
+    const socket = new WebSocket(`ws://127.0.0.1:${target.port}/ws`, { localAddress: this.localAddress })
     this.transport = socket
     let hint = null
     socket.on('open', () => {
-      // A bare client that resumes sends nothing: its token brings everything back.
-      if (this.kind === 'since' || this.token === null) this.#subscribeAll()
+      // A bare client that resumes sends its token, nothing else: the token brings everything back.
+      if (token !== null) socket.send(JSON.stringify({ type: 'resume', token }))
+      else this.#subscribeAll()
     })
     socket.on('message', (data) => this.frame(data.toString()))
     socket.on('close', (code, reason) => {
@@ -221,7 +229,7 @@ process.on('message', async (message) => {
     reply({ open: clients.filter((c) => c.open).length, recovering: clients.filter((c) => c.cutAt !== null).length, clients: clients.length })
   } else if (message.cmd === 'report') {
     const byKind = {}
-    for (const kind of KINDS) byKind[kind] = { clients: 0, complete: 0, duplicates: 0, gaps: 0, behind: 0, notRecovered: 0, resumeRefused: 0 }
+    for (const kind of KINDS) byKind[kind] = { clients: 0, complete: 0, duplicates: 0, gaps: 0, behind: 0, notRecovered: 0, toldMissed: 0, resumeRefused: 0 }
     for (const client of clients) {
       const summary = byKind[client.kind]
       summary.clients++
@@ -230,6 +238,7 @@ process.on('message', async (message) => {
         const final = message.finals[channel]
         summary.duplicates += stream.duplicates
         summary.gaps += stream.gaps
+        summary.toldMissed += stream.toldMissed
         if (stream.epoch !== final.epoch || stream.last !== final.offset) {
           summary.behind++
           complete = false

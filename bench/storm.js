@@ -1,7 +1,7 @@
 /**
  * The reconnect storm: a bench phase (`npm run bench -- --phases=storm`, part of a full run) and a
  * program of its own (`npm run build && node bench/storm.js [--clients=N] [--workers=N] [--kills=N]
- * [--rate=N] [--admission-rate=N] [--admission-burst=N] [--json]`), which test/redis/storm.test.ts
+ * [--sigkills=N] [--rate=N] [--admission-rate=N] [--admission-burst=N] [--json]`), which test/redis/storm.test.ts
  * runs at CI size. It needs redis-server (it starts a private one).
  *
  * One node (bench/storm-server.js) on a private Redis holds N clients (bench/storm-worker.js: a
@@ -10,8 +10,11 @@
  * flow at a steady rate, straight into Redis (so they go on while the node is down). Every
  * client's connection is then cut several times: the node kills every socket (no close frame)
  * `kills` times, then the node is restarted (SIGTERM: a drain with jittered retry hints, then a new
- * process on the same port). After each cut the phase waits until every client has recovered.
- * At the end every client must hold every publication of every channel exactly once, in order.
+ * process on the same port), then `sigkills` times the node is killed with SIGKILL (no drain, no
+ * resume state saved at close) and started again. After each cut the phase waits until every
+ * client has recovered. At the end every client must hold every publication of every channel
+ * exactly once, in order, or, for a token-only client after a SIGKILL, have been told per channel
+ * (`recovered: false`) what it lost: no silent gap.
  *
  * Reported: per cut, the clients cut, p50/p95/max time to recover (from the moment a client saw
  * the cut to the moment it had caught up with every channel), the node's CPU during the storm, the
@@ -34,7 +37,7 @@ const ADDRESSES_PER_WORKER = 16
 const CHANNEL_HISTORY = 5000
 
 /** What a storm runs; `quick` and the test scale it down. */
-export const STORM_PLAN = { clients: 3000, workers: 3, channels: 2, ratePerSec: 10, kills: 2, warmupMs: 2000, gapMs: 2000, recoveryDeadlineMs: 60_000 }
+export const STORM_PLAN = { clients: 3000, workers: 3, channels: 2, ratePerSec: 10, kills: 2, sigkills: 1, warmupMs: 2000, gapMs: 2000, recoveryDeadlineMs: 60_000 }
 
 async function freePort () {
   const server = createServer()
@@ -175,6 +178,16 @@ export async function runStorm (plan, log) {
       node = await startNode()
       return 'restarted'
     })
+    for (let k = 1; k <= (plan.sigkills ?? 0); k++) {
+      // A crash: no drain, nothing saved at close; what the node saved while its clients were open is all there is.
+      await storm(`node SIGKILL ${k}`, async () => {
+        const exited = new Promise((resolve) => node.process.once('exit', resolve))
+        node.process.kill('SIGKILL')
+        await exited
+        node = await startNode()
+        return 'killed'
+      })
+    }
 
     publishing.on = false
     await publishLoop
@@ -190,12 +203,12 @@ export async function runStorm (plan, log) {
     const delivery = {}
     for (const byKind of report) {
       for (const [kind, summary] of Object.entries(byKind)) {
-        const total = delivery[kind] ??= { clients: 0, complete: 0, duplicates: 0, gaps: 0, behind: 0, notRecovered: 0, resumeRefused: 0 }
+        const total = delivery[kind] ??= { clients: 0, complete: 0, duplicates: 0, gaps: 0, behind: 0, notRecovered: 0, toldMissed: 0, resumeRefused: 0 }
         for (const key of Object.keys(total)) total[key] += summary[key]
       }
     }
     const expectedPerChannel = Object.values(finals)[0]?.offset ?? 0
-    log(`storm delivery: ${published} publications on each of ${channels.length} channels; ${Object.entries(delivery).map(([kind, d]) => `${kind}: ${d.complete}/${d.clients} complete, ${d.duplicates} duplicates, ${d.gaps} missed, ${d.behind} behind, ${d.notRecovered} not recovered, ${d.resumeRefused} resumes refused`).join('; ')}`)
+    log(`storm delivery: ${published} publications on each of ${channels.length} channels; ${Object.entries(delivery).map(([kind, d]) => `${kind}: ${d.complete}/${d.clients} complete, ${d.duplicates} duplicates, ${d.gaps} missed, ${d.behind} behind, ${d.notRecovered} channels told not recovered (${d.toldMissed} publications told lost), ${d.resumeRefused} resumes refused`).join('; ')}`)
     const stats = await node.request('stats')
     return { plan, clients: plan.clients, channels: channels.length, publishedPerChannel: expectedPerChannel, cuts, delivery, nodeResources: stats.resources }
   } finally {
@@ -215,6 +228,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     clients: number('clients', STORM_PLAN.clients),
     workers: number('workers', STORM_PLAN.workers),
     kills: number('kills', STORM_PLAN.kills),
+    sigkills: number('sigkills', STORM_PLAN.sigkills),
     ratePerSec: number('rate', STORM_PLAN.ratePerSec),
     ...(args.some((arg) => arg.startsWith('--admission-rate=')) ? { admissionRatePerSec: number('admission-rate', 0) } : {}),
     ...(args.some((arg) => arg.startsWith('--admission-burst=')) ? { admissionBurst: number('admission-burst', 0) } : {})

@@ -138,6 +138,16 @@ export const InvalidChannelListError = createError<[string, string]>(
 )
 
 /**
+ * A resume token in the URL (`?resume=`): a credential there reaches access logs. HTTP 400;
+ * send it in a `resume` frame after the socket opens.
+ */
+export const ResumeInUrlError = createError(
+  'FRT_RESUME_IN_URL',
+  'Connection refused: a resume token never travels in the URL (it would reach access logs); open the socket without it and send {"type":"resume","token":"…"} as its first message',
+  400
+)
+
+/**
  * Codes of the `error` frames the server sends about a client message (docs/PROTOCOL.md lists
  * each). The connection stays open after each of them, unless a close follows (`rate_limited`
  * repeated).
@@ -199,7 +209,11 @@ export const ClientErrorCode = Object.freeze({
   /** The method's handler did not answer within its timeout. */
   RPC_TIMEOUT: 'rpc_timeout',
   /** `rpc` while `maxRpcInFlight` calls of this connection still wait for their answers; the handler did not run. */
-  TOO_MANY_CALLS: 'too_many_calls'
+  TOO_MANY_CALLS: 'too_many_calls',
+  /** A `resume` frame's token was presented before (a token resumes once); the connection stays as it is. */
+  RESUME_TOKEN_USED: 'resume_token_used',
+  /** A `resume` frame that is not the connection's first protocol message; nothing was resumed. */
+  RESUME_NOT_FIRST: 'resume_not_first'
 } as const)
 
 /** Union of the codes in {@link ClientErrorCode}. */
@@ -302,7 +316,8 @@ export const errorCodes = Object.freeze({
   FRT_SERVER_BUSY: ServerBusyError,
   FRT_STREAM_NOT_FOUND: StreamNotFoundError,
   FRT_STREAM_FORBIDDEN: StreamForbiddenError,
-  FRT_INVALID_CHANNEL_LIST: InvalidChannelListError
+  FRT_INVALID_CHANNEL_LIST: InvalidChannelListError,
+  FRT_RESUME_IN_URL: ResumeInUrlError
 })
 
 /** What an application's error code may be: 1–64 letters, digits, `_ . -`, starting with a letter. */

@@ -16,7 +16,7 @@ import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
 import { IdentityResolver, type Identity } from './auth/identity.js'
 import { TokenVerifier } from './auth/tokens.js'
 import { clientIp } from './upgrade/client-ip.js'
-import { CloseCode, InvalidOptionError } from './errors.js'
+import { ClientErrorCode, CloseCode, InvalidOptionError } from './errors.js'
 import { RpcService } from './rpc/rpc-service.js'
 import { UserIndex } from './users/user-index.js'
 import { UserService, type DisconnectTarget } from './users/user-service.js'
@@ -39,6 +39,7 @@ import { NodeReports } from './api/node-reports.js'
 import { startWebhooks } from './api/start-webhooks.js'
 import { ControlRouter } from './node/control.js'
 import { UpgradeResumption } from './upgrade/resume.js'
+import { ResumeFrames } from './node/resume-frames.js'
 
 /** ws's readyState for an open socket. */
 const OPEN = 1
@@ -165,7 +166,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // Cross-node work of the transports: POSTs relayed to their stream's node, resume takeovers.
   const relay = new SseRelay(async (message) => { await control.send(message) })
   const resumeStore = new ResumeStore({
-    adapter: { stateSet: async (key, value, ttlMs) => { await adapter.stateSet(key, value, ttlMs) }, stateGet: async (key) => await adapter.stateGet(key), control: async (message) => { await control.send(message) } },
+    adapter: { stateSet: async (key, value, ttlMs) => { await adapter.stateSet(key, value, ttlMs) }, stateGet: async (key) => await adapter.stateGet(key), stateClaim: async (key, value, ttlMs) => await adapter.stateClaim(key, value, ttlMs), control: async (message) => { await control.send(message) } },
     ttlMs: options.resumeTtlMs,
     pendingChannels: (connection) => channels.pendingChannels(connection),
     find: (id) => node.hub.get(id),
@@ -201,6 +202,12 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     }
   })
   channels.attach(node)
+  // What changes rarely (visitor, channel set) is saved while a WebSocket is open, so a crash of
+  // this node still leaves it behind (resume-store.ts), and refreshed before its TTL runs out.
+  node.onChannelSetChange = (connection) => { if (!(connection instanceof SseConnection)) resumeStore.changed(connection) }
+  const liveRefresh = setInterval(() => {
+    resumeStore.refreshOpen([...node.hub].filter((connection) => !(connection instanceof SseConnection)))
+  }, Math.max(500, Math.floor(options.resumeTtlMs / 2))).unref()
   control.on('broadcast', (message) => { node.broadcast(message.data) })
   const nodeReports = new NodeReports(nodeId, control, () => {
     const stats = node.stats()
@@ -216,6 +223,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     hold: (connection) => { node.hold(connection) },
     release: (connection) => { node.release(connection) },
     onIdentified: (connection) => {
+      resumeStore.changed(connection)
       users.add(connection)
       targeting.atConnect(connection, undefined).catch(() => {}) // it logs its own failures
     },
@@ -225,6 +233,25 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
   const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, maxInFlightPerConnection: options.maxRpcInFlight, send: (connection, message) => node.sendTo(connection, message), log: fastify.log })
   if (options.rpc.size > 0) node.handle('rpc', (connection, message) => { rpc.handle(connection, message) })
+  const resumeFrames = new ResumeFrames({
+    tokens: resumeTokens,
+    store: resumeStore,
+    send: (connection, message) => { node.sendTo(connection, message) },
+    hold: (connection) => { node.hold(connection) },
+    release: (connection) => { node.release(connection) },
+    identified: async (connection, who, positions) => {
+      resumeStore.changed(connection)
+      users.add(connection)
+      auth.start(connection, who)
+      await targeting.atConnect(connection, undefined, positions)
+    },
+    restore: async (connection, entries, rewind) => { await channels.restore(connection, entries, rewind) }
+  })
+  // Only a WebSocket resumes with a token (an event stream has its Last-Event-ID).
+  node.handle('resume', (connection, message) => {
+    if (connection instanceof SseConnection) node.sendTo(connection, { type: 'error', code: ClientErrorCode.UNSUPPORTED, message: 'An event stream resumes with its Last-Event-ID, not a "resume" message.', ...(message.id === undefined ? {} : { id: message.id }) })
+    else resumeFrames.handle(connection, message)
+  })
   node.onConnectionClose((connection) => {
     auth.remove(connection)
     users.remove(connection)
@@ -235,6 +262,8 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const gate = new UpgradeGate({ options, identity, metrics: options.metrics, draining: () => node.draining })
   const drain = async (): Promise<void> => {
     auth.stop()
+    clearInterval(liveRefresh)
+    resumeStore.stopLive()
     gate.cancelWaiting()
     // Refreshed now, while the positions are final (a closing socket is sent nothing more), in
     // case the grace runs out before the sockets close; their close saves them once more.
@@ -260,7 +289,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
    * the server's own (the `subscribe` option) first, each from the position the request names for
    * it, then the rest of the list, as the connection's own subscriptions.
    */
-  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }): void => {
+  const acceptConnection = (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'resume' | 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }): void => {
     node.accept(connection, welcome)
     users.add(connection)
     auth.start(connection, who)
@@ -275,18 +304,20 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   }
 
   const releaseUpgrade = trackUpgradeResponses(fastify)
-  const resumption = new UpgradeResumption({ tokens: resumeTokens, store: resumeStore, identityOf: (request) => gate.identityOf(request), maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection })
+  const resumption = new UpgradeResumption({ identityOf: (request) => gate.identityOf(request), maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection })
   const wsHandler = (socket: WebSocket, request: FastifyRequest): void => {
     // Our errorHandler's listener only repeats the connection's own error log (see upgrade-release.ts).
     const inherited = ownsWebsocket ? socket.listeners('error') : []
-    // What the upgrade resumes (its identity among it) was decided before the 101.
+    // What the upgrade asks for (its `channels`) was read before the 101; a token comes in a `resume` frame.
     const resumed = resumption.take(request)
     const who = resumed.identity
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain` releases coalesced ticks.
     // The connection wires the socket's events as it is made: before any await, so nothing is missed.
     const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: who.visitor, requestId: request.id }, true)
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
-    acceptConnection(connection, request, who, { resume: resumeTokens.issue(connection.id), ...(resumed.resumed === undefined ? {} : { resumed: resumed.resumed }) }, { entries: resumed.channels, rewind: resumed.rewind })
+    acceptConnection(connection, request, who, { resume: resumeTokens.issue(connection.id) }, { entries: resumed.channels, rewind: resumed.rewind })
+    // A connection with an identity or channels from the start leaves them behind even if this node crashes.
+    if (who.visitor !== null) resumeStore.changed(connection)
     // Nothing reads the request after this: let the socket stop retaining it.
     releaseUpgrade(request, socket, inherited)
   }
@@ -300,7 +331,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     if (!servesOurSockets) return
     const existing = route.onRequest
     route.onRequest = [gate.onRequest, ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing])]
-    // What a resume token brings back is read before the 101, once the gate admitted the upgrade.
+    // What the upgrade asks for is read before the 101 (a `?resume=` is refused there), once the gate admitted it.
     const handlers = route.preHandler
     route.preHandler = [...(handlers === undefined ? [] : Array.isArray(handlers) ? handlers : [handlers]), resumption.preHandler]
   })
@@ -401,6 +432,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   } satisfies RealtimeDecorator)
 
   fastify.addHook('onClose', async () => {
+    clearInterval(liveRefresh)
     webhooks?.close()
     node.ticker?.stop()
     node.heartbeat?.stop()

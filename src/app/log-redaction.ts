@@ -1,6 +1,9 @@
 /**
- * Credentials never reach the logs: the values of `cookie`, `authorization`, `proxy-authorization`
- * and `set-cookie` (names in any case) are replaced in any headers object logged at the top level
+ * Credentials never reach the logs. A request line (Fastify's `req`) logs the path without its
+ * query string ({@link serializeRequestRedacted}): a client that puts `?token=` (or any secret)
+ * in a URL by mistake does not leak it. The values of `cookie`, `authorization`,
+ * `proxy-authorization`, `set-cookie` and `realtime-stream` (an event stream's key; names in
+ * any case) are replaced in any headers object logged at the top level
  * (`{ headers }`, also as a child logger's binding), one level down (`{ request: { headers } }`,
  * `{ upgrade: … }`), and on a serialised error (`{ err }` whose error carries `headers`).
  * Wired in server-options.ts: {@link redactHeaders} and {@link serializeErrorRedacted} as pino
@@ -17,7 +20,7 @@
 export const LOG_CENSOR = '[redacted]'
 
 /** Header names (lower case) whose values are credentials: a session cookie or a token. */
-const SECRET_HEADERS: ReadonlySet<string> = new Set(['cookie', 'authorization', 'proxy-authorization', 'set-cookie'])
+const SECRET_HEADERS: ReadonlySet<string> = new Set(['cookie', 'authorization', 'proxy-authorization', 'set-cookie', 'realtime-stream'])
 
 /**
  * Keys that pino hands to a serializer: Fastify's `req` and `res` (their output has no headers),
@@ -86,4 +89,44 @@ export function redactLogObject (object: LogRecord): LogRecord {
  */
 export function serializeErrorRedacted<E, S extends LogRecord> (serialize: (error: E) => S): (error: E) => S {
   return (error) => censorNestedHeaders(serialize(error))
+}
+
+/** What a request line shows of a request (Fastify's own `req` serializer's fields). */
+interface LoggedRequest {
+  [field: string]: unknown
+  method: string
+  url: string
+  version: string | undefined
+  host: string | undefined
+  remoteAddress: string | undefined
+  remotePort: number | undefined
+}
+
+/** The part of a request Fastify hands to the `req` serializer that it reads. */
+interface RequestLike {
+  method?: string
+  url?: string
+  headers?: Record<string, string | string[] | undefined>
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number } | null
+}
+
+/**
+ * pino serializer of Fastify's `req` (its request lines): Fastify's own fields, with the URL cut
+ * before its query string. The query is where a misplaced credential would be (`?token=…`); no
+ * route of fastify-realtime reads a secret from it (a `?resume=` is refused).
+ */
+export function serializeRequestRedacted (request: RequestLike): LoggedRequest {
+  const url = request.url ?? ''
+  const query = url.indexOf('?')
+  const version = request.headers?.['accept-version']
+  return {
+    method: request.method ?? '',
+    url: query === -1 ? url : url.slice(0, query),
+    version: typeof version === 'string' ? version : undefined,
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort
+  }
 }

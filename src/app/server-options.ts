@@ -5,7 +5,7 @@
 import type { FastifyServerOptions } from 'fastify'
 import { stdSerializers } from 'pino'
 import type { AppConfig } from './config.js'
-import { redactHeaders, redactLogObject, serializeErrorRedacted } from './log-redaction.js'
+import { redactHeaders, redactLogObject, serializeErrorRedacted, serializeRequestRedacted } from './log-redaction.js'
 
 /**
  * Build Fastify's constructor options.
@@ -16,9 +16,10 @@ export function buildServerOptions (config: AppConfig): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,
-      // Credentials are censored by log-redaction.ts (see there why not pino's `redact`).
+      // Credentials are censored by log-redaction.ts (see there why not pino's `redact`); request
+      // lines show paths without their query strings.
       formatters: { log: redactLogObject },
-      serializers: { headers: redactHeaders, err: serializeErrorRedacted(stdSerializers.err) }
+      serializers: { req: serializeRequestRedacted, headers: redactHeaders, err: serializeErrorRedacted(stdSerializers.err) }
     },
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     // Never hang up a request because a client was slow to send its headers, but do bound it.

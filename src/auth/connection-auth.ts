@@ -103,10 +103,11 @@ export class ConnectionAuth {
   }
 
   /**
-   * The node's message guard: with `requireAuth`, an anonymous connection may only send `auth`.
+   * The node's message guard: with `requireAuth`, an anonymous connection may only send `auth`,
+   * or `resume` (which may bring its identity back).
    */
   guard (connection: Connection, message: ClientMessage): Pick<ErrorMessage, 'code' | 'message'> | null {
-    if (!this.#options.requireAuth || connection.visitor !== null || message.type === 'auth') return null
+    if (!this.#options.requireAuth || connection.visitor !== null || message.type === 'auth' || message.type === 'resume') return null
     return { code: ClientErrorCode.AUTH_REQUIRED, message: 'Authenticate first: send {"type":"auth","token":"…"}.' }
   }
 

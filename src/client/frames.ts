@@ -20,10 +20,8 @@ export interface WelcomeFrame {
   /** The visitor (session) id the server identified, or null. */
   visitor: string | null
   tickIntervalMs: number
-  /** A WebSocket's resume token. */
+  /** A WebSocket's resume token (single-use: sent in a `resume` frame after the next open). */
   resume?: string
-  /** Whether the token this connection presented was honoured. */
-  resumed?: boolean
   /** An event stream's key for its POSTs. */
   stream?: string
 }
@@ -81,8 +79,10 @@ export interface AckFrame {
   recovered?: boolean
   /** An `rpc`'s result. */
   result?: unknown
-  /** An `auth`'s visitor id and token expiry (epoch ms). */
-  visitor?: string
+  /** A `resume`'s answer: whether the token was honoured. */
+  resumed?: boolean
+  /** An `auth`'s (or a `resume`'s) visitor id and token expiry (epoch ms). */
+  visitor?: string | null
   expiresAt?: number
 }
 
@@ -137,6 +137,7 @@ export type ClientRequest =
   | { type: 'unsub', channel: string }
   | { type: 'pub', channel: string, data: unknown, key: string }
   | { type: 'auth', token: string }
+  | { type: 'resume', token: string, channels: Array<{ channel: string, since: StreamPosition }> }
   | { type: 'rpc', method: string, data: unknown }
 
 /**

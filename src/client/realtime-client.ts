@@ -10,9 +10,9 @@
  *
  * Where WebSockets are blocked it falls back by itself to the server's event stream (an
  * `EventSource` and POSTs, sse-socket.ts), with the same API, and tries a WebSocket again now and
- * then. On a WebSocket it reconnects with its resume token (the identity comes back with it),
- * while its subscriptions resume from its own positions, which are exact whatever cut the
- * connection.
+ * then. On a WebSocket it reconnects and sends its resume token in its first message (never in
+ * the URL; the identity comes back with it), while its subscriptions resume from its own
+ * positions, which are exact whatever cut the connection.
  */
 import { Emitter } from './emitter.js'
 import { ClientSideCode, RealtimeError } from './errors.js'
@@ -86,6 +86,8 @@ export interface ClientEvents {
   /** Every frame the server sends, parsed. */
   message: ServerFrame
   welcome: WelcomeFrame
+  /** The server's answer to the resume token this connection presented (after a reconnect on a WebSocket). */
+  resumed: { resumed: boolean, visitor: string | null }
   tick: TickFrame
   broadcast: BroadcastFrame
   /** A frame that is not a JSON protocol frame. */
@@ -210,18 +212,24 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     if (this.#socket !== null) return
     const transport = this.transport
     this.#setStatus({ status: 'connecting', transport })
-    // The token brings the identity back. `channels=` names only the subscriptions the server
+    // The token brings the identity back (a `resume` frame, first thing after the open: never in
+    // a URL). Its `channels`, or the stream's `channels=`, name only the subscriptions the server
     // makes at connect, with their positions, so it makes them again from there (nothing missed);
     // this client resubscribes its own with `since` itself.
     const channels = this.#connectChannels()
-    const query = [...(this.#token === null || transport === 'sse' ? [] : [`resume=${encodeURIComponent(this.#token)}`]), ...(channels === '' && (this.#token === null || transport === 'sse') ? [] : [`channels=${encodeURIComponent(channels)}`])].join('&')
+    const token = transport === 'sse' ? null : this.#token
     const socket = transport === 'sse' && this.#sse !== null
-      ? new SseSocket(withQuery(this.#sse.url, query), this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
-      : new this.#options.WebSocket(withQuery(this.url, query)) as SocketLike
+      ? new SseSocket(withQuery(this.#sse.url, channels.length === 0 ? '' : `channels=${encodeURIComponent(channels.map(({ channel, since }) => `${channel}|${listEpoch(since.epoch)}|${since.offset.toString(36)}`).join(','))}`), this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
+      : new this.#options.WebSocket(this.url) as SocketLike
     this.#socket = socket
     let opened = false
     socket.onopen = () => {
       opened = true
+      // A token resumes once: the welcome of this connection brings the next one.
+      if (token !== null) {
+        this.#token = null
+        this.#request({ type: 'resume', token, channels }).then((ack) => { this.emit('resumed', { resumed: ack.resumed === true, visitor: typeof ack.visitor === 'string' ? ack.visitor : null }) }, () => {})
+      }
       if (this.#getToken === undefined) {
         this.#opened()
         return
@@ -342,13 +350,13 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
   }
 
   /** The subscriptions the server made at connect, with where each stands, as a channel list. */
-  #connectChannels (): string {
-    const entries: string[] = []
+  #connectChannels (): Array<{ channel: string, since: StreamPosition }> {
+    const entries: Array<{ channel: string, since: StreamPosition }> = []
     for (const subscription of this.subscriptions.values()) {
-      const position = subscription.source === 'connect' ? subscription.position : null
-      if (position !== null) entries.push(`${subscription.channel}|${listEpoch(position.epoch)}|${position.offset.toString(36)}`)
+      const since = subscription.source === 'connect' ? subscription.position : null
+      if (since !== null) entries.push({ channel: subscription.channel, since })
     }
-    return entries.join(',')
+    return entries
   }
 
   #opened (): void {

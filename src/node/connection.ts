@@ -57,6 +57,8 @@ export interface ConnectionEvents {
   error: (connection: Connection, error: Error) => void
   /** The client answered a {@link Connection.ping}. */
   pong?: (connection: Connection) => void
+  /** The client left a channel it was followed in (its resume state's channel set changed). */
+  left?: (connection: Connection) => void
 }
 
 /** A node's send budget, the same for all its connections (see send-budget.ts). */
@@ -112,6 +114,7 @@ export function connectionSlotIndex (field: 'tickSlot' | 'heartbeatSlot' | 'auth
 const CLOSED = 1
 const HOLDS_GATE_SLOT = 2
 const RESUMABLE = 4
+const SPOKE = 8
 
 /** A message that arrived while the connection's messages were held (an `auth` being verified). */
 export type HeldMessage = readonly [data: InboundData, isBinary: boolean]
@@ -269,6 +272,7 @@ export abstract class Connection implements ConnectionInfo {
   unsubscribed (channel: string): void {
     if (this.closed || this.positions?.remove(channel) !== true) return
     this.positionsChanged()
+    this.#shared.events.left?.(this)
   }
 
   // ---- identity and logging ----
@@ -361,6 +365,16 @@ export abstract class Connection implements ConnectionInfo {
   /** Whether the transport follows the client's positions to resume it (what it leaves is saved when it ends). */
   get resumable (): boolean {
     return (this.#flags & RESUMABLE) !== 0
+  }
+
+  /** Whether the client has sent a protocol message (a `resume` must be the first). */
+  get spoke (): boolean {
+    return (this.#flags & SPOKE) !== 0
+  }
+
+  /** The client sent a protocol message. */
+  markSpoke (): void {
+    this.#flags |= SPOKE
   }
 
   /** The transport resumes its client: its positions are followed and saved when it ends. */

@@ -119,6 +119,8 @@ export class RealtimeNode {
   readonly #startedAt = Date.now()
   readonly #shared: ConnectionShared
   readonly #handlers: MessageHandlers = {}
+  /** Told when a connection starts or stops following a channel (its resume state's channel set). */
+  onChannelSetChange: ((connection: Connection) => void) | null = null
   readonly #closeListeners: Array<(connection: Connection) => void> = []
   readonly #openListeners: Array<(connection: Connection) => void> = []
   #guard: MessageGuard | null = null
@@ -158,7 +160,8 @@ export class RealtimeNode {
         message: (connection, data, isBinary) => this.#onMessage(connection, data, isBinary),
         close: (connection, code, reason) => this.#onClose(connection, code, reason),
         error: (connection, error) => connection.log.warn({ err: error }, 'client error'),
-        ...(heartbeat === null ? {} : { pong: (connection: Connection) => heartbeat.pong(connection) })
+        ...(heartbeat === null ? {} : { pong: (connection: Connection) => heartbeat.pong(connection) }),
+        left: (connection) => { this.onChannelSetChange?.(connection) }
       },
       log,
       requestIdLabel,
@@ -231,7 +234,7 @@ export class RealtimeNode {
    * wired its events when it was made (synchronously after the upgrade), so nothing is missed.
    * @param welcome - what the transport adds to the welcome (a resume token, a stream key)
    */
-  accept (connection: Connection, welcome: Pick<WelcomeMessage, 'resume' | 'resumed' | 'stream'> = {}): void {
+  accept (connection: Connection, welcome: Pick<WelcomeMessage, 'resume' | 'stream'> = {}): void {
     this.hub.add(connection)
     this.ticker?.add(connection)
     this.heartbeat?.add(connection)
@@ -268,8 +271,11 @@ export class RealtimeNode {
    */
   sendTo (connection: Connection, message: ServerMessage, position?: FramePosition): boolean {
     const frame = textFrame(encode(message), message.type === 'pub' ? message : position)
+    // A subscribe's answer that starts following a channel changes the connection's channel set.
+    const joins = position !== undefined && connection.resumable && connection.positions?.get(position.channel) === undefined
     const sent = connection.deliver(frame, 'message')
     if (sent) this.#options.metrics.frameOut(message.type, frame.payloadBytes, 1)
+    if (joins) this.onChannelSetChange?.(connection)
     return sent
   }
 
@@ -414,6 +420,7 @@ export class RealtimeNode {
       const error: ErrorMessage = { type: 'error', code: ClientErrorCode.INTERNAL_ERROR, message: 'The server failed to handle this message.' }
       this.#sendError(connection, id === undefined ? error : { ...error, id })
     }
+    connection.markSpoke()
   }
 
   /**

@@ -4,10 +4,20 @@
  * subscribes to, and the position its client reached in each (as the frames it was sent say,
  * less what its transport never handed to the network).
  *
- * Saved when the connection ends and when the node drains (refreshing the TTL), never per frame.
- * A reconnect that finds nothing saved yet asks the node holding the old connection to let go of
- * it (a control message): that node cuts it, which saves it, and the reconnect reads it a moment
- * later. That covers a client that comes back before its old node noticed it was gone.
+ * Two forms. The full state (positions included) is saved when the connection ends and when the
+ * node drains, never per frame. What changes rarely (the visitor, the set of channels) is also
+ * saved while the connection is open, each time it changes (batched per event-loop turn) and
+ * refreshed before its TTL runs out ({@link ResumeStore.refreshOpen}), marked `l` (live): after
+ * a crash (SIGKILL, power loss) that is all there is, and its channels resume with no position
+ * (each answered `recovered: false`, so the client knows), never as a silent fresh start.
+ *
+ * A reconnect that finds no full state asks the node holding the old connection to let go of it
+ * (a control message): that node cuts it, which saves it, and the reconnect reads it a moment
+ * later. That covers a client that comes back before its old node noticed it was gone; when the
+ * old node is dead, the live form is what resumes.
+ *
+ * A token resumes once: its first presentation claims it in the adapter (atomic on every node,
+ * {@link ResumeStore.claim}); a second is refused.
  */
 import type { ControlMessage } from '../adapters/adapter.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
@@ -19,14 +29,17 @@ export interface ResumeState {
   visitor: Visitor | null
   /** When the visitor came from a token: its expiry (epoch ms), which a resume must not outlive. */
   expiresAt: number | null
-  /** Each channel with where to resume it (absent: its subscribe had not been answered yet). */
+  /** Each channel with where to resume it (absent: its subscribe had not been answered yet, or the state is {@link live}). */
   channels: ChannelListEntry[]
+  /** Saved while the connection was open (its node died since): no position is proved. */
+  live: boolean
 }
 
 /** What the store needs from the adapter. */
 export interface ResumeAdapter {
   stateSet: (key: string, value: unknown, ttlMs: number) => Promise<void>
   stateGet: (key: string) => Promise<unknown>
+  stateClaim: (key: string, value: unknown, ttlMs: number) => Promise<boolean>
   control: (message: ControlMessage) => Promise<void>
 }
 
@@ -42,11 +55,12 @@ export interface ResumeStoreOptions {
   onError: (err: unknown, connection: Connection) => void
 }
 
-/** Stored form: `{ v: visitor, x?: token expiry, c: [[channel, epoch, offset] | [channel]] }`. */
+/** Stored form: `{ v: visitor, x?: token expiry, c: [[channel, epoch, offset] | [channel]], l?: 1 (live) }`. */
 interface Stored {
   v: Visitor | null
   x?: number
   c: Array<[string, string, number] | [string]>
+  l?: 1
 }
 
 const TAKEOVER = 'resume.takeover'
@@ -58,6 +72,11 @@ export function resumeKey (connectionId: string): string {
   return `resume:${connectionId}`
 }
 
+/** The shared-state key that records the one use of a connection's resume token. */
+export function resumeUsedKey (connectionId: string): string {
+  return `resume-used:${connectionId}`
+}
+
 function isVisitor (value: unknown): value is Visitor {
   if (typeof value !== 'object' || value === null) return false
   const { id, name } = value as Record<string, unknown>
@@ -66,7 +85,7 @@ function isVisitor (value: unknown): value is Visitor {
 
 function parseStored (value: unknown): ResumeState | null {
   if (typeof value !== 'object' || value === null) return null
-  const { v, x, c } = value as Partial<Stored>
+  const { v, x, c, l } = value as Partial<Stored>
   if ((v !== null && !isVisitor(v)) || !Array.isArray(c) || (x !== undefined && !Number.isSafeInteger(x))) return null
   const channels: ChannelListEntry[] = []
   for (const entry of c) {
@@ -75,7 +94,7 @@ function parseStored (value: unknown): ResumeState | null {
     else if (typeof entry[1] === 'string' && Number.isSafeInteger(entry[2])) channels.push({ channel: entry[0], since: { epoch: entry[1], offset: entry[2] as number } })
     else return null
   }
-  return { visitor: v ?? null, expiresAt: x ?? null, channels }
+  return { visitor: v ?? null, expiresAt: x ?? null, channels, live: l === 1 }
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms).unref()) }
@@ -87,6 +106,10 @@ export class ResumeStore {
   readonly #options: ResumeStoreOptions
   /** Saves under way (a drain waits for them). */
   readonly #saving = new Set<Promise<void>>()
+  /** Open connections whose visitor or channel set changed this turn (saved together, once each). */
+  readonly #changed = new Set<Connection>()
+  /** Set once the node drains: its full saves must not be overwritten by a live form after them. */
+  #stopped = false
 
   constructor (options: ResumeStoreOptions) {
     this.#options = options
@@ -100,11 +123,60 @@ export class ResumeStore {
   /** Save what a resumable connection has now (its positions, its subscribes in flight). */
   save (connection: Connection): void {
     if (!connection.resumable) return
+    this.#changed.delete(connection)
+    this.#write(connection, false)
+  }
+
+  /**
+   * An open connection's visitor or channel set changed: save its live form (no positions) at the
+   * end of this turn, so that a crash of its node leaves its identity and channels behind.
+   */
+  changed (connection: Connection): void {
+    if (!connection.resumable || connection.closed || this.#stopped) return
+    if (this.#changed.size === 0) setImmediate(() => { this.#saveChanged() }).unref()
+    this.#changed.add(connection)
+  }
+
+  /**
+   * Save the live form of every open connection that has something to resume (a visitor or a
+   * channel) again, before its TTL runs out; the node calls it every half `resumeTtlMs`.
+   */
+  refreshOpen (connections: Iterable<Connection>): void {
+    if (this.#stopped) return
+    for (const connection of connections) {
+      if (connection.resumable && !connection.closed && (connection.visitor !== null || (connection.positions?.size ?? 0) > 0)) this.#write(connection, true)
+    }
+  }
+
+  /**
+   * Record the one use of a connection's token, atomically across nodes.
+   * @returns true for the first presentation, false when it was presented before
+   */
+  async claim (connectionId: string): Promise<boolean> {
+    // Kept as long as the state it would resume can last: a live form refreshed, then a full one.
+    return await this.#options.adapter.stateClaim(resumeUsedKey(connectionId), 1, 2 * this.#options.ttlMs)
+  }
+
+  /** The node drains: from now on only full states are saved. */
+  stopLive (): void {
+    this.#stopped = true
+    this.#changed.clear()
+  }
+
+  #saveChanged (): void {
+    if (this.#stopped) return
+    for (const connection of this.#changed) if (!connection.closed) this.#write(connection, true)
+    this.#changed.clear()
+  }
+
+  #write (connection: Connection, live: boolean): void {
     const positions = connection.positions
     const c: Stored['c'] = []
-    if (positions !== null) for (const [channel, { epoch, offset }] of positions.entries()) c.push([channel, epoch, offset])
-    for (const channel of this.#options.pendingChannels(connection)) if (positions?.get(channel) === undefined) c.push([channel])
+    // The live form names channels only: a position saved now would be stale after a crash.
+    if (positions !== null) for (const [channel, { epoch, offset }] of positions.entries()) c.push(live ? [channel] : [channel, epoch, offset])
+    if (!live) for (const channel of this.#options.pendingChannels(connection)) if (positions?.get(channel) === undefined) c.push([channel])
     const stored: Stored = { v: connection.visitor === null ? null : { id: connection.visitor.id, ...(connection.visitor.name === undefined ? {} : { name: connection.visitor.name }) }, c }
+    if (live) stored.l = 1
     // A visitor established by a token is resumed only until that token's expiry.
     if (connection.tokenExpiresAt > 0) stored.x = connection.tokenExpiresAt
     const saving = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
@@ -125,22 +197,24 @@ export class ResumeStore {
   }
 
   /**
-   * The state a token's connection left. When nothing is saved yet, the node that holds the old
-   * connection is asked to cut it (which saves it), and the state is read again a few times.
+   * The state a token's connection left. When no full state is saved yet (the old connection may
+   * still be open somewhere), the node that holds it is asked to cut it (which saves it), and the
+   * state is read again a few times; when no full state comes (its node is dead), the live form.
    * @returns the state, or null when there is none (expired, or the old node is gone without saving)
    */
   async load (connectionId: string): Promise<ResumeState | null> {
     const { adapter } = this.#options
     const key = resumeKey(connectionId)
-    const found = parseStored(await adapter.stateGet(key))
-    if (found !== null) return found
+    let found = parseStored(await adapter.stateGet(key))
+    if (found !== null && !found.live) return found
     await adapter.control({ kind: TAKEOVER, connection: connectionId })
     for (const wait of TAKEOVER_READS_MS) {
       await sleep(wait)
       const state = parseStored(await adapter.stateGet(key))
-      if (state !== null) return state
+      if (state !== null && !state.live) return state
+      found = state ?? found
     }
-    return null
+    return found
   }
 
   /** A control message: another node asks for one of this node's connections (it is being resumed there). */

@@ -1,7 +1,7 @@
 /**
- * Resume tokens: what a WebSocket's `welcome` hands its client so that, after a reconnect, one
- * query parameter (`?resume=<token>`) gets back its identity, every subscription and every
- * position, on any node.
+ * Resume tokens: what a WebSocket's `welcome` hands its client so that, after a reconnect, its
+ * first message (`{"type":"resume","token":…}`, resume-frames.ts; never a URL) gets back its
+ * identity, every subscription and every position, on any node, once.
  *
  * A token names its connection and an expiry, signed with HMAC-SHA256 under the `resumeSecret`
  * (every node of a deployment shares it), so a client can neither forge one nor point one at

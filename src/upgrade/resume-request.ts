@@ -5,14 +5,15 @@
  * - `channels`: a channel list (wire/channel-list.ts), subscribed at once, each with `since`
  *   where it names a position: `?channels=chat,prices|Q2x9aa0b|2s`;
  * - `rewind`: for the entries without a position, replay that many recent publications first;
- * - `resume`: a WebSocket's resume token (resume.ts);
+ * - never a resume token: `resume` in the URL is refused (400 `FRT_RESUME_IN_URL`), since a URL
+ *   reaches access logs; a WebSocket sends its token in a `resume` frame (node/resume-frames.ts);
  * - `Last-Event-ID` (or the `lastEventId` parameter, for a stream opened anew): an event
  *   stream's last id, which names every channel and position it had.
  *
  * Anything unreadable is refused before the connection exists (400 `FRT_INVALID_CHANNEL_LIST`).
  */
 import type { FastifyRequest } from 'fastify'
-import { InvalidChannelListError } from '../errors.js'
+import { InvalidChannelListError, ResumeInUrlError } from '../errors.js'
 import { parseChannelList, type ChannelListEntry } from '../wire/channel-list.js'
 
 /** What a connection asks to get back. */
@@ -21,8 +22,6 @@ export interface ResumeRequest {
   channels: ChannelListEntry[] | undefined
   /** Replay for the entries without a position. */
   rewind: number
-  /** A resume token, when given. */
-  resume: string | undefined
   /** An event stream's last id (header first, then the query parameter), when given. */
   lastEventId: string | undefined
 }
@@ -41,9 +40,11 @@ function single (query: Record<string, unknown>, name: string): string | undefin
  * Read what a request asks to get back.
  * @param maxEntries - most channels a connection may subscribe to
  * @throws InvalidChannelListError (400) naming what cannot be read
+ * @throws ResumeInUrlError (400) for a `resume` parameter
  */
 export function readResumeRequest (request: FastifyRequest, maxEntries: number): ResumeRequest {
   const query = (typeof request.query === 'object' && request.query !== null ? request.query : {}) as Record<string, unknown>
+  if (query.resume !== undefined) throw new ResumeInUrlError()
   const channelsText = single(query, 'channels')
   let channels: ChannelListEntry[] | undefined
   if (channelsText !== undefined) {
@@ -58,5 +59,5 @@ export function readResumeRequest (request: FastifyRequest, maxEntries: number):
   }
   const header = request.headers['last-event-id']
   const lastEventId = (typeof header === 'string' && header !== '' ? header : undefined) ?? single(query, 'lastEventId')
-  return { channels, rewind, resume: single(query, 'resume'), lastEventId: lastEventId === '' ? undefined : lastEventId }
+  return { channels, rewind, lastEventId: lastEventId === '' ? undefined : lastEventId }
 }

@@ -46,6 +46,25 @@ export const AuthSchema = Type.Object({
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
+/** Longest resume token, in characters (a token is about 50). */
+const MAX_RESUME_TOKEN_LENGTH = 256
+/** Most channels a `resume` frame may name (each is also bounded by maxSubscriptionsPerConnection). */
+const MAX_RESUME_CHANNELS = 1024
+
+/**
+ * `{"type":"resume","token":"…"}`: a WebSocket's first message, resuming the connection whose
+ * `welcome` gave the token (identity, subscriptions, positions). With `channels`, the client names
+ * its channels and positions itself and the token brings back the identity only.
+ */
+export const ResumeSchema = Type.Object({
+  type: Type.Literal('resume'),
+  token: Type.String({ minLength: 1, maxLength: MAX_RESUME_TOKEN_LENGTH }),
+  channels: Type.Optional(Type.Array(Type.Object({ channel: ChannelName, since: Type.Optional(StreamPositionSchema) }, { additionalProperties: false }), { maxItems: MAX_RESUME_CHANNELS })),
+  /** For the `channels` without `since`: replay up to this many recent publications first. */
+  rewind: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+  id: Type.Optional(RequestIdSchema)
+}, { additionalProperties: false })
+
 /** Method names: 1–128 letters, digits and `_ . : / -`, starting with a letter. */
 export const METHOD_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_.:/-]{0,127}$'
 
@@ -86,15 +105,17 @@ export type UnsubscribeRequest = Static<typeof UnsubscribeSchema>
 export type PublishRequest = Static<typeof PublishSchema>
 export type AuthRequest = Static<typeof AuthSchema>
 export type RpcRequest = Static<typeof RpcSchema>
+export type ResumeFrame = Static<typeof ResumeSchema>
 /** Every protocol message a client may send. */
-export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest | AuthRequest | RpcRequest
+export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest | AuthRequest | RpcRequest | ResumeFrame
 
 const validators = {
   sub: TypeCompiler.Compile(SubscribeSchema),
   unsub: TypeCompiler.Compile(UnsubscribeSchema),
   pub: TypeCompiler.Compile(PublishSchema),
   auth: TypeCompiler.Compile(AuthSchema),
-  rpc: TypeCompiler.Compile(RpcSchema)
+  rpc: TypeCompiler.Compile(RpcSchema),
+  resume: TypeCompiler.Compile(ResumeSchema)
 } as const
 
 /** Error codes the decoder produces (sent in `error` frames). */

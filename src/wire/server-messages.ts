@@ -12,10 +12,8 @@ export interface WelcomeMessage {
   visitor: string | null
   /** How often ticks arrive, in milliseconds (0 when the ticker is off). */
   tickIntervalMs: number
-  /** A WebSocket's resume token: present it (`?resume=`) when reconnecting to get everything back. */
+  /** A WebSocket's resume token: present it once, in a `resume` frame after reconnecting, to get everything back. */
   resume?: string
-  /** Whether the resume token the connection presented was honoured (present only when it presented one). */
-  resumed?: boolean
   /** An event stream's key: send it as the `Realtime-Stream` header of the POSTs that act on this stream. */
   stream?: string
 }

@@ -67,3 +67,24 @@ export async function connect (url: string, options: ClientOptions = {}): Promis
 
 /** Sleep. */
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
+
+/** Open a client and present a resume token as its first message, as a bare WebSocket does (`{"type":"resume"}`, id `resume`). */
+export async function resumeWith (url: string, token: string, options: ClientOptions = {}, extra: Record<string, unknown> = {}): Promise<RecordingClient> {
+  const client = await connect(url, options)
+  client.socket.send(JSON.stringify({ type: 'resume', token, id: 'resume', ...extra }))
+  return client
+}
+
+/** The answer to a {@link resumeWith}'s frame: its `ack` (with `resumed`, `visitor`) or its `error`. */
+export async function resumeAnswer (client: RecordingClient, timeoutMs = 5000): Promise<Frame> {
+  const started = Date.now()
+  for (;;) {
+    const found = client.frames.find((frame) => frame.id === 'resume')
+    if (found !== undefined) return found
+    if (Date.now() - started > timeoutMs) throw new Error(`no answer to the resume frame within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+/** The acks that answer subscriptions (each names its channel). */
+export const channelAcks = (client: RecordingClient): Frame[] => client.ofType('ack').filter((frame) => typeof frame.channel === 'string')

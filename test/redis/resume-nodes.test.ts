@@ -1,9 +1,10 @@
 /**
  * Recovery across a Redis-backed pair of nodes, with no sticky sessions: a plain WebSocket (no
- * library) resumes with its token on the OTHER node and gets exactly the missed publications of
+ * library) resumes with its token (in its first message, a `resume` frame) on the OTHER node and gets exactly the missed publications of
  * all its channels; an event stream's POST that lands on the other node acts on its stream; a
  * browser's Last-Event-ID resumes every channel on the other node, a cursor id included; a token
- * presented on one node takes over the old socket still open on the other.
+ * presented on one node takes over the old socket still open on the other; one token presented
+ * on both nodes at once is honoured by exactly one.
  */
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -13,7 +14,7 @@ import type { TestLike } from '../helpers/app.js'
 import { channelsApp, offsets, send, TEST_CHANNELS } from '../helpers/channels-app.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 import { SseClient } from '../helpers/sse-client.js'
-import { connect, sleep, type Frame, type RecordingClient } from '../helpers/ws-client.js'
+import { channelAcks, connect, resumeAnswer, resumeWith, sleep, type Frame, type RecordingClient } from '../helpers/ws-client.js'
 
 const SECRET = 'a-resume-secret-shared-by-both-nodes-0123456789'
 
@@ -59,10 +60,12 @@ t.test('a plain WebSocket resumes with its token on the other node: exactly what
   await a.app.realtime.publish('quiet', 'missed')
   await b.app.realtime.publish('chat', { text: 'missed' })
 
-  const again = await connect(`${b.ws}?resume=${encodeURIComponent(String(welcome?.resume))}`)
+  const again = await resumeWith(b.ws, String(welcome?.resume))
   t.teardown(() => again.socket.terminate())
-  t.match((await again.waitFor('welcome'))[0], { resumed: true, visitor: 'ann' }, 'node B honours node A\'s token, identity included')
-  const acks = await again.waitFor('ack', 3)
+  t.match(await resumeAnswer(again), { type: 'ack', resumed: true, visitor: 'ann' }, 'node B honours node A\'s token, identity included')
+  await again.waitFor('ack', 4)
+  const acks = channelAcks(again)
+  t.equal(acks.length, 3)
   t.ok(acks.every((ack) => ack.recovered === true), 'every channel recovered')
   await again.waitFor('pub', 6)
   await sleep(100)
@@ -80,14 +83,34 @@ t.test('a token presented on one node takes over the socket still open on the ot
   await old.waitFor('ack')
   await a.app.realtime.publish('feed', 'seen')
   await old.waitFor('pub')
-  const fresh = await connect(`${b.ws}?resume=${encodeURIComponent(String(welcome?.resume))}`)
+  const fresh = await resumeWith(b.ws, String(welcome?.resume))
   t.teardown(() => fresh.socket.terminate())
-  t.match((await fresh.waitFor('welcome', 1, 5000))[0], { resumed: true })
+  t.match(await resumeAnswer(fresh), { resumed: true })
   await old.closed
   t.equal(old.closeCode, 1006, 'node A cut the old socket')
   await b.app.realtime.publish('feed', 'live')
   await fresh.waitFor('pub')
   t.same(offsets(fresh, 'feed'), [2], 'the new one resumes right after what the old one had')
+})
+
+t.test('one token presented on both nodes at once is honoured by exactly one; the other is refused', async (t) => {
+  const [a, b] = await pair(t)
+  for (let round = 0; round < 5; round++) {
+    const first = await connect(a.ws, { headers: { 'x-visitor': 'ann' } })
+    const [welcome] = await first.waitFor('welcome')
+    send(first, { type: 'sub', channel: 'feed', id: 1 })
+    await first.waitFor('ack')
+    const token = String(welcome?.resume)
+    // Presented on both nodes in the same turn, while the old socket is still open on A.
+    const [onA, onB] = await Promise.all([resumeWith(a.ws, token), resumeWith(b.ws, token)])
+    const answers = await Promise.all([resumeAnswer(onA, 5000), resumeAnswer(onB, 5000)])
+    t.same(answers.map((answer) => answer.type === 'ack' && answer.resumed === true).filter(Boolean).length, 1, `round ${round}: exactly one honours it`)
+    t.same(answers.filter((answer) => answer.code === 'resume_token_used').length, 1, 'the other is refused as used')
+    await first.closed
+    const loser = answers[0]?.type === 'error' ? onA : onB
+    t.same(channelAcks(loser), [], 'and gets none of its channels')
+    for (const client of [onA, onB]) client.socket.terminate()
+  }
 })
 
 t.test('an event stream on node A, its POSTs landing on node B, its reconnect on node B', async (t) => {

@@ -99,13 +99,25 @@ t.test('on a WebSocket the client reconnects with its resume token: the identity
     }
   }
   const urls: string[] = []
-  const client = new RealtimeClient(ws, { WebSocket: class extends OnceIdentified { constructor (url: string) { urls.push(url); super(url) } }, minRetryMs: 20, sse: false })
+  const sent: string[] = []
+  const client = new RealtimeClient(ws, {
+    WebSocket: class extends OnceIdentified {
+      constructor (url: string) { urls.push(url); super(url) }
+      override send (data: string): void { sent.push(data); super.send(data) }
+    },
+    minRetryMs: 20,
+    sse: false
+  })
   t.teardown(() => { client.close() })
   const visitors: Array<string | null> = []
+  const resumed: Array<{ resumed: boolean, visitor: string | null }> = []
   client.on('welcome', (welcome) => { visitors.push(welcome.visitor) })
+  client.on('resumed', (answer) => { resumed.push(answer) })
   await until(() => visitors.length === 1, 'the first welcome')
   connections[0]?.terminate()
-  await until(() => visitors.length === 2, 'the welcome after the reconnect')
-  t.same(visitors, ['ann', 'ann'], 'the resumed connection is Ann\'s again')
-  t.match(urls[1], /\?resume=[^&]+&channels=$/, 'the token, and an empty channel list: the client resumes its own subscriptions')
+  await until(() => resumed.length === 1, 'the answer to the resume after the reconnect')
+  t.same(resumed, [{ resumed: true, visitor: 'ann' }], 'the resumed connection is Ann\'s again')
+  t.equal(connections[1]?.visitor?.id, 'ann', 'on the server too')
+  t.same(urls, [ws, ws], 'no token in any URL')
+  t.match(JSON.parse(sent[0] ?? '{}'), { type: 'resume', channels: [] }, 'the token travels in the first message, with an empty channel list: the client resumes its own subscriptions')
 })

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { channelsApp, offsets, send } from '../../helpers/channels-app.js'
-import { connect, sleep } from '../../helpers/ws-client.js'
+import { channelAcks, connect, sleep, resumeWith } from '../../helpers/ws-client.js'
 
 t.test('a gap larger than maxRecoveryReplay: recovered false, the newest publications only', async (t) => {
   const { app, ws } = await channelsApp(t, { maxRecoveryReplay: 5 })
@@ -28,9 +28,10 @@ t.test('a gap larger than maxRecoveryReplay: recovered false, the newest publica
   await sleep(50)
   t.same(offsets(since, 'feed'), [16, 17, 18, 19, 20], 'only the newest five are replayed')
 
-  const resumed = await connect(`${ws}?resume=${encodeURIComponent(String(welcome?.resume))}`)
+  const resumed = await resumeWith(ws, String(welcome?.resume))
   t.teardown(() => resumed.socket.terminate())
-  const acks = await resumed.waitFor('ack', 2)
+  await resumed.waitFor('ack', 3)
+  const acks = channelAcks(resumed)
   t.same(acks.map((a) => [a.channel, a.recovered]), [['feed', false], ['quiet', true]], 'a resume is bounded the same way, channel by channel')
   await resumed.waitFor('pub', 8)
   await sleep(50)

@@ -1,16 +1,18 @@
 /**
  * Resume tokens on a plain WebSocket (the `ws` package, no client library): the welcome carries
- * one; a reconnect that presents it gets its identity, every subscription and every position back
- * in one round trip, with exactly what it missed. A token that is forged, expired or names
- * nothing is no error: the connection opens afresh. A client cut by the server (here: a takeover,
- * when the token is presented while its old socket is still open) loses nothing, not even the
- * frames that were still queued in the server when it was cut.
+ * one; a reconnect that presents it in its first message (`{"type":"resume","token":…}`, never in
+ * the URL) gets its identity, every subscription and every position back, with exactly what it
+ * missed. A token resumes once: a second presentation (a replay, as from a log) is refused with
+ * `resume_token_used` and gives nothing, and the connection it resumed stays. A token that is
+ * forged, expired or names nothing is no error: `resumed: false`. A client cut by the server
+ * (here: a takeover, when the token is presented while its old socket is still open) loses
+ * nothing, not even the frames that were still queued in the server when it was cut.
  */
 import t from 'tap'
 import { channelsApp, offsets, send } from '../../helpers/channels-app.js'
 import { rawUpgrade } from '../../helpers/realtime-app.js'
 import { epochSec, hsToken, TEST_SECRET } from '../../helpers/tokens.js'
-import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
+import { channelAcks, connect, resumeAnswer, resumeWith, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
 async function subscribed (client: RecordingClient, channels: string[]): Promise<void> {
   for (const [i, channel] of channels.entries()) send(client, { type: 'sub', channel, id: `s${i}` })
@@ -24,7 +26,6 @@ t.test('a bare WebSocket resumes every channel with its token: exactly what it m
   const first = await connect(ws, { headers: { 'x-visitor': 'ann' } })
   const [welcome] = await first.waitFor('welcome')
   t.match(welcome?.resume, /^[\w-]+\.[0-9a-z]+\.[\w-]{22}$/, 'the welcome carries a resume token')
-  t.equal(welcome?.resumed, undefined, 'resumed is only said to a connection that presented a token')
   await subscribed(first, ['feed', 'quiet', 'chat'])
   await app.realtime.publish('feed', 1)
   await app.realtime.publish('quiet', 2)
@@ -35,14 +36,14 @@ t.test('a bare WebSocket resumes every channel with its token: exactly what it m
   for (let i = 0; i < 3; i++) await app.realtime.publish('feed', i)
   await app.realtime.publish('chat', { text: 'while away' })
 
-  const second = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
+  const second = await resumeWith(ws, tokenOf(first))
   t.teardown(() => second.socket.terminate())
   const [again] = await second.waitFor('welcome')
-  t.equal(again?.resumed, true)
-  t.equal(again?.visitor, 'ann', 'the identity came back with the token')
-  t.not(again?.resume, welcome?.resume, 'and a new token for the next time')
-  const acks = await second.waitFor('ack', 3)
-  t.same(acks.map((ack) => [ack.channel, ack.recovered, ack.id]), [['feed', true, undefined], ['quiet', true, undefined], ['chat', true, undefined]], 'every subscription restored, without the client asking')
+  t.equal(again?.visitor, null, 'the welcome comes before the token is read')
+  t.not(again?.resume, welcome?.resume, 'with a new token for the next time')
+  t.match(await resumeAnswer(second), { type: 'ack', resumed: true, visitor: 'ann' }, 'the identity came back with the token')
+  await second.waitFor('ack', 4)
+  t.same(channelAcks(second).map((ack) => [ack.channel, ack.recovered, ack.id]), [['feed', true, undefined], ['quiet', true, undefined], ['chat', true, undefined]], 'every subscription restored, without the client asking')
   await second.waitFor('pub', 4)
   await sleep(50)
   t.same(offsets(second, 'feed'), [2, 3, 4])
@@ -70,10 +71,9 @@ t.test('a token presented while its old socket is open takes the old one over, q
   const old = app.realtime.resources()
   t.equal(old.connections, 1)
 
-  const second = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
+  const second = await resumeWith(ws, tokenOf(first))
   t.teardown(() => second.socket.terminate())
-  const [welcome] = await second.waitFor('welcome', 1, 10_000)
-  t.equal(welcome?.resumed, true, 'the old socket was cut and its state saved, within the reconnect')
+  t.match(await resumeAnswer(second, 10_000), { resumed: true }, 'the old socket was cut and its state saved, within the reconnect')
   // The old client reads what had reached it, then the end of its cut socket.
   first.socket.resume()
   await first.closed
@@ -92,23 +92,70 @@ t.test('tokens that are not honoured: forged, of another visitor, of nothing', a
   const token = tokenOf(first)
   await first.close()
 
-  const forged = await connect(`${ws}?resume=${encodeURIComponent(token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA'))}`)
-  t.match((await forged.waitFor('welcome'))[0], { resumed: false, visitor: null })
+  const forged = await resumeWith(ws, token.slice(0, -2) + (token.endsWith('AA') ? 'BA' : 'AA'))
+  t.match(await resumeAnswer(forged), { type: 'ack', resumed: false, visitor: null })
   await sleep(100)
-  t.equal(forged.ofType('ack').length, 0, 'a forged token restores nothing')
+  t.equal(channelAcks(forged).length, 0, 'a forged token restores nothing')
   await forged.close()
 
-  const bob = await connect(`${ws}?resume=${encodeURIComponent(token)}`, { headers: { 'x-visitor': 'bob' } })
-  t.match((await bob.waitFor('welcome'))[0], { resumed: false, visitor: 'bob' }, 'another visitor cannot take it')
-  await bob.close()
-
-  const garbage = await connect(`${ws}?resume=nonsense`)
-  t.match((await garbage.waitFor('welcome'))[0], { resumed: false })
+  const garbage = await resumeWith(ws, 'nonsense')
+  t.match(await resumeAnswer(garbage), { type: 'ack', resumed: false })
   await garbage.close()
 
-  const again = await connect(`${ws}?resume=${encodeURIComponent(token)}`)
-  t.match((await again.waitFor('welcome'))[0], { resumed: true, visitor: 'ann' }, 'the owner still can (a token resumes until its state expires)')
+  const bob = await resumeWith(ws, token, { headers: { 'x-visitor': 'bob' } })
+  t.match(await resumeAnswer(bob), { type: 'ack', resumed: false, visitor: 'bob' }, 'another visitor cannot take it')
+  await bob.close()
+
+  const again = await resumeWith(ws, token)
+  t.match(await resumeAnswer(again), { type: 'error', code: 'resume_token_used' }, 'and its presentation spent the token: it resumes once, honoured or not')
   await again.close()
+})
+
+t.test('a token resumes once: its replay (as read from a log) is refused, gives no identity and leaves the resumed connection alone', async (t) => {
+  const { app, ws } = await channelsApp(t)
+  const first = await connect(ws, { headers: { 'x-visitor': 'ann', 'x-name': 'Ann' } })
+  await first.waitFor('welcome')
+  await subscribed(first, ['feed', 'signed'])
+  await first.close()
+  const owner = await resumeWith(ws, tokenOf(first))
+  t.teardown(() => owner.socket.terminate())
+  t.match(await resumeAnswer(owner), { resumed: true, visitor: 'ann' })
+  await owner.waitFor('ack', 3)
+
+  const replay = await resumeWith(ws, tokenOf(first))
+  t.teardown(() => replay.socket.terminate())
+  t.match(await resumeAnswer(replay), { type: 'error', code: 'resume_token_used' }, 'the second presentation is refused')
+  send(replay, { type: 'pub', channel: 'signed', data: { text: 'as ann?' }, id: 'p' })
+  await replay.waitFor('ack', 1)
+  const [line] = await owner.waitFor('pub')
+  t.same(line?.data, { text: 'as ann?', from: 'anonymous' }, 'the replay\'s publication is anonymous: the token gave it no identity')
+  await app.realtime.publish('feed', 'live')
+  await owner.waitFor('pub', 2)
+  t.equal(owner.socket.readyState, owner.socket.OPEN, 'the live connection was not taken over')
+  t.equal(app.realtime.connections, 2)
+  t.same(replay.ofType('pub'), [], 'and the replay was subscribed to nothing')
+})
+
+t.test('a resume token never travels in the URL, and a resume frame must come first', async (t) => {
+  const { ws, port } = await channelsApp(t)
+  const first = await connect(ws, { headers: { 'x-visitor': 'ann' } })
+  await first.waitFor('welcome')
+  await first.close()
+  const inUrl = await rawUpgrade(port, `/ws?resume=${encodeURIComponent(tokenOf(first))}`)
+  inUrl.socket.destroy()
+  t.equal(inUrl.status, 400, '?resume= is refused before the upgrade')
+  t.match(inUrl.rest.toString(), /FRT_RESUME_IN_URL/, 'with its coded error')
+
+  const late = await connect(ws)
+  t.teardown(() => late.socket.terminate())
+  await late.waitFor('welcome')
+  send(late, { type: 'sub', channel: 'feed', id: 1 })
+  await late.waitFor('ack')
+  late.socket.send(JSON.stringify({ type: 'resume', token: tokenOf(first), id: 'resume' }))
+  t.match(await resumeAnswer(late), { type: 'error', code: 'resume_not_first' })
+  const owner = await resumeWith(ws, tokenOf(first))
+  t.teardown(() => owner.socket.terminate())
+  t.match(await resumeAnswer(owner), { resumed: true, visitor: 'ann' }, 'a refused late frame did not spend the token')
 })
 
 t.test('channels in the URL: subscribed at once, with the positions they name', async (t) => {
@@ -138,13 +185,16 @@ t.test('an identity that came from a token is resumed only until that token expi
   await subscribed(first, ['feed'])
   await first.close()
 
-  const before = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
-  t.match((await before.waitFor('welcome'))[0], { resumed: true, visitor: 'tess' }, 'before its expiry the token\'s visitor comes back')
-  await before.waitFor('ack')
+  const before = await resumeWith(ws, tokenOf(first))
+  t.match(await resumeAnswer(before), { resumed: true, visitor: 'tess' }, 'before its expiry the token\'s visitor comes back')
+  await before.waitFor('ack', 2)
   const { code } = await before.closed
   t.equal(code, 4401, 'and is cut at the token\'s expiry, as the first connection would have been')
 
-  const after = await connect(`${ws}?resume=${encodeURIComponent(tokenOf(first))}`)
+  // The next token is the one the resumed connection's welcome gave (a token resumes once).
+  const after = await resumeWith(ws, tokenOf(before))
   t.teardown(() => after.socket.terminate())
-  t.match((await after.waitFor('welcome'))[0], { resumed: true, visitor: null }, 'after it, the subscriptions come back but not the identity')
+  t.match(await resumeAnswer(after), { resumed: true, visitor: null }, 'after it, the subscriptions come back but not the identity')
+  await after.waitFor('ack', 2)
+  t.same(channelAcks(after).map((ack) => ack.channel), ['feed'])
 })

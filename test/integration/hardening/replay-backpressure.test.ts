@@ -52,6 +52,29 @@ t.test('WebSocket: a 1,000 × 2 KB rewind arrives whole and in order, a live pub
   t.equal(client.closeCode, null, 'never cut as a slow consumer')
 })
 
+t.test('WebSocket: live publications made while a replay outlasting the socket buffers streams arrive after it, exactly once', async (t) => {
+  const { app, ws } = await bareApp(t, { channels: CHANNELS })
+  // 1,000 × 16 KB: more than loopback's socket buffers take at once, so the replay is still
+  // waiting in the server when the live publications are made.
+  await fill((c, d) => app.realtime.publish(c, d), REPLAY, 16_000)
+  const client = await connect(`${ws}/ws`)
+  t.teardown(() => client.socket.terminate())
+  await client.waitFor('welcome')
+  let live: Promise<unknown> | null = null
+  let receivedBeforeLive = -1
+  client.socket.on('message', () => {
+    if (live !== null || client.ofType('pub').length === 0) return
+    receivedBeforeLive = client.ofType('pub').length
+    live = Promise.all([app.realtime.publish('feed', payload(REPLAY + 1)), app.realtime.publish('feed', payload(REPLAY + 2))])
+  })
+  send(client, { type: 'sub', channel: 'feed', rewind: REPLAY, id: 1 })
+  await client.waitFor('pub', REPLAY + 2, 60_000)
+  t.ok(receivedBeforeLive > 0 && receivedBeforeLive < REPLAY, `the live publications were made mid-replay (after ${receivedBeforeLive} of ${REPLAY})`)
+  await sleep(50)
+  t.same(pubOffsets(client.frames), range(1, REPLAY + 2), 'the whole replay first, then each live publication once')
+  t.equal(client.closeCode, null)
+})
+
 t.test('WebSocket: a 1,000 × 2 KB recovery with since arrives whole, recovered', async (t) => {
   const { app, ws } = await bareApp(t, { channels: CHANNELS })
   const first = await connect(`${ws}/ws`)
@@ -108,7 +131,8 @@ t.test('a client that stops reading mid-replay is cut with 4008, holding at most
   // What the server holds for it while it does not read: the socket's unsent bytes.
   let peak = 0
   let frameBytes = 0
-  for (let i = 1; logs.withMessage('slow consumer: closing').length === 0 && i <= 5000; i++) {
+  // 200 × 16 KB is over twelve times the budget: the cut must come well before.
+  for (let i = 1; logs.withMessage('slow consumer: closing').length === 0 && i <= 200; i++) {
     peak = Math.max(peak, server.socket.bufferedAmount)
     const published = payload(REPLAY + i, 16_000)
     frameBytes = Math.max(frameBytes, JSON.stringify(published).length + 200)
@@ -116,10 +140,14 @@ t.test('a client that stops reading mid-replay is cut with 4008, holding at most
     if (i % 16 === 0) await sleep(1)
   }
   const [line] = logs.withMessage('slow consumer: closing')
-  t.ok(line !== undefined, 'the client was cut as a slow consumer once live publications passed the budget behind the stalled replay')
+  if (line === undefined) {
+    t.fail('the client was never cut, though live publications kept queueing behind its stalled replay')
+    return
+  }
+  t.pass('the client was cut as a slow consumer once live publications passed the budget behind the stalled replay')
   t.ok(peak <= budget + frameBytes, `its socket held at most the budget plus one frame (peak ${peak} B, budget ${budget} B)`)
-  t.ok(Number(line?.bufferedBytes) <= budget + frameBytes, `and at the cut (${String(line?.bufferedBytes)} B in the socket)`)
-  t.ok(Number(line?.queuedBytes) <= budget, `the live publications queued behind the replay stayed within the budget (${String(line?.queuedBytes)} B)`)
+  t.ok(Number(line.bufferedBytes) <= budget + frameBytes, `and at the cut (${String(line.bufferedBytes)} B in the socket)`)
+  t.ok(Number(line.queuedBytes) <= budget, `the live publications queued behind the replay stayed within the budget (${String(line.queuedBytes)} B)`)
   client.socket.resume()
   const { code, reason } = await client.closed
   t.equal(code, 4008)

@@ -115,6 +115,25 @@ t.test('event stream: a 1,000 × 2 KB rewind arrives whole and in order, then li
   t.notOk(stream.events.some((e) => e.event === 'close'), 'never closed')
 })
 
+t.test('event stream: a browser coming back with Last-Event-ID after 1,000 × 2 KB gets them all, in order', async (t) => {
+  const { app, port } = await bareApp(t, { channels: CHANNELS })
+  const first = await SseClient.open(`http://127.0.0.1:${port}/sse?channels=feed`)
+  await first.waitFor('ack')
+  const lastEventId = first.lastEventId
+  first.cut()
+  await first.ended
+  await fill((c, d) => app.realtime.publish(c, d), REPLAY)
+  const back = await SseClient.open(`http://127.0.0.1:${port}/sse`, { headers: { 'last-event-id': lastEventId } })
+  t.teardown(() => { back.cut() })
+  const [ack] = await back.waitFor('ack')
+  t.match(ack, { channel: 'feed', recovered: true, offset: REPLAY })
+  await back.waitFor('pub', REPLAY, 30_000)
+  await app.realtime.publish('feed', payload(REPLAY + 1))
+  await back.waitFor('pub', REPLAY + 1, 10_000)
+  t.same(pubOffsets(back.frames), range(1, REPLAY + 1), 'everything it missed, then live')
+  t.notOk(back.events.some((e) => e.event === 'close'), 'never closed')
+})
+
 t.test('a client that stops reading mid-replay is cut with 4008, holding at most the budget plus one frame', async (t) => {
   const budget = 256 * 1024
   const connections: ConnectionInfo[] = []

@@ -176,6 +176,36 @@ t.test('a client that stops reading mid-replay is cut with 4008, holding at most
   t.same(got, range(1, got.length), 'what it got is in order, with no gap')
 })
 
+t.test('a client that stops reading mid-replay while nothing is published is cut by the heartbeat, its socket within the budget', async (t) => {
+  const budget = 256 * 1024
+  const connections: ConnectionInfo[] = []
+  const { app, ws } = await bareApp(t, { channels: CHANNELS, maxBufferedBytes: budget, heartbeatIntervalMs: 300, heartbeatTimeoutMs: 300, onConnection: (c) => { connections.push(c) } })
+  await fill((c, d) => app.realtime.publish(c, d), REPLAY, 16_000)
+  const client = await connect(`${ws}/ws`)
+  t.teardown(() => client.socket.terminate())
+  await client.waitFor('welcome')
+  const server = connections[0] as WebSocketConnection
+  client.socket.on('message', () => { if (client.ofType('pub').length === 20) client.socket.pause() })
+  send(client, { type: 'sub', channel: 'feed', rewind: REPLAY, id: 1 })
+  await client.waitFor('pub', 20, 10_000)
+  let peak = 0
+  const started = Date.now()
+  while (!server.closed && Date.now() - started < 10_000) {
+    peak = Math.max(peak, server.socket.bufferedAmount)
+    await sleep(20)
+  }
+  if (!server.closed) {
+    t.fail('the server still holds a client that stopped reading 10 s ago')
+    return
+  }
+  t.pass(`the server let go of it (${Date.now() - started} ms after it stopped reading)`)
+  t.ok(peak <= budget + 16_200, `its socket held at most the budget plus one frame meanwhile (peak ${peak} B)`)
+  client.socket.resume()
+  const { code } = await client.closed
+  t.equal(code, 1006, 'terminated as a dead peer')
+  t.ok(client.ofType('pub').length < REPLAY, `it got part of the replay (${client.ofType('pub').length})`)
+})
+
 t.test('a 100-publication burst in one turn reaches a subscriber in another process whole under a 16 KiB budget', async (t) => {
   const { app, ws } = await bareApp(t, { channels: CHANNELS, maxBufferedBytes: 16_384 })
   const subscriber = startSubscriber(t, `${ws}/ws`, { type: 'sub', channel: 'feed', id: 1 })

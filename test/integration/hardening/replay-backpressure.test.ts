@@ -7,6 +7,7 @@
  */
 import t from 'tap'
 import type { ConnectionInfo } from '../../../src/index.js'
+import type { Connection } from '../../../src/node/connection.js'
 import type { WebSocketConnection } from '../../../src/transports/websocket.js'
 import { bareApp } from '../../helpers/realtime-app.js'
 import { SseClient } from '../../helpers/sse-client.js'
@@ -174,6 +175,39 @@ t.test('a client that stops reading mid-replay is cut with 4008, holding at most
   const got = pubOffsets(client.frames)
   t.ok(got.length < REPLAY, `it got part of the replay (${got.length})`)
   t.same(got, range(1, got.length), 'what it got is in order, with no gap')
+})
+
+t.test('event stream: a client that stops reading mid-replay is cut with 4008, holding at most the budget plus one frame', async (t) => {
+  const budget = 256 * 1024
+  const connections: ConnectionInfo[] = []
+  const { app, port, logs } = await bareApp(t, { channels: CHANNELS, maxBufferedBytes: budget, onConnection: (c) => { connections.push(c) } })
+  await fill((c, d) => app.realtime.publish(c, d), REPLAY, 16_000)
+  const stream = await SseClient.open(`http://127.0.0.1:${port}/sse?channels=feed&rewind=${REPLAY}`)
+  t.teardown(() => { stream.cut() })
+  await stream.waitFor('pub', 1, 10_000)
+  stream.pause()
+  const server = connections[0] as Connection
+  let peak = 0
+  for (let i = 1; logs.withMessage('slow consumer: closing').length === 0 && i <= 200; i++) {
+    peak = Math.max(peak, server.bufferedBytes)
+    await app.realtime.publish('feed', payload(REPLAY + i, 16_000))
+    if (i % 16 === 0) await sleep(1)
+  }
+  const [line] = logs.withMessage('slow consumer: closing')
+  if (line === undefined) {
+    t.fail('the stream was never cut, though live publications kept queueing behind its stalled replay')
+    return
+  }
+  const frameBytes = 16_400
+  t.ok(peak <= budget + frameBytes, `its response held at most the budget plus one event (peak ${peak} B)`)
+  t.ok(Number(line.queuedBytes) <= budget, `the live publications queued behind the replay stayed within the budget (${String(line.queuedBytes)} B)`)
+  stream.resume()
+  await stream.ended
+  const close = stream.events.find((e) => e.event === 'close')
+  t.match(JSON.parse(close?.data ?? '{}'), { code: 4008, reason: 'slow consumer' }, 'a close event with 4008')
+  const got = pubOffsets(stream.frames)
+  t.ok(got.length < REPLAY, `it got part of the replay (${got.length})`)
+  t.same(got, range(1, got.length), 'in order, with no gap')
 })
 
 t.test('a client that stops reading mid-replay while nothing is published is cut by the heartbeat, its socket within the budget', async (t) => {

@@ -39,7 +39,8 @@ export interface ConnectionInfo {
   readonly isOpen: boolean
   /**
    * Send a text frame, within the connection's send budget (past it the connection is closed
-   * with 4008, as for any message). @returns whether it was handed to the transport
+   * with 4008, as for any message; behind a replay that is still being streamed it waits its turn).
+   * @returns whether it was handed to the transport or queued for it
    */
   send: (text: string) => boolean
   /** Start a clean close with a code and a short reason. */

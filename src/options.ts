@@ -403,7 +403,7 @@ export const OPTIONS = Object.freeze({
     schema: integer(1024, 1024 * 1024 * 1024),
     default: 1024 * 1024,
     unit: 'bytes',
-    description: 'Send budget of one connection (bytes waiting to be written): past it ticks are coalesced (only the newest waits) and any other message closes the socket with 4008.',
+    description: 'Send budget of one connection: bytes the client failed to take (still waiting after the kernel was offered them). Past it ticks are coalesced (only the newest waits), a replay waits and is streamed as the socket drains, and any other message closes the socket with 4008; live messages queued behind a replay get the same budget again.',
     env: envName('maxBufferedBytes'),
     group: 'Connection limits'
   },

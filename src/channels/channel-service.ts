@@ -107,7 +107,7 @@ export class ChannelService {
       idempotencyTtlMs: this.#idempotencyTtlMs,
       maxRecoveryReplay: this.#maxRecoveryReplay,
       metrics: this.#metrics,
-      send: (connection, message, position) => node.sendTo(connection, message, position),
+      send: (connection, message, position, kind) => node.sendTo(connection, message, position, kind),
       requestOf: (connection) => this.#requests.get(connection),
       grants: this.#grants
     })

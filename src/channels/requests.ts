@@ -22,6 +22,7 @@ import { publishFingerprint } from '../adapters/fingerprint.js'
 import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
 import { ClientErrorCode, IdempotencyKeyReusedError, type ClientErrorCodeValue } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
+import type { SendKind } from '../limits/send-budget.js'
 import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
@@ -59,7 +60,8 @@ export interface ChannelRequestsOptions {
   idempotencyTtlMs: number
   metrics: RealtimeMetrics
   /** Sends one message to one connection (the node's `sendTo`), with the stream position it moves the client to. */
-  send: (connection: Connection, message: ServerMessage, position?: FramePosition) => boolean
+  /** `kind` `replay`: a replay's frame, streamed as the socket drains (limits/send-backlog.ts). */
+  send: (connection: Connection, message: ServerMessage, position?: FramePosition, kind?: SendKind) => boolean
   /** The upgrade request of a connection, when it is kept for the hooks. */
   requestOf: (connection: Connection) => FastifyRequest | undefined
   /** Verifies the channel tokens of private channels (null: no token key, so no private channel). */
@@ -277,7 +279,8 @@ export class ChannelRequests {
       const subscribed: SubscribedMessage = { type: 'subscribed', channel, offset: position.offset, epoch: position.epoch, recovered, source: message.source }
       this.#options.send(connection, subscribed, startsAt)
     }
-    for (const publication of replay) this.#options.send(connection, publicationMessage(publication))
+    // The replay goes out as the socket drains; what follows it waits behind it (send-backlog.ts).
+    for (const publication of replay) this.#options.send(connection, publicationMessage(publication), undefined, 'replay')
     for (const publication of subscription.pendingPublications) {
       if (subscription.accept(publication)) this.#options.send(connection, publicationMessage(publication))
     }

@@ -2,6 +2,11 @@
  * The slow-consumer policy: how much a connection may have waiting to be written to the network
  * (ws's `bufferedAmount`), and what happens to a frame that would go past it.
  *
+ * What is judged is what the client failed to take, not what this turn queued: frames written in
+ * one event-loop turn are corked (transports/raw-frames.ts) and never offered to the kernel until
+ * the turn ends, so a frame that would go past the budget first has the turn's corked bytes
+ * offered to the kernel, and the verdict is taken on what the kernel left waiting.
+ *
  * - `tick` frames are coalesced: only the newest waits, and it is sent when the socket drains.
  *   A stalled client therefore costs at most one pending tick, never a backlog.
  * - Every other frame (`message`) past the budget closes the socket with 4008 `slow consumer`:
@@ -12,11 +17,16 @@
  * ask it for each socket without re-measuring the frame.
  */
 
-/** How a frame is treated when the budget is exhausted. */
-export type SendKind = 'tick' | 'message'
+/**
+ * How a frame is treated when the budget is exhausted: a `tick` is coalesced, a `message` closes
+ * the connection, and a `replay` (a recovery's or a rewind's publications, bounded by
+ * `maxRecoveryReplay` and the channel's history) waits in the connection's backlog (send-backlog.ts)
+ * and goes out as the socket drains.
+ */
+export type SendKind = 'tick' | 'message' | 'replay'
 
 /** What to do with one frame for one socket. */
-export type SendVerdict = 'send' | 'coalesce' | 'close'
+export type SendVerdict = 'send' | 'coalesce' | 'close' | 'queue'
 
 /**
  * Decide whether a frame fits a connection's send budget.
@@ -25,14 +35,26 @@ export type SendVerdict = 'send' | 'coalesce' | 'close'
  * past `maxBufferedBytes`. A socket with nothing waiting always accepts one frame, so a single
  * message larger than the budget still reaches a healthy client; memory per socket stays bounded
  * by `maxBufferedBytes` plus one frame.
- * @param bufferedBytes - the socket's `bufferedAmount`
+ * @param bufferedBytes - the socket's `bufferedAmount`, after the turn's corked bytes were offered to the kernel
  * @param frameBytes - byte length of the frame
- * @param kind - `tick` (coalesced when over) or `message` (closes when over)
+ * @param kind - `tick` (coalesced when over), `message` (closes when over) or `replay` (queued when over)
  * @param maxBufferedBytes - the budget
  */
 export function judgeSend (bufferedBytes: number, frameBytes: number, kind: SendKind, maxBufferedBytes: number): SendVerdict {
   if (bufferedBytes === 0 || bufferedBytes + frameBytes <= maxBufferedBytes) return 'send'
-  return kind === 'tick' ? 'coalesce' : 'close'
+  return kind === 'tick' ? 'coalesce' : kind === 'replay' ? 'queue' : 'close'
+}
+
+/**
+ * Decide whether a live frame may wait behind a replay in a connection's backlog: the live bytes
+ * waiting there may not go past `maxBufferedBytes` (one frame always may, as for the socket).
+ * Past it the client stopped taking what it is sent, and is closed with 4008.
+ * @param queuedLiveBytes - live bytes already waiting in the backlog
+ * @param frameBytes - byte length of the frame
+ * @param maxBufferedBytes - the budget
+ */
+export function judgeQueued (queuedLiveBytes: number, frameBytes: number, maxBufferedBytes: number): 'queue' | 'close' {
+  return queuedLiveBytes === 0 || queuedLiveBytes + frameBytes <= maxBufferedBytes ? 'queue' : 'close'
 }
 
 /** The part of a net.Socket a {@link LatestTick} needs: its `drain` event. */

@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
-import { judgeSend, LatestTick, type DrainSource, type SendKind } from '../limits/send-budget.js'
+import { SendBacklog } from '../limits/send-backlog.js'
+import { judgeQueued, judgeSend, LatestTick, type DrainSource, type SendKind, type SendVerdict } from '../limits/send-budget.js'
 import { textFrame, type TextFrame } from '../wire/ws-frame.js'
 import type { StreamPositions } from './stream-positions.js'
 import type { SlotIndex } from './timer-wheel.js'
@@ -38,7 +39,8 @@ export interface ConnectionInfo {
   readonly isOpen: boolean
   /**
    * Send a text frame, within the connection's send budget (past it the connection is closed
-   * with 4008, as for any message). @returns whether it was handed to the transport
+   * with 4008, as for any message; behind a replay that is still being streamed it waits its turn).
+   * @returns whether it was handed to the transport or queued for it
    */
   send: (text: string) => boolean
   /** Start a clean close with a code and a short reason. */
@@ -131,6 +133,18 @@ class AuthFields {
   held: HeldMessage[] | null = null
 }
 
+/**
+ * What a connection holds once it fell behind, apart from the connection: the newest coalesced
+ * tick and the backlog behind a replay. A healthy connection never has either, and one field that
+ * stays null costs less than two.
+ */
+class SlowPath {
+  latestTick: LatestTick<TextFrame> | null = null
+  backlog: SendBacklog<TextFrame> | null = null
+  /** Writes the backlog on when the transport has written what it held (bound once). */
+  wake: (() => void) | null = null
+}
+
 /** See the module comment. */
 export abstract class Connection implements ConnectionInfo {
   readonly id: string
@@ -162,8 +176,8 @@ export abstract class Connection implements ConnectionInfo {
   #flags = 0
   /** The child logger bound to this connection, made on first use of `log`. */
   #log: FastifyBaseLogger | null = null
-  /** Made the first time a tick is coalesced. */
-  #latestTick: LatestTick<TextFrame> | null = null
+  /** Made the first time a tick is coalesced or a replay meets a full socket. */
+  #slow: SlowPath | null = null
 
   constructor (shared: ConnectionShared, init: ConnectionInit) {
     this.id = newConnectionId()
@@ -184,6 +198,16 @@ export abstract class Connection implements ConnectionInfo {
   protected abstract get drainSource (): DrainSource | null
   /** Hand a frame to the network. Called only while open and within the budget. (transport) */
   protected abstract write (frame: TextFrame): void
+  /**
+   * Offer the bytes written in this turn to the network now rather than at the end of the turn,
+   * so that {@link bufferedBytes} then counts what the network left waiting. (transport, optional)
+   */
+  protected offerNow (): void {}
+  /**
+   * Call `callback` once everything handed to the transport so far was written to the network,
+   * or the transport failed. (transport)
+   */
+  protected abstract whenWritten (callback: () => void): void
   /** Start a clean close with a code and a reason (at most 123 bytes). (transport) */
   abstract close (code: number, reason?: string): void
   /** Cut the connection without a closing handshake. (transport) */
@@ -218,7 +242,8 @@ export abstract class Connection implements ConnectionInfo {
   protected ended (code: number, reason: string): void {
     if ((this.#flags & CLOSED) !== 0) return
     this.#flags |= CLOSED
-    this.#latestTick?.dispose()
+    this.#slow?.latestTick?.dispose()
+    this.#slow?.backlog?.clear()
     this.#shared.events.close(this, code, reason)
   }
 
@@ -231,37 +256,110 @@ export abstract class Connection implements ConnectionInfo {
 
   /**
    * Send a frame built once (for one socket or for many) if the client can receive, within the
-   * send budget: past it a `tick` is coalesced (only the newest waits, and goes when the
-   * transport drains) and any other `kind` closes the connection with 4008 `slow consumer`.
-   * @returns whether the frame was handed to the transport now
+   * send budget, judged on what the client failed to take (see send-budget.ts): past it a `tick`
+   * is coalesced (only the newest waits, and goes when the transport drains), a `replay` frame
+   * waits in the backlog and goes out as the transport drains, and any other `kind` closes the
+   * connection with 4008 `slow consumer`. While a backlog waits, every frame waits behind it (in
+   * order), and live frames past the budget there close the connection with 4008.
+   * @returns whether the frame was handed to the transport or queued for it
    */
   deliver (frame: TextFrame, kind: SendKind): boolean {
     if (!this.isOpen) return false
     const budget = this.#shared.budget
     if (budget !== null) {
-      const buffered = this.bufferedBytes
+      const backlog = this.#slow?.backlog
+      if (backlog !== undefined && backlog !== null) return this.#queue(budget, backlog, frame, kind)
       // Nothing waiting, the common case: no need to judge the frame.
-      if (buffered > 0) {
-        const verdict = judgeSend(buffered, frame.bytes.length, kind, budget.maxBufferedBytes)
+      if (this.bufferedBytes > 0) {
+        const verdict = this.#judge(frame, kind, budget.maxBufferedBytes)
         if (verdict !== 'send') return this.#overBudget(budget, verdict, frame)
       }
     }
     // A newer tick goes out directly: the older coalesced one is stale.
-    if (kind === 'tick') this.#latestTick?.drop()
+    if (kind === 'tick') this.#slow?.latestTick?.drop()
     this.write(frame)
     return true
   }
 
-  #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close', frame: TextFrame): boolean {
+  /**
+   * Judge a frame that may not fit: if it would go past the budget, the bytes corked in this turn
+   * are offered to the network first, and the verdict is taken on what it left waiting.
+   */
+  #judge (frame: TextFrame, kind: SendKind, maxBufferedBytes: number): SendVerdict {
+    const frameBytes = frame.bytes.length
+    if (judgeSend(this.bufferedBytes, frameBytes, kind, maxBufferedBytes) === 'send') return 'send'
+    this.offerNow()
+    return judgeSend(this.bufferedBytes, frameBytes, kind, maxBufferedBytes)
+  }
+
+  #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close' | 'queue', frame: TextFrame): boolean {
     if (verdict === 'coalesce') {
-      this.#latestTick ??= new LatestTick(this.drainSource, (held) => { this.deliver(held, 'tick') })
-      this.#latestTick.hold(frame)
+      const slow = this.#slowPath()
+      slow.latestTick ??= new LatestTick(this.drainSource, (held) => { this.deliver(held, 'tick') })
+      slow.latestTick.hold(frame)
       budget.onCoalesced()
       return false
     }
-    this.log.warn({ bufferedBytes: this.bufferedBytes, frameBytes: frame.bytes.length, maxBufferedBytes: budget.maxBufferedBytes }, 'slow consumer: closing')
-    this.close(CloseCode.SLOW_CONSUMER, CloseReason.SLOW_CONSUMER)
+    if (verdict === 'queue') {
+      const backlog = new SendBacklog<TextFrame>()
+      this.#slowPath().backlog = backlog
+      backlog.push(frame, false)
+      this.#armWake(backlog)
+      return true
+    }
+    this.#slowConsumer(budget, frame, 0)
     return false
+  }
+
+  /** A frame for a connection whose backlog waits: behind it, within the budget for live frames. */
+  #queue (budget: SendBudgetInit, backlog: SendBacklog<TextFrame>, frame: TextFrame, kind: SendKind): boolean {
+    if (kind === 'tick') return this.#overBudget(budget, 'coalesce', frame)
+    const live = kind !== 'replay'
+    if (live && judgeQueued(backlog.liveBytes, frame.bytes.length, budget.maxBufferedBytes) === 'close') {
+      this.#slowConsumer(budget, frame, backlog.liveBytes)
+      return false
+    }
+    backlog.push(frame, live)
+    return true
+  }
+
+  /** Write what the backlog holds while it fits the budget; then wait for the transport to drain. */
+  #pump (): void {
+    const slow = this.#slow
+    const backlog = slow?.backlog
+    if (slow === null || backlog === undefined || backlog === null) return
+    backlog.waiting = false
+    const budget = this.#shared.budget
+    if (!this.isOpen || budget === null) return
+    for (let frame = backlog.peek(); frame !== undefined; frame = backlog.peek()) {
+      if (this.bufferedBytes > 0 && this.#judge(frame, 'replay', budget.maxBufferedBytes) !== 'send') {
+        this.#armWake(backlog)
+        return
+      }
+      backlog.shift()
+      this.write(frame)
+    }
+    // Caught up: frames go straight to the transport again.
+    slow.backlog = null
+  }
+
+  /** Have the transport call back once it wrote what it holds, to write the backlog on. */
+  #armWake (backlog: SendBacklog<TextFrame>): void {
+    if (backlog.waiting) return
+    backlog.waiting = true
+    const slow = this.#slowPath()
+    slow.wake ??= () => { this.#pump() }
+    this.whenWritten(slow.wake)
+  }
+
+  #slowConsumer (budget: SendBudgetInit, frame: TextFrame, queuedBytes: number): void {
+    this.log.warn({ bufferedBytes: this.bufferedBytes, queuedBytes, frameBytes: frame.bytes.length, maxBufferedBytes: budget.maxBufferedBytes }, 'slow consumer: closing')
+    this.close(CloseCode.SLOW_CONSUMER, CloseReason.SLOW_CONSUMER)
+  }
+
+  #slowPath (): SlowPath {
+    this.#slow ??= new SlowPath()
+    return this.#slow
   }
 
   /**
@@ -270,7 +368,10 @@ export abstract class Connection implements ConnectionInfo {
    * so what it leaves behind is what it had.
    */
   unsubscribed (channel: string): void {
-    if (this.closed || this.positions?.remove(channel) !== true) return
+    if (this.closed) return
+    // What still waits of that channel is no longer owed (and must not move its position again).
+    this.#slow?.backlog?.dropChannel(channel)
+    if (this.positions?.remove(channel) !== true) return
     this.positionsChanged()
     this.#shared.events.left?.(this)
   }

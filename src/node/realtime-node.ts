@@ -11,6 +11,7 @@ import { Hub } from './hub.js'
 import { MessageRate } from '../limits/message-rate.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { BucketRate } from '../limits/token-bucket.js'
+import type { SendKind } from '../limits/send-budget.js'
 import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
 import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../wire/server-messages.js'
 import { Readiness } from './readiness.js'
@@ -267,13 +268,14 @@ export class RealtimeNode {
   /**
    * Send one message to one connection (a welcome, an answer, an error), counted.
    * @param position - the stream position the message moves its client to (a `pub` carries its own)
-   * @returns whether it was handed to the transport
+   * @param kind - how the send budget treats it (a recovery's publications are `replay`)
+   * @returns whether it was handed to the transport (or queued behind a replay)
    */
-  sendTo (connection: Connection, message: ServerMessage, position?: FramePosition): boolean {
+  sendTo (connection: Connection, message: ServerMessage, position?: FramePosition, kind: SendKind = 'message'): boolean {
     const frame = textFrame(encode(message), message.type === 'pub' ? message : position)
     // A subscribe's answer that starts following a channel changes the connection's channel set.
     const joins = position !== undefined && connection.resumable && connection.positions?.get(position.channel) === undefined
-    const sent = connection.deliver(frame, 'message')
+    const sent = connection.deliver(frame, kind)
     if (sent) this.#options.metrics.frameOut(message.type, frame.payloadBytes, 1)
     if (joins) this.onChannelSetChange?.(connection)
     return sent

@@ -14,7 +14,7 @@ import type { WebSocket } from 'ws'
 
 /** The part of a stream (a `net.Socket`) a frame is written to. */
 export interface FrameSink {
-  write: (chunk: Buffer) => boolean
+  write: (chunk: Buffer, callback?: (error?: Error | null) => void) => boolean
   cork: () => void
   uncork: () => void
   readonly writableLength: number
@@ -67,6 +67,30 @@ export function writeFrame (sink: FrameSink, bytes: Buffer): void {
     if (corked.size === 1) process.nextTick(uncorkAll)
   }
   sink.write(bytes)
+}
+
+/**
+ * Offer what was written to `sink` in this turn to the network now, instead of at the end of the
+ * turn: the send budget judges what the kernel leaves waiting, not what one turn queued
+ * (limits/send-budget.ts). A later write in the same turn corks the sink again.
+ * @param sink - a sink {@link writeFrame} may have corked
+ */
+export function releaseCork (sink: FrameSink): void {
+  if (!corked.delete(sink)) return
+  sink.uncork()
+}
+
+/** An empty chunk: written with a callback, it calls back once every byte before it was written. */
+const NOTHING = Buffer.alloc(0)
+
+/**
+ * Call `callback` once every byte written to `sink` so far has been handed to the network (or the
+ * sink failed). Streams call write callbacks in order, and an empty chunk adds no byte.
+ * @param sink - the socket's stream, or an HTTP response
+ * @param callback - called once, with the stream's error if it failed
+ */
+export function whenWritten (sink: FrameSink, callback: (error?: Error | null) => void): void {
+  sink.write(NOTHING, callback)
 }
 
 /** How many sinks are corked right now, waiting for the end of the turn (for tests). */

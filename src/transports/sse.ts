@@ -24,7 +24,7 @@ import { clipCloseReason } from '../errors.js'
 import type { DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
 import type { TextFrame } from '../wire/ws-frame.js'
-import { writeFrame } from './raw-frames.js'
+import { releaseCork, whenWritten, writeFrame } from './raw-frames.js'
 import { SseEventIds, type CursorStore } from './sse-event-ids.js'
 
 /** What {@link SseConnection} needs beyond a connection's identity. */
@@ -129,6 +129,14 @@ export class SseConnection extends Connection {
     }
     // Events written in one turn leave in one write, as WebSocket frames do.
     writeFrame(this.#response, Buffer.from(event))
+  }
+
+  protected override offerNow (): void {
+    releaseCork(this.#response)
+  }
+
+  protected whenWritten (callback: () => void): void {
+    if (this.isOpen) whenWritten(this.#response, callback)
   }
 
   protected override positionsChanged (): void {

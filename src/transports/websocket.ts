@@ -22,7 +22,7 @@ import { isDrainSource, type DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
 import { StreamPositions, type Position } from '../node/stream-positions.js'
 import type { TextFrame } from '../wire/ws-frame.js'
-import { frameSinkOf, isFrameSink, writeFrame, type FrameSink } from './raw-frames.js'
+import { frameSinkOf, isFrameSink, releaseCork, whenWritten, writeFrame, type FrameSink } from './raw-frames.js'
 import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
 import { SentLedger } from './sent-ledger.js'
 
@@ -165,6 +165,19 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     else this.socket.send(frame.text)
     // Bytes still in the process: the frames they belong to may yet be dropped by a cut.
     if (this.#ledger !== null && stream !== null) this.#ledger.wrote(frame.bytes.length, stream.writableLength, position, previous)
+  }
+
+  protected override offerNow (): void {
+    if (this.#rawStream !== null) releaseCork(this.#rawStream)
+  }
+
+  protected whenWritten (callback: () => void): void {
+    if (this.#rawStream !== null) {
+      whenWritten(this.#rawStream, callback)
+      return
+    }
+    // Through ws.send: a ping's callback comes once it, and every frame before it, was written.
+    if (this.isOpen) this.socket.ping(undefined, undefined, callback)
   }
 
   close (code: number, reason = ''): void {

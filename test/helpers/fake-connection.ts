@@ -54,6 +54,11 @@ export class FakeConnection extends Connection {
     this.frames.push(JSON.parse(frame.text) as Frame)
   }
 
+  /** Nothing is ever waiting here: call back at once, as a drained socket would. */
+  protected whenWritten (callback: () => void): void {
+    queueMicrotask(callback)
+  }
+
   close (code: number, reason = ''): void {
     if (!this.#open) return
     this.closedWith = { code, reason }

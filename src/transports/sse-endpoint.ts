@@ -174,7 +174,7 @@ export class SseEndpoint {
   }
 
   /**
-   * On shutdown, before Fastify starts closing: answer every request of the stream's route
+   * When a shutdown's drain begins (Fastify's `preClose`, Fastify already closing): answer every request of the stream's route
    * (a stream opening, a POST) with the drain refusal, coded as the gate's (503 `FRT_DRAINING`,
    * `Retry-After`, and for an `EventSource` the stream that makes it retry), instead of the plain
    * 503 Fastify gives every route while it closes. Other requests go on to Fastify unchanged.

@@ -55,8 +55,7 @@ export interface PublishOptions {
    * What the key is bound to (with `idempotencyKey`): the request as its sender made it, when that
    * is not `data` (a client `pub` whose data the channel's hook rewrites). A repeat of the key with
    * another fingerprint publishes nothing and rejects with FRT_IDEMPOTENCY_KEY_REUSED, checked in
-   * the same atomic step as the key. No whitespace (the Redis adapter stores it beside the
-   * first publication's position). @default publishFingerprint(channel, data)
+   * the same atomic step as the key. @default publishFingerprint(channel, data)
    */
   idempotencyFingerprint?: string
 }

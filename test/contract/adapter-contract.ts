@@ -354,10 +354,10 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     await t.rejects(adapter.publish(channel, null, once), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'so is no data')
 
     // A caller's own fingerprint (a client's pub, whose data a hook rewrites) is what binds the key.
-    const bound = { ...HISTORY, idempotencyKey: 'msg-1', idempotencyTtlMs: 60_000, idempotencyFingerprint: 'sent-by-client-A' }
+    const bound = { ...HISTORY, idempotencyKey: 'msg-1', idempotencyTtlMs: 60_000, idempotencyFingerprint: 'sent by client A' }
     const stamped = await adapter.publish(channel, { text: 'hi', at: 1 }, bound)
     t.equal((await adapter.publish(channel, { text: 'hi', at: 2 }, bound)).duplicate, true, 'same fingerprint: a duplicate, whatever the data')
-    await t.rejects(adapter.publish(channel, { text: 'hi', at: 1 }, { ...bound, idempotencyFingerprint: 'sent-by-client-B' }), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'another fingerprint: refused')
+    await t.rejects(adapter.publish(channel, { text: 'hi', at: 1 }, { ...bound, idempotencyFingerprint: 'sent by client B' }), { code: 'FRT_IDEMPOTENCY_KEY_REUSED' }, 'another fingerprint: refused')
 
     // Keys are remembered per channel: the same key on another channel is another publication.
     const elsewhere = await adapter.publish(fresh('reuse-other'), { item: 'anything' }, once)

@@ -222,7 +222,8 @@ export class RedisAdapter implements RealtimeAdapter {
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
       Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
       key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0),
-      key === undefined ? '' : options.idempotencyFingerprint ?? publishFingerprint(channel, data)
+      // Stored beside the position, space-separated: a caller's own fingerprint is hashed to a token without spaces.
+      key === undefined ? '' : publishFingerprint(channel, options.idempotencyFingerprint ?? data)
     ]) as [number, string, string, number]
     if (result[3] === 2) throw new IdempotencyKeyReusedError()
     const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }

@@ -25,6 +25,9 @@ const $ = (id) => {
 const script = /** @type {HTMLScriptElement | null} */ (document.querySelector('script[data-ws-path]'))
 const wsPath = script?.dataset.wsPath ?? '/ws'
 const myVisitorId = script?.dataset.visitor ?? ''
+// The name the page was rendered with: the session keeps it, so our own presence entry arriving
+// without it means that session is gone (a restart with in-memory sessions, an expired cookie).
+const myRenderedName = script?.dataset.name ?? ''
 const useTokens = script?.dataset.tokens === 'true'
 const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${wsPath}`
 
@@ -212,12 +215,17 @@ async function getToken () {
   return token
 }
 
+/** What of the page's session is gone: its visitor (welcome), its name (our presence entry). */
+const ended = { identity: false, name: false }
+const sessionGone = () => ended.identity || ended.name
+
 const client = new RealtimeClient(wsUrl, useTokens ? { getToken } : {})
 
 client.on('status', (change) => {
   // Where WebSockets are blocked the client travels on the event stream by itself; the page says which.
   if (change.transport !== undefined) $('status').dataset.transport = change.transport
-  if (change.status === 'open') setStatus('open', change.transport === 'sse' ? 'connected (event stream)' : 'connected')
+  if (change.status === 'open' && sessionGone()) setStatus('ended', 'connected, session ended')
+  else if (change.status === 'open') setStatus('open', change.transport === 'sse' ? 'connected (event stream)' : 'connected')
   else if (change.status === 'connecting') setStatus('connecting', 'connecting…')
   else if (change.status === 'reconnecting') setStatus('reconnecting', `reconnecting in ${((change.retryInMs ?? 0) / 1000).toFixed(1)} s`)
   else setStatus('closed', `closed (${change.code ?? '—'})`)
@@ -225,9 +233,10 @@ client.on('status', (change) => {
 })
 client.on('welcome', (frame) => {
   $('conn-id').textContent = frame.connId
-  // The socket carries this page's session cookie: another visitor (or none) means the session
-  // this page was rendered with is gone (a restart with in-memory sessions, an expired cookie).
-  showSessionEnded(frame.visitor !== myVisitorId)
+  // The socket carries this page's cookies: another visitor (or none) means the identity this
+  // page was rendered with is gone (a new SESSION_SECRET, an expired cookie).
+  ended.identity = frame.visitor !== myVisitorId
+  showSessionEnded()
 })
 client.on('tick', onTick)
 client.on('message', (frame) => {
@@ -238,12 +247,19 @@ client.on('message', (frame) => {
 client.on('error', (error) => log('sys', `error ${error.code}: ${error.message}`))
 
 /**
- * Say that this page's session has ended, and keep the chat closed until a reload gives a new one.
- * @param {boolean} ended
+ * Say whether this page's session has ended. While it has, the page shows nothing of it as
+ * current: no old name or visitor, an amber pill instead of the green one, and the chat closed
+ * until a reload gives a new session.
  */
-function showSessionEnded (ended) {
-  $('session-ended').hidden = !ended
-  for (const id of ['chat-text', 'chat-send']) /** @type {HTMLInputElement | HTMLButtonElement} */ ($(id)).disabled = ended
+function showSessionEnded () {
+  const gone = sessionGone()
+  $('session-ended').hidden = !gone
+  for (const id of ['chat-text', 'chat-send']) /** @type {HTMLInputElement | HTMLButtonElement} */ ($(id)).disabled = gone
+  $('display-name').textContent = gone ? '(session ended: reload)' : (myRenderedName || '(none yet)')
+  $('visitor').textContent = ended.identity ? '(session ended: reload)' : myVisitorId
+  const status = $('status')
+  if (gone && status.dataset.state === 'open') setStatus('ended', 'connected, session ended')
+  else if (!gone && status.dataset.state === 'ended') setStatus('open', 'connected')
 }
 $('session-reload').addEventListener('click', () => location.reload())
 
@@ -256,6 +272,11 @@ chat.on('subscribed', ({ recovered, resumed }) => {
 chat.on('presence', ({ members }) => {
   showPresence(members)
   showRecipients(members)
+  const mine = members.find((member) => member.id === myVisitorId)
+  if (myRenderedName !== '' && mine !== undefined && (mine.name ?? '') === '' && !ended.name) {
+    ended.name = true
+    showSessionEnded()
+  }
 })
 chat.on('error', (error) => chatNotice(`chat unavailable: ${error.message}`))
 

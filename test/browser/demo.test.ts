@@ -145,7 +145,8 @@ t.test('the demo page in Chromium: ticks and chart, names and flash, chat across
   await second.server.realtime.publish('chat', { text: 'published while you were away', from: { id: 'server', name: 'Server' } })
   for (const page of [ann, bob]) {
     await until(page, chatIncludes('published while you were away'), 15_000)
-    await page.waitForSelector('#status[data-state="open"]')
+    // Connected: 'ended' once the page has seen its session is gone (below).
+    await page.waitForSelector('#status[data-state="open"], #status[data-state="ended"]')
   }
   t.match(await ann.textContent('#chat-list') ?? '', /reconnected: the server lost its history/, 'the page says the history was reset (new epoch)')
   const afterRestart = await chatLines(ann)
@@ -154,11 +155,17 @@ t.test('the demo page in Chromium: ticks and chart, names and flash, chat across
   const ticksBefore = Number(await ann.textContent('#tick-count'))
   await until(ann, `Number(document.getElementById('tick-count').textContent) > ${ticksBefore + 2}`)
 
-  // The new server keeps sessions in memory too: the pages' sessions are gone, and they say so
-  // instead of showing an empty presence list and refusing chat without a word.
+  // The new server keeps sessions in memory too: the pages' sessions (their names) are gone, and
+  // they say so instead of showing an empty presence list and refusing chat without a word. The
+  // visitor ids are in their own signed cookies, so both are still known.
   await ann.waitForSelector('#session-ended:not([hidden])')
   t.match(await ann.textContent('#session-ended') ?? '', /Your session has ended/, 'the page says its session ended')
   t.ok(await ann.isDisabled('#chat-text'), 'and keeps the chat closed')
+  await ann.waitForSelector('#status[data-state="ended"]')
+  t.match(await ann.textContent('#status') ?? '', /session ended/, 'the pill is not the green "connected" of a page that works')
+  t.notMatch(await ann.textContent('#display-name') ?? '', /Ann/, 'the old name is not shown as the current one')
+  await until(ann, `${PRESENCE_COUNT} === 2`)
+  t.notMatch(await ann.textContent('#presence') ?? '', /nobody yet/, 'both connected visitors are listed, not "nobody yet"')
   await ann.screenshot({ path: artifact('demo-5-session-ended.png'), fullPage: true })
   await Promise.all([ann.waitForNavigation(), ann.click('#session-reload')])
   await ann.waitForSelector('#status[data-state="open"]')

@@ -45,7 +45,9 @@ export function startNode (args: string[], env: Record<string, string>, cwd = pa
       const match = /Server listening at http:\/\/[^\s"]*:(\d+)/.exec(output)
       if (match?.[1] !== undefined) return Number(match[1])
       if (child.exitCode !== null) throw new Error(`exited before listening:\n${output}`)
-      if (Date.now() - started > 20_000) throw new Error(`not listening after 20 s:\n${output}`)
+      // Only a guard against waiting forever (an exit fails at once above): a loaded 2-core machine
+      // starting several nodes at once was seen to need more than 20 s.
+      if (Date.now() - started > 60_000) throw new Error(`not listening after 60 s:\n${output}`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
   }

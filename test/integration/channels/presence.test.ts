@@ -3,6 +3,12 @@ import { MemoryAdapter } from '../../../src/index.js'
 import { answer, channelsApp, frame, send } from '../../helpers/channels-app.js'
 import { connect, sleep, type RecordingClient } from '../../helpers/ws-client.js'
 
+/** Poll until `ready` holds or `timeoutMs` passed (the assertion after it says what was wanted). */
+async function settled (ready: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await ready() && Date.now() < deadline) await sleep(5)
+}
+
 /** The adapter calls a subscribe to a presence channel makes, in order. */
 type SubscribePhase = 'recent' | 'presenceAdd' | 'presence'
 
@@ -77,13 +83,16 @@ t.test('presence: a snapshot on subscribe, one join per visitor however many tab
   const snapshot = await frame(tabs[2] as RecordingClient, (f) => f.type === 'presence' && f.action === 'snapshot')
   t.same(snapshot.members, [{ id: 'v-ann', name: 'Ann' }, { id: 'v-bob', name: 'Bob' }], 'Ann counts once in the snapshot')
   t.same((await app.realtime.presence('chat')).length, 2, 'and on the server API')
-  await sleep(100)
+  // A publication made after the three subscribes reaches Bob after any presence frame they caused.
+  await app.realtime.publish('chat', 'marker 1')
+  await frame(bob, (f) => f.type === 'pub' && f.data === 'marker 1')
   t.same(presenceFrames(bob).slice(1), [{ type: 'presence', channel: 'chat', action: 'join', member: { id: 'v-ann', name: 'Ann' } }], 'Bob saw one join for three tabs')
 
   await tabs[0]?.close()
   send(tabs[1] as RecordingClient, { type: 'unsub', channel: 'chat', id: 2 })
   await answer(tabs[1] as RecordingClient, 2)
-  await sleep(100)
+  await app.realtime.publish('chat', 'marker 2')
+  await frame(bob, (f) => f.type === 'pub' && f.data === 'marker 2')
   t.equal(presenceFrames(bob).length, 2, 'no leave while one tab remains')
   await tabs[2]?.close()
   t.same(await frame(bob, (f) => f.type === 'presence' && f.action === 'leave'), { type: 'presence', channel: 'chat', action: 'leave', member: { id: 'v-ann' } })
@@ -119,7 +128,7 @@ t.test('presence: a visitor who subscribes and leaves at once leaves no ghost', 
     if (i % 2 === 0) await sleep(1)
     await tab.close()
   }
-  await sleep(100)
+  await settled(async () => (await app.realtime.presence('chat')).length === 0)
   t.same(await app.realtime.presence('chat'), [])
 })
 
@@ -142,12 +151,14 @@ t.test('presence: a socket that closes while its subscribe is in flight leaves n
     t.ok(app.realtime.connections === 1 && !held.returned(), `${phase}: the server saw the close while the subscribe's ${phase} call was in flight`)
     held.release()
     while (!held.returned() && Date.now() < deadline) await sleep(5)
-    await sleep(50) // the rest of the subscribe runs on adapter calls that answer at once
+    // The rest of the subscribe runs on adapter calls that answer at once; a ghost would stay for good.
+    await settled(async () => !(await app.realtime.presence('chat')).some((member) => member.id === `v-${phase}`))
     const ghosts = (await app.realtime.presence('chat')).filter((member) => member.id === `v-${phase}`)
     t.same(ghosts, [], `${phase}: no ghost of v-${phase} is left in the channel`)
   }
   t.same(await app.realtime.presence('chat'), [{ id: 'v-watcher' }], 'only the member still connected is present')
-  await sleep(50)
+  const count = (action: string): number => watcher.frames.filter((f) => f.type === 'presence' && f.action === action).length
+  await settled(() => count('leave') >= count('join'))
   const joins = watcher.frames.filter((f) => f.type === 'presence' && f.action === 'join').map((f) => (f.member as { id: string }).id)
   const leaves = watcher.frames.filter((f) => f.type === 'presence' && f.action === 'leave').map((f) => (f.member as { id: string }).id)
   t.same(leaves, joins, `every join the other member saw (${joins.join(', ')}) was followed by a leave`)

@@ -75,10 +75,13 @@ t.test('connects, subscribes, receives publications in order, publishes with an 
 
 t.test('after a dropped connection it reconnects by itself and recovers exactly what it missed', async (t) => {
   const server = serverSide()
-  const { app, ws } = await channelsApp(t, server.options)
-  const client = new RealtimeClient(ws, { WebSocket, minRetryMs: 300, maxRetryMs: 1000 })
+  const { app, port } = await channelsApp(t, server.options)
+  const door = await frontDoor(t, port)
+  const client = new RealtimeClient(door.url, { WebSocket, minRetryMs: 300, maxRetryMs: 1000 })
   t.teardown(() => client.close())
   const statuses = track(client)
+  let closedAt = 0
+  client.on('status', (change) => { if (change.status === 'reconnecting' && closedAt === 0) closedAt = Date.now() })
   const received: unknown[] = []
   const feed = client.subscribe('feed', (data) => received.push(data))
   const subscribed: Subscribed[] = []
@@ -99,6 +102,9 @@ t.test('after a dropped connection it reconnects by itself and recovers exactly 
   const reconnecting = statuses.find((s) => s.status === 'reconnecting')
   t.equal(reconnecting?.code, 1006)
   t.ok((reconnecting?.retryInMs ?? 0) >= 150 && (reconnecting?.retryInMs ?? 0) <= 300, 'first retry within [min/2, min]')
+  // And it waited that long: from the close it saw to the attempt the front door saw.
+  const waited = (door.attempts[1] ?? 0) - closedAt
+  t.ok(waited >= (reconnecting?.retryInMs ?? 0) - 25, `it waited its backoff before coming back (${waited} ms for ${reconnecting?.retryInMs ?? 0} ms)`)
 })
 
 /**

@@ -76,7 +76,8 @@ t.test('the 65th connection from one IP gets 429; closing one frees a slot', asy
   t.equal(refused.retryAfter, '5')
   t.same(metrics.rejections, ['per_ip_limit'])
   await clients.pop()?.close()
-  await sleep(50)
+  // The slot is free once the server has let the closed socket go (not after a guessed 50 ms).
+  for (const started = Date.now(); app.realtime.resources().slots > 63 && Date.now() - started < 10_000;) await sleep(5)
   clients.push(await connect(`${ws}/ws`))
   t.equal(app.realtime.resources().slots, 64)
   await closeAll(clients)
@@ -187,7 +188,7 @@ t.test('at MAX_CONNECTIONS the node reports not ready (capacity), and ready agai
   t.same(full.checks.capacity, { ok: false, detail: 'at the connection limit (2)' })
   await b.close()
   const started = Date.now()
-  while (app.realtime.resources().slots > 1 && Date.now() - started < 2000) await sleep(10)
+  while (app.realtime.resources().slots > 1 && Date.now() - started < 10_000) await sleep(10)
   t.same(app.realtime.readiness().checks.capacity, { ok: true })
   await a.close()
 })

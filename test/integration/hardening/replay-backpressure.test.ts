@@ -253,3 +253,16 @@ t.test('a 100-publication burst in one turn reaches a subscriber in another proc
   await subscriber.waitFor('pub', 101, 10_000)
   t.notOk(subscriber.frames.some((f) => f.type === 'close'), 'never cut')
 })
+
+t.test('an HTTP batch of 100 publications reaches a subscriber in another process whole under a 16 KiB budget', async (t) => {
+  const key = 'k'.repeat(48)
+  const { http, ws } = await bareApp(t, { channels: CHANNELS, maxBufferedBytes: 16_384, api: { prefix: '/api', keys: [{ key }], maxBatch: 100 } })
+  const subscriber = startSubscriber(t, `${ws}/ws`, { type: 'sub', channel: 'feed', id: 1 })
+  await subscriber.waitFor('ack')
+  const publications = Array.from({ length: 100 }, (_, i) => ({ channel: 'feed', data: { i: i + 1, text: `${i + 1}:`.padEnd(600, 'z') } }))
+  const response = await fetch(`${http}/api/publish/batch`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ publications }) })
+  t.equal(response.status, 200, 'the batch is accepted')
+  await subscriber.waitFor('pub', 100, 20_000)
+  t.same(subscriber.frames.filter((f) => f.type === 'pub').map((f) => f.offset), range(1, 100), 'all 100, in order')
+  t.notOk(subscriber.frames.some((f) => f.type === 'close'), 'never cut')
+})

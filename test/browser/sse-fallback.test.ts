@@ -8,7 +8,7 @@
 import t from 'tap'
 import type { Browser, Page } from 'playwright-core'
 import { artifact, launchBrowser } from '../helpers/browser.js'
-import { startNginx } from '../helpers/nginx.js'
+import { nodeReady, shippedFailTimeoutMs, startNginx } from '../helpers/nginx.js'
 import { built, startNode, type RunningProcess } from '../helpers/process.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
 import { rawUpgrade } from '../helpers/realtime-app.js'
@@ -163,6 +163,10 @@ t.test('WebSockets refused by nginx: the page falls back to SSE, chats, and resu
     node.proc.child.kill('SIGTERM')
     await node.proc.exited
     nodes[index] = await start(node.port)
+    // The documented rolling restart (docs/operations.md): the next node is stopped only once this
+    // one is ready and nginx's fail_timeout has passed (it may still count this node as failed).
+    await nodeReady(node.port)
+    await sleep(shippedFailTimeoutMs())
   }
   await chatLoop
   ;(chatter as RecordingClient | null)?.socket.terminate()

@@ -213,14 +213,17 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
     const transport = this.transport
     this.#setStatus({ status: 'connecting', transport })
     // The token brings the identity back (a `resume` frame, first thing after the open: never in
-    // a URL). Its `channels`, or the stream's `channels=`, name only the subscriptions the server
-    // makes at connect, with their positions, so it makes them again from there (nothing missed);
-    // this client resubscribes its own with `since` itself.
+    // a URL). The positions of the subscriptions the server makes at connect go where the server
+    // knows the identity they need: in the URL's `channels=` (not a credential) when it comes with
+    // the request (a cookie) or on an event stream; in the `resume` frame when it comes from a
+    // token (`getToken`). This client resubscribes its own with `since` itself.
     const channels = this.#connectChannels()
     const token = transport === 'sse' ? null : this.#token
+    const inFrame = token !== null && this.#getToken !== undefined
+    const query = inFrame || channels.length === 0 ? '' : `channels=${encodeURIComponent(channels.map(({ channel, since }) => `${channel}|${listEpoch(since.epoch)}|${since.offset.toString(36)}`).join(','))}`
     const socket = transport === 'sse' && this.#sse !== null
-      ? new SseSocket(withQuery(this.#sse.url, channels.length === 0 ? '' : `channels=${encodeURIComponent(channels.map(({ channel, since }) => `${channel}|${listEpoch(since.epoch)}|${since.offset.toString(36)}`).join(','))}`), this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
-      : new this.#options.WebSocket(this.url) as SocketLike
+      ? new SseSocket(withQuery(this.#sse.url, query), this.#sse.url, this.#sse.EventSource, this.#sse.fetch)
+      : new this.#options.WebSocket(withQuery(this.url, query)) as SocketLike
     this.#socket = socket
     let opened = false
     socket.onopen = () => {
@@ -228,7 +231,7 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       // A token resumes once: the welcome of this connection brings the next one.
       if (token !== null) {
         this.#token = null
-        this.#request({ type: 'resume', token, channels }).then((ack) => { this.emit('resumed', { resumed: ack.resumed === true, visitor: typeof ack.visitor === 'string' ? ack.visitor : null }) }, () => {})
+        this.#request({ type: 'resume', token, channels: inFrame ? channels : [] }).then((ack) => { this.emit('resumed', { resumed: ack.resumed === true, visitor: typeof ack.visitor === 'string' ? ack.visitor : null }) }, () => {})
       }
       if (this.#getToken === undefined) {
         this.#opened()

@@ -198,3 +198,27 @@ t.test('an identity that came from a token is resumed only until that token expi
   await after.waitFor('ack', 2)
   t.same(channelAcks(after).map((ack) => ack.channel), ['feed'])
 })
+
+t.test('with requireAuth, an anonymous socket may send resume first, and what follows runs as the identity it restores', async (t) => {
+  const { ws } = await channelsApp(t, { jwtSecret: TEST_SECRET, requireAuth: true })
+  const first = await connect(ws, { headers: { authorization: `Bearer ${await hsToken({ sub: 'tess', exp: epochSec(600) })}` } })
+  await first.waitFor('welcome')
+  await subscribed(first, ['feed'])
+  await first.close()
+  const again = await resumeWith(ws, tokenOf(first))
+  t.teardown(() => again.socket.terminate())
+  // Sent at once, before the answer: it waits for the resume and runs as tess.
+  send(again, { type: 'sub', channel: 'quiet', id: 'q' })
+  t.match(await resumeAnswer(again), { type: 'ack', resumed: true, visitor: 'tess' })
+  await again.waitFor('ack', 3)
+  t.same(channelAcks(again).map((ack) => ack.channel).sort(), ['feed', 'quiet'], 'the token\'s channel and the one asked after it')
+  t.same(again.ofType('error'), [], 'nothing was refused as auth_required')
+
+  const stranger = await resumeWith(ws, tokenOf(first))
+  t.teardown(() => stranger.socket.terminate())
+  t.match(await resumeAnswer(stranger), { code: 'resume_token_used' })
+  send(stranger, { type: 'sub', channel: 'quiet', id: 'q' })
+  const [refused] = await stranger.waitFor('error', 2)
+  t.ok(refused !== undefined)
+  t.match(stranger.ofType('error')[1], { code: 'auth_required', id: 'q' }, 'a replayed token leaves the socket anonymous')
+})

@@ -1,0 +1,91 @@
+/**
+ * What a resumable connection leaves behind while it is open (resume-store.ts): the live form
+ * (visitor and channel set, no position, marked `l`) when they change and on each refresh; the
+ * full form (positions) at its end; nothing live once the node drains, so a live write never
+ * overwrites a full one. A token's use is claimed once.
+ */
+import pino from 'pino'
+import t from 'tap'
+import type { ConnectionShared } from '../../src/node/connection.js'
+import { ResumeStore, resumeKey } from '../../src/node/resume-store.js'
+import { StreamPositions } from '../../src/node/stream-positions.js'
+import { FakeConnection } from '../helpers/fake-connection.js'
+
+const shared: ConnectionShared = {
+  events: { message: () => {}, close: () => {}, error: () => {} },
+  log: pino({ level: 'silent' }),
+  requestIdLabel: 'reqId',
+  budget: null
+}
+
+class ResumableConnection extends FakeConnection {
+  constructor (visitor: { id: string } | null) {
+    super(shared, visitor)
+    this.markResumable()
+  }
+}
+
+function fakeAdapter (): { sets: Array<{ key: string, value: unknown, ttlMs: number }>, state: Map<string, unknown>, adapter: ConstructorParameters<typeof ResumeStore>[0]['adapter'] } {
+  const sets: Array<{ key: string, value: unknown, ttlMs: number }> = []
+  const state = new Map<string, unknown>()
+  return {
+    sets,
+    state,
+    adapter: {
+      stateSet: async (key, value, ttlMs) => { sets.push({ key, value, ttlMs }); state.set(key, value) },
+      stateGet: async (key) => state.get(key),
+      stateClaim: async (key, value) => {
+        if (state.has(key)) return false
+        state.set(key, value)
+        return true
+      },
+      control: async () => {}
+    }
+  }
+}
+
+const turn = async (): Promise<void> => { await new Promise((resolve) => setImmediate(resolve)) }
+
+t.test('live form on change and on refresh, full form at the end, nothing live after the drain', async (t) => {
+  const { sets, adapter } = fakeAdapter()
+  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  const ann = new ResumableConnection({ id: 'ann' })
+  ann.positions = new StreamPositions()
+  ann.positions.apply({ channel: 'feed', epoch: 'E', offset: 3 })
+  const idle = new ResumableConnection(null)
+
+  store.changed(ann)
+  store.changed(ann)
+  t.equal(sets.length, 0, 'batched to the end of the turn')
+  await turn()
+  await store.flush()
+  t.same(sets, [{ key: resumeKey(ann.id), value: { v: { id: 'ann' }, c: [['feed']], l: 1 }, ttlMs: 1000 }], 'once, without the position')
+
+  store.refreshOpen([ann, idle])
+  await store.flush()
+  t.equal(sets.length, 2, 'a refresh rewrites a connection with something to resume, and skips one with nothing')
+  t.same(sets[1]?.value, { v: { id: 'ann' }, c: [['feed']], l: 1 })
+
+  store.stopLive()
+  store.save(ann)
+  store.changed(ann)
+  store.refreshOpen([ann])
+  await turn()
+  await store.flush()
+  t.equal(sets.length, 3, 'after the drain began only the full save is written')
+  t.same(sets[2]?.value, { v: { id: 'ann' }, c: [['feed', 'E', 3]] }, 'the full form carries the position and no live mark')
+})
+
+t.test('the live form is what a load returns when no full state comes (the old node is dead); a token is claimed once', async (t) => {
+  const { state, adapter } = fakeAdapter()
+  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  // The store's waits between reads do not hold the process open; this test does.
+  const keepAlive = setInterval(() => {}, 1000)
+  t.teardown(() => { clearInterval(keepAlive) })
+  state.set(resumeKey('old'), { v: null, c: [['feed'], ['chat']], l: 1 })
+  t.match(await store.load('old'), { live: true, channels: [{ channel: 'feed' }, { channel: 'chat' }] })
+  state.set(resumeKey('done'), { v: { id: 'bo' }, c: [['feed', 'E', 9]] })
+  t.match(await store.load('done'), { live: false, visitor: { id: 'bo' }, channels: [{ channel: 'feed', since: { epoch: 'E', offset: 9 } }] })
+  t.equal(await store.claim('done'), true)
+  t.equal(await store.claim('done'), false, 'a second presentation is refused')
+})

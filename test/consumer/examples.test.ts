@@ -63,7 +63,7 @@ const pathAnd = (setting: string): [string, string] => {
 /** Drive a running server example as its annotation says. */
 async function exercise (t: Test, example: DocExample, server: Running): Promise<void> {
   const base = `127.0.0.1:${server.port}`
-  const { login, ws, sub, expect, post, get } = example.settings
+  const { login, ws, sub, expect, post, get, refused } = example.settings
   let cookie = ''
   if (login !== undefined) {
     const response = await fetch(`http://${base}${login}`)
@@ -80,6 +80,7 @@ async function exercise (t: Test, example: DocExample, server: Running): Promise
       const [frame] = await client.waitFor(type, 1, 10_000)
       t.ok(frame, `a ${type} frame arrived`)
       if (type === 'ack' && sub !== undefined) t.match(frame, { id: 'sub', channel: sub })
+      if (type === 'error' && refused !== undefined) t.match(frame, { id: 'sub', code: refused }, `the sub of ${sub ?? '?'} is refused with ${refused}`)
     }
   }
   if (post !== undefined) {

@@ -7,7 +7,8 @@
  *
  * - `run=server`: start it (PORT, REDIS_URL… from the test), then `login=` (GET, keep the session
  *   cookie), `ws=` (connect), `sub=` (subscribe), `expect=` (frame types that must arrive),
- *   `post=PATH:TYPE` (POST, then a frame of TYPE must arrive), `get=PATH:TEXT` (GET, polled for up to 10 s until 200 with TEXT).
+ *   `post=PATH:TYPE` (POST, then a frame of TYPE must arrive), `get=PATH:TEXT` (GET, polled for up to 10 s until 200 with TEXT),
+ *   `refused=CODE` (the `sub=` must be answered by an `error` of that code; list `error` in `expect=`).
  * - `run=node server=DOC:n`: run it against that server example (REALTIME_URL); it must exit 0.
  * - `run=browser server=DOC:n login=PATH console=TEXT`: load it in Chromium on that server's origin;
  *   a console line must contain TEXT.

@@ -19,6 +19,9 @@ import { docExamples, type DocExample } from '../helpers/doc-examples.js'
 import { freePort, TestRedisServer } from '../helpers/redis-server.js'
 import { connect, type RecordingClient } from '../helpers/ws-client.js'
 
+// The file's own time limit, over the suite's 120 s: packs, installs and runs every example: minutes on a loaded machine.
+t.setTimeout(600_000)
+
 const examples = docExamples(packageRoot)
 const byName = new Map(examples.map((example) => [example.name, example]))
 const KINDS = new Set(['server', 'node', 'browser'])

@@ -103,13 +103,11 @@ export type InputOf<R> = R extends { readonly schema: infer S extends TSchema } 
 /** The value of `{ value } | { problem }` (a validate's answer). */
 type ValueOf<Answer> = Answer extends { value: infer T } ? T : never
 
-/**
- * The value a tunable resolves to: what its `validate` answers (the normal form), else what its
- * schema describes; or its default, when none is given.
- */
-export type ResolvedOf<R> = R extends { readonly default: infer D }
-  ? (R extends { readonly validate: (value: unknown) => infer Answer } ? ValueOf<Answer> : InputOf<R>) | D
-  : never
+/** A value a tunable takes when one is given: what its `validate` answers (the normal form), else what its schema describes. */
+type OwnValue<R> = R extends { readonly validate: (value: unknown) => infer Answer } ? ValueOf<Answer> : InputOf<R>
+
+/** The value a tunable resolves to: {@link OwnValue}, or its default when none is given (`undefined`: unset). */
+export type ResolvedOf<R> = R extends { readonly default: infer D } ? OwnValue<R> | Exclude<D, OwnValue<R>> : never
 
 /**
  * A tunable as a row of an option table: `I` is what an application passes for it, `T` what it
@@ -125,7 +123,7 @@ export interface EnvOption<I, T> extends Option<I, T> {
 }
 
 /** Whether a row's default is a value of its own type (`undefined`, for unset, always is). */
-type DefaultFits<R> = R extends { readonly default: infer D } ? ([D] extends [Exclude<ResolvedOf<Omit<R, 'default'> & { default: never }>, never> | undefined] ? true : false) : false
+type DefaultFits<R> = R extends { readonly default: infer D } ? ([D] extends [OwnValue<R> | undefined] ? true : false) : false
 
 /**
  * A row of an option table, typed by what it takes (its schema's static type, {@link InputOf})

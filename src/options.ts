@@ -97,7 +97,7 @@ export const OPTIONS = Object.freeze({
   }),
   /**
    * Identifies the visitor from the upgrade request (sync or async). Hooks such as
-   * @fastify/session have run by then, so `request.session` is available. A valid bearer token,
+   * `@fastify/session` have run by then, so `request.session` is available. A valid bearer token,
    * when tokens are configured, takes precedence. @default () => null
    */
   identify: option({

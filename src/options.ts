@@ -21,7 +21,7 @@ import type { TickContext } from './node/ticker.js'
 import type { Visitor } from './node/visitor.js'
 import { resolveRpc, type RpcMethod } from './rpc/methods.js'
 import { API_TUNABLE, WEBHOOKS_TUNABLE } from './api/options.js'
-import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, offOr, opaque, resolveTunable, TunableProblem, option, type OptionsOf, type ResolvedOptionsOf, type Tunable } from './tunables.js'
+import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, offOr, opaque, option, resolveTunable, TunableProblem, type OptionsOf, type ResolvedOptionsOf, type Tunable } from './tunables.js'
 
 /** Normalise an allow-list: each entry an http(s) origin without path, or the list is `['*']`. */
 function resolveOrigins (value: unknown): { value: readonly string[] } | { problem: string } {

@@ -1,249 +1,27 @@
 /**
- * Plugin options: ONE entry per tunable ({@link OPTIONS}: type, bounds, default, unit,
- * description), the types the application writes ({@link RealtimePluginOptions}), and the one
+ * Plugin options: ONE row per tunable ({@link OPTIONS}: its documentation comment, type, bounds,
+ * default, unit, description), the types derived from those rows (what the application writes,
+ * {@link RealtimePluginOptions}, and what the parts read, {@link ResolvedOptions}), and the one
  * function that validates them. Bad options fail registration with {@link InvalidOptionError};
- * nothing is silently coerced. The demo server reads the same entries from its environment
+ * nothing is silently coerced. The demo server reads the same rows from its environment
  * (src/app/config.ts), and the docs' option table and `.env.example` are generated from them.
+ *
+ * A new option is one row here (its comment is what an editor shows the application, its
+ * `description` what the generated docs say): both option types follow from it.
  */
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import type { RealtimeAdapter } from './adapters/adapter.js'
-import { resolveChannels, type ChannelDefinition, type ChannelRegistry } from './channels/policy.js'
+import { resolveChannels, type ChannelDefinition } from './channels/policy.js'
 import { TOKEN_ALGORITHMS, parsePublicKey } from './auth/tokens.js'
 import { InvalidOptionError } from './errors.js'
 import { noopMetrics, type RealtimeMetrics } from './metrics/metrics.js'
 import type { ConnectionInfo } from './node/connection.js'
 import type { TickContext } from './node/ticker.js'
 import type { Visitor } from './node/visitor.js'
-import { resolveRpc, type RpcMethod, type RpcRegistry } from './rpc/methods.js'
-import { API_TUNABLE, WEBHOOKS_TUNABLE, type ApiOptions, type ResolvedApiOptions, type ResolvedWebhookOptions, type WebhookOptions } from './api/options.js'
-import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, opaque, resolveTunable, TunableProblem, type Tunable } from './tunables.js'
-
-/** Options of the fastify-realtime plugin. */
-export interface RealtimePluginOptions {
-  /** Path of the WebSocket endpoint, relative to the registration prefix. @default '/ws' */
-  path?: string
-  /**
-   * Path of the Server-Sent Events fallback (the stream is a GET, its client requests a POST),
-   * relative to the registration prefix; `''` turns the fallback off. @default '/sse'
-   */
-  ssePath?: string
-  /** Milliseconds between two ticks on one connection; `0` turns the ticker off. @default 3000 */
-  tickIntervalMs?: number
-  /**
-   * Produces the `data` of a tick. Called once per batch of connections due at the same moment
-   * (not once per socket), so the same frame is shared by the batch. @default () => null
-   */
-  tick?: (context: TickContext) => unknown
-  /**
-   * Identifies the visitor from the upgrade request (sync or async). Hooks such as
-   * @fastify/session have run by then, so `request.session` is available. A valid bearer token,
-   * when tokens are configured, takes precedence. @default () => null
-   */
-  identify?: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
-  /** Called once a connection is set up and welcomed. */
-  onConnection?: (connection: ConnectionInfo) => void
-  /** Called with every text message a client sends, after it is logged. */
-  onMessage?: (connection: ConnectionInfo, text: string) => void
-  /** Largest client message accepted, in bytes; a larger one closes the socket with 1009. @default 65536 */
-  maxPayloadBytes?: number
-  /** On shutdown, how long clients get to close cleanly after the 1001 before they are cut, in ms. @default 10000 */
-  closeGraceMs?: number
-  /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */
-  metrics?: RealtimeMetrics
-  /** Milliseconds between two heartbeat pings on one connection; `0` turns heartbeats off. @default 25000 */
-  heartbeatIntervalMs?: number
-  /** A connection whose pong has not arrived this many ms after its ping is terminated. @default 10000 */
-  heartbeatTimeoutMs?: number
-  /**
-   * Send budget of one connection, in bytes not yet written to the network (`bufferedAmount`).
-   * Past it, ticks are coalesced (only the latest is kept) and any other message closes the
-   * socket with 4008 `slow consumer`. @default 1048576
-   */
-  maxBufferedBytes?: number
-  /**
-   * Origins (`scheme://host[:port]`) allowed to open a socket from a browser; `['*']` allows any.
-   * Empty: only the same origin as the request's Host. @default []
-   */
-  allowedOrigins?: readonly string[]
-  /** Refuse upgrades that carry no `Origin` header (non-browser clients) with 403. @default false */
-  requireOrigin?: boolean
-  /** Refuse upgrades whose `identify` returns null (no valid session) with 401. @default false */
-  requireSession?: boolean
-  /** Concurrent connections allowed from one client IP; more get 429. @default 64 */
-  maxConnectionsPerIp?: number
-  /** Concurrent connections allowed on this node; more get 503. @default 10000 */
-  maxConnections?: number
-  /** Upgrade handshakes per second allowed from one client IP (token bucket rate); more get 429. @default 20 */
-  handshakeRatePerSec?: number
-  /** Handshakes one client IP may make at once (token bucket capacity). @default 40 */
-  handshakeBurst?: number
-  /** Client messages per second allowed on one connection; more get a `rate_limited` error frame. @default 20 */
-  messageRatePerSec?: number
-  /** Client messages one connection may send at once (token bucket capacity). @default 40 */
-  messageBurst?: number
-  /** Route prefix, given by `register(plugin, { prefix })`. */
-  prefix?: string
-  /** Channels clients may use, by exact name or `*` pattern, with their policy. @default [] (none) */
-  channels?: ChannelDefinition[]
-  /** Most channels one connection may subscribe to at once. @default 128 */
-  maxSubscriptionsPerConnection?: number
-  /** A presence entry or a node's hold on a channel not refreshed for this long disappears (a node that died), in ms. @default 30000 */
-  presenceTtlMs?: number
-  /**
-   * How long the idempotency key of a publish is remembered, in ms: a retry with the same key
-   * (the HTTP API's `idempotencyKey`, a client `pub` frame's `key`) within it publishes nothing
-   * again and answers the first publication's position. @default 300000
-   */
-  idempotencyTtlMs?: number
-  /** Where publications, history and presence live. @default the in-process memory adapter */
-  adapter?: RealtimeAdapter
-  /**
-   * Signs the resume tokens of the `welcome` frame (HMAC-SHA256), at least 32 characters. Every
-   * node behind one balancer must share it, or a token is refused by the others.
-   * @default a random secret per process (tokens then resume on this process only)
-   */
-  resumeSecret?: string
-  /**
-   * How long after a connection ends it can be resumed: its resume state (identity, every
-   * subscription and position) and its event-stream cursors are kept this long in the adapter,
-   * in ms. @default 300000
-   */
-  resumeTtlMs?: number
-  /**
-   * Most publications one recovery replays (a `sub` with `since`, a resumed subscription); a larger
-   * gap is answered `recovered: false` with the newest ones. @default 1000
-   */
-  maxRecoveryReplay?: number
-  /**
-   * New connections (WebSocket upgrades and event streams) this node admits per second, from all
-   * clients together; the others wait their turn. @default 1000
-   */
-  admissionRatePerSec?: number
-  /** New connections admitted at once before pacing starts. @default 200 */
-  admissionBurst?: number
-  /**
-   * Longest a new connection waits for its turn; one that would wait longer is refused with 503
-   * `FRT_SERVER_BUSY` and a jittered `Retry-After`. @default 10000
-   */
-  maxAdmissionWaitMs?: number
-  /**
-   * HMAC secret (at least 32 characters) that connection and channel tokens are signed with
-   * (HS256/384/512). One key source at most: this, `jwtPublicKey` or `jwksUrl`. @default undefined (tokens off)
-   */
-  jwtSecret?: string
-  /** PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with. @default undefined */
-  jwtPublicKey?: string
-  /** URL of a JWKS (JSON Web Key Set) to verify tokens with; fetched, cached and refetched on an unknown key id. @default undefined */
-  jwksUrl?: string
-  /** Algorithms a token may be signed with; empty: every one the key source can verify (never `none`, never HMAC with a public key). @default [] */
-  jwtAlgorithms?: readonly string[]
-  /** Required `iss` claim of every token. @default undefined (not checked) */
-  jwtIssuer?: string
-  /** Required `aud` claim of every token (one of its audiences). @default undefined (not checked) */
-  jwtAudience?: string
-  /** How long a fetched JWKS is trusted before it is fetched again, in ms. @default 600000 */
-  jwksCacheMaxAgeMs?: number
-  /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
-  jwksCooldownMs?: number
-  /** How long one JWKS fetch may take before it counts as failed (`key set unavailable`), in ms. @default 5000 */
-  jwksTimeoutMs?: number
-  /**
-   * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
-   * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
-   */
-  requireAuth?: boolean
-  /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
-  authTimeoutMs?: number
-  /** How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier), in ms. @default 30000 */
-  tokenRefreshLeadMs?: number
-  /**
-   * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
-   * is welcomed (and when an anonymous one first authenticates with an `auth` frame; `request` is
-   * then undefined). The client is told with `subscribed` frames and never resubscribes these itself.
-   */
-  subscribe?: (visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>
-  /** Methods clients may call with `rpc` frames, by name: `{ add: { schema, handler, timeoutMs? } }`. @default {} */
-  rpc?: Record<string, RpcMethod>
-  /** How long an RPC handler has to answer before the client gets `rpc_timeout`, in ms (a method may set its own). @default 10000 */
-  rpcTimeoutMs?: number
-  /** How many RPCs of one connection may wait for their answers at once; one more is answered `too_many_calls`. @default 16 */
-  maxRpcInFlight?: number
-  /**
-   * The HTTP API for other services (publish, target users, presence, history…), under its own
-   * prefix and API keys; see docs/api.md. @default off
-   */
-  api?: ApiOptions
-  /** Signed webhooks of channel and presence changes (once across all nodes, debounced); see docs/api.md. @default off */
-  webhooks?: WebhookOptions
-}
-
-/** Options after validation, with every default applied. Frozen. */
-export interface ResolvedOptions {
-  readonly path: string
-  readonly ssePath: string
-  readonly prefix: string
-  readonly tickIntervalMs: number
-  readonly tick: (context: TickContext) => unknown
-  readonly identify: (request: FastifyRequest) => Visitor | null | Promise<Visitor | null>
-  readonly onConnection: ((connection: ConnectionInfo) => void) | undefined
-  readonly onMessage: ((connection: ConnectionInfo, text: string) => void) | undefined
-  readonly maxPayloadBytes: number
-  readonly closeGraceMs: number
-  readonly metrics: RealtimeMetrics
-  readonly channels: ChannelRegistry
-  readonly maxSubscriptionsPerConnection: number
-  readonly presenceTtlMs: number
-  readonly idempotencyTtlMs: number
-  /** Undefined: the plugin uses its default (memory) adapter. */
-  readonly adapter: RealtimeAdapter | undefined
-  /** Undefined: no HTTP API. */
-  readonly api: ResolvedApiOptions | undefined
-  /** Undefined: no webhooks. */
-  readonly webhooks: ResolvedWebhookOptions | undefined
-  readonly heartbeatIntervalMs: number
-  readonly heartbeatTimeoutMs: number
-  readonly maxBufferedBytes: number
-  /** Normalised origins (`new URL(o).origin`), or `['*']`. */
-  readonly allowedOrigins: readonly string[]
-  readonly requireOrigin: boolean
-  readonly requireSession: boolean
-  readonly maxConnectionsPerIp: number
-  readonly maxConnections: number
-  readonly handshakeRatePerSec: number
-  readonly handshakeBurst: number
-  readonly messageRatePerSec: number
-  readonly messageBurst: number
-  /** Undefined: the plugin makes a random one. */
-  readonly resumeSecret: string | undefined
-  readonly resumeTtlMs: number
-  readonly maxRecoveryReplay: number
-  readonly admissionRatePerSec: number
-  readonly admissionBurst: number
-  readonly maxAdmissionWaitMs: number
-  readonly jwtSecret: string | undefined
-  readonly jwtPublicKey: string | undefined
-  readonly jwksUrl: string | undefined
-  readonly jwtAlgorithms: readonly string[]
-  readonly jwtIssuer: string | undefined
-  readonly jwtAudience: string | undefined
-  readonly jwksCacheMaxAgeMs: number
-  readonly jwksCooldownMs: number
-  readonly jwksTimeoutMs: number
-  readonly requireAuth: boolean
-  readonly authTimeoutMs: number
-  readonly tokenRefreshLeadMs: number
-  readonly subscribe: ((visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>) | undefined
-  readonly rpc: RpcRegistry
-  readonly rpcTimeoutMs: number
-  readonly maxRpcInFlight: number
-}
-
-/** The tunables of the plugin: every option but the `prefix` Fastify gives. */
-type OptionValues = Omit<ResolvedOptions, 'prefix'>
-
-/** 0 (off) or an integer within the bounds. */
-const offOr = (minimum: number, maximum: number): ReturnType<typeof Type.Union> => Type.Union([Type.Literal(0), integer(minimum, maximum)])
+import { resolveRpc, type RpcMethod } from './rpc/methods.js'
+import { API_TUNABLE, WEBHOOKS_TUNABLE } from './api/options.js'
+import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, offOr, opaque, option, resolveTunable, TunableProblem, type OptionsOf, type ResolvedOptionsOf, type Tunable } from './tunables.js'
 
 /** Normalise an allow-list: each entry an http(s) origin without path, or the list is `['*']`. */
 function resolveOrigins (value: unknown): { value: readonly string[] } | { problem: string } {
@@ -276,138 +54,185 @@ const ADAPTER_METHODS = ['init', 'publish', 'subscribe', 'unsubscribe', 'since',
 
 /**
  * Every tunable of the plugin, once. The key is the option's name; those with `env` are also
- * environment variables of the demo server (the name in SCREAMING_SNAKE_CASE).
+ * environment variables of the demo server (the name in SCREAMING_SNAKE_CASE). The comment on a
+ * row is the option's documentation in the application's editor (it travels through the derived
+ * {@link RealtimePluginOptions}); `test/unit/options-types.test.ts` checks every row has one.
  */
 export const OPTIONS = Object.freeze({
-  path: {
+  /** Path of the WebSocket endpoint, relative to the registration prefix. @default '/ws' */
+  path: option({
     schema: Type.String({ pattern: '^/[^\\s?#]*$' }),
     default: '/ws',
     expected: 'a route path starting with "/" (no spaces, query or hash)',
     description: 'WebSocket route, under the registration `prefix`.'
-  },
-  ssePath: {
+  }),
+  /**
+   * Path of the Server-Sent Events fallback (the stream is a GET, its client requests a POST),
+   * relative to the registration prefix; `''` turns the fallback off. @default '/sse'
+   */
+  ssePath: option({
     schema: Type.String({ pattern: '^(/[^\\s?#]*)?$' }),
     default: '/sse',
     expected: 'a route path starting with "/" (no spaces, query or hash), or "" for none',
     description: 'Server-Sent Events fallback route (GET: the stream, POST: its requests), under the registration `prefix`; `""` turns it off.'
-  },
-  tickIntervalMs: {
+  }),
+  /** Milliseconds between two ticks on one connection; `0` turns the ticker off. @default 3000 */
+  tickIntervalMs: option({
     schema: offOr(10, DAY_MS),
     default: 3000,
     unit: 'milliseconds',
     description: 'Milliseconds between two ticks on one connection; `0` turns the ticker off.',
     env: envName('tickIntervalMs'),
     group: 'Ticker and shutdown'
-  },
-  tick: {
-    ...aFunction<ResolvedOptions['tick']>(),
+  }),
+  /**
+   * Produces the `data` of a tick. Called once per batch of connections due at the same moment
+   * (not once per socket), so the same frame is shared by the batch. @default () => null
+   */
+  tick: option({
+    ...aFunction<(context: TickContext) => unknown>(),
     default: () => null,
     defaultText: '() => null',
     description: '`({ connections, now }) => data`: the `data` of a tick, called once per batch of sockets due together (not once per socket).'
-  },
-  identify: {
-    ...aFunction<ResolvedOptions['identify']>(),
+  }),
+  /**
+   * Identifies the visitor from the upgrade request (sync or async). Hooks such as
+   * `@fastify/session` have run by then, so `request.session` is available. A valid bearer token,
+   * when tokens are configured, takes precedence. @default () => null
+   */
+  identify: option({
+    ...aFunction<(request: FastifyRequest) => Visitor | null | Promise<Visitor | null>>(),
     default: () => null,
     defaultText: '() => null',
     description: '`(request) => { id, name? } | null`: the visitor, from the upgrade request (session hooks have run).'
-  },
-  onConnection: {
-    ...aFunction<NonNullable<ResolvedOptions['onConnection']>>(),
+  }),
+  /** Called once a connection is set up and welcomed. */
+  onConnection: option({
+    ...aFunction<(connection: ConnectionInfo) => void>(),
     default: undefined,
     defaultText: '—',
     description: '`(connection) => void`, once a connection is welcomed.'
-  },
-  onMessage: {
-    ...aFunction<NonNullable<ResolvedOptions['onMessage']>>(),
+  }),
+  /** Called with every text message a client sends, after it is logged. */
+  onMessage: option({
+    ...aFunction<(connection: ConnectionInfo, text: string) => void>(),
     default: undefined,
     defaultText: '—',
     description: '`(connection, text) => void`, for each plain-text client message, after it is logged.'
-  },
-  channels: {
-    schema: opaque(),
+  }),
+  /** Channels clients may use, by exact name or `*` pattern, with their policy. @default [] (none) */
+  channels: option({
+    schema: opaque<ChannelDefinition[]>(),
     default: resolveChannels(undefined),
     defaultText: '[]',
     validate: (value) => ({ value: resolveChannels(value) }),
     description: 'The channels clients may use, by exact name or `*` pattern, with their policy (see the channel fields).'
-  },
-  maxSubscriptionsPerConnection: {
+  }),
+  /** Most channels one connection may subscribe to at once. @default 128 */
+  maxSubscriptionsPerConnection: option({
     schema: integer(1, 100_000),
     default: 128,
     description: 'Most channels one connection may subscribe to at once; more are refused (`too_many_subscriptions`).',
     env: envName('maxSubscriptionsPerConnection'),
     group: 'Channels'
-  },
-  presenceTtlMs: {
+  }),
+  /** A presence entry or a node's hold on a channel not refreshed for this long disappears (a node that died), in ms. @default 30000 */
+  presenceTtlMs: option({
     schema: integer(1000, DAY_MS),
     default: 30_000,
     unit: 'milliseconds',
     description: 'A presence entry or a node\'s hold on a channel not refreshed for this long disappears: how a node that died leaves its channels (the presence.leave and channel.vacated webhooks).',
     env: envName('presenceTtlMs'),
     group: 'Channels'
-  },
-  idempotencyTtlMs: {
+  }),
+  /**
+   * How long the idempotency key of a publish is remembered, in ms: a retry with the same key
+   * (the HTTP API's `idempotencyKey`, a client `pub` frame's `key`) within it publishes nothing
+   * again and answers the first publication's position. @default 300000
+   */
+  idempotencyTtlMs: option({
     schema: integer(1000, DAY_MS),
     default: 5 * 60 * 1000,
     unit: 'milliseconds',
     description: 'How long the idempotency key of a publish is remembered (the HTTP API\'s idempotencyKey, a client pub frame\'s key): a retry within it publishes nothing again and answers the first publication\'s position.',
     env: envName('idempotencyTtlMs'),
     group: 'Channels'
-  },
-  adapter: {
+  }),
+  /** Where publications, history and presence live. @default the in-process memory adapter */
+  adapter: option({
     ...implementing<RealtimeAdapter>('RealtimeAdapter', ADAPTER_METHODS),
     default: undefined,
     defaultText: 'memory',
     description: 'Where publications, history and presence live: `MemoryAdapter` (one process, the default) or `RedisAdapter` (`fastify-realtime/redis`, many nodes).'
-  },
+  }),
+  /**
+   * The HTTP API for other services (publish, target users, presence, history…), under its own
+   * prefix and API keys; see docs/api.md. @default off
+   */
   api: API_TUNABLE,
+  /** Signed webhooks of channel and presence changes (once across all nodes, debounced); see docs/api.md. @default off */
   webhooks: WEBHOOKS_TUNABLE,
-  metrics: {
+  /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */
+  metrics: option({
     ...implementing<RealtimeMetrics>('RealtimeMetrics', Object.keys(noopMetrics)),
     default: noopMetrics,
     defaultText: 'no-op',
     description: 'Where the core reports what it counts: a `RealtimeMetrics`, e.g. `PrometheusMetrics` from `fastify-realtime/prometheus`.'
-  },
-  maxPayloadBytes: {
+  }),
+  /** Largest client message accepted, in bytes; a larger one closes the socket with 1009. @default 65536 */
+  maxPayloadBytes: option({
     schema: integer(1, 64 * 1024 * 1024),
     default: 64 * 1024,
     unit: 'bytes',
     description: 'Largest client message; a larger one closes the socket with 1009.',
     env: envName('maxPayloadBytes'),
     group: 'Connection limits'
-  },
-  closeGraceMs: {
+  }),
+  /** On shutdown, how long clients get to close cleanly after the 1001 before they are cut, in ms. @default 10000 */
+  closeGraceMs: option({
     schema: integer(0, 10 * 60 * 1000),
     default: 10_000,
     unit: 'milliseconds',
     description: 'On shutdown, how long clients get to close after the 1001 before they are cut.',
     env: envName('closeGraceMs'),
     group: 'Ticker and shutdown'
-  },
-  heartbeatIntervalMs: {
+  }),
+  /** Milliseconds between two heartbeat pings on one connection; `0` turns heartbeats off. @default 25000 */
+  heartbeatIntervalMs: option({
     schema: offOr(10, HOUR_MS),
     default: 25_000,
     unit: 'milliseconds',
     description: 'Ping every connection this often; `0` turns heartbeats off.',
     env: envName('heartbeatIntervalMs'),
     group: 'Connection limits'
-  },
-  heartbeatTimeoutMs: {
+  }),
+  /** A connection whose pong has not arrived this many ms after its ping is terminated. @default 10000 */
+  heartbeatTimeoutMs: option({
     schema: integer(10, HOUR_MS),
     default: 10_000,
     unit: 'milliseconds',
     description: 'A connection whose pong has not come this long after its ping is terminated; a dead peer is gone within interval + timeout.',
     env: envName('heartbeatTimeoutMs'),
     group: 'Connection limits'
-  },
-  maxBufferedBytes: {
+  }),
+  /**
+   * Send budget of one connection, in bytes not yet written to the network (`bufferedAmount`).
+   * Past it, ticks are coalesced (only the latest is kept) and any other message closes the
+   * socket with 4008 `slow consumer`. @default 1048576
+   */
+  maxBufferedBytes: option({
     schema: integer(1024, 1024 * 1024 * 1024),
     default: 1024 * 1024,
     unit: 'bytes',
     description: 'Send budget of one connection: bytes the client failed to take (still waiting after the kernel was offered them). Past it ticks are coalesced (only the newest waits), a replay waits and is streamed as the socket drains, and any other message closes the socket with 4008; live messages queued behind a replay get the same budget again.',
     env: envName('maxBufferedBytes'),
     group: 'Connection limits'
-  },
-  allowedOrigins: {
+  }),
+  /**
+   * Origins (`scheme://host[:port]`) allowed to open a socket from a browser; `['*']` allows any.
+   * Empty: only the same origin as the request's Host. @default []
+   */
+  allowedOrigins: option({
     schema: Type.Array(Type.String()),
     default: Object.freeze([]) as readonly string[],
     defaultText: 'same origin',
@@ -416,104 +241,135 @@ export const OPTIONS = Object.freeze({
     description: 'Origins allowed to open a socket from a browser (`scheme://host[:port]`, comma-separated in the environment), or `*` for any; empty: only the same origin as the request\'s Host. Others get 403.',
     env: envName('allowedOrigins'),
     group: 'Connection limits'
-  },
-  requireOrigin: {
+  }),
+  /** Refuse upgrades that carry no `Origin` header (non-browser clients) with 403. @default false */
+  requireOrigin: option({
     schema: Type.Boolean(),
     default: false,
     description: 'Refuse upgrades that carry no `Origin` header (non-browser clients) with 403.',
     env: envName('requireOrigin'),
     group: 'Connection limits'
-  },
-  requireSession: {
+  }),
+  /** Refuse upgrades whose `identify` returns null (no valid session) with 401. @default false */
+  requireSession: option({
     schema: Type.Boolean(),
     default: false,
     description: 'Refuse upgrades whose `identify` returns null (no valid session) with 401.',
     env: envName('requireSession'),
     group: 'Connection limits'
-  },
-  maxConnectionsPerIp: {
+  }),
+  /** Concurrent connections allowed from one client IP; more get 429. @default 64 */
+  maxConnectionsPerIp: option({
     schema: integer(1, 10_000_000),
     default: 64,
     description: 'Concurrent connections allowed from one client IP (trusted-proxy aware); more get 429.',
     env: envName('maxConnectionsPerIp'),
     group: 'Connection limits'
-  },
-  maxConnections: {
+  }),
+  /** Concurrent connections allowed on this node; more get 503. @default 10000 */
+  maxConnections: option({
     schema: integer(1, 10_000_000),
     default: 10_000,
     description: 'Concurrent connections allowed on this node; more get 503.',
     env: envName('maxConnections'),
     group: 'Connection limits'
-  },
-  handshakeRatePerSec: {
+  }),
+  /** Upgrade handshakes per second allowed from one client IP (token bucket rate); more get 429. @default 20 */
+  handshakeRatePerSec: option({
     schema: integer(1, MAX_RATE),
     default: 20,
     unit: 'per second',
     description: 'Upgrade handshakes per second allowed from one client IP (token bucket rate); more get 429.',
     env: envName('handshakeRatePerSec'),
     group: 'Connection limits'
-  },
-  handshakeBurst: {
+  }),
+  /** Handshakes one client IP may make at once (token bucket capacity). @default 40 */
+  handshakeBurst: option({
     schema: integer(1, MAX_RATE),
     default: 40,
     description: 'Upgrade handshakes one client IP may make at once (token bucket capacity).',
     env: envName('handshakeBurst'),
     group: 'Connection limits'
-  },
-  messageRatePerSec: {
+  }),
+  /** Client messages per second allowed on one connection; more get a `rate_limited` error frame. @default 20 */
+  messageRatePerSec: option({
     schema: integer(1, MAX_RATE),
     default: 20,
     unit: 'per second',
     description: 'Client messages per second allowed on one connection; more are dropped with a `rate_limited` error, and 10 in a row close the socket with 1008.',
     env: envName('messageRatePerSec'),
     group: 'Connection limits'
-  },
-  messageBurst: {
+  }),
+  /** Client messages one connection may send at once (token bucket capacity). @default 40 */
+  messageBurst: option({
     schema: integer(1, MAX_RATE),
     default: 40,
     description: 'Client messages one connection may send at once (token bucket capacity).',
     env: envName('messageBurst'),
     group: 'Connection limits'
-  },
-  admissionRatePerSec: {
+  }),
+  /**
+   * New connections (WebSocket upgrades and event streams) this node admits per second, from all
+   * clients together; the others wait their turn. @default 1000
+   */
+  admissionRatePerSec: option({
     schema: integer(1, MAX_RATE),
     default: 1000,
     unit: 'per second',
     description: 'New connections (upgrades and event streams) this node admits per second from all clients together; the others wait their turn, so a reconnect storm is paced.',
     env: envName('admissionRatePerSec'),
     group: 'Reconnects and recovery'
-  },
-  admissionBurst: {
+  }),
+  /** New connections admitted at once before pacing starts. @default 200 */
+  admissionBurst: option({
     schema: integer(1, MAX_RATE),
     default: 200,
     description: 'New connections admitted at once before pacing starts (token bucket capacity).',
     env: envName('admissionBurst'),
     group: 'Reconnects and recovery'
-  },
-  maxAdmissionWaitMs: {
+  }),
+  /**
+   * Longest a new connection waits for its turn; one that would wait longer is refused with 503
+   * `FRT_SERVER_BUSY` and a jittered `Retry-After`. @default 10000
+   */
+  maxAdmissionWaitMs: option({
     schema: integer(0, 10 * 60 * 1000),
     default: 10_000,
     unit: 'milliseconds',
     description: 'Longest a new connection waits for its turn; past it, 503 `FRT_SERVER_BUSY` with a jittered `Retry-After`.',
     env: envName('maxAdmissionWaitMs'),
     group: 'Reconnects and recovery'
-  },
-  maxRecoveryReplay: {
+  }),
+  /**
+   * Most publications one recovery replays (a `sub` with `since`, a resumed subscription); a larger
+   * gap is answered `recovered: false` with the newest ones. @default 1000
+   */
+  maxRecoveryReplay: option({
     schema: integer(0, 10_000),
     default: 1000,
     description: 'Most publications one recovery replays (a `sub` with `since`, a resumed subscription); a larger gap is answered `recovered: false` with the newest ones.',
     env: envName('maxRecoveryReplay'),
     group: 'Reconnects and recovery'
-  },
-  resumeTtlMs: {
+  }),
+  /**
+   * How long after a connection ends it can be resumed: its resume state (identity, every
+   * subscription and position) and its event-stream cursors are kept this long in the adapter,
+   * in ms. @default 300000
+   */
+  resumeTtlMs: option({
     schema: integer(1000, DAY_MS),
     default: 300_000,
     unit: 'milliseconds',
     description: 'How long after a connection ends it can be resumed: its resume state (identity, subscriptions, positions) and its event-stream cursors are kept this long in the adapter.',
     env: envName('resumeTtlMs'),
     group: 'Reconnects and recovery'
-  },
-  resumeSecret: {
+  }),
+  /**
+   * Signs the resume tokens of the `welcome` frame (HMAC-SHA256), at least 32 characters. Every
+   * node behind one balancer must share it, or a token is refused by the others.
+   * @default a random secret per process (tokens then resume on this process only)
+   */
+  resumeSecret: option({
     schema: Type.String({ minLength: 32 }),
     default: undefined,
     defaultText: 'random',
@@ -522,8 +378,12 @@ export const OPTIONS = Object.freeze({
     description: 'Signs the resume tokens of `welcome` (HMAC-SHA256), at least 32 characters; every node behind one balancer needs the same. Unset: a random one per process (tokens resume on that process only).',
     env: envName('resumeSecret'),
     group: 'Reconnects and recovery'
-  },
-  jwtSecret: {
+  }),
+  /**
+   * HMAC secret (at least 32 characters) that connection and channel tokens are signed with
+   * (HS256/384/512). One key source at most: this, `jwtPublicKey` or `jwksUrl`. @default undefined (tokens off)
+   */
+  jwtSecret: option({
     schema: Type.String({ minLength: 32 }),
     default: undefined,
     defaultText: 'tokens off',
@@ -533,8 +393,9 @@ export const OPTIONS = Object.freeze({
     details: 'Empty: no tokens, the demo page relies on its cookie session. Set: the demo also serves GET /token (a two-minute token for the page\'s visitor, signed with it) and its page authenticates with that token, refreshed before it expires.',
     env: envName('jwtSecret'),
     group: 'Tokens and RPC'
-  },
-  jwtPublicKey: {
+  }),
+  /** PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with. @default undefined */
+  jwtPublicKey: option({
     schema: Type.String({ minLength: 1 }),
     default: undefined,
     defaultText: '—',
@@ -546,8 +407,9 @@ export const OPTIONS = Object.freeze({
     description: 'PEM public key (RSA, EC P-256/384/521 or Ed25519) that tokens are verified with.',
     env: envName('jwtPublicKey'),
     group: 'Tokens and RPC'
-  },
-  jwksUrl: {
+  }),
+  /** URL of a JWKS (JSON Web Key Set) to verify tokens with; fetched, cached and refetched on an unknown key id. @default undefined */
+  jwksUrl: option({
     schema: Type.String({ minLength: 1 }),
     default: undefined,
     defaultText: '—',
@@ -556,8 +418,9 @@ export const OPTIONS = Object.freeze({
     description: 'URL of a JWKS to verify tokens with (RSA, EC, Ed25519 keys); cached, and fetched again when a token names an unknown key id.',
     env: envName('jwksUrl'),
     group: 'Tokens and RPC'
-  },
-  jwtAlgorithms: {
+  }),
+  /** Algorithms a token may be signed with; empty: every one the key source can verify (never `none`, never HMAC with a public key). @default [] */
+  jwtAlgorithms: option({
     schema: Type.Array(Type.String()),
     default: Object.freeze([]) as readonly string[],
     defaultText: 'from the key',
@@ -569,8 +432,9 @@ export const OPTIONS = Object.freeze({
     description: 'Algorithms a token may be signed with (comma-separated in the environment); empty: every one the key source can verify. Never `none`, never HMAC with a public key or a JWKS.',
     env: envName('jwtAlgorithms'),
     group: 'Tokens and RPC'
-  },
-  jwtIssuer: {
+  }),
+  /** Required `iss` claim of every token. @default undefined (not checked) */
+  jwtIssuer: option({
     schema: Type.String({ minLength: 1 }),
     default: undefined,
     defaultText: 'not checked',
@@ -578,8 +442,9 @@ export const OPTIONS = Object.freeze({
     description: 'The `iss` claim every token must carry.',
     env: envName('jwtIssuer'),
     group: 'Tokens and RPC'
-  },
-  jwtAudience: {
+  }),
+  /** Required `aud` claim of every token (one of its audiences). @default undefined (not checked) */
+  jwtAudience: option({
     schema: Type.String({ minLength: 1 }),
     default: undefined,
     defaultText: 'not checked',
@@ -587,83 +452,119 @@ export const OPTIONS = Object.freeze({
     description: 'An `aud` every token must carry.',
     env: envName('jwtAudience'),
     group: 'Tokens and RPC'
-  },
-  jwksCacheMaxAgeMs: {
+  }),
+  /** How long a fetched JWKS is trusted before it is fetched again, in ms. @default 600000 */
+  jwksCacheMaxAgeMs: option({
     schema: integer(1000, DAY_MS),
     default: 600_000,
     unit: 'milliseconds',
     description: 'How long a fetched JWKS is trusted before it is fetched again.',
     env: envName('jwksCacheMaxAgeMs'),
     group: 'Tokens and RPC'
-  },
-  jwksCooldownMs: {
+  }),
+  /** Least time between two JWKS fetches triggered by an unknown key id, in ms. @default 30000 */
+  jwksCooldownMs: option({
     schema: integer(0, HOUR_MS),
     default: 30_000,
     unit: 'milliseconds',
     description: 'Least time between two JWKS fetches caused by a token with an unknown key id (how soon a rotated key is picked up).',
     env: envName('jwksCooldownMs'),
     group: 'Tokens and RPC'
-  },
-  jwksTimeoutMs: {
+  }),
+  /** How long one JWKS fetch may take before it counts as failed (`key set unavailable`), in ms. @default 5000 */
+  jwksTimeoutMs: option({
     schema: integer(100, 60_000),
     default: 5000,
     unit: 'milliseconds',
     description: 'How long one JWKS fetch may take; a fetch that takes longer fails like a refused connection (tokens that need it are refused with `key set unavailable`).',
     env: envName('jwksTimeoutMs'),
     group: 'Tokens and RPC'
-  },
-  requireAuth: {
+  }),
+  /**
+   * Every connection must be identified (cookie session, bearer token, or an `auth` frame within
+   * `authTimeoutMs`); an anonymous one may send only `auth` and is closed with 4400 after the timeout. @default false
+   */
+  requireAuth: option({
     schema: Type.Boolean(),
     default: false,
     description: 'Every connection must be identified (cookie session, bearer token, or an `auth` frame within `authTimeoutMs`); until then it may send only `auth`, and it is closed with 4400 when the time is up.',
     env: envName('requireAuth'),
     group: 'Tokens and RPC'
-  },
-  authTimeoutMs: {
+  }),
+  /** With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame, in ms. @default 10000 */
+  authTimeoutMs: option({
     schema: integer(1000, 10 * 60 * 1000),
     default: 10_000,
     unit: 'milliseconds',
     description: 'With `requireAuth`, how long an anonymous connection has to send a valid `auth` frame.',
     env: envName('authTimeoutMs'),
     group: 'Tokens and RPC'
-  },
-  tokenRefreshLeadMs: {
+  }),
+  /** How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier), in ms. @default 30000 */
+  tokenRefreshLeadMs: option({
     schema: integer(0, DAY_MS),
     default: 30_000,
     unit: 'milliseconds',
     description: 'How long before its token expires, at the least, a connection gets a `refresh` frame (at most a second earlier than that); without a new token by `exp` it is closed with 4401.',
     env: envName('tokenRefreshLeadMs'),
     group: 'Tokens and RPC'
-  },
-  subscribe: {
-    ...aFunction<NonNullable<ResolvedOptions['subscribe']>>(),
+  }),
+  /**
+   * Server-side subscriptions at connect: the channels a connection is subscribed to as soon as it
+   * is welcomed (and when an anonymous one first authenticates with an `auth` frame; `request` is
+   * then undefined). The client is told with `subscribed` frames and never resubscribes these itself.
+   */
+  subscribe: option({
+    ...aFunction<(visitor: Visitor | null, request: FastifyRequest | undefined) => readonly string[] | Promise<readonly string[]>>(),
     default: undefined,
     defaultText: '—',
     description: '`(visitor, request) => channels`: server-side subscriptions made when a connection is welcomed (or first authenticates); the client gets `subscribed` frames.'
-  },
-  rpc: {
-    schema: opaque(),
+  }),
+  /** Methods clients may call with `rpc` frames, by name: `{ add: { schema, handler, timeoutMs? } }`. @default {} */
+  rpc: option({
+    schema: opaque<Record<string, RpcMethod>>(),
     default: resolveRpc(undefined),
     defaultText: '{}',
     validate: (value) => ({ value: resolveRpc(value) }),
     description: 'Methods clients may call with `rpc` frames: `{ name: { schema, handler, timeoutMs? } }` (a TypeBox schema checked before the handler runs).'
-  },
-  rpcTimeoutMs: {
+  }),
+  /** How long an RPC handler has to answer before the client gets `rpc_timeout`, in ms (a method may set its own). @default 10000 */
+  rpcTimeoutMs: option({
     schema: integer(10, 10 * 60 * 1000),
     default: 10_000,
     unit: 'milliseconds',
     description: 'How long an RPC handler has to answer before the client gets `rpc_timeout` (a method may set its own).',
     env: envName('rpcTimeoutMs'),
     group: 'Tokens and RPC'
-  },
-  maxRpcInFlight: {
+  }),
+  /** How many RPCs of one connection may wait for their answers at once; one more is answered `too_many_calls`. @default 16 */
+  maxRpcInFlight: option({
     schema: integer(1, 10_000),
     default: 16,
     description: 'How many RPCs of one connection may wait for their answers at once (slow handlers cannot pile up without bound); one more is answered `too_many_calls` and its handler does not run.',
     env: envName('maxRpcInFlight'),
     group: 'Tokens and RPC'
-  }
-} satisfies { readonly [K in keyof OptionValues]: Tunable<OptionValues[K]> })
+  })
+})
+
+/**
+ * Options of the fastify-realtime plugin: every row of {@link OPTIONS}, optional, typed as the row's
+ * schema says (a hook's or a seam's own type), documented by the row's comment; and the `prefix`
+ * Fastify's `register` takes.
+ */
+export interface RealtimePluginOptions extends OptionsOf<typeof OPTIONS> {
+  /** Route prefix, given by `register(plugin, { prefix })`. */
+  prefix?: string
+}
+
+/**
+ * Options after validation, with every default applied (frozen): each row's resolved value (what
+ * its `validate` answers, e.g. the channel registry; `undefined` where an option is unset and has
+ * no default: no adapter given, no HTTP API, no webhooks, a random resume secret), and the prefix.
+ */
+export interface ResolvedOptions extends ResolvedOptionsOf<typeof OPTIONS> {
+  readonly prefix: string
+}
 
 /** The default of every option with a plain value, so tests and docs read the same numbers. */
 export const DEFAULTS = Object.freeze(Object.fromEntries(

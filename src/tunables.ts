@@ -5,30 +5,52 @@
  * the error message that says what is expected, and the rows of the docs' tables and of
  * `.env.example`. So a value can never pass one check and fail the other.
  */
-import { Kind, Type, TypeRegistry, type TSchema } from '@sinclair/typebox'
+import { Kind, Type, TypeRegistry, type Static, type TInteger, type TLiteral, type TSchema, type TUnion, type TUnsafe } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 
 /** A schema kind for values JSON Schema cannot describe (functions, objects with methods): checked by {@link Tunable.validate}. */
 const OPAQUE = 'FastifyRealtimeOpaque'
 if (!TypeRegistry.Has(OPAQUE)) TypeRegistry.Set(OPAQUE, () => true)
 
-/** The schema of a value JSON Schema cannot describe; a tunable with it needs a `validate`. */
-export function opaque (): TSchema {
-  return Type.Unsafe({ [Kind]: OPAQUE })
+/**
+ * The schema of a value JSON Schema cannot describe; a tunable with it needs a `validate`.
+ * `T` is what the application passes (the option's type, {@link InputOf}).
+ */
+export function opaque<T = unknown> (): TUnsafe<T> {
+  return Type.Unsafe<T>({ [Kind]: OPAQUE })
 }
 
-/** A tunable whose value is a function (a hook): checked with `typeof`, as JSON Schema cannot. */
-export function aFunction<F> (): Pick<Tunable<F>, 'schema' | 'validate'> {
+/** Each of `A` and `B` is assignable to the other. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+
+/**
+ * A schema whose value the application writes as `T`, a documented interface of its own (the
+ * `api` option's `ApiOptions`), where the schema's own static type would be an anonymous copy of
+ * it. Compiles only when `T` and the schema's static type are the same, so the interface (its
+ * documentation) and the schema (its checks) cannot drift apart.
+ */
+export function typedAs<T, S extends TSchema> (schema: S & (Same<T, Static<S>> extends true ? unknown : 'the interface and the schema describe different values')): TUnsafe<T> {
+  return schema as TSchema as TUnsafe<T>
+}
+
+/** The part of a tunable that a seam helper fills: its schema (typed as what it takes) and its check. */
+export interface Checked<T, S extends TSchema = TUnsafe<T>> {
+  readonly schema: S
+  readonly validate: (value: unknown) => { value: T } | { problem: string }
+}
+
+/** A tunable whose value is a function (a hook), of type `F`: checked with `typeof`, as JSON Schema cannot. */
+export function aFunction<F> (): Checked<F> {
   return {
-    schema: opaque(),
+    schema: opaque<F>(),
     validate: (value) => typeof value === 'function' ? { value: value as F } : { problem: `expected a function, got ${typeof value}` }
   }
 }
 
-/** A tunable whose value implements a seam: an object with each of `methods`. */
-export function implementing<T extends object> (what: string, methods: readonly string[]): Pick<Tunable<T>, 'schema' | 'validate'> {
+/** A tunable whose value implements a seam `T`: an object with each of `methods`. */
+export function implementing<T extends object> (what: string, methods: readonly string[]): Checked<T> {
   return {
-    schema: opaque(),
+    schema: opaque<T>(),
     validate: (value) => {
       if (typeof value !== 'object' || value === null) return { problem: `expected an object implementing ${what}` }
       const missing = methods.filter((method) => typeof (value as Record<string, unknown>)[method] !== 'function')
@@ -68,6 +90,63 @@ export interface Tunable<T = unknown> {
 
 /** A set of tunables by name. */
 export type Tunables = Readonly<Record<string, Tunable>>
+
+/** Read-only arrays where the schema says array: an application may pass a frozen list. */
+type Loosened<T> = [T] extends [Array<infer E>] ? readonly E[] : T
+
+/**
+ * What an application may pass for a tunable: its schema's static type (an {@link opaque} or
+ * {@link typedAs} schema carries the option's own type), arrays read-only.
+ */
+export type InputOf<R> = R extends { readonly schema: infer S extends TSchema } ? Loosened<Static<S>> : never
+
+/** The value of `{ value } | { problem }` (a validate's answer). */
+type ValueOf<Answer> = Answer extends { value: infer T } ? T : never
+
+/** A value a tunable takes when one is given: what its `validate` answers (the normal form), else what its schema describes. */
+type OwnValue<R> = R extends { readonly validate: (value: unknown) => infer Answer } ? ValueOf<Answer> : InputOf<R>
+
+/** The value a tunable resolves to: {@link OwnValue}, or its default when none is given (`undefined`: unset). */
+export type ResolvedOf<R> = R extends { readonly default: infer D } ? OwnValue<R> | Exclude<D, OwnValue<R>> : never
+
+/**
+ * A tunable as a row of an option table: `I` is what an application passes for it, `T` what it
+ * resolves to. The option types are derived from these two ({@link OptionsOf}).
+ */
+export interface Option<I, T> extends Tunable<T> {
+  readonly schema: TUnsafe<I>
+}
+
+/** An {@link Option} the demo server also reads from an environment variable (its `env`). */
+export interface EnvOption<I, T> extends Option<I, T> {
+  readonly env: string
+}
+
+/** Whether a row's default is a value of its own type (`undefined`, for unset, always is). */
+type DefaultFits<R> = R extends { readonly default: infer D } ? ([D] extends [OwnValue<R> | undefined] ? true : false) : false
+
+/**
+ * A row of an option table, typed by what it takes (its schema's static type, {@link InputOf})
+ * and what it resolves to ({@link ResolvedOf}). A row whose default is not a value of its own type
+ * does not compile.
+ */
+export function option<R extends Tunable> (row: R & (DefaultFits<R> extends true ? unknown : 'its default is not a value of its own type')): RowOf<R> {
+  // The row is unchanged: only its type is narrowed to the two types it was inferred to have.
+  return row as Tunable as RowOf<R>
+}
+
+/** The type {@link option} gives a row: an {@link EnvOption} when it names a variable. */
+type RowOf<R> = R extends { readonly env: string } ? EnvOption<InputOf<R>, ResolvedOf<R>> : Option<InputOf<R>, ResolvedOf<R>>
+
+/**
+ * The options an application writes, derived from a table of {@link option} rows: each key
+ * optional, of the type its row takes. A homomorphic mapped type, so an editor shows each option
+ * with the documentation comment written on its row.
+ */
+export type OptionsOf<Table> = { -readonly [K in keyof Table]?: Table[K] extends Option<infer I, unknown> ? I : never }
+
+/** The options once resolved, derived from the same table: every key present, read-only, of the type its row resolves to. */
+export type ResolvedOptionsOf<Table> = { readonly [K in keyof Table]: Table[K] extends Option<unknown, infer T> ? T : never }
 
 /**
  * Why a value was refused: `problem` says what is wrong, in words that name no option; `got` is
@@ -186,4 +265,7 @@ export const DAY_MS = 24 * HOUR_MS
 export const MAX_RATE = 1_000_000
 
 /** An integer option's schema, within its bounds. */
-export const integer = (minimum: number, maximum: number): ReturnType<typeof Type.Integer> => Type.Integer({ minimum, maximum })
+export const integer = (minimum: number, maximum: number): TInteger => Type.Integer({ minimum, maximum })
+
+/** 0 (off) or an integer within the bounds. */
+export const offOr = (minimum: number, maximum: number): TUnion<[TLiteral<0>, TInteger]> => Type.Union([Type.Literal(0), integer(minimum, maximum)])

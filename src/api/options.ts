@@ -1,9 +1,12 @@
 /**
  * The options of the HTTP API and of the webhooks: their types, their schemas and defaults, as
- * the plugin's one schema (options.ts) composes them, beside the code that uses them.
+ * the plugin's one schema (options.ts) composes them, beside the code that uses them. The
+ * defaults of their optional fields are written once, in {@link API_DEFAULTS} and
+ * {@link WEBHOOK_DEFAULTS}: the resolvers apply them, the demo server's variables default to
+ * them, and a test checks the `@default` of each field's documentation against them.
  */
 import { Type } from '@sinclair/typebox'
-import { HOUR_MS, integer, MAX_RATE, type Tunable } from '../tunables.js'
+import { HOUR_MS, integer, MAX_RATE, option, typedAs } from '../tunables.js'
 import { WEBHOOK_EVENTS, type WebhookEventType } from './webhooks.js'
 
 /** What a key of the HTTP API may do. `*`: everything. */
@@ -52,6 +55,23 @@ export interface WebhookOptions {
   /** Requests in flight at once. @default 4 */
   concurrency?: number
 }
+
+/** The values the `api` option's optional fields take when not given. */
+export const API_DEFAULTS = Object.freeze({
+  rateLimit: Object.freeze({ max: 600, timeWindowMs: 60_000 }),
+  maxBatch: 100
+})
+
+/** The values the `webhooks` option's optional fields take when not given (`events`: every one). */
+export const WEBHOOK_DEFAULTS = Object.freeze({
+  events: WEBHOOK_EVENTS,
+  debounceMs: 5000,
+  timeoutMs: 5000,
+  maxAttempts: 6,
+  retryBaseMs: 1000,
+  maxQueue: 10_000,
+  concurrency: 4
+})
 
 /** The HTTP API's options with their defaults. */
 export interface ResolvedApiOptions {
@@ -102,8 +122,8 @@ function resolveApi (value: unknown): { value: ResolvedApiOptions } | { problem:
     value: Object.freeze({
       prefix: api.prefix,
       keys: Object.freeze(keys),
-      rateLimit: Object.freeze({ max: api.rateLimit?.max ?? 600, timeWindowMs: api.rateLimit?.timeWindowMs ?? 60_000, redis: api.rateLimit?.redis }),
-      maxBatch: api.maxBatch ?? 100
+      rateLimit: Object.freeze({ max: api.rateLimit?.max ?? API_DEFAULTS.rateLimit.max, timeWindowMs: api.rateLimit?.timeWindowMs ?? API_DEFAULTS.rateLimit.timeWindowMs, redis: api.rateLimit?.redis }),
+      maxBatch: api.maxBatch ?? API_DEFAULTS.maxBatch
     })
   }
 }
@@ -115,35 +135,35 @@ function resolveWebhooks (value: unknown): { value: ResolvedWebhookOptions } {
     value: Object.freeze({
       url: webhooks.url,
       secret: webhooks.secret,
-      events: webhooks.events ?? [...WEBHOOK_EVENTS],
-      debounceMs: webhooks.debounceMs ?? 5000,
-      timeoutMs: webhooks.timeoutMs ?? 5000,
-      maxAttempts: webhooks.maxAttempts ?? 6,
-      retryBaseMs: webhooks.retryBaseMs ?? 1000,
-      maxQueue: webhooks.maxQueue ?? 10_000,
-      concurrency: webhooks.concurrency ?? 4
+      events: webhooks.events ?? [...WEBHOOK_DEFAULTS.events],
+      debounceMs: webhooks.debounceMs ?? WEBHOOK_DEFAULTS.debounceMs,
+      timeoutMs: webhooks.timeoutMs ?? WEBHOOK_DEFAULTS.timeoutMs,
+      maxAttempts: webhooks.maxAttempts ?? WEBHOOK_DEFAULTS.maxAttempts,
+      retryBaseMs: webhooks.retryBaseMs ?? WEBHOOK_DEFAULTS.retryBaseMs,
+      maxQueue: webhooks.maxQueue ?? WEBHOOK_DEFAULTS.maxQueue,
+      concurrency: webhooks.concurrency ?? WEBHOOK_DEFAULTS.concurrency
     })
   }
 }
 
-/** The `api` option, as the one schema lists it. */
-export const API_TUNABLE: Tunable<ResolvedApiOptions | undefined> = {
-  schema: ApiSchema,
+/** The `api` option, as the one schema lists it: the application writes an {@link ApiOptions}. */
+export const API_TUNABLE = option({
+  schema: typedAs<ApiOptions, typeof ApiSchema>(ApiSchema),
   default: undefined,
   defaultText: 'off',
   expected: 'an object { prefix, keys: [{ key (32+ characters), scopes? }], rateLimit?, maxBatch? }',
   validate: resolveApi,
   secret: true,
   description: 'The HTTP API for other services (publish, broadcast, target users, presence, history, channels), under its own prefix, with API keys (see docs/api.md).'
-}
+})
 
-/** The `webhooks` option, as the one schema lists it. */
-export const WEBHOOKS_TUNABLE: Tunable<ResolvedWebhookOptions | undefined> = {
-  schema: WebhooksSchema,
+/** The `webhooks` option, as the one schema lists it: the application writes a {@link WebhookOptions}. */
+export const WEBHOOKS_TUNABLE = option({
+  schema: typedAs<WebhookOptions, typeof WebhooksSchema>(WebhooksSchema),
   default: undefined,
   defaultText: 'off',
   expected: 'an object { url, secret (32+ characters), events?, debounceMs?, timeoutMs?, maxAttempts?, retryBaseMs?, maxQueue?, concurrency? }',
   validate: resolveWebhooks,
   secret: true,
   description: 'Signed POSTs of channel.occupied, channel.vacated, presence.join and presence.leave, once across all nodes and debounced (see docs/api.md).'
-}
+})

@@ -17,7 +17,7 @@ import { resolve } from 'node:path'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
 import { parse as parseDotenv } from 'dotenv'
-import type { ApiKey, ApiScope } from '../api/options.js'
+import { API_DEFAULTS, WEBHOOK_DEFAULTS, type ApiKey, type ApiScope } from '../api/options.js'
 import { OPTIONS, type ResolvedOptions } from '../options.js'
 import { MAX_RATE } from '../tunables.js'
 
@@ -178,7 +178,8 @@ export const SERVER_SETTINGS = Object.freeze({
   apiRateLimitPerMinute: {
     // The api option's own bound, so a value cannot pass here and fail at registration.
     schema: Type.Integer({ minimum: 1, maximum: MAX_RATE }),
-    default: 600,
+    // The api option's own default (its window is a minute).
+    default: API_DEFAULTS.rateLimit.max,
     unit: 'requests per minute',
     description: 'Requests each API key may make per minute (counted across nodes when on Redis); more get 429.',
     env: 'API_RATE_LIMIT_PER_MINUTE',
@@ -203,7 +204,7 @@ export const SERVER_SETTINGS = Object.freeze({
   },
   webhookDebounceMs: {
     schema: Type.Integer({ minimum: 0, maximum: 600_000 }),
-    default: 5000,
+    default: WEBHOOK_DEFAULTS.debounceMs,
     unit: 'milliseconds',
     description: 'A channel.vacated or presence.leave is sent only if nobody came back within this long (a page reload sends nothing).',
     env: 'WEBHOOK_DEBOUNCE_MS',

@@ -11,7 +11,7 @@
  *   last one back as `Last-Event-ID` when it reconnects, and the stream resumes all of them.
  *   An unsubscribe is written as an event with only an id, which updates the browser's last id
  *   without an event reaching the page.
- * - The client's requests arrive in POSTs bound to the stream by its key (sse-endpoint.ts), and
+ * - The client's requests arrive in POSTs bound to the stream by its key (endpoints/sse-routes.ts), and
  *   enter the same path as a WebSocket message ({@link SseConnection.clientSent}).
  * - A heartbeat is a comment line (`: ping`), which also keeps proxies from timing the stream out;
  *   its "pong" is the comment being handed to the network.

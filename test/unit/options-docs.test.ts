@@ -18,16 +18,21 @@ t.test('.env.example, the README tables and the operations variable table are ge
   }
 })
 
-t.test('the @default of each option in RealtimePluginOptions is the schema\'s default', async (t) => {
+t.test('the @default of each option\'s documentation (its row\'s comment, which RealtimePluginOptions carries) is the schema\'s default', async (t) => {
   const source = ts.createSourceFile('options.ts', readFileSync(join(packageRoot, 'src', 'options.ts'), 'utf8'), ts.ScriptTarget.ES2022, true)
   const documented = new Map<string, string>()
-  source.forEachChild((node) => {
-    if (!ts.isInterfaceDeclaration(node) || node.name.text !== 'RealtimePluginOptions') return
-    for (const member of node.members) {
-      const tag = ts.getJSDocTags(member).find((candidate) => candidate.tagName.text === 'default')
-      if (member.name !== undefined && ts.isIdentifier(member.name) && tag !== undefined) documented.set(member.name.text, ts.getTextOfJSDocComment(tag.comment) ?? '')
+  const visit = (node: ts.Node): void => {
+    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.name.text === 'OPTIONS') {
+      const table = node.initializer !== undefined && ts.isCallExpression(node.initializer) ? node.initializer.arguments[0] : undefined
+      for (const row of table !== undefined && ts.isObjectLiteralExpression(table) ? table.properties : []) {
+        const tag = ts.getJSDocTags(row).find((candidate) => candidate.tagName.text === 'default')
+        if (row.name !== undefined && ts.isIdentifier(row.name) && tag !== undefined) documented.set(row.name.text, ts.getTextOfJSDocComment(tag.comment) ?? '')
+      }
+      return
     }
-  })
+    node.forEachChild(visit)
+  }
+  visit(source)
   t.ok(documented.size >= 20, `${documented.size} options carry a @default`)
   for (const [name, tunable] of Object.entries(OPTIONS) as Array<[string, Tunable]>) {
     if (typeof tunable.default !== 'number' && typeof tunable.default !== 'boolean' && typeof tunable.default !== 'string') continue

@@ -1,6 +1,7 @@
 /**
  * The Server-Sent Events fallback's two routes, on the same port and behind the same gate as the
- * WebSocket (plugin.ts registers them):
+ * WebSocket (plugin.ts registers them). Route handlers live in endpoints/, above the transports:
+ * transports/sse.ts writes the stream's bytes, this file decides who gets a stream and how.
  *
  * - `GET <ssePath>`: opens an event stream (transports/sse.ts) for a plain `EventSource`. The
  *   upgrade gate runs on it first (origin, per-IP and node caps, handshake rate, session,
@@ -32,14 +33,14 @@ import { TokenRefusal } from '../auth/tokens.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamForbiddenError, StreamNotFoundError, TokenInvalidError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
+import { resolveEventId, type CursorStore } from '../transports/sse-event-ids.js'
+import type { SseRelay } from '../transports/sse-relay.js'
+import { SseConnection } from '../transports/sse.js'
 import { clientIp } from '../upgrade/client-ip.js'
 import { DRAINING_RETRY_AFTER_SECONDS, originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../upgrade/resume-request.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { WelcomeMessage } from '../wire/server-messages.js'
-import { resolveEventId, type CursorStore } from './sse-event-ids.js'
-import type { SseRelay } from './sse-relay.js'
-import { SseConnection } from './sse.js'
 
 /** The response headers of a stream: an event stream nobody may cache, buffer or transform. */
 const STREAM_HEADERS = {
@@ -67,9 +68,9 @@ export interface SseEndpointInit {
   path: string
   /**
    * Takes a connection into service as every transport's are (the node, the user index, token
-   * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras.
+   * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras,
+   * and restores the channels it asked for (the plugin's acceptConnection).
    */
-  /** Take the connection into service and restore the channels it asked for (the plugin's acceptConnection). */
   accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }) => void
 }
 

@@ -95,12 +95,12 @@ export interface RealtimeApi {
    * A `broadcast` frame to every open socket of **every node**, subscribed or not.
    * @returns once it is on its way to every node
    */
-  broadcast: ((data: unknown, options?: { local?: false }) => Promise<void>) &
+  broadcast (data: unknown, options?: { local?: false }): Promise<void>
   /**
    * With `{ local: true }`: to the sockets of this node only, at once (no adapter round trip).
    * @returns how many sockets of this node it was sent to
    */
-  ((data: unknown, options: { local: true }) => number)
+  broadcast (data: unknown, options: { local: true }): number
   /**
    * A channel's kept publications: what followed `since` (with whether that is exactly all of
    * it, `recovered`), or the newest `limit`.

@@ -21,7 +21,7 @@ serveBenchIpc({
   port: server.server.address().port,
   broadcast: (count, bytes, burstStartedAt) => {
     let sent = 0
-    for (let i = 0; i < count; i++) sent += appScope.realtime.broadcast(broadcastData(bytes, burstStartedAt))
+    for (let i = 0; i < count; i++) sent += appScope.realtime.broadcast(broadcastData(bytes, burstStartedAt), { local: true })
     return sent
   },
   stats: () => appScope.realtime.stats(),

@@ -9,7 +9,7 @@ import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
 import { randomBytes } from 'node:crypto'
-import type { LifecycleEvent, Publication, PresenceMember, RealtimeAdapter } from './adapters/adapter.js'
+import type { LifecycleEvent, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
 import { ConnectionAuth, type AuthResources } from './auth/connection-auth.js'
@@ -19,7 +19,7 @@ import { clientIp } from './upgrade/client-ip.js'
 import { ClientErrorCode, CloseCode, InvalidOptionError } from './errors.js'
 import { RpcService } from './rpc/rpc-service.js'
 import { UserIndex } from './users/user-index.js'
-import { UserService, type DisconnectTarget } from './users/user-service.js'
+import { UserService } from './users/user-service.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
 import { SseEndpoint } from './endpoints/sse-routes.js'
@@ -37,6 +37,7 @@ import type { ReadinessProbe, ReadinessReport } from './node/readiness.js'
 import { trackUpgradeResponses } from './upgrade/release.js'
 import { NodeReports } from './api/node-reports.js'
 import { startWebhooks } from './api/start-webhooks.js'
+import { createRealtimeApi, type RealtimeApi } from './api/server-api.js'
 import { ControlRouter } from './node/control.js'
 import { UpgradeResumption } from './upgrade/resume.js'
 import { ResumeFrames } from './node/resume-frames.js'
@@ -44,17 +45,13 @@ import { ResumeFrames } from './node/resume-frames.js'
 /** ws's readyState for an open socket. */
 const OPEN = 1
 
-/** The `fastify.realtime` decorator. */
-export interface RealtimeDecorator {
+/**
+ * The `fastify.realtime` decorator: the server's verbs ({@link RealtimeApi}, the same object the
+ * HTTP API's routes call, each reaching every node), and what belongs to this node alone.
+ */
+export interface RealtimeDecorator extends RealtimeApi {
   /** Connections open on this node. */
   readonly connections: number
-  /**
-   * Send `data` as a `broadcast` frame to every open connection of **this node only**: sockets
-   * held by other nodes do not get it. To reach every node, call the HTTP API's
-   * `POST <api>/broadcast`, or publish on a channel every client subscribes to.
-   * @returns how many sockets of this node it was sent to
-   */
-  broadcast: (data: unknown) => number
   /** Counters of this node. */
   stats: () => RealtimeStats
   /** Whether this node should get new clients: every readiness check's answer (`draining`, …). */
@@ -64,14 +61,6 @@ export interface RealtimeDecorator {
    * @returns a function that removes it
    */
   addReadinessCheck: (name: string, probe: ReadinessProbe) => () => void
-  /**
-   * Publish `data` on a declared channel (whatever its clientPublish setting): stamped with the
-   * next offset, kept in the history, delivered to every subscriber on every node.
-   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
-   */
-  publish: (channel: string, data: unknown) => Promise<Publication>
-  /** Who is in a channel, one entry per visitor. */
-  presence: (channel: string) => Promise<PresenceMember[]>
   /**
    * The WebSocket handler, for accepting sockets on another route too, e.g.
    * `fastify.get('/', { handler: page, wsHandler: fastify.realtime.wsHandler })`.
@@ -86,33 +75,6 @@ export interface RealtimeDecorator {
   readonly upgradeGate: onRequestHookHandler
   /** What this node holds right now (connections, scheduled sockets, gate slots, deadlines); for leak checks. */
   resources: () => NodeResources & UpgradeGateState & AuthResources & TargetingResources & RecoveryResources
-  /**
-   * Send `data` to every connection of a user (their visitor id: session or token `sub`) on every
-   * node, once each, as a `direct` frame. Resolves once it is on its way (a user with no
-   * connection anywhere gets nothing, and that is not an error).
-   * @throws FRT_INVALID_ARGUMENT for an empty or overlong user id
-   */
-  sendToUser: (userId: string, data: unknown) => Promise<void>
-  /**
-   * Close every connection of a user, or one connection by its id, on whichever node it is.
-   * @param code - 1000 or 4000–4999 @default 4500 (terminal: the client does not reconnect)
-   * @param reason - at most 123 bytes @default 'disconnected by the server'
-   * @throws FRT_INVALID_ARGUMENT for a bad target or code
-   */
-  disconnect: (target: { user: string } | { connId: string }, code?: number, reason?: string) => Promise<void>
-  /**
-   * Subscribe every live connection of a user, on every node, to a declared channel (no grant or
-   * canSubscribe: the server decides); each gets a `subscribed` frame, then every publication made
-   * after this resolves, in order, with presence as for a client `sub`.
-   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
-   */
-  subscribe: (user: string, channel: string) => Promise<void>
-  /**
-   * End a user's subscription to a channel on every live connection of theirs, on every node
-   * (an `unsubscribed` frame each).
-   * @throws FRT_UNKNOWN_CHANNEL when no declaration matches
-   */
-  unsubscribe: (user: string, channel: string) => Promise<void>
 }
 
 /** What the recovery features hold right now; every count returns to 0 when all is done. */
@@ -208,12 +170,13 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const liveRefresh = setInterval(() => {
     resumeStore.refreshOpen([...node.hub].filter((connection) => !(connection instanceof SseConnection)))
   }, Math.max(500, Math.floor(options.resumeTtlMs / 2))).unref()
-  control.on('broadcast', (message) => { node.broadcast(message.data) })
   const nodeReports = new NodeReports(nodeId, control, () => {
     const stats = node.stats()
     return { nodeId, connections: stats.connections, channels: channels.localCounts(), startedAt: stats.startedAt, uptimeMs: stats.uptimeMs, draining: stats.draining }
   })
   const targeting = new UserService({ control, hub: node.hub, channels, index: users, subscribeAtConnect: options.subscribe, metrics: options.metrics })
+  // The server's verbs, once: the decorator's and the HTTP API's.
+  const verbs = createRealtimeApi({ channels, users: targeting, control, broadcastHere: (data) => node.broadcast(data), nodes: async () => await nodeReports.all() })
   const auth = new ConnectionAuth({
     tokens,
     requireAuth: options.requireAuth,
@@ -391,45 +354,24 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     }, { prefix: options.prefix })
   }
 
-  if (options.api !== undefined) {
-    const { apiRoutes } = await import('./api/routes.js')
-    const api = options.api
-    await fastify.register(apiRoutes, {
-      prefix: `${options.prefix}${api.prefix}`,
-      api,
-      backend: {
-        // API keys in their own space, apart from clients' pub keys (client:<visitor>:<key>).
-        publish: async (channel, data, key) => key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, `api:${key}`),
-        isDeclared: (channel) => channels.isDeclared(channel),
-        broadcast: async (data) => { await control.send({ kind: 'broadcast', data }) },
-        presence: async (channel) => await channels.presence(channel),
-        history: async (channel, query) => await channels.history(channel, query),
-        nodes: async () => await nodeReports.all(),
-        sendToUser: async (user, data) => { await targeting.sendToUser(user, data) },
-        subscribeUser: async (user, channel) => { await targeting.subscribe(user, channel) },
-        unsubscribeUser: async (user, channel) => { await targeting.unsubscribe(user, channel) },
-        disconnect: async (target, code, reason) => { await targeting.disconnect(target, code, reason) }
-      }
-    })
-  }
-
-  fastify.decorate('realtime', {
+  const decorator: RealtimeDecorator = {
+    ...verbs,
     get connections () { return node.hub.size },
-    broadcast: (data: unknown) => node.broadcast(data),
     stats: () => node.stats(),
     readiness: () => node.readiness.report(),
     addReadinessCheck: (name: string, probe: ReadinessProbe) => node.readiness.add(name, probe),
-    publish: async (channel: string, data: unknown) => await channels.publish(channel, data),
-    presence: async (channel: string) => await channels.presence(channel),
     wsHandler,
     drain,
     upgradeGate: gate.onRequest,
-    resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight, streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving }),
-    sendToUser: async (userId: string, data: unknown) => { await targeting.sendToUser(userId, data) },
-    disconnect: async (target: DisconnectTarget, code?: number, reason?: string) => { await targeting.disconnect(target, code, reason) },
-    subscribe: async (user: string, channel: string) => { await targeting.subscribe(user, channel) },
-    unsubscribe: async (user: string, channel: string) => { await targeting.unsubscribe(user, channel) }
-  } satisfies RealtimeDecorator)
+    resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight, streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving })
+  }
+  fastify.decorate('realtime', decorator)
+
+  if (options.api !== undefined) {
+    const { apiRoutes } = await import('./api/routes.js')
+    // The HTTP API is a face of the decorator: its routes call these very verbs.
+    await fastify.register(apiRoutes, { prefix: `${options.prefix}${options.api.prefix}`, api: options.api, realtime: decorator })
+  }
 
   fastify.addHook('onClose', async () => {
     clearInterval(liveRefresh)

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ControlMessage } from '../adapters/adapter.js'
 import type { ControlRouter } from '../node/control.js'
-import type { NodeReportValue } from './routes.js'
+import type { NodeReport as NodeReportValue } from './server-api.js'
 
 /** How long the asking node collects answers, in ms. */
 const COLLECT_MS = 250

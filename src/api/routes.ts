@@ -7,6 +7,10 @@
  * made from them (@fastify/swagger) is served at `<prefix>/openapi.json`, so a client can be
  * generated in any language. Refusals are coded errors (FRT_…; FST_ERR_VALIDATION for a body
  * that does not fit its schema).
+ *
+ * A thin face of `fastify.realtime`: each route checks its key and body, calls the decorator's verb
+ * of the same name (its operationId; server-api.ts) and writes the answer as JSON. What a verb
+ * does, and on which nodes, is decided there, once for both.
  */
 import fastifyRateLimit from '@fastify/rate-limit'
 import fastifySwagger from '@fastify/swagger'
@@ -14,50 +18,20 @@ import { Type, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { PresenceMember, Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
-import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError, UnknownChannelError } from '../errors.js'
+import type { Publication } from '../adapters/adapter.js'
+import { ApiKeyRequiredError, ApiRateLimitError, ApiScopeError } from '../errors.js'
 import type { ApiScope, ResolvedApiOptions } from './options.js'
 import { allows, ApiKeys, type ApiKeyEntry } from './keys.js'
 import { IDEMPOTENCY_KEY_REUSED, refusalResponses, type RouteShape } from './refusals.js'
 import { answerRefusal } from './refused-request.js'
+import type { RealtimeApi } from './server-api.js'
 import { Accepted, BroadcastBody, ChannelList, ChannelParams, ConnectionParams, DirectBody, DisconnectBody, ErrorAnswer, History, HistoryQuery, namedSchemas, NodeList, Presence, PresenceCount, PublicationAnswer, PublicationList, PublishBody, publishBatchBody, schemaName, UserChannelParams, UserParams, UserSubscribeBody } from './schemas.js'
-
-/** What one node reports of itself (GET /info, GET /channels). */
-export interface NodeReportValue {
-  nodeId: string
-  connections: number
-  channels: Record<string, number>
-  startedAt: number
-  uptimeMs: number
-  draining: boolean
-}
-
-/** What the API does its work with (the plugin builds it from the node and the channels). */
-export interface ApiBackend {
-  /** Publish (idempotently when a key is given). @throws UnknownChannelError */
-  publish: (channel: string, data: unknown, idempotencyKey: string | undefined) => Promise<Publication>
-  /** Whether a channel is declared. */
-  isDeclared: (channel: string) => boolean
-  /** A `broadcast` frame to every socket of every node. */
-  broadcast: (data: unknown) => Promise<void>
-  presence: (channel: string) => Promise<PresenceMember[]>
-  history: (channel: string, query: { since?: StreamPosition, limit: number }) => Promise<SinceResult | RecentResult>
-  /** Every live node's report (this one's included). */
-  nodes: () => Promise<NodeReportValue[]>
-  /** `fastify.realtime.sendToUser`. */
-  sendToUser: (user: string, data: unknown) => Promise<void>
-  /** `fastify.realtime.subscribe`. @throws UnknownChannelError */
-  subscribeUser: (user: string, channel: string) => Promise<void>
-  /** `fastify.realtime.unsubscribe`. @throws UnknownChannelError */
-  unsubscribeUser: (user: string, channel: string) => Promise<void>
-  /** `fastify.realtime.disconnect`. */
-  disconnect: (target: { user: string } | { connId: string }, code: number | undefined, reason: string | undefined) => Promise<void>
-}
 
 /** Options of {@link apiRoutes}. */
 export interface ApiRoutesOptions {
   api: ResolvedApiOptions
-  backend: ApiBackend
+  /** The verbs every route calls: `fastify.realtime` itself. */
+  realtime: RealtimeApi
 }
 
 /** What each route needs of its key. */
@@ -94,7 +68,7 @@ function answerOf (publication: Publication): { channel: string, offset: number,
 const SCOPE_WORDS: Record<Scope, string> = { publish: 'publish', broadcast: 'broadcast', users: 'reach or control users', read: 'read presence, history, channels or nodes' }
 
 /** The API's routes; registered by the plugin under `api.prefix`. */
-export async function apiRoutes (fastify: FastifyInstance, { api, backend }: ApiRoutesOptions): Promise<void> {
+export async function apiRoutes (fastify: FastifyInstance, { api, realtime }: ApiRoutesOptions): Promise<void> {
   const keys = new ApiKeys(api.keys)
   const keyOf = new WeakMap<FastifyRequest, ApiKeyEntry>()
 
@@ -175,7 +149,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request) => {
     const { channel, data, idempotencyKey } = request.body as { channel: string, data: unknown, idempotencyKey?: string }
-    return answerOf(await backend.publish(channel, data, idempotencyKey))
+    return answerOf(await realtime.publish(channel, data, { idempotencyKey }))
   })
 
   fastify.post('/publish/batch', {
@@ -190,12 +164,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request) => {
     const { publications } = request.body as { publications: Array<{ channel: string, data: unknown, idempotencyKey?: string }> }
-    // All or none: an undeclared channel refuses the whole batch before anything is published.
-    const undeclared = publications.find((item) => !backend.isDeclared(item.channel))
-    if (undeclared !== undefined) throw new UnknownChannelError(undeclared.channel)
-    const answers = []
-    for (const item of publications) answers.push(answerOf(await backend.publish(item.channel, item.data, item.idempotencyKey)))
-    return { publications: answers }
+    return { publications: (await realtime.publishBatch(publications)).map(answerOf) }
   })
 
   fastify.post('/broadcast', {
@@ -204,12 +173,12 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
       operationId: 'broadcast',
       tags: ['publishing'],
       summary: 'Send a broadcast frame to every socket of every node',
-      description: 'Every node sends a `broadcast` frame to each of its sockets, subscribed or not. Its scope is every node (the in-process `fastify.realtime.broadcast` reaches only the node it runs on).' + needs('broadcast'),
+      description: 'Every node sends a `broadcast` frame to each of its sockets, subscribed or not, as the in-process `fastify.realtime.broadcast(data)` does.' + needs('broadcast'),
       body: Type.Ref(BroadcastBody),
       response: answers(202, Accepted, 'Sent to every node, each of which sends it to its sockets', { body: true })
     }
   }, async (request, reply) => {
-    await backend.broadcast((request.body as { data: unknown }).data)
+    await realtime.broadcast((request.body as { data: unknown }).data)
     return await reply.code(202).send({ accepted: true })
   })
 
@@ -226,7 +195,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
-    await backend.sendToUser(user, (request.body as { data: unknown }).data)
+    await realtime.sendToUser(user, (request.body as { data: unknown }).data)
     return await reply.code(202).send({ accepted: true })
   })
 
@@ -243,7 +212,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
-    await backend.subscribeUser(user, (request.body as { channel: string }).channel)
+    await realtime.subscribeUser(user, (request.body as { channel: string }).channel)
     return await reply.code(202).send({ accepted: true })
   })
 
@@ -260,7 +229,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request, reply) => {
     const { user, channel } = request.params as { user: string, channel: string }
-    await backend.unsubscribeUser(user, channel)
+    await realtime.unsubscribeUser(user, channel)
     return await reply.code(202).send({ accepted: true })
   })
 
@@ -278,7 +247,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
     const { code, reason } = request.body as { code?: number, reason?: string }
-    await backend.disconnect({ user }, code, reason)
+    await realtime.disconnect({ user }, code, reason)
     return await reply.code(202).send({ accepted: true })
   })
 
@@ -296,31 +265,20 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
   }, async (request, reply) => {
     const { connId } = request.params as { connId: string }
     const { code, reason } = request.body as { code?: number, reason?: string }
-    await backend.disconnect({ connId }, code, reason)
+    await realtime.disconnect({ connId }, code, reason)
     return await reply.code(202).send({ accepted: true })
   })
 
   fastify.get('/channels', {
     config: { apiScope: 'read' },
     schema: {
-      operationId: 'listChannels',
+      operationId: 'channels',
       tags: ['channels'],
       summary: 'Channels with subscribers, across every node',
       description: 'Each channel with at least one subscriber on a live node: its subscriptions summed over the nodes, and how many nodes hold them.' + needs('read'),
       response: answers(200, ChannelList, 'The channels with subscribers, by name', {})
     }
-  }, async () => {
-    const totals = new Map<string, { subscribers: number, nodes: number }>()
-    for (const report of await backend.nodes()) {
-      for (const [channel, subscribers] of Object.entries(report.channels)) {
-        const total = totals.get(channel) ?? { subscribers: 0, nodes: 0 }
-        total.subscribers += subscribers
-        total.nodes++
-        totals.set(channel, total)
-      }
-    }
-    return { channels: [...totals].sort(([a], [b]) => a.localeCompare(b)).map(([channel, total]) => ({ channel, ...total })) }
-  })
+  }, async () => ({ channels: await realtime.channels() }))
 
   fastify.get('/channels/:channel/presence', {
     config: { apiScope: 'read' },
@@ -334,7 +292,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request) => {
     const { channel } = request.params as { channel: string }
-    return { channel, members: await backend.presence(channel) }
+    return { channel, members: await realtime.presence(channel) }
   })
 
   fastify.get('/channels/:channel/presence/count', {
@@ -349,7 +307,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   }, async (request) => {
     const { channel } = request.params as { channel: string }
-    return { channel, members: (await backend.presence(channel)).length }
+    return { channel, members: await realtime.presenceCount(channel) }
   })
 
   fastify.get('/channels/:channel/history', {
@@ -367,7 +325,7 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     const { channel } = request.params as { channel: string }
     const { offset, epoch, limit } = request.query as { offset?: number, epoch?: string, limit?: number }
     const since = offset !== undefined && epoch !== undefined ? { offset, epoch } : undefined
-    const result = await backend.history(channel, since === undefined ? { limit: limit ?? 100 } : { since, limit: limit ?? 100 })
+    const result = await realtime.history(channel, { since, limit })
     return {
       channel,
       position: result.position,
@@ -376,16 +334,16 @@ export async function apiRoutes (fastify: FastifyInstance, { api, backend }: Api
     }
   })
 
-  fastify.get('/info', {
+  fastify.get('/nodes', {
     config: { apiScope: 'read' },
     schema: {
-      operationId: 'info',
+      operationId: 'nodes',
       tags: ['nodes'],
       summary: 'Every live node: connections, channels, uptime',
       description: 'What each live node reports of itself: its sockets, its channels\' subscribers, when it started, whether it is draining.' + needs('read'),
       response: answers(200, NodeList, 'Every live node\'s report', {})
     }
-  }, async () => ({ nodes: await backend.nodes() }))
+  }, async () => ({ nodes: await realtime.nodes() }))
 
   fastify.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => fastify.swagger())
 }

@@ -13,6 +13,7 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
 import { API_ERROR_CODES, type ApiErrorCode } from './refusals.js'
+import { DEFAULT_HISTORY_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT } from './server-api.js'
 
 /** The `$id` of a named schema of the API. */
 const id = (name: string): { $id: string } => ({ $id: `urn:fastify-realtime:${name}` })
@@ -23,7 +24,7 @@ export function schemaName ($id: string): string {
 }
 
 const Channel = Type.String({ pattern: CHANNEL_NAME_PATTERN, description: 'A declared channel: 1–128 characters of letters, digits and _ - . : / @ $' })
-const IdempotencyKey = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$', description: 'Makes a retried publish return the first one\'s position instead of publishing again (within the idempotency window)' })
+const IdempotencyKey = Type.String({ minLength: 1, maxLength: 128, pattern: IDEMPOTENCY_KEY_PATTERN, description: 'Makes a retried publish return the first one\'s position instead of publishing again (within the idempotency window)' })
 
 /** A publication as the API reports it. */
 export const PublicationAnswer = Type.Object({
@@ -55,7 +56,7 @@ export const PublicationList = Type.Object({
 
 /** POST /broadcast */
 export const BroadcastBody = Type.Object({
-  data: Type.Unknown({ description: 'Any JSON value, sent as a `broadcast` frame to every socket of every node (all nodes, unlike the in-process fastify.realtime.broadcast, which reaches its own node only)' })
+  data: Type.Unknown({ description: 'Any JSON value, sent as a `broadcast` frame to every socket of every node' })
 }, { ...id('BroadcastRequest'), additionalProperties: false, description: 'What to broadcast' })
 
 /** A channel in the path. */
@@ -65,7 +66,7 @@ export const ChannelParams = Type.Object({ channel: Channel })
 export const HistoryQuery = Type.Object({
   offset: Type.Optional(Type.Integer({ minimum: 0, description: 'With epoch: what followed this position' })),
   epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Without a position: the newest, at most this many' }))
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT, description: 'Without a position: the newest, at most this many' }))
 }, { additionalProperties: false })
 
 /** A channel with subscribers, across every node. */
@@ -121,7 +122,7 @@ export const NodeReport = Type.Object({
   draining: Type.Boolean({ description: 'Shutting down: it takes no new clients' })
 }, { ...id('NodeReport'), description: 'What one node reports of itself' })
 
-/** The answer of GET /info. */
+/** The answer of GET /nodes. */
 export const NodeList = Type.Object({
   nodes: Type.Array(Type.Ref(NodeReport), { description: 'This node\'s report and every other live node\'s' })
 }, { ...id('NodeList'), description: 'Every live node' })

@@ -64,7 +64,7 @@ export interface ChannelDefinition {
   private?: boolean
   /**
    * Only the server subscribes connections to this channel (the `subscribe` option,
-   * `fastify.realtime.subscribe`): a client's `sub` is refused with `server_only`, whoever asks,
+   * `fastify.realtime.subscribeUser`): a client's `sub` is refused with `server_only`, whoever asks,
    * so a per-user channel (`inbox:*`) cannot be read by another client. @default false
    */
   serverOnly?: boolean
@@ -131,7 +131,7 @@ export const CHANNEL_FIELDS = Object.freeze({
   serverOnly: {
     schema: Type.Boolean(),
     default: false,
-    description: 'Only the server subscribes to it (the `subscribe` option, `fastify.realtime.subscribe`); a client `sub` is refused (`server_only`), whoever sends it. For per-user channels such as `inbox:*`.'
+    description: 'Only the server subscribes to it (the `subscribe` option, `fastify.realtime.subscribeUser`); a client `sub` is refused (`server_only`), whoever sends it. For per-user channels such as `inbox:*`.'
   }
 } satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
 

@@ -1,6 +1,6 @@
 /**
  * Reaching a user wherever they are connected: `sendToUser`, `disconnect` (by user or by
- * connection), and server-side `subscribe` / `unsubscribe`, each a control message (the node's
+ * connection), and server-side `subscribeUser` / `unsubscribeUser`, each a control message (the node's
  * {@link ControlRouter} over the adapter's `control()`: every node, itself included, once each),
  * which every node applies to its own connections of that user ({@link UserIndex}). So one call reaches every socket of the user
  * on every node exactly once, on the memory adapter and on Redis alike. Also the server-side
@@ -103,7 +103,7 @@ export class UserService {
    * presence as for a client subscription. Connections already subscribed are left as they are.
    * @throws UnknownChannelError when no declaration matches the channel
    */
-  async subscribe (user: string, channel: string): Promise<void> {
+  async subscribeUser (user: string, channel: string): Promise<void> {
     checkUser(user)
     const since = await this.#options.channels.position(channel)
     await this.#options.control.send({ kind: UserControl.SUBSCRIBE, user, channel, since })
@@ -114,7 +114,7 @@ export class UserService {
    * an `unsubscribed` frame), whoever made it.
    * @throws UnknownChannelError when no declaration matches the channel
    */
-  async unsubscribe (user: string, channel: string): Promise<void> {
+  async unsubscribeUser (user: string, channel: string): Promise<void> {
     checkUser(user)
     if (!this.#options.channels.isDeclared(channel)) throw new UnknownChannelError(channel)
     await this.#options.control.send({ kind: UserControl.UNSUBSCRIBE, user, channel })

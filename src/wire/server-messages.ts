@@ -112,7 +112,7 @@ export interface SubscribedMessage {
   recovered: boolean
   /**
    * `connect`: made by the `subscribe` option, which the server runs again on every connection
-   * (the client must not resubscribe). `server`: made by `fastify.realtime.subscribe` on the live
+   * (the client must not resubscribe). `server`: made by `fastify.realtime.subscribeUser` on the live
    * socket (after a reconnect the client resubscribes with `since`, as for its own).
    */
   source: SubscriptionSource

@@ -37,7 +37,7 @@ t.test('a real socket gets raw frame writes, and a burst of broadcasts arrives w
   }
   const big = 'x'.repeat(70_000) // a 64-bit length header
   const before = connections.map((connection) => (connection as WebSocketConnection).socket.bufferedAmount)
-  for (let i = 0; i < 100; i++) t.equal(app.realtime.broadcast({ i, pad: i % 10 === 0 ? big : 'é' }), 3)
+  for (let i = 0; i < 100; i++) t.equal(app.realtime.broadcast({ i, pad: i % 10 === 0 ? big : 'é' }, { local: true }), 3)
   t.equal(pendingSinks(), 3, 'one corked stream per socket during the turn')
   // A send budget reads ws's bufferedAmount: raw writes must show up in it like ws's own.
   connections.forEach((connection, i) => {
@@ -62,7 +62,7 @@ t.test('raw frames and ws.send frames to one socket keep their call order', asyn
   if (connection === undefined) throw new Error('no connection')
   const expected: string[] = []
   for (let i = 0; i < 50; i++) {
-    app.realtime.broadcast(`raw-${i}`)
+    app.realtime.broadcast(`raw-${i}`, { local: true })
     expected.push(`raw-${i}`)
     // ws's own sender, as ws itself writes its pings and closes.
     ;(connection as WebSocketConnection).socket.send(JSON.stringify({ type: 'broadcast', t: 0, data: `ws-${i}` }))
@@ -84,7 +84,7 @@ t.test('ticks use the shared frame path; closed sockets get nothing and leave no
   await first.close()
   await waitUntil(() => app.realtime.connections === 1, 'the close to be seen')
   t.equal(connections[0]?.send('late'), false, 'a closed connection refuses text')
-  t.equal(app.realtime.broadcast('after close'), 1, 'a broadcast reaches only the open socket')
+  t.equal(app.realtime.broadcast('after close', { local: true }), 1, 'a broadcast reaches only the open socket')
   await second.waitFor('broadcast', 1)
   await second.close()
   await waitUntil(() => app.realtime.connections === 0, 'all closes')
@@ -103,7 +103,7 @@ t.test('without a raw TCP stream (injectWS) frames go through ws.send, same byte
   const socket = await app.injectWS('/ws', {}, { onInit: (ws) => { ws.on('message', (data) => received.push(data.toString())) } })
   await waitUntil(() => connections.length === 1 && received.length === 1, 'the welcome')
   t.ok(connections[0] instanceof WebSocketConnection && !connections[0].rawWrites, 'no raw stream: the ws.send fallback')
-  for (let i = 0; i < 20; i++) app.realtime.broadcast(i)
+  for (let i = 0; i < 20; i++) app.realtime.broadcast(i, { local: true })
   await waitUntil(() => received.length === 21, 'twenty broadcasts')
   t.same(received.slice(1).map((text) => (JSON.parse(text) as { data: number }).data), Array.from({ length: 20 }, (_, i) => i))
   socket.terminate()

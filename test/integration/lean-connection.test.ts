@@ -42,7 +42,7 @@ t.test('an open socket does not retain its upgrade request, reply or raw request
   // Still fully working afterwards.
   const before = client.ofType('tick').length
   await client.waitFor('tick', before + 2)
-  t.equal(app.realtime.broadcast('still here'), 1)
+  t.equal(app.realtime.broadcast('still here', { local: true }), 1)
   await client.waitFor('broadcast', 1)
   t.equal(connections[0]?.isOpen, true)
   await client.close()

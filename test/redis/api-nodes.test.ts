@@ -2,9 +2,9 @@
  * The HTTP API on two real nodes sharing a private Redis: the same publish retried fifty times at
  * once, half to each node, is one publication with fifty identical answers, and after the
  * idempotency window a new one; channels and node info are gathered from both nodes; a user with
- * sockets on both nodes is reached, subscribed and disconnected through one node's API; and the
- * two broadcasts keep their documented scopes: `fastify.realtime.broadcast` reaches the sockets
- * of its own node only, `POST <api>/broadcast` those of every node.
+ * sockets on both nodes is reached, subscribed and disconnected through one node's API; and
+ * `fastify.realtime.broadcast` has the scope of `POST <api>/broadcast`, every node's sockets,
+ * with `{ local: true }` the explicit way to reach this node's only.
  */
 import { join } from 'node:path'
 import t from 'tap'
@@ -68,8 +68,8 @@ t.test('two nodes: idempotent publish across them, channels and nodes gathered f
 
   const read = async (path: string): Promise<Record<string, unknown>> => await (await fetch(`${a}/api${path}`, { headers: { authorization: `Bearer ${KEY}` } })).json() as Record<string, unknown>
   t.same((await read('/channels')).channels, [{ channel: 'room:1', subscribers: 3, nodes: 2 }], 'subscribers summed across both nodes')
-  const info = await read('/info') as { nodes: Array<{ connections: number }> }
-  t.same(info.nodes.map((node) => node.connections).sort(), [1, 2], 'both nodes report')
+  const reports = await read('/nodes') as { nodes: Array<{ connections: number }> }
+  t.same(reports.nodes.map((node) => node.connections).sort(), [1, 2], 'both nodes report')
 })
 
 t.test('two nodes: the user routes of one node reach the user\'s sockets on both, and nobody else', async (t) => {
@@ -107,7 +107,7 @@ t.test('two nodes: the user routes of one node reach the user\'s sockets on both
   t.same(bob.frames.map((f) => [f.type, f.data]), [['welcome', undefined], ['direct', 'hello bob']], 'and got none of ann\'s, only his own')
 })
 
-t.test('two nodes: fastify.realtime.broadcast reaches this node\'s sockets only, POST <api>/broadcast every node\'s', async (t) => {
+t.test('two nodes: fastify.realtime.broadcast reaches every node\'s sockets, as POST <api>/broadcast does; { local: true } this node\'s only', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
   // Two nodes in this process, each with its own Redis adapter on the shared server.
@@ -127,16 +127,21 @@ t.test('two nodes: fastify.realtime.broadcast reaches this node\'s sockets only,
   const httpBroadcast = async (http: string, data: string): Promise<number> =>
     (await fetch(`${http}/api/broadcast`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ data }) })).status
 
-  t.equal(a.app.realtime.broadcast('only A'), 1, 'the decorator on A counts the one socket of A')
+  await a.app.realtime.broadcast('from A')
   t.equal(await httpBroadcast(b.http, 'everyone 1'), 202)
-  t.equal(b.app.realtime.broadcast('only B'), 1, 'the decorator on B counts the one socket of B')
-  t.equal(await httpBroadcast(a.http, 'everyone 2'), 202)
-  await onA.waitFor('broadcast', 3)
+  // Each local call once the socket of its node has what came before it (the order checked below).
+  await onA.waitFor('broadcast', 2)
+  t.equal(a.app.realtime.broadcast('only A', { local: true }), 1, 'the local variant on A counts the one socket of A')
+  await b.app.realtime.broadcast('from B')
   await onB.waitFor('broadcast', 3)
-  // Each HTTP broadcast is sent after the decorator call before it returned: had that call gone
-  // to the other node too, it would have arrived there before the HTTP one that followed it.
-  t.same(onA.ofType('broadcast').map((frame) => frame.data), ['only A', 'everyone 1', 'everyone 2'], 'A\'s socket: its own node\'s broadcast and both HTTP ones, not B\'s')
-  t.same(onB.ofType('broadcast').map((frame) => frame.data), ['everyone 1', 'only B', 'everyone 2'], 'B\'s socket: its own node\'s broadcast and both HTTP ones, not A\'s')
+  t.equal(b.app.realtime.broadcast('only B', { local: true }), 1, 'the local variant on B counts the one socket of B')
+  t.equal(await httpBroadcast(a.http, 'everyone 2'), 202)
+  await onA.waitFor('broadcast', 5)
+  await onB.waitFor('broadcast', 5)
+  // Each cluster-wide broadcast is sent after the local call before it returned: had that call
+  // gone to the other node too, it would have arrived there before the one that followed it.
+  t.same(onA.ofType('broadcast').map((frame) => frame.data), ['from A', 'everyone 1', 'only A', 'from B', 'everyone 2'], 'A\'s socket: both decorators\' and both HTTP broadcasts, its own local one, not B\'s')
+  t.same(onB.ofType('broadcast').map((frame) => frame.data), ['from A', 'everyone 1', 'from B', 'only B', 'everyone 2'], 'B\'s socket: both decorators\' and both HTTP broadcasts, its own local one, not A\'s')
 })
 
 t.test('two nodes: a key reused with another body is refused (409) whichever node gets it, concurrent requests included', async (t) => {

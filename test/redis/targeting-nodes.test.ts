@@ -86,7 +86,7 @@ t.test('three nodes on one Redis: sendToUser, a server-side subscribe and discon
   })
 
   await t.test('a server-side subscribe adds the channel on every node; its publications arrive in order', async (t) => {
-    await control.realtime.subscribe('ann', 'announcements')
+    await control.realtime.subscribeUser('ann', 'announcements')
     const published = Array.from({ length: 15 }, (_, i) => `a${i + 1}`)
     for (const text of published) await control.realtime.publish('announcements', { text })
     for (const client of ann) {
@@ -98,7 +98,7 @@ t.test('three nodes on one Redis: sendToUser, a server-side subscribe and discon
       t.same(client.ofType('pub').map((f) => (f.data as { text: string }).text), published, `ann's socket ${i + 1}: all fifteen, in order, once`)
     }
     for (const client of others) t.same(client.ofType('subscribed'), [], 'nobody else was subscribed')
-    await control.realtime.unsubscribe('ann', 'announcements')
+    await control.realtime.unsubscribeUser('ann', 'announcements')
     for (const client of ann) await frame(client, (f) => f.type === 'unsubscribed')
   })
 

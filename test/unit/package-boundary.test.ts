@@ -90,7 +90,7 @@ function relativeLinks (markdown: string): string[] {
 t.test('the tarball holds the build, the readme, the docs it links to, and nothing of the demo or the sources', async (t) => {
   const files = packedFiles()
   t.same(files.filter((file) => !file.startsWith('dist/src/')).sort(), [
-    '.env.example', 'README.md', 'bench/results/chart.svg', 'bench/results/summary.md',
+    '.env.example', 'CHANGELOG.md', 'README.md', 'bench/results/chart.svg', 'bench/results/summary.md',
     'docs/PROTOCOL.md', 'docs/api.md', 'docs/architecture.md', 'docs/deploy/nginx.conf', 'docs/operations.md', 'docs/performance.md',
     'package.json'
   ])

@@ -42,11 +42,11 @@ const VALID: Record<string, { params?: Record<string, string>, body?: unknown, q
   unsubscribeUser: { params: { user: 'u1', channel: 'jobs' } },
   disconnectUser: { params: { user: 'u1' }, body: {} },
   disconnectConnection: { params: { connId: 'c1' }, body: {} },
-  listChannels: {},
+  channels: {},
   presence: { params: { channel: 'jobs' } },
   presenceCount: { params: { channel: 'jobs' } },
   history: { params: { channel: 'jobs' }, query: 'limit=5' },
-  info: {}
+  nodes: {}
 }
 
 /**
@@ -169,7 +169,7 @@ t.test('every operation answers only what the document declares, and every decla
   }
 
   // Use the limited server's one request.
-  t.equal((await send(limited, { method: 'GET', path: '/api/info', key: ADMIN })).status, 200)
+  t.equal((await send(limited, { method: 'GET', path: '/api/nodes', key: ADMIN })).status, 200)
 
   for (const [template, methods] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(methods)) {

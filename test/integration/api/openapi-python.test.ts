@@ -25,7 +25,7 @@ t.test('a Python client generated from nothing but /openapi.json calls every ope
   // Asynchronously: the server answering it runs in this process.
   const { stdout: output } = await promisify(execFile)('python3', [join(packageRoot, 'test', 'fixtures', 'openapi_client.py'), http, '/api/openapi.json', KEY, 'jobs', 'py-user'], { encoding: 'utf8', timeout: 30_000 })
   const results = JSON.parse(output) as Record<string, [number, Record<string, unknown>]> & { operations: string[] }
-  t.same(results.operations, ['broadcast', 'disconnectConnection', 'disconnectUser', 'history', 'info', 'listChannels', 'presence', 'presenceCount', 'publish', 'publishBatch', 'sendToUser', 'subscribeUser', 'unsubscribeUser'], 'the document names every operation')
+  t.same(results.operations, ['broadcast', 'channels', 'disconnectConnection', 'disconnectUser', 'history', 'nodes', 'presence', 'presenceCount', 'publish', 'publishBatch', 'sendToUser', 'subscribeUser', 'unsubscribeUser'], 'the document names every operation')
   t.match(results.publish, [200, { channel: 'jobs', offset: 1, duplicate: false }])
   t.match(results.publish_again, [200, { offset: 1, duplicate: true }], 'the retried publish is the same publication')
   t.match(results.publishBatch, [200, { publications: [{ offset: 2 }, { offset: 3 }] }])
@@ -33,8 +33,8 @@ t.test('a Python client generated from nothing but /openapi.json calls every ope
   t.same((results.history?.[1].publications as Array<{ data: unknown }>).map((p) => p.data), [{ from: 'python' }, 1, 2])
   t.match(results.presence, [200, { channel: 'jobs', members: [] }])
   t.match(results.presenceCount, [200, { members: 0 }])
-  t.match(results.listChannels, [200, { channels: [{ channel: 'jobs', subscribers: 1 }] }])
-  t.match(results.info, [200, { nodes: [{ connections: 2 }] }])
+  t.match(results.channels, [200, { channels: [{ channel: 'jobs', subscribers: 1 }] }])
+  t.match(results.nodes, [200, { nodes: [{ connections: 2 }] }])
   t.match(results.wrong_key, [401, { code: 'FRT_API_KEY_REQUIRED' }])
   t.match(results.unknown_channel, [404, { code: 'FRT_UNKNOWN_CHANNEL' }])
   const declared = results as unknown as Record<string, boolean>

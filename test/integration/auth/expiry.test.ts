@@ -41,7 +41,7 @@ t.test('refresh before exp: the client that answers stays open past exp, the one
   t.equal((await browser.closed).code, 4401, 'so is the browser client that did not answer')
   await sleep(1200)
   t.equal(answers.closeCode, null, 'the one that answered is still open past the old exp')
-  t.equal(app.realtime.broadcast('still here'), 1)
+  t.equal(app.realtime.broadcast('still here', { local: true }), 1)
   await answers.waitFor('broadcast')
   t.equal(app.realtime.resources().authDeadlines, 1, 'one deadline left: the renewed token')
   await answers.close()

@@ -43,7 +43,7 @@ t.test('a serverOnly channel refuses every client sub; the server\'s subscriptio
   t.match(await frame(listed, (f) => f.type === 'error' && f.code === 'server_only'), { code: 'server_only' }, 'a channels list naming it is refused')
 
   // fastify.realtime.subscribe reaches a serverOnly channel.
-  await app.realtime.subscribe('alice', 'alerts:alice')
+  await app.realtime.subscribeUser('alice', 'alerts:alice')
   await frame(alice, (f) => f.type === 'subscribed' && f.channel === 'alerts:alice')
 
   await app.realtime.publish('inbox:alice', { text: 'for alice' })

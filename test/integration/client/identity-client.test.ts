@@ -102,7 +102,7 @@ t.test('direct messages, the server\'s subscriptions, and channel tokens', async
   await until(() => directs.length === 1, 'a direct message')
   t.same(directs, [{ text: 'hi' }])
 
-  await app.realtime.subscribe('ann', 'orders:7')
+  await app.realtime.subscribeUser('ann', 'orders:7')
   await until(() => announced.length === 2, 'orders:7 announced')
   t.equal(announced[1]?.source, 'server')
   await app.realtime.publish('orders:7', 1)
@@ -132,7 +132,7 @@ t.test('direct messages, the server\'s subscriptions, and channel tokens', async
   t.equal(channelTokens, 2)
   t.same(errors.map((e) => e.code), [], 'no already_subscribed: the client did not resubscribe what the server re-adds')
 
-  await app.realtime.unsubscribe('ann', 'orders:7')
+  await app.realtime.unsubscribeUser('ann', 'orders:7')
   await until(() => !client.subscriptions.has('orders:7'), 'dropped on unsubscribed')
 })
 

@@ -19,7 +19,7 @@ t.test('a stalled client gets its ticks coalesced and the latest one when it dra
   const ticksBefore = await client.waitFor('tick', 2)
   client.socket.pause() // stop reading
   // One large frame fills the kernel buffers and leaves megabytes in the server's send buffer.
-  app.realtime.broadcast('x'.repeat(16 * MiB))
+  app.realtime.broadcast('x'.repeat(16 * MiB), { local: true })
   const lastSeqBefore = Number(ticksBefore.at(-1)?.seq)
   await sleep(600) // ~15 ticks are due meanwhile
   t.ok(metrics.coalesced >= 5, `ticks were coalesced, not queued (${metrics.coalesced})`)
@@ -54,7 +54,7 @@ t.test('the held tick is sent when the socket drains, with no later tick to carr
   const client = await connect(`${ws}/ws`)
   const before = await client.waitFor('tick', 2)
   client.socket.pause() // stop reading
-  app.realtime.broadcast('x'.repeat(16 * MiB))
+  app.realtime.broadcast('x'.repeat(16 * MiB), { local: true })
   const deadline = Date.now() + 5000
   while (metrics.coalesced < 3 && Date.now() < deadline) await sleep(10)
   t.ok(metrics.coalesced >= 3, `ticks were coalesced while the client stalled (${metrics.coalesced})`)
@@ -88,9 +88,9 @@ t.test('a non-tick message past the budget closes with 4008 slow consumer', asyn
   await slow.waitFor('welcome')
   slow.socket.pause()
   t.teardown(() => { slow.socket.resume() })
-  app.realtime.broadcast('x'.repeat(16 * MiB)) // fits: nothing was waiting
+  app.realtime.broadcast('x'.repeat(16 * MiB), { local: true }) // fits: nothing was waiting
   await healthy.waitFor('broadcast', 1, 10_000) // a reader drains it
-  app.realtime.broadcast('small') // the slow one is still far past its budget
+  app.realtime.broadcast('small', { local: true }) // the slow one is still far past its budget
   await logs.waitFor('slow consumer: closing')
   await healthy.waitFor('broadcast', 2, 10_000)
   t.equal(healthy.closeCode, null, 'a client that reads is unaffected')

@@ -96,7 +96,7 @@ t.test('broadcasts and upgrades refused by the real gate show in the scrape', as
   const clients = [await connect(`${ws}/ws`), await connect(`${ws}/ws`)]
   t.teardown(() => { for (const client of clients) client.socket.terminate() })
   for (const client of clients) await client.waitFor('welcome')
-  t.equal(app.realtime.broadcast({ hello: 'world' }), 2)
+  t.equal(app.realtime.broadcast({ hello: 'world' }, { local: true }), 2)
   for (const client of clients) await client.waitFor('broadcast')
 
   for (const path of ['/ws', '/other/ws']) {

@@ -62,7 +62,7 @@ t.test('server-side subscribe/unsubscribe on live sockets: subscribed, the strea
   if (ann1 === undefined || ann2 === undefined || bob === undefined) throw new Error('clients')
   t.teardown(() => { for (const c of [ann1, ann2, bob]) c.socket.terminate() })
   await app.realtime.publish('orders:42', { n: 0 })
-  await app.realtime.subscribe('ann', 'orders:42')
+  await app.realtime.subscribeUser('ann', 'orders:42')
   // Published right after subscribe resolved: each of ann's sockets gets every one, in order.
   for (let n = 1; n <= 20; n++) await app.realtime.publish('orders:42', { n })
   for (const client of [ann1, ann2]) {
@@ -79,11 +79,11 @@ t.test('server-side subscribe/unsubscribe on live sockets: subscribed, the strea
   await answer(bob, 1)
   t.same((await frame(bob, (f) => f.type === 'presence')).members, [{ id: 'ann', name: 'ANN' }, { id: 'bob', name: 'BOB' }], 'bob sees ann, subscribed by the server')
   // A second subscribe is a no-op for sockets already subscribed.
-  await app.realtime.subscribe('ann', 'orders:42')
+  await app.realtime.subscribeUser('ann', 'orders:42')
   await sleep(100)
   t.equal(ann1.ofType('subscribed').length, 1, 'already subscribed: no second frame')
 
-  await app.realtime.unsubscribe('ann', 'orders:42')
+  await app.realtime.unsubscribeUser('ann', 'orders:42')
   t.match(await frame(ann1, (f) => f.type === 'unsubscribed'), { channel: 'orders:42' })
   await frame(ann2, (f) => f.type === 'unsubscribed')
   t.match(await frame(bob, (f) => f.type === 'presence' && f.action === 'leave'), { member: { id: 'ann' } }, 'ann left presence')
@@ -91,8 +91,8 @@ t.test('server-side subscribe/unsubscribe on live sockets: subscribed, the strea
   await bob.waitFor('pub', 1)
   await sleep(100)
   t.equal(ann1.ofType('pub').length, 20, 'nothing after unsubscribed')
-  await t.rejects(app.realtime.subscribe('ann', 'undeclared'), { code: 'FRT_UNKNOWN_CHANNEL' })
-  await t.rejects(app.realtime.unsubscribe('ann', 'undeclared'), { code: 'FRT_UNKNOWN_CHANNEL' })
+  await t.rejects(app.realtime.subscribeUser('ann', 'undeclared'), { code: 'FRT_UNKNOWN_CHANNEL' })
+  await t.rejects(app.realtime.unsubscribeUser('ann', 'undeclared'), { code: 'FRT_UNKNOWN_CHANNEL' })
 })
 
 t.test('subscriptions at connect (the subscribe option), for session, token and auth-frame identities', async (t) => {

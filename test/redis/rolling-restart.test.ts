@@ -79,7 +79,8 @@ t.test('a rolling restart done as documented: no client that reconnects gets a 5
   const [portA = 0, portB = 0] = ports
   let a = await start(portA)
   const b = await start(portB)
-  const { base } = await startNginx(t, { upstream: ports, dir: t.testdir() })
+  const nginxDir = t.testdir()
+  const { base } = await startNginx(t, { upstream: ports, dir: nginxDir })
 
   const tabs = Array.from({ length: TABS }, () => new Tab(`ws://${base}/ws`))
   const running = tabs.map(async (tab) => { await tab.run() })
@@ -104,6 +105,8 @@ t.test('a rolling restart done as documented: no client that reconnects gets a 5
   await stop(b)
   await onA(TABS)
   const refusals = tabs.flatMap((tab) => tab.refusals)
+  // What nginx says of any refusal (which upstream, and why), for whoever reads a failure.
+  if (refusals.length > 0) t.comment(readFileSync(join(nginxDir, 'error.log'), 'utf8').split('\n').filter((line) => /\[(error|warn)\]/.test(line)).slice(-20).join('\n'))
   t.same(refusals.filter((message) => /502/.test(message)), [], 'no 502 on any reconnect')
   t.same(refusals, [], 'no refusal of any kind')
   t.ok(tabs.reduce((sum, tab) => sum + tab.connects, 0) > TABS, `the tabs reconnected (${tabs.map((tab) => tab.connects).join(', ')} connects)`)

@@ -68,14 +68,6 @@ export async function startNginx (t: TestLike, options: NginxOptions): Promise<R
   return { port, base, config }
 }
 
-/** The shipped upstream's `fail_timeout` (docs/deploy/nginx.conf), in milliseconds. */
-export function shippedFailTimeoutMs (): number {
-  const conf = readFileSync(join(packageRoot, 'docs', 'deploy', 'nginx.conf'), 'utf8')
-  const seconds = Number(/fail_timeout=(\d+)s/.exec(conf)?.[1])
-  if (!(seconds > 0)) throw new Error('docs/deploy/nginx.conf names no fail_timeout')
-  return seconds * 1000
-}
-
 /** Wait until a node, asked on its own port, answers `/ready` with 200. */
 export async function nodeReady (port: number): Promise<void> {
   for (;;) {

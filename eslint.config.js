@@ -46,7 +46,7 @@ export default [
   { files: ['src/plugin.ts'], rules: restrict({ paths: [NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
   // The layers above the adapters see the contract only.
   {
-    files: ['src/node/**/*.ts', 'src/channels/**/*.ts', 'src/upgrade/**/*.ts', 'src/limits/**/*.ts', 'src/wire/**/*.ts', 'src/transports/**/*.ts', 'src/metrics/**/*.ts'],
+    files: ['src/node/**/*.ts', 'src/channels/**/*.ts', 'src/upgrade/**/*.ts', 'src/recovery/**/*.ts', 'src/limits/**/*.ts', 'src/wire/**/*.ts', 'src/transports/**/*.ts', 'src/metrics/**/*.ts'],
     rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_CONCRETE_ADAPTER, NO_OPTIONS] })
   },
   { files: ['src/adapters/redis/**/*.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP, NO_OPTIONS] }) },

@@ -10,7 +10,7 @@
  * makes its ledger with its first frame that moves a position: an idle socket, or one that never
  * subscribes, pays for none (what it wrote before is in the base).
  */
-import type { Position, StreamPositions } from '../node/stream-positions.js'
+import type { Position, StreamPositions } from '../recovery/stream-positions.js'
 import type { FramePosition } from '../wire/ws-frame.js'
 
 /** A frame that moved a channel while it was still queued in the process, and where the channel was before it. */

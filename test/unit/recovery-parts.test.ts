@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { Admission } from '../../src/limits/admission.js'
-import { ResumeTokens, TOKEN_LIFETIME_MS } from '../../src/node/resume-tokens.js'
+import { ResumeTokens, TOKEN_LIFETIME_MS } from '../../src/recovery/resume-tokens.js'
 import { formatChannelList, formatCursorId, parseChannelList, parseEventId } from '../../src/wire/channel-list.js'
 
 t.test('channel lists: written and read back, positions in base 36, odd epochs percent-encoded', async (t) => {

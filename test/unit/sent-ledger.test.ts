@@ -4,7 +4,7 @@
  * written before the ledger began (its base) and control frames line up with the stream's count.
  */
 import t from 'tap'
-import { StreamPositions } from '../../src/node/stream-positions.js'
+import { StreamPositions } from '../../src/recovery/stream-positions.js'
 import { handedToKernel, SentLedger } from '../../src/transports/sent-ledger.js'
 
 /** A stand-in for net.Socket's private counters, as handedToKernel reads them. */

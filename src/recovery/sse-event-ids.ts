@@ -12,7 +12,7 @@
  * every channel that moved after its snapshot was taken.
  */
 import { formatChannelList, formatCursorId, parseEventId, type ChannelListEntry, type ParsedEventId } from '../wire/channel-list.js'
-import { StreamPositions, type Position } from '../node/stream-positions.js'
+import { StreamPositions, type Position } from './stream-positions.js'
 
 /** Longest event id written as a plain list; longer ones name a cursor. Browsers return it as a header. */
 export const MAX_INLINE_ID_BYTES = 512

@@ -25,7 +25,7 @@ import { ClientErrorCode } from '../errors.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { ResumeFrame } from '../wire/client-messages.js'
 import type { ServerMessage } from '../wire/server-messages.js'
-import type { Connection } from './connection.js'
+import type { Connection } from '../node/connection.js'
 import type { ResumeStore } from './resume-store.js'
 import type { ResumeTokens } from './resume-tokens.js'
 

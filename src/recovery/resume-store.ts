@@ -21,8 +21,8 @@
  */
 import type { ControlMessage } from '../adapters/adapter.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
-import type { Connection } from './connection.js'
-import type { Visitor } from './visitor.js'
+import type { Connection } from '../node/connection.js'
+import type { Visitor } from '../node/visitor.js'
 
 /** What a resume restores. */
 export interface ResumeState {

@@ -5,8 +5,8 @@
  * client keep one: an event stream writes it into every event id, a WebSocket leaves it behind
  * (with its resume token) when it closes.
  *
- * It only knows what was handed to the transport; the transport takes back what never left
- * ({@link StreamPositions.revert}).
+ * It only knows what was handed to the transport, not what reached the client (no public API
+ * says what the kernel took of a stream): a client that must be exact sends its own positions.
  */
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { FramePosition } from '../wire/ws-frame.js'
@@ -39,22 +39,10 @@ export class StreamPositions {
     return this.#map?.get(channel)
   }
 
-  /**
-   * A frame that moves a channel was handed to the transport.
-   * @returns the channel's position before it (undefined: it was not followed), for {@link revert}
-   */
-  apply (position: FramePosition): Position | undefined {
-    const previous = this.#positions.get(position.channel)
+  /** A frame that moves a channel was handed to the transport. */
+  apply (position: FramePosition): void {
     this.#positions.set(position.channel, { epoch: position.epoch, offset: position.offset })
     this.onChange?.(position.channel)
-    return previous
-  }
-
-  /** Put a channel back where it was before a frame that never reached the client. */
-  revert (channel: string, previous: Position | undefined): void {
-    if (previous === undefined) this.#positions.delete(channel)
-    else this.#positions.set(channel, previous)
-    this.onChange?.(channel)
   }
 
   /** The client left a channel. @returns whether it was followed */

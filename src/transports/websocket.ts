@@ -1,8 +1,8 @@
 /**
  * The WebSocket transport: a {@link Connection} whose bytes travel on a `ws` socket. Frames built
- * once go straight to the socket's TCP stream when that is provably ws's own and no extension
- * was negotiated (raw-frames.ts), and through `ws.send` otherwise (an injected test socket, a
- * negotiated extension). Its `bufferedAmount` is ws's, which counts the raw writes too, so the
+ * once go straight to the socket's TCP stream (the upgrade request's own TCP socket, which ws took
+ * over) when no extension was negotiated (raw-frames.ts), and through `ws.send` otherwise (an
+ * injected test socket, a negotiated extension). Its `bufferedAmount` is ws's, which counts the raw writes too, so the
  * send budget sees every byte; the TCP stream's `drain` releases a coalesced tick.
  *
  * A {@link RealtimeSocket} (the plugin's own ws class) hands its events to the connection with no

@@ -7,9 +7,9 @@
  * A subscribe completes in steps that wait: the `canSubscribe` hook, the adapter subscribe, the
  * history read, the presence entry. An `unsub` (or the connection's close) may arrive during any
  * of them, so after each the subscribe checks whether it was cancelled, and undoes what it did
- * (its presence entry) before giving up. Once everything is read, the ack, the replay, what
- * arrived meanwhile and the switch to live happen in one synchronous step: nothing is sent twice,
- * skipped or out of order.
+ * (its presence entry) before giving up. Once everything is read (the replay: recovery/replay.ts),
+ * the ack, the replay, what arrived meanwhile and the switch to live happen in one synchronous
+ * step: nothing is sent twice, skipped or out of order.
  *
  * A private channel's subscription lasts as long as its grant: the channel token's `exp` is a
  * deadline on one {@link DeadlineWheel} (one timer for every grant), and at it the subscription is
@@ -17,7 +17,7 @@
  * with `since` and a new token, and gets what was published meanwhile.
  */
 import type { FastifyRequest } from 'fastify'
-import type { PresenceMember, Publication, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { PresenceMember, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
 import { publishFingerprint } from '../adapters/fingerprint.js'
 import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
 import { ClientErrorCode, IdempotencyKeyReusedError, type ClientErrorCodeValue } from '../errors.js'
@@ -25,6 +25,7 @@ import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { SendKind } from '../limits/send-budget.js'
 import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
+import { readReplay } from '../recovery/replay.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../wire/client-messages.js'
 import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage, type SubscribedMessage, type SubscriptionSource } from '../wire/server-messages.js'
 import type { FramePosition } from '../wire/ws-frame.js'
@@ -237,23 +238,7 @@ export class ChannelRequests {
     // From here live publications are buffered in the subscription until the replay is sent.
     await channels.join(subscription)
     if (this.#abandoned(subscription, message)) return
-    let position: StreamPosition
-    let recovered = false
-    let replay: Publication[]
-    if (message.since !== undefined) {
-      const result = await adapter.since(channel, message.since)
-      ;({ position, recovered } = result)
-      replay = result.publications
-      // A recovery is bounded: a gap larger than the bound is not recovered, and only its newest
-      // publications are replayed (what the client is told to rebuild its view from).
-      const max = this.#options.maxRecoveryReplay
-      if (replay.length > max) {
-        recovered = false
-        replay = max === 0 ? [] : replay.slice(-max)
-      }
-    } else {
-      ({ position, publications: replay } = await adapter.recent(channel, Math.min(message.rewind ?? 0, policy.historySize)))
-    }
+    const { position, recovered, publications: replay, startsAt: start } = await readReplay(adapter, channel, message, { maxRecoveryReplay: this.#options.maxRecoveryReplay, historySize: policy.historySize })
     if (this.#abandoned(subscription, message)) return
     let members: PresenceMember[] | null = null
     if (policy.presence) {
@@ -266,11 +251,7 @@ export class ChannelRequests {
     // No await from here on: the ack, the replay, the buffered frames and the switch to live are one step.
     subscription.startAt(position.epoch, position.offset)
     // The client stands where the replay starts: a stream cut during the replay resumes from there.
-    const first = replay[0]
-    const start = recovered && message.since !== undefined
-      ? message.since.offset
-      : first !== undefined && first.epoch === position.epoch ? first.offset - 1 : position.offset
-    const startsAt: FramePosition = { channel, epoch: position.epoch, offset: start }
+    const startsAt: FramePosition = { channel, epoch: start.epoch, offset: start.offset }
     if (message.source === undefined) {
       const ack: AckMessage = { type: 'ack', channel, recovered, offset: position.offset, epoch: position.epoch }
       if (message.id !== undefined) ack.id = message.id

@@ -4,7 +4,10 @@
  * nothing from the server side and stays a dependency-free module.
  */
 
-/** A position in a channel's stream: what a client sends back as `since` to recover. */
+/**
+ * A position in a channel's stream: what a client sends back as `since` to recover. The mirror of
+ * the server's one `StreamPosition` (src/adapters/adapter.ts): the client imports nothing from the server.
+ */
 export interface StreamPosition {
   offset: number
   epoch: string

@@ -11,14 +11,32 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
+import type { StreamPosition } from '../adapters/adapter.js'
 import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
 import { SendBacklog } from '../limits/send-backlog.js'
 import { judgeQueued, judgeSend, LatestTick, type DrainSource, type SendKind, type SendVerdict } from '../limits/send-budget.js'
-import { textFrame, type TextFrame } from '../wire/ws-frame.js'
-import type { StreamPositions } from './stream-positions.js'
+import { textFrame, type FramePosition, type TextFrame } from '../wire/ws-frame.js'
 import type { SlotIndex } from './timer-wheel.js'
 import type { Visitor } from './visitor.js'
+
+/**
+ * Where a connection's client stands in each channel: recovery/stream-positions.ts's
+ * `StreamPositions`, named here by what the node and the transports use of it, so that node/
+ * imports nothing from recovery/ (which builds on the connection).
+ */
+export interface ClientPositions {
+  /** Channels followed. */
+  readonly size: number
+  /** A channel's position, if followed. */
+  get: (channel: string) => StreamPosition | undefined
+  /** A frame that moves a channel was handed to the transport. */
+  apply: (position: FramePosition) => void
+  /** The client left a channel. @returns whether it was followed */
+  remove: (channel: string) => boolean
+  /** Every channel and its position. */
+  entries: () => IterableIterator<[string, StreamPosition]>
+}
 
 /** The read-only view of a connection handed to application hooks. */
 export interface ConnectionInfo {
@@ -166,7 +184,7 @@ export abstract class Connection implements ConnectionInfo {
    * event stream's ids, a WebSocket's resume token): the transport makes it (a WebSocket with its
    * first positioned frame) and applies each written frame's `position` to it. Null: no position yet.
    */
-  positions: StreamPositions | null = null
+  positions: ClientPositions | null = null
   /** Token and auth bookkeeping, made the first time one of its fields is set (see the accessors below). */
   #auth: AuthFields | null = null
   readonly #shared: ConnectionShared

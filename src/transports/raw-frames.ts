@@ -10,6 +10,7 @@
  * (permessage-deflate) was negotiated and nothing sends Blobs. {@link frameSinkOf} checks the
  * first; this project never sends Blobs.
  */
+import { Socket } from 'node:net'
 import type { WebSocket } from 'ws'
 
 /** The part of a stream (a `net.Socket`) a frame is written to. */
@@ -30,17 +31,19 @@ export function isFrameSink (value: unknown): value is FrameSink {
 
 /**
  * The stream raw frames may be written to for `socket`, or null when they must go through
- * `ws.send`. `stream` is the upgrade request's socket (`request.raw.socket`); it is used only when
- * it is provably the stream ws itself writes to (an injected test request has none) and no
- * extension was negotiated (a deflating sender may queue, and raw bytes would overtake it).
+ * `ws.send`. `stream` is the upgrade request's socket (`request.raw.socket`). It is the stream ws
+ * writes to by construction, with public APIs only: Node's HTTP server emits `'upgrade'` with the
+ * request's own socket (`request.socket`), and @fastify/websocket hands ws that socket
+ * (`handleUpgrade(request, socket, head)`). So only a real TCP socket (`net.Socket`, or a TLS
+ * socket, which extends it) qualifies: an injected request (`injectWS`) carries a stand-in of its
+ * own while ws writes to another stream. And only when no extension was negotiated (a deflating
+ * sender may queue, and raw bytes would overtake it).
  * @param socket - the ws connection
  * @param stream - the upgrade request's socket, as the HTTP server saw it
  */
 export function frameSinkOf (socket: WebSocket, stream: unknown): FrameSink | null {
-  if (!isFrameSink(stream) || socket.extensions !== '') return null
-  // ws keeps its stream in a private field; an identity check is the only use made of it.
-  const own = (socket as unknown as { _socket?: unknown })._socket
-  return own === stream ? stream : null
+  if (!(stream instanceof Socket) || socket.extensions !== '') return null
+  return stream
 }
 
 /** Sinks corked during the current turn; uncorked together on the next tick. */

@@ -14,7 +14,6 @@ import { WebSocket, type RawData } from 'ws'
 export interface SocketEventSink {
   socketMessage: (data: RawData, isBinary: boolean) => void
   socketPong: () => void
-  socketPing: (data: Buffer) => void
   socketError: (error: Error) => void
   socketClose: (code: number, reason: Buffer) => void
 }
@@ -37,9 +36,6 @@ export class RealtimeSocket extends WebSocket {
           break
         case 'pong':
           sink.socketPong()
-          break
-        case 'ping':
-          sink.socketPing(first as Buffer)
           break
         case 'error':
           sink.socketError(first as Error)

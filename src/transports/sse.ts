@@ -7,7 +7,7 @@
  *
  * What differs:
  * - Every frame that moves a channel (a publication, a subscribe's `ack`) carries an event `id`
- *   naming the position of EVERY channel of the stream (sse-event-ids.ts); the browser sends the
+ *   naming the position of EVERY channel of the stream (recovery/sse-event-ids.ts); the browser sends the
  *   last one back as `Last-Event-ID` when it reconnects, and the stream resumes all of them.
  *   An unsubscribe is written as an event with only an id, which updates the browser's last id
  *   without an event reaching the page.
@@ -25,7 +25,7 @@ import type { DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
 import type { TextFrame } from '../wire/ws-frame.js'
 import { releaseCork, whenWritten, writeFrame } from './raw-frames.js'
-import { SseEventIds, type CursorStore } from './sse-event-ids.js'
+import { SseEventIds, type CursorStore } from '../recovery/sse-event-ids.js'
 
 /** What {@link SseConnection} needs beyond a connection's identity. */
 export interface SseStreamInit {

@@ -1,8 +1,8 @@
 /**
  * The WebSocket transport: a {@link Connection} whose bytes travel on a `ws` socket. Frames built
- * once go straight to the socket's TCP stream when that is provably ws's own and no extension
- * was negotiated (raw-frames.ts), and through `ws.send` otherwise (an injected test socket, a
- * negotiated extension). Its `bufferedAmount` is ws's, which counts the raw writes too, so the
+ * once go straight to the socket's TCP stream (the upgrade request's own TCP socket, which ws took
+ * over) when no extension was negotiated (raw-frames.ts), and through `ws.send` otherwise (an
+ * injected test socket, a negotiated extension). Its `bufferedAmount` is ws's, which counts the raw writes too, so the
  * send budget sees every byte; the TCP stream's `drain` releases a coalesced tick.
  *
  * A {@link RealtimeSocket} (the plugin's own ws class) hands its events to the connection with no
@@ -10,21 +10,20 @@
  * shared by every connection, so there is no closure per socket either way.
  *
  * A resumable connection (one whose `welcome` carries a resume token) follows its client's stream
- * positions, frame by frame, and leaves them behind when it ends. What it leaves is what reached
- * the network: a {@link SentLedger} takes back the positions of frames still queued in the process
- * when this server cut the socket. When the other side ends the connection, what was in flight is
- * unknowable: the positions are those of everything handed to the network. Both are made with the
- * first frame that moves a position, so an idle socket pays for neither.
+ * positions, frame by frame, and leaves them behind when it ends: the positions of the frames this
+ * server last wrote, whether or not they reached the client (what the kernel took of a stream is
+ * not known through public APIs). A client that sends its own positions in its `resume` frame is
+ * exact (docs/PROTOCOL.md). They are made with the first frame that moves a position, so an idle
+ * socket pays for none.
  */
 import type { WebSocket, RawData } from 'ws'
 import { clipCloseReason } from '../errors.js'
 import { isDrainSource, type DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
-import { StreamPositions, type Position } from '../node/stream-positions.js'
+import { StreamPositions } from '../recovery/stream-positions.js'
 import type { TextFrame } from '../wire/ws-frame.js'
 import { frameSinkOf, isFrameSink, releaseCork, whenWritten, writeFrame, type FrameSink } from './raw-frames.js'
 import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
-import { SentLedger } from './sent-ledger.js'
 
 /** ws's readyState values (WebSocket.OPEN / CONNECTING, without importing ws at runtime). */
 const OPEN = 1
@@ -34,10 +33,7 @@ const CONNECTING = 0
 const owners = new WeakMap<WebSocket, WebSocketConnection>()
 
 /** The TCP stream under a WebSocket: frames may be written to it, and its `drain` is followed. */
-type NetStream = FrameSink & DrainSource & { readonly bytesWritten?: number }
-
-/** Size of a ping or pong frame's header (a server's frames are unmasked). */
-const CONTROL_HEADER_BYTES = 2
+type NetStream = FrameSink & DrainSource
 
 /** A connection on a ws socket; see the module comment. */
 export class WebSocketConnection extends Connection implements SocketEventSink {
@@ -46,8 +42,6 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
   readonly #rawStream: NetStream | null
   /** The upgrade's TCP stream, whose `drain` releases a coalesced tick (null: none to follow). */
   readonly #drainSource: DrainSource | null
-  /** What was written to the stream, for a resumable connection on raw writes; made with its first positioned frame. */
-  #ledger: SentLedger | null = null
 
   /**
    * @param socket - the upgraded ws socket
@@ -70,7 +64,6 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     socket.on('error', WebSocketConnection.#onError)
     socket.on('close', WebSocketConnection.#onClose)
     socket.on('pong', WebSocketConnection.#onPong)
-    socket.on('ping', WebSocketConnection.#onPing)
   }
 
   // In the shared listeners `this` is the socket: EventEmitter calls a listener on its emitter.
@@ -86,15 +79,10 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     owners.get(this)?.socketPong()
   }
 
-  static readonly #onPing = function (this: WebSocket, data: Buffer): void {
-    owners.get(this)?.socketPing(data)
-  }
-
   static readonly #onClose = function (this: WebSocket, code: number, reason: Buffer): void {
     this.off('message', WebSocketConnection.#onMessage)
     this.off('close', WebSocketConnection.#onClose)
     this.off('pong', WebSocketConnection.#onPong)
-    this.off('ping', WebSocketConnection.#onPing)
     // The error listener stays (it is shared, so it costs nothing): a socket must never be left
     // without one, since @fastify/websocket's own is removed at accept (see upgrade/release.ts).
     const connection = owners.get(this)
@@ -115,11 +103,6 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
     this.receivedPong()
   }
 
-  /** The client pinged: ws answers with a pong of the same payload, written to the stream. */
-  socketPing (data: Buffer): void {
-    this.#ledger?.control(CONTROL_HEADER_BYTES + data.length)
-  }
-
   /** The socket reported an error. */
   socketError (error: Error): void {
     this.failed(error)
@@ -127,8 +110,6 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   /** The socket closed. */
   socketClose (code: number, reason: Buffer): void {
-    // Frames that were still queued when the socket closed were dropped: their positions go back.
-    if (this.#ledger !== null && this.positions !== null) this.#ledger.takeBack(this.positions, this.#rawStream?.bytesWritten)
     this.ended(code, reason.toString())
   }
 
@@ -153,18 +134,10 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   protected write (frame: TextFrame): void {
     const position = frame.position
+    if (position !== undefined && this.resumable) (this.positions ??= new StreamPositions()).apply(position)
     const stream = this.#rawStream
-    let previous: Position | undefined
-    if (position !== undefined && this.resumable) {
-      this.positions ??= new StreamPositions()
-      previous = this.positions.apply(position)
-      // Byte counts line up with the stream's only when every frame is written as built here.
-      if (this.#ledger === null && stream !== null && typeof stream.bytesWritten === 'number') this.#ledger = new SentLedger(stream.bytesWritten)
-    }
     if (stream !== null) writeFrame(stream, frame.bytes)
     else this.socket.send(frame.text)
-    // Bytes still in the process: the frames they belong to may yet be dropped by a cut.
-    if (this.#ledger !== null && stream !== null) this.#ledger.wrote(frame.bytes.length, stream.writableLength, position, previous)
   }
 
   protected override offerNow (): void {
@@ -186,12 +159,10 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
   }
 
   terminate (): void {
-    this.#ledger?.cutting(this.#rawStream)
     this.socket.terminate()
   }
 
   ping (): void {
     this.socket.ping()
-    this.#ledger?.control(CONTROL_HEADER_BYTES)
   }
 }

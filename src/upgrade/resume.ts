@@ -2,13 +2,13 @@
  * What a WebSocket upgrade asks to get back, read before the 101 (a `preHandler` on the upgrade
  * routes, after the gate admitted it): the channels its `channels` parameter lists, each from the
  * position it names. A resume token is never read here: it never travels in a URL (which reaches
- * access logs); `?resume=` is refused with 400 `FRT_RESUME_IN_URL` (resume-request.ts), and the
- * token comes in the socket's first message instead (node/resume-frames.ts).
+ * access logs); `?resume=` is refused with 400 `FRT_RESUME_IN_URL` (recovery/resume-request.ts), and the
+ * token comes in the socket's first message instead (recovery/resume-frames.ts).
  */
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Identity } from '../auth/identity.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
-import { readResumeRequest } from './resume-request.js'
+import { readResumeRequest } from '../recovery/resume-request.js'
 
 /** What one upgrade asks to get back. */
 export interface Resumption {

@@ -14,13 +14,14 @@
  * `,` `|` `~` `!` and `%` never occur in channel names; an epoch with other characters than
  * letters, digits and `_ - . :` is percent-encoded, so any adapter's epochs fit.
  */
+import type { StreamPosition } from '../adapters/adapter.js'
 import { CHANNEL_NAME_PATTERN } from './client-messages.js'
 
 /** A channel and where to resume it. */
 export interface ChannelListEntry {
   channel: string
   /** Resume after this position; absent: subscribe afresh. */
-  since?: { epoch: string, offset: number } | undefined
+  since?: StreamPosition | undefined
 }
 
 /** An event id, read: either a whole list, or a cursor and what changed since it. */

@@ -17,7 +17,7 @@ const RequestIdSchema = Type.Union([Type.String({ maxLength: MAX_REQUEST_ID_LENG
 export const CHANNEL_NAME_PATTERN = '^[A-Za-z0-9_\\-.:/@$]{1,128}$'
 const ChannelName = Type.String({ pattern: CHANNEL_NAME_PATTERN })
 
-/** A stream position, for recovery after a reconnect. */
+/** A stream position (adapters/adapter.ts's `StreamPosition`, the one type of it), for recovery after a reconnect. */
 export const StreamPositionSchema = Type.Object({
   offset: Type.Integer({ minimum: 0 }),
   epoch: Type.String({ minLength: 1, maxLength: 64 })
@@ -99,7 +99,6 @@ export const PublishSchema = Type.Object({
   id: Type.Optional(RequestIdSchema)
 }, { additionalProperties: false })
 
-export type StreamPosition = Static<typeof StreamPositionSchema>
 export type SubscribeRequest = Static<typeof SubscribeSchema>
 export type UnsubscribeRequest = Static<typeof UnsubscribeSchema>
 export type PublishRequest = Static<typeof PublishSchema>

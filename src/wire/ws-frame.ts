@@ -4,6 +4,7 @@
  * RFC 6455 text frame, and the same bytes go to every socket (transports/raw-frames.ts writes
  * them); a message for one socket is framed the same way, so there is one kind of frame to send.
  */
+import type { StreamPosition } from '../adapters/adapter.js'
 
 /** Largest payload length that fits the 7-bit length field. */
 const LEN_7_MAX = 125
@@ -13,14 +14,13 @@ const LEN_16_MAX = 0xffff
 const FIN_TEXT = 0x81
 
 /**
- * Where a client stands in a channel's stream once it has a frame: a publication's own position,
- * or where a subscription's replay starts (its `ack`). Connections that resume for their client
- * (an event stream's ids, a WebSocket's resume token) follow it; nothing is sent for it.
+ * Where a client stands in a channel's stream once it has a frame: the channel and its
+ * {@link StreamPosition}, a publication's own, or where a subscription's replay starts (its
+ * `ack`). Connections that resume for their client (an event stream's ids, a WebSocket's resume
+ * token) follow it; nothing is sent for it.
  */
-export interface FramePosition {
+export interface FramePosition extends Readonly<StreamPosition> {
   readonly channel: string
-  readonly epoch: string
-  readonly offset: number
 }
 
 /** A text frame built once: the JSON text (for the ws fallback) and its wire bytes. */

@@ -9,7 +9,6 @@ function recordingSink (): SocketEventSink & { seen: string[] } {
     seen,
     socketMessage: (data: RawData, isBinary: boolean) => { seen.push(`message:${data.toString()}:${isBinary}`) },
     socketPong: () => { seen.push('pong') },
-    socketPing: (data: Buffer) => { seen.push(`ping:${data.length}`) },
     socketError: (error: Error) => { seen.push(`error:${error.message}`) },
     socketClose: (code: number, reason: Buffer) => { seen.push(`close:${code}:${reason.toString()}`) }
   }

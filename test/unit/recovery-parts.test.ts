@@ -1,11 +1,15 @@
 /**
  * The pure parts of recovery: channel lists as text (what an event id and a `channels`
- * parameter hold), resume tokens (signed, expiring, bound to one connection), and admission
- * pacing (a node-wide rate, newcomers served in order, refused only when the line is too long).
+ * parameter hold), resume tokens (signed, expiring, bound to one connection), what a subscribe
+ * replays and where its client then stands (against the memory adapter's real history), and
+ * admission pacing (a node-wide rate, newcomers served in order, refused only when the line is
+ * too long).
  */
 import t from 'tap'
+import { MemoryAdapter } from '../../src/adapters/memory.js'
 import { Admission } from '../../src/limits/admission.js'
-import { ResumeTokens, TOKEN_LIFETIME_MS } from '../../src/node/resume-tokens.js'
+import { readReplay } from '../../src/recovery/replay.js'
+import { ResumeTokens, TOKEN_LIFETIME_MS } from '../../src/recovery/resume-tokens.js'
 import { formatChannelList, formatCursorId, parseChannelList, parseEventId } from '../../src/wire/channel-list.js'
 
 t.test('channel lists: written and read back, positions in base 36, odd epochs percent-encoded', async (t) => {
@@ -72,4 +76,33 @@ t.test('admission: a node-wide rate, newcomers in order, refused only when the l
   admission.cancelAll()
   t.ok(cancelled.length > 0 || admitted.includes(8), 'waiting newcomers are turned away when the node closes')
   t.equal(admission.waiting, 0)
+})
+
+t.test('the replay of a subscribe: exact within the bound, newest only past it, and where the client then stands', async (t) => {
+  const adapter = new MemoryAdapter()
+  await adapter.init({ onPublication: () => {}, onPresence: () => {} })
+  t.teardown(async () => { await adapter.close() })
+  const history = { historySize: 100, historyTtlMs: 60_000 }
+  for (let i = 1; i <= 10; i++) await adapter.publish('c', i, history)
+  const { epoch } = (await adapter.recent('c', 0)).position
+  const offsetsOf = (replay: { publications: Array<{ offset: number }> }): number[] => replay.publications.map((p) => p.offset)
+  const bounds = { maxRecoveryReplay: 5, historySize: 100 }
+
+  const exact = await readReplay(adapter, 'c', { since: { epoch, offset: 7 } }, bounds)
+  t.same([exact.recovered, offsetsOf(exact), exact.position, exact.startsAt], [true, [8, 9, 10], { epoch, offset: 10 }, { epoch, offset: 7 }], 'a gap within the bound: recovered, starting at the client\'s position')
+
+  const far = await readReplay(adapter, 'c', { since: { epoch, offset: 2 } }, bounds)
+  t.same([far.recovered, offsetsOf(far), far.startsAt], [false, [6, 7, 8, 9, 10], { epoch, offset: 5 }], 'a larger gap: not recovered, only its newest, starting before them')
+  const none = await readReplay(adapter, 'c', { since: { epoch, offset: 2 } }, { ...bounds, maxRecoveryReplay: 0 })
+  t.same([none.recovered, offsetsOf(none), none.startsAt], [false, [], { epoch, offset: 10 }], 'a bound of 0 replays nothing: the client stands at the stream\'s end')
+
+  const rewind = await readReplay(adapter, 'c', { rewind: 3 }, bounds)
+  t.same([rewind.recovered, offsetsOf(rewind), rewind.startsAt], [false, [8, 9, 10], { epoch, offset: 7 }], 'a rewind: the newest, starting before them')
+  const capped = await readReplay(adapter, 'c', { rewind: 50 }, { ...bounds, historySize: 2 })
+  t.same(offsetsOf(capped), [9, 10], 'a rewind reads no more than the channel\'s history size')
+  const fresh = await readReplay(adapter, 'c', {}, bounds)
+  t.same([fresh.recovered, offsetsOf(fresh), fresh.startsAt], [false, [], { epoch, offset: 10 }], 'a fresh subscribe: nothing, at the stream\'s end')
+
+  const otherEpoch = await readReplay(adapter, 'c', { since: { epoch: 'another-life', offset: 3 } }, bounds)
+  t.equal(otherEpoch.recovered, false, 'a position of another epoch is never recovered')
 })

@@ -7,8 +7,8 @@
 import pino from 'pino'
 import t from 'tap'
 import type { ConnectionShared } from '../../src/node/connection.js'
-import { ResumeStore, resumeKey } from '../../src/node/resume-store.js'
-import { StreamPositions } from '../../src/node/stream-positions.js'
+import { ResumeStore, resumeKey } from '../../src/recovery/resume-store.js'
+import { StreamPositions } from '../../src/recovery/stream-positions.js'
 import { FakeConnection } from '../helpers/fake-connection.js'
 
 const shared: ConnectionShared = {

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import type ws from 'ws'
@@ -103,12 +104,13 @@ t.test('a destroyed stream is skipped', async (t) => {
   t.same(sink.writes, [])
 })
 
-t.test('frameSinkOf uses a stream only when it is ws\'s own and no extension is active', async (t) => {
-  const stream = new RecordingSink()
-  const fake = (own: unknown, extensions: string): ws => ({ _socket: own, extensions }) as unknown as ws
-  t.equal(frameSinkOf(fake(stream, ''), stream), stream, 'ws\'s own stream')
-  t.equal(frameSinkOf(fake(stream, 'permessage-deflate'), stream), null, 'deflate may queue: go through ws')
-  t.equal(frameSinkOf(fake(new RecordingSink(), ''), stream), null, 'another stream')
-  t.equal(frameSinkOf(fake(stream, ''), { remoteAddress: '127.0.0.1' }), null, 'an injected request\'s fake socket')
-  t.equal(frameSinkOf(fake(stream, ''), undefined), null, 'no socket')
+t.test('frameSinkOf uses the upgrade request\'s own TCP socket only, and only when no extension is active', async (t) => {
+  const tcp = new Socket()
+  t.teardown(() => { tcp.destroy() })
+  const fake = (extensions: string): ws => ({ extensions }) as unknown as ws
+  t.equal(frameSinkOf(fake(''), tcp), tcp, 'the upgrade request\'s TCP socket (the one Node\'s \'upgrade\' hands ws)')
+  t.equal(frameSinkOf(fake('permessage-deflate'), tcp), null, 'deflate may queue: go through ws')
+  t.equal(frameSinkOf(fake(''), new RecordingSink()), null, 'a stream that is not a TCP socket (injectWS\'s stand-in: ws writes to another stream)')
+  t.equal(frameSinkOf(fake(''), { remoteAddress: '127.0.0.1' }), null, 'an injected request\'s fake socket')
+  t.equal(frameSinkOf(fake(''), undefined), null, 'no socket')
 })

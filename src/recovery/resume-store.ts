@@ -1,8 +1,9 @@
 /**
  * What a resumable connection leaves behind for its resume token, in the adapter's shared state
  * (so any node can resume it), with a TTL (`resumeTtlMs`): its visitor, every channel it
- * subscribes to, and the position its client reached in each (as the frames it was sent say,
- * less what its transport never handed to the network).
+ * subscribes to, and the position of the last frame this server wrote to it in each (frames
+ * still in flight when the socket ended are not known; a client that sends its own positions in
+ * its `resume` frame is exact, resume-frames.ts).
  *
  * Two forms. The full state (positions included) is saved when the connection ends and when the
  * node drains, never per frame. What changes rarely (the visitor, the set of channels) is also
@@ -21,8 +22,8 @@
  */
 import type { ControlMessage } from '../adapters/adapter.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
-import type { Connection } from './connection.js'
-import type { Visitor } from './visitor.js'
+import type { Connection } from '../node/connection.js'
+import type { Visitor } from '../node/visitor.js'
 
 /** What a resume restores. */
 export interface ResumeState {

@@ -6,7 +6,7 @@
  *   where it names a position: `?channels=chat,prices|Q2x9aa0b|2s`;
  * - `rewind`: for the entries without a position, replay that many recent publications first;
  * - never a resume token: `resume` in the URL is refused (400 `FRT_RESUME_IN_URL`), since a URL
- *   reaches access logs; a WebSocket sends its token in a `resume` frame (node/resume-frames.ts);
+ *   reaches access logs; a WebSocket sends its token in a `resume` frame (resume-frames.ts);
  * - `Last-Event-ID` (or the `lastEventId` parameter, for a stream opened anew): an event
  *   stream's last id, which names every channel and position it had.
  *

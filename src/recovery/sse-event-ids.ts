@@ -12,7 +12,8 @@
  * every channel that moved after its snapshot was taken.
  */
 import { formatChannelList, formatCursorId, parseEventId, type ChannelListEntry, type ParsedEventId } from '../wire/channel-list.js'
-import { StreamPositions, type Position } from '../node/stream-positions.js'
+import type { StreamPosition } from '../adapters/adapter.js'
+import { StreamPositions } from './stream-positions.js'
 
 /** Longest event id written as a plain list; longer ones name a cursor. Browsers return it as a header. */
 export const MAX_INLINE_ID_BYTES = 512
@@ -127,7 +128,7 @@ export class SseEventIds {
     const moved: ChannelListEntry[] = []
     const dropped: string[] = []
     for (const channel of this.#moved) {
-      const position: Position | undefined = this.positions.get(channel)
+      const position: StreamPosition | undefined = this.positions.get(channel)
       if (position === undefined) dropped.push(channel)
       else moved.push({ channel, since: position })
     }

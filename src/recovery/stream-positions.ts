@@ -5,26 +5,21 @@
  * client keep one: an event stream writes it into every event id, a WebSocket leaves it behind
  * (with its resume token) when it closes.
  *
- * It only knows what was handed to the transport; the transport takes back what never left
- * ({@link StreamPositions.revert}).
+ * It only knows what was handed to the transport, not what reached the client (no public API
+ * says what the kernel took of a stream): a client that must be exact sends its own positions.
  */
+import type { StreamPosition } from '../adapters/adapter.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { FramePosition } from '../wire/ws-frame.js'
-
-/** A position in one channel's stream. */
-export interface Position {
-  readonly epoch: string
-  readonly offset: number
-}
 
 /** See the module comment. */
 export class StreamPositions {
   /** Made on the first position: a socket that never subscribes pays for none. */
-  #map: Map<string, Position> | null = null
+  #map: Map<string, StreamPosition> | null = null
   /** Told the name of every channel that moved or left (an event stream's cursor follows it). */
   onChange: ((channel: string) => void) | null = null
 
-  get #positions (): Map<string, Position> {
+  get #positions (): Map<string, StreamPosition> {
     this.#map ??= new Map()
     return this.#map
   }
@@ -35,26 +30,14 @@ export class StreamPositions {
   }
 
   /** A channel's position, if followed. */
-  get (channel: string): Position | undefined {
+  get (channel: string): StreamPosition | undefined {
     return this.#map?.get(channel)
   }
 
-  /**
-   * A frame that moves a channel was handed to the transport.
-   * @returns the channel's position before it (undefined: it was not followed), for {@link revert}
-   */
-  apply (position: FramePosition): Position | undefined {
-    const previous = this.#positions.get(position.channel)
+  /** A frame that moves a channel was handed to the transport. */
+  apply (position: FramePosition): void {
     this.#positions.set(position.channel, { epoch: position.epoch, offset: position.offset })
     this.onChange?.(position.channel)
-    return previous
-  }
-
-  /** Put a channel back where it was before a frame that never reached the client. */
-  revert (channel: string, previous: Position | undefined): void {
-    if (previous === undefined) this.#positions.delete(channel)
-    else this.#positions.set(channel, previous)
-    this.onChange?.(channel)
   }
 
   /** The client left a channel. @returns whether it was followed */
@@ -65,7 +48,7 @@ export class StreamPositions {
   }
 
   /** Every channel and its position, in the order they were first followed. */
-  entries (): IterableIterator<[string, Position]> {
+  entries (): IterableIterator<[string, StreamPosition]> {
     return this.#positions.entries()
   }
 

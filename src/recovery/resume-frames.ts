@@ -20,12 +20,13 @@
  * identity. After a crash of the old node (only the live form was saved), every channel is
  * answered `recovered: false`: its position cannot be proved.
  */
+import type { StreamPosition } from '../adapters/adapter.js'
 import type { Identity } from '../auth/identity.js'
 import { ClientErrorCode } from '../errors.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { ResumeFrame } from '../wire/client-messages.js'
 import type { ServerMessage } from '../wire/server-messages.js'
-import type { Connection } from './connection.js'
+import type { Connection } from '../node/connection.js'
 import type { ResumeStore } from './resume-store.js'
 import type { ResumeTokens } from './resume-tokens.js'
 
@@ -38,7 +39,7 @@ export interface ResumeFramesInit {
   hold: (connection: Connection) => void
   release: (connection: Connection) => void
   /** The connection now has the old connection's visitor (user index, token deadline, server channels). */
-  identified: (connection: Connection, identity: Identity, positions: ReadonlyMap<string, { epoch: string, offset: number }>) => Promise<void>
+  identified: (connection: Connection, identity: Identity, positions: ReadonlyMap<string, StreamPosition>) => Promise<void>
   /** Subscribe the connection to channels on its behalf, each answered as a `sub`. */
   restore: (connection: Connection, entries: readonly ChannelListEntry[], rewind: number) => Promise<void>
 }

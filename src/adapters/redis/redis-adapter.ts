@@ -17,10 +17,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AdapterUnavailableError, IdempotencyKeyReusedError } from '../../errors.js'
-import type {
-  AdapterHandler, AdapterSettings, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
-  RecentResult, SinceResult, StreamPosition
-} from '../adapter.js'
+import type { AdapterHandler, RealtimeAdapter } from '../adapter.js'
+import type { AdapterSettings, ControlMessage, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
+import type { PresenceEntry, PresenceMember } from '../presence.js'
+import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
 import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'

@@ -20,7 +20,7 @@ const NO_PROM_CLIENT = { name: 'prom-client', message: 'prom-client belongs in s
 const NO_DOTENV = { name: 'dotenv', message: 'Only src/app/config.ts loads .env (rule 2).' }
 const NO_CONCRETE_ADAPTER = {
   group: ['**/adapters/memory.js', '**/adapters/redis/*', '**/adapters/redis/**'],
-  message: 'Nothing above adapters/ imports a concrete adapter: talk to the RealtimeAdapter contract (adapters/adapter.ts); the plugin chooses the adapter (rule 4).'
+  message: 'Nothing above adapters/ imports a concrete adapter: talk to the contracts (adapters/broker.ts, presence.ts, state.ts; adapter.ts joins them); the plugin chooses the adapter (rule 4).'
 }
 const PUBLIC_ENTRIES_ONLY = {
   group: ['../src/**/*.js', '!../src/index.js', '!../src/adapters/redis/index.js', '!../src/metrics/prometheus.js'],

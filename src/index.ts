@@ -38,9 +38,11 @@ export type { CloseCodeValue, ClientErrorCodeValue } from './errors.js'
 export { verifyWebhook } from './api/signature.js'
 
 // Seams: where publications live, and what gets counted.
+// An adapter is a broker, presence and shared state (adapters/broker.ts, presence.ts, state.ts).
 export type {
   RealtimeAdapter, AdapterHandler, AdapterSettings, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent,
+  Broker, BrokerHandler, Presence, PresenceHandler, SharedState, StateHandler
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'
 export type { MemoryAdapterOptions } from './adapters/memory.js'

@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto'
 import { IdempotencyKeyReusedError } from '../errors.js'
 import { publishFingerprint } from './fingerprint.js'
-import type {
-  AdapterHandler, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
-  RecentResult, SinceResult, StreamPosition
-} from './adapter.js'
+import type { AdapterHandler, RealtimeAdapter } from './adapter.js'
+import type { ControlMessage, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from './broker.js'
+import type { PresenceEntry, PresenceMember } from './presence.js'
+import type { LifecycleEvent } from './state.js'
 
 /** Options of {@link MemoryAdapter}. */
 export interface MemoryAdapterOptions {
@@ -61,7 +61,7 @@ function member (id: string, name: string | undefined): PresenceMember {
   return name === undefined ? { id } : { id, name }
 }
 
-/** Everything in one process: see the module comment. */
+/** Everything in one process, all three parts (broker, presence, shared state): see the module comment. */
 export class MemoryAdapter implements RealtimeAdapter {
   readonly name = 'memory'
   readonly #streams = new Map<string, Stream>()

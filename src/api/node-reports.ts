@@ -5,7 +5,7 @@
  * does not answer.
  */
 import { randomBytes } from 'node:crypto'
-import type { ControlMessage } from '../adapters/adapter.js'
+import type { ControlMessage } from '../adapters/broker.js'
 import type { ControlRouter } from '../node/control.js'
 import type { NodeReport as NodeReportValue } from './server-api.js'
 

@@ -3,7 +3,7 @@
  * queue) and the debounce in front of it.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { LifecycleEvent, RealtimeAdapter } from '../adapters/adapter.js'
+import type { LifecycleEvent, SharedState } from '../adapters/state.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { ResolvedWebhookOptions } from './options.js'
 import { WebhookSender } from './webhook-sender.js'
@@ -16,7 +16,7 @@ export interface RunningWebhooks {
 }
 
 /** Start the webhooks of a node. */
-export function startWebhooks (options: ResolvedWebhookOptions, adapter: RealtimeAdapter, metrics: RealtimeMetrics, log: FastifyBaseLogger): RunningWebhooks {
+export function startWebhooks (options: ResolvedWebhookOptions, adapter: SharedState, metrics: RealtimeMetrics, log: FastifyBaseLogger): RunningWebhooks {
   const sender = new WebhookSender({ ...options, metrics, log })
   const webhooks = new Webhooks({ adapter, sender, events: options.events, debounceMs: options.debounceMs, log })
   return {

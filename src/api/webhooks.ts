@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { LifecycleEvent, RealtimeAdapter } from '../adapters/adapter.js'
+import type { LifecycleEvent, SharedState } from '../adapters/state.js'
 import type { WebhookSender } from './webhook-sender.js'
 
 /** The events a webhook can report. */
@@ -22,7 +22,7 @@ export type WebhookEventType = typeof WEBHOOK_EVENTS[number]
 
 /** What {@link Webhooks} is made from. */
 export interface WebhooksOptions {
-  adapter: RealtimeAdapter
+  adapter: SharedState
   sender: WebhookSender
   events: readonly WebhookEventType[]
   debounceMs: number

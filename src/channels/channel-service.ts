@@ -7,7 +7,10 @@
  * handler given to `init`: publications and presence events of the channels this node subscribes to.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { LifecycleEvent, PresenceMember, Publication, RealtimeAdapter, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
+import type { RealtimeAdapter } from '../adapters/adapter.js'
+import type { Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/broker.js'
+import type { PresenceMember } from '../adapters/presence.js'
+import type { LifecycleEvent } from '../adapters/state.js'
 import type { TokenVerifier } from '../auth/tokens.js'
 import { IdempotencyKeyReusedError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'

@@ -6,7 +6,8 @@
  * and the same bytes go to every live subscriber; a subscription still completing buffers it.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { PresenceEvent, Publication, RealtimeAdapter } from '../adapters/adapter.js'
+import type { Broker, Publication } from '../adapters/broker.js'
+import type { PresenceEvent } from '../adapters/presence.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import { encode, publicationMessage } from '../wire/server-messages.js'
@@ -16,7 +17,7 @@ import type { Subscription } from './subscription.js'
 
 /** What {@link LocalChannels} is made from. */
 export interface LocalChannelsOptions {
-  adapter: RealtimeAdapter
+  adapter: Pick<Broker, 'subscribe' | 'unsubscribe'>
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
 }
@@ -29,7 +30,7 @@ interface LocalChannel {
 
 /** See the module comment. */
 export class LocalChannels {
-  readonly #adapter: RealtimeAdapter
+  readonly #adapter: Pick<Broker, 'subscribe' | 'unsubscribe'>
   readonly #metrics: RealtimeMetrics
   readonly #log: FastifyBaseLogger
   readonly #channels = new Map<string, LocalChannel>()

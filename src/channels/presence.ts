@@ -4,7 +4,7 @@
  * themselves), and what a subscriber is told about changes that happened while it subscribed.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { PresenceEntry, PresenceEvent, PresenceMember, RealtimeAdapter } from '../adapters/adapter.js'
+import type { Presence, PresenceEntry, PresenceEvent, PresenceMember } from '../adapters/presence.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import { InFlight } from './in-flight.js'
@@ -12,7 +12,7 @@ import type { Subscription } from './subscription.js'
 
 /** What {@link ChannelPresence} is made from. */
 export interface ChannelPresenceOptions {
-  adapter: RealtimeAdapter
+  adapter: Presence
   ttlMs: number
   metrics: RealtimeMetrics
   log: FastifyBaseLogger
@@ -42,7 +42,7 @@ function entryOf (connection: Connection): PresenceEntry | null {
 
 /** See the module comment. */
 export class ChannelPresence {
-  readonly #adapter: RealtimeAdapter
+  readonly #adapter: Presence
   readonly #ttlMs: number
   readonly #metrics: RealtimeMetrics
   readonly #log: FastifyBaseLogger

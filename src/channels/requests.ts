@@ -17,7 +17,8 @@
  * with `since` and a new token, and gets what was published meanwhile.
  */
 import type { FastifyRequest } from 'fastify'
-import type { PresenceMember, PublishOptions, RealtimeAdapter, StreamPosition } from '../adapters/adapter.js'
+import type { Broker, PublishOptions, StreamPosition } from '../adapters/broker.js'
+import type { PresenceMember } from '../adapters/presence.js'
 import { publishFingerprint } from '../adapters/fingerprint.js'
 import type { TokenRefusal, TokenVerifier } from '../auth/tokens.js'
 import { ClientErrorCode, IdempotencyKeyReusedError, type ClientErrorCodeValue } from '../errors.js'
@@ -51,7 +52,7 @@ function clientPublishKey (connection: Connection, key: string): string {
 /** What {@link ChannelRequests} is made from. */
 export interface ChannelRequestsOptions {
   registry: ChannelRegistry
-  adapter: RealtimeAdapter
+  adapter: Pick<Broker, 'publish' | 'since' | 'recent'>
   channels: LocalChannels
   presence: ChannelPresence
   maxSubscriptionsPerConnection: number

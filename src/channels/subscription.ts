@@ -8,7 +8,8 @@
  * nothing is sent out of order.
  */
 import type { Connection } from '../node/connection.js'
-import type { PresenceEvent, Publication } from '../adapters/adapter.js'
+import type { Publication } from '../adapters/broker.js'
+import type { PresenceEvent } from '../adapters/presence.js'
 import type { ChannelPolicy } from './policy.js'
 
 /** Most live publications held for one subscribe in flight; past it the subscribe fails cleanly. */

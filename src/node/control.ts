@@ -4,7 +4,7 @@
  * delivery…) registers a handler for its own kinds here; one router dispatches what arrives.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { ControlMessage, RealtimeAdapter } from '../adapters/adapter.js'
+import type { Broker, ControlMessage } from '../adapters/broker.js'
 
 /** Handles the control messages of one kind. */
 export type ControlHandler = (message: ControlMessage) => void
@@ -13,7 +13,7 @@ export type ControlHandler = (message: ControlMessage) => void
 export class ControlRouter {
   readonly #handlers = new Map<string, ControlHandler>()
   readonly #log: FastifyBaseLogger
-  #adapter: RealtimeAdapter | null = null
+  #adapter: Pick<Broker, 'control'> | null = null
 
   constructor (log: FastifyBaseLogger) {
     this.#log = log
@@ -25,8 +25,8 @@ export class ControlRouter {
     this.#handlers.set(kind, handler)
   }
 
-  /** The adapter that carries messages between nodes (set once it is started). */
-  connect (adapter: RealtimeAdapter): void {
+  /** The broker that carries messages between nodes (set once it is started). */
+  connect (adapter: Pick<Broker, 'control'>): void {
     this.#adapter = adapter
   }
 

@@ -20,7 +20,7 @@
  * A token resumes once: its first presentation claims it in the adapter (atomic on every node,
  * {@link ResumeStore.claim}); a second is refused.
  */
-import type { ControlMessage } from '../adapters/adapter.js'
+import type { ControlMessage } from '../adapters/broker.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { Connection } from '../node/connection.js'
 import type { Visitor } from '../node/visitor.js'

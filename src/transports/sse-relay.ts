@@ -14,7 +14,7 @@
  * the stream's visitor at that moment: the key alone never lets one visitor act as another.
  */
 import { randomBytes } from 'node:crypto'
-import type { ControlMessage } from '../adapters/adapter.js'
+import type { ControlMessage } from '../adapters/broker.js'
 import type { SseConnection } from './sse.js'
 
 /** Control message kinds of the relay. */

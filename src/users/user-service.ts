@@ -7,7 +7,7 @@
  * subscriptions made at connect (the `subscribe` option).
  */
 import type { FastifyRequest } from 'fastify'
-import type { ControlMessage, StreamPosition } from '../adapters/adapter.js'
+import type { ControlMessage, StreamPosition } from '../adapters/broker.js'
 import type { ChannelService } from '../channels/channel-service.js'
 import { clipCloseReason, CloseCode, CloseReason, InvalidArgumentError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'

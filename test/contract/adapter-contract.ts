@@ -1,19 +1,40 @@
 /**
- * The shared adapter contract suite. Every adapter (memory now, Redis later) runs exactly these
- * tests through {@link runAdapterContract}, so a node behaves the same on either.
+ * The shared adapter contract suite, one suite per part (adapters/broker.ts, presence.ts,
+ * state.ts). Every full adapter (memory, Redis) runs all of them through {@link runAdapterContract},
+ * so a node behaves the same on either; a broker alone (a toy one, a NATS one) runs
+ * {@link runBrokerContract}.
  */
 import type { Test } from 'tap'
-import type { AdapterHandler, ControlMessage, LifecycleEvent, PresenceEvent, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
+import type { AdapterHandler, RealtimeAdapter } from '../../src/adapters/adapter.js'
+import type { Broker, ControlMessage, Publication } from '../../src/adapters/broker.js'
+import type { Presence, PresenceEvent } from '../../src/adapters/presence.js'
+import type { LifecycleEvent, SharedState } from '../../src/adapters/state.js'
 
-/** How the suite makes and breaks adapters of one kind. */
-export interface AdapterFixture {
-  /** A new, initialised-later adapter over a store this suite may use freely. */
-  create: () => Promise<RealtimeAdapter>
+/** How the broker suite makes and breaks brokers of one kind. */
+export interface BrokerFixture<B extends Broker> {
+  /** A new, initialised-later broker over a store this suite may use freely. */
+  create: () => Promise<B>
   /**
-   * Make the adapter lose its history (memory: a new instance; Redis: flush the keys) and return
-   * the adapter to use from now on (it may be the same one).
+   * Make the broker lose its history (memory: a new instance; Redis: flush the keys) and return
+   * the broker to use from now on (it may be the same one).
    */
-  loseHistory: (adapter: RealtimeAdapter) => Promise<RealtimeAdapter>
+  loseHistory: (broker: B) => Promise<B>
+}
+
+/** How the suites of a full adapter make and break adapters of one kind. */
+export type AdapterFixture = BrokerFixture<RealtimeAdapter>
+
+/**
+ * How the presence suite makes presence parts. Presence events ride the broker's channel
+ * subscription, so the part comes with the broker that starts it and subscribes.
+ */
+export interface PresenceFixture {
+  create: () => Promise<Presence & Broker>
+}
+
+/** How the state suite makes shared-state parts, with how they are started and closed. */
+export interface StateFixture {
+  create: () => Promise<SharedState & Pick<Broker, 'init' | 'close'>>
 }
 
 /** Records what an adapter calls back with. */
@@ -46,12 +67,12 @@ let channelSeq = 0
 const fresh = (label: string): string => `contract:${label}:${process.pid}:${++channelSeq}`
 
 /**
- * Run the adapter contract against one kind of adapter.
+ * The broker part: offsets, history and recovery, subscriptions, idempotency, control messages.
  * @param t - the tap test to nest under
- * @param fixture - how to create adapters and lose their history
+ * @param fixture - how to create brokers and lose their history
  */
-export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
-  async function setup (tt: Test): Promise<{ adapter: RealtimeAdapter, handler: RecordingHandler }> {
+export function runBrokerContract<B extends Broker> (t: Test, fixture: BrokerFixture<B>): void {
+  async function setup (tt: Test): Promise<{ adapter: B, handler: RecordingHandler }> {
     const adapter = await fixture.create()
     const handler = new RecordingHandler()
     await adapter.init(handler)
@@ -200,67 +221,6 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.equal((await adapter.since(channel, { offset: 1, epoch: last.epoch })).recovered, false)
   })
 
-  t.test('presence counts a visitor once, whatever their connections', async (t) => {
-    const { adapter, handler } = await setup(t)
-    const channel = fresh('presence')
-    await adapter.subscribe(channel)
-    for (const clientId of ['tab1', 'tab2', 'tab3']) await adapter.presenceAdd(channel, { clientId, visitorId: 'ann', name: 'Ann' }, 60_000)
-    await adapter.presenceAdd(channel, { clientId: 'bob1', visitorId: 'bob' }, 60_000)
-    t.same(await adapter.presence(channel), [{ id: 'ann', name: 'Ann' }, { id: 'bob' }])
-    await handler.until(() => handler.presenceEvents.length >= 2, 'two joins')
-    t.same(handler.presenceEvents, [
-      { channel, action: 'join', member: { id: 'ann', name: 'Ann' } },
-      { channel, action: 'join', member: { id: 'bob' } }
-    ], 'one join per visitor')
-    await adapter.presenceRemove(channel, 'tab1')
-    await adapter.presenceRemove(channel, 'tab2')
-    await adapter.presenceRemove(channel, 'unknown-client')
-    await sleep(50)
-    t.equal(handler.presenceEvents.length, 2, 'no leave while a tab remains')
-    t.same((await adapter.presence(channel)).map((m) => m.id), ['ann', 'bob'])
-    await adapter.presenceRemove(channel, 'tab3')
-    await handler.until(() => handler.presenceEvents.length >= 3, 'a leave')
-    t.same(handler.presenceEvents[2], { channel, action: 'leave', member: { id: 'ann' } })
-    t.same(await adapter.presence(channel), [{ id: 'bob' }])
-  })
-
-  t.test('a name change is announced as a join (upsert)', async (t) => {
-    const { adapter, handler } = await setup(t)
-    const channel = fresh('rename')
-    await adapter.subscribe(channel)
-    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
-    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
-    await adapter.presenceAdd(channel, { clientId: 'c2', visitorId: 'v', name: 'New' }, 60_000)
-    await handler.until(() => handler.presenceEvents.length >= 2, 'two events')
-    t.same(handler.presenceEvents.map((e) => [e.action, e.member.name]), [['join', 'Old'], ['join', 'New']])
-    t.same(await adapter.presence(channel), [{ id: 'v', name: 'New' }])
-  })
-
-  t.test('presence entries expire unless refreshed, with a leave', async (t) => {
-    const { adapter, handler } = await setup(t)
-    const channel = fresh('expiry')
-    await adapter.subscribe(channel)
-    await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
-    await adapter.presenceAdd(channel, { clientId: 'dropped', visitorId: 'd' }, 1500)
-    for (let i = 0; i < 6; i++) {
-      await sleep(500)
-      await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
-    }
-    t.same(await adapter.presence(channel), [{ id: 'k' }], 'the unrefreshed entry is gone after its TTL')
-    await handler.until(() => handler.presenceEvents.some((e) => e.action === 'leave'), 'a leave for the expired entry')
-    t.same(handler.presenceEvents.filter((e) => e.action === 'leave'), [{ channel, action: 'leave', member: { id: 'd' } }])
-  })
-
-  t.test('presence events only for subscribed channels', async (t) => {
-    const { adapter, handler } = await setup(t)
-    const channel = fresh('presence-off')
-    await adapter.presenceAdd(channel, { clientId: 'c', visitorId: 'v' }, 60_000)
-    await adapter.presenceRemove(channel, 'c')
-    await sleep(100)
-    t.same(handler.presenceEvents, [])
-    t.same(await adapter.presence(channel), [])
-  })
-
   t.test('a control message comes back to the node that sent it, once, as a copy', async (t) => {
     const { adapter, handler } = await setup(t)
     const message = { kind: 'contract.test', to: { user: 'ann' }, n: 1 }
@@ -278,33 +238,6 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     await handler.until(() => handler.controls.length >= 50, 'fifty control messages')
     await sleep(50)
     t.same(handler.controls.map((message) => message.n), sent.map((message) => message.n), 'in order, none twice')
-  })
-
-  t.test('shared state: set, get, replace, expire, delete', async (t) => {
-    const { adapter } = await setup(t)
-    const key = fresh('state')
-    t.equal(await adapter.stateGet(key), undefined, 'nothing at first')
-    await adapter.stateSet(key, { a: 1 }, 60_000)
-    t.same(await adapter.stateGet(key), { a: 1 })
-    await adapter.stateSet(key, ['b'], 60_000)
-    t.same(await adapter.stateGet(key), ['b'], 'a set replaces')
-    await adapter.stateDelete(key)
-    t.equal(await adapter.stateGet(key), undefined, 'deleted')
-    await adapter.stateSet(key, 'short-lived', 100)
-    await sleep(250)
-    t.equal(await adapter.stateGet(key), undefined, 'expired after its TTL')
-  })
-
-  t.test('shared state: of concurrent claims on one key exactly one wins, until it expires', async (t) => {
-    const { adapter } = await setup(t)
-    const key = fresh('claim')
-    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await adapter.stateClaim(key, i, 300)))
-    t.equal(results.filter(Boolean).length, 1, 'one claim of twenty stored')
-    const winner = results.indexOf(true)
-    t.equal(await adapter.stateGet(key), winner, 'and its value is kept')
-    t.equal(await adapter.stateClaim(key, 'late', 300), false, 'a later claim loses while it lives')
-    await sleep(450)
-    t.equal(await adapter.stateClaim(key, 'after', 300), true, 'after the TTL, a claim wins again')
   })
 
   t.test('an idempotency key makes a publish happen once, concurrent retries included, until it is forgotten', async (t) => {
@@ -368,6 +301,143 @@ export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
     t.same(handler.publications.map((publication) => publication.offset), [first?.offset, stamped.offset], 'delivered: the first publication and the other key\'s, nothing refused')
     t.equal((await adapter.since(channel, { offset: 0, epoch: stamped.epoch })).publications.length, 2, 'kept: the same two')
   })
+}
+
+/**
+ * The presence part: members per visitor, renames, expiry, events on subscribed channels only.
+ * @param t - the tap test to nest under
+ * @param fixture - how to create presence parts (with their broker)
+ */
+export function runPresenceContract (t: Test, fixture: PresenceFixture): void {
+  async function setup (tt: Test): Promise<{ adapter: Presence & Broker, handler: RecordingHandler }> {
+    const adapter = await fixture.create()
+    const handler = new RecordingHandler()
+    await adapter.init(handler)
+    tt.teardown(() => adapter.close())
+    return { adapter, handler }
+  }
+
+  t.test('presence counts a visitor once, whatever their connections', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('presence')
+    await adapter.subscribe(channel)
+    for (const clientId of ['tab1', 'tab2', 'tab3']) await adapter.presenceAdd(channel, { clientId, visitorId: 'ann', name: 'Ann' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'bob1', visitorId: 'bob' }, 60_000)
+    t.same(await adapter.presence(channel), [{ id: 'ann', name: 'Ann' }, { id: 'bob' }])
+    await handler.until(() => handler.presenceEvents.length >= 2, 'two joins')
+    t.same(handler.presenceEvents, [
+      { channel, action: 'join', member: { id: 'ann', name: 'Ann' } },
+      { channel, action: 'join', member: { id: 'bob' } }
+    ], 'one join per visitor')
+    await adapter.presenceRemove(channel, 'tab1')
+    await adapter.presenceRemove(channel, 'tab2')
+    await adapter.presenceRemove(channel, 'unknown-client')
+    await sleep(50)
+    t.equal(handler.presenceEvents.length, 2, 'no leave while a tab remains')
+    t.same((await adapter.presence(channel)).map((m) => m.id), ['ann', 'bob'])
+    await adapter.presenceRemove(channel, 'tab3')
+    await handler.until(() => handler.presenceEvents.length >= 3, 'a leave')
+    t.same(handler.presenceEvents[2], { channel, action: 'leave', member: { id: 'ann' } })
+    t.same(await adapter.presence(channel), [{ id: 'bob' }])
+  })
+
+  t.test('a name change is announced as a join (upsert)', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('rename')
+    await adapter.subscribe(channel)
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c1', visitorId: 'v', name: 'Old' }, 60_000)
+    await adapter.presenceAdd(channel, { clientId: 'c2', visitorId: 'v', name: 'New' }, 60_000)
+    await handler.until(() => handler.presenceEvents.length >= 2, 'two events')
+    t.same(handler.presenceEvents.map((e) => [e.action, e.member.name]), [['join', 'Old'], ['join', 'New']])
+    t.same(await adapter.presence(channel), [{ id: 'v', name: 'New' }])
+  })
+
+  t.test('presence entries expire unless refreshed, with a leave', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('expiry')
+    await adapter.subscribe(channel)
+    await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
+    await adapter.presenceAdd(channel, { clientId: 'dropped', visitorId: 'd' }, 1500)
+    for (let i = 0; i < 6; i++) {
+      await sleep(500)
+      await adapter.presenceAdd(channel, { clientId: 'kept', visitorId: 'k' }, 1500)
+    }
+    t.same(await adapter.presence(channel), [{ id: 'k' }], 'the unrefreshed entry is gone after its TTL')
+    await handler.until(() => handler.presenceEvents.some((e) => e.action === 'leave'), 'a leave for the expired entry')
+    t.same(handler.presenceEvents.filter((e) => e.action === 'leave'), [{ channel, action: 'leave', member: { id: 'd' } }])
+  })
+
+  t.test('presence events only for subscribed channels', async (t) => {
+    const { adapter, handler } = await setup(t)
+    const channel = fresh('presence-off')
+    await adapter.presenceAdd(channel, { clientId: 'c', visitorId: 'v' }, 60_000)
+    await adapter.presenceRemove(channel, 'c')
+    await sleep(100)
+    t.same(handler.presenceEvents, [])
+    t.same(await adapter.presence(channel), [])
+  })
+}
+
+/**
+ * The shared-state part: values with a TTL, and claims of which exactly one wins.
+ * @param t - the tap test to nest under
+ * @param fixture - how to create shared-state parts
+ */
+export function runStateContract (t: Test, fixture: StateFixture): void {
+  async function setup (tt: Test): Promise<{ adapter: SharedState }> {
+    const adapter = await fixture.create()
+    await adapter.init(new RecordingHandler())
+    tt.teardown(() => adapter.close())
+    return { adapter }
+  }
+
+  t.test('shared state: set, get, replace, expire, delete', async (t) => {
+    const { adapter } = await setup(t)
+    const key = fresh('state')
+    t.equal(await adapter.stateGet(key), undefined, 'nothing at first')
+    await adapter.stateSet(key, { a: 1 }, 60_000)
+    t.same(await adapter.stateGet(key), { a: 1 })
+    await adapter.stateSet(key, ['b'], 60_000)
+    t.same(await adapter.stateGet(key), ['b'], 'a set replaces')
+    await adapter.stateDelete(key)
+    t.equal(await adapter.stateGet(key), undefined, 'deleted')
+    await adapter.stateSet(key, 'short-lived', 100)
+    await sleep(250)
+    t.equal(await adapter.stateGet(key), undefined, 'expired after its TTL')
+  })
+
+  t.test('shared state: of concurrent claims on one key exactly one wins, until it expires', async (t) => {
+    const { adapter } = await setup(t)
+    const key = fresh('claim')
+    const results = await Promise.all(Array.from({ length: 20 }, async (_, i) => await adapter.stateClaim(key, i, 300)))
+    t.equal(results.filter(Boolean).length, 1, 'one claim of twenty stored')
+    const winner = results.indexOf(true)
+    t.equal(await adapter.stateGet(key), winner, 'and its value is kept')
+    t.equal(await adapter.stateClaim(key, 'late', 300), false, 'a later claim loses while it lives')
+    await sleep(450)
+    t.equal(await adapter.stateClaim(key, 'after', 300), true, 'after the TTL, a claim wins again')
+  })
+}
+
+/**
+ * Run the whole adapter contract against one kind of full adapter: each part's suite, then what
+ * only the parts together promise (occupancy and membership lifecycle, told to one node).
+ * @param t - the tap test to nest under
+ * @param fixture - how to create adapters and lose their history
+ */
+export function runAdapterContract (t: Test, fixture: AdapterFixture): void {
+  async function setup (tt: Test): Promise<{ adapter: RealtimeAdapter, handler: RecordingHandler }> {
+    const adapter = await fixture.create()
+    const handler = new RecordingHandler()
+    await adapter.init(handler)
+    tt.teardown(() => adapter.close())
+    return { adapter, handler }
+  }
+
+  t.test('broker part', async (t) => { runBrokerContract(t, fixture) })
+  t.test('presence part', async (t) => { runPresenceContract(t, fixture) })
+  t.test('shared-state part', async (t) => { runStateContract(t, fixture) })
 
   t.test('lifecycle: occupied on the first subscribe, vacated on the last unsubscribe; joins and leaves of visitors, once each', async (t) => {
     const { adapter, handler } = await setup(t)

@@ -26,51 +26,56 @@ async function until (ready: () => boolean, what: string, timeoutMs: number): Pr
 }
 const WINDOW_MS = 1500
 
-t.test('two nodes: idempotent publish across them, channels and nodes gathered from both', async (t) => {
-  const redis = await TestRedisServer.start()
-  t.teardown(() => redis.destroy())
-  const nodes = await Promise.all([0, 1].map(async () => {
-    const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'api:', API_KEY: KEY, IDEMPOTENCY_TTL_MS: String(WINDOW_MS) })
-    t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
-    return `http://127.0.0.1:${await proc.listening()}`
-  }))
-  const [a, b] = nodes
-  if (a === undefined || b === undefined) throw new Error('nodes')
-  const publish = async (base: string, data: unknown, idempotencyKey: string): Promise<Record<string, unknown>> => {
-    const response = await fetch(`${base}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'room:1', data, idempotencyKey }) })
-    if (response.status !== 200) throw new Error(`publish answered ${response.status}: ${await response.text()}`)
-    return await response.json() as Record<string, unknown>
-  }
-  const subscribers = await Promise.all([a, b, b].map(async (base) => {
-    const client = await connect(`${base.replace('http', 'ws')}/ws`)
-    client.socket.send(JSON.stringify({ type: 'sub', channel: 'room:1', id: 1 }))
-    await client.waitFor('ack')
-    return client
-  }))
-  t.teardown(() => { for (const client of subscribers) client.socket.terminate() })
+// The same two nodes whether their RedisAdapter is given a URL or an ioredis client.
+for (const via of ['url', 'client'] as const) {
+  t.test(`two nodes: idempotent publish across them, channels and nodes gathered from both (Redis by ${via})`, async (t) => {
+    const redis = await TestRedisServer.start()
+    t.teardown(() => redis.destroy())
+    const nodes = await Promise.all([0, 1].map(async () => {
+      // With a client, the node knows Redis only through the ioredis client its app made.
+      const where: Record<string, string> = via === 'url' ? { REDIS_URL: redis.url } : { REDIS_CLIENT_PORT: new URL(redis.url).port }
+      const proc = startNode([join('test', 'fixtures', 'realtime-node.mjs')], { ...where, REDIS_KEY_PREFIX: 'api:', API_KEY: KEY, IDEMPOTENCY_TTL_MS: String(WINDOW_MS) })
+      t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
+      return `http://127.0.0.1:${await proc.listening()}`
+    }))
+    const [a, b] = nodes
+    if (a === undefined || b === undefined) throw new Error('nodes')
+    const publish = async (base: string, data: unknown, idempotencyKey: string): Promise<Record<string, unknown>> => {
+      const response = await fetch(`${base}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'room:1', data, idempotencyKey }) })
+      if (response.status !== 200) throw new Error(`publish answered ${response.status}: ${await response.text()}`)
+      return await response.json() as Record<string, unknown>
+    }
+    const subscribers = await Promise.all([a, b, b].map(async (base) => {
+      const client = await connect(`${base.replace('http', 'ws')}/ws`)
+      client.socket.send(JSON.stringify({ type: 'sub', channel: 'room:1', id: 1 }))
+      await client.waitFor('ack')
+      return client
+    }))
+    t.teardown(() => { for (const client of subscribers) client.socket.terminate() })
 
-  const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => await publish(i % 2 === 0 ? a : b, 'payment 7 settled', 'payment-7')))
-  t.equal(new Set(answers.map((answer) => `${String(answer.epoch)}:${String(answer.offset)}:${String(answer.t)}`)).size, 1, 'fifty identical answers from two nodes')
-  t.equal(answers.filter((answer) => answer.duplicate === false).length, 1, 'exactly one of them published')
-  // A marker published after all fifty answers comes after any copy in the channel's order: once
-  // each subscriber has it, whatever the fifty produced has arrived (no guessed sleep).
-  const marker = await publish(a, 'marker', 'marker-1')
-  for (const client of subscribers) {
-    await until(() => client.ofType('pub').some((frame) => frame.data === 'marker'), 'the marker', 10_000)
-    t.same(client.ofType('pub').map((frame) => frame.data), ['payment 7 settled', 'marker'], 'each subscriber, on either node, got it once')
-  }
+    const answers = await Promise.all(Array.from({ length: 50 }, async (_, i) => await publish(i % 2 === 0 ? a : b, 'payment 7 settled', 'payment-7')))
+    t.equal(new Set(answers.map((answer) => `${String(answer.epoch)}:${String(answer.offset)}:${String(answer.t)}`)).size, 1, 'fifty identical answers from two nodes')
+    t.equal(answers.filter((answer) => answer.duplicate === false).length, 1, 'exactly one of them published')
+    // A marker published after all fifty answers comes after any copy in the channel's order: once
+    // each subscriber has it, whatever the fifty produced has arrived (no guessed sleep).
+    const marker = await publish(a, 'marker', 'marker-1')
+    for (const client of subscribers) {
+      await until(() => client.ofType('pub').some((frame) => frame.data === 'marker'), 'the marker', 10_000)
+      t.same(client.ofType('pub').map((frame) => frame.data), ['payment 7 settled', 'marker'], 'each subscriber, on either node, got it once')
+    }
 
-  // The window is the subject here: waiting it out is the point, and a slow machine only waits longer.
-  await sleep(WINDOW_MS + 200)
-  const later = await publish(b, 'payment 7 settled', 'payment-7')
-  t.equal(later.duplicate, false, 'after the window the same key publishes again')
-  t.equal(later.offset, Number(marker.offset) + 1)
+    // The window is the subject here: waiting it out is the point, and a slow machine only waits longer.
+    await sleep(WINDOW_MS + 200)
+    const later = await publish(b, 'payment 7 settled', 'payment-7')
+    t.equal(later.duplicate, false, 'after the window the same key publishes again')
+    t.equal(later.offset, Number(marker.offset) + 1)
 
-  const read = async (path: string): Promise<Record<string, unknown>> => await (await fetch(`${a}/api${path}`, { headers: { authorization: `Bearer ${KEY}` } })).json() as Record<string, unknown>
-  t.same((await read('/channels')).channels, [{ channel: 'room:1', subscribers: 3, nodes: 2 }], 'subscribers summed across both nodes')
-  const reports = await read('/nodes') as { nodes: Array<{ connections: number }> }
-  t.same(reports.nodes.map((node) => node.connections).sort(), [1, 2], 'both nodes report')
-})
+    const read = async (path: string): Promise<Record<string, unknown>> => await (await fetch(`${a}/api${path}`, { headers: { authorization: `Bearer ${KEY}` } })).json() as Record<string, unknown>
+    t.same((await read('/channels')).channels, [{ channel: 'room:1', subscribers: 3, nodes: 2 }], 'subscribers summed across both nodes')
+    const reports = await read('/nodes') as { nodes: Array<{ connections: number }> }
+    t.same(reports.nodes.map((node) => node.connections).sort(), [1, 2], 'both nodes report')
+  })
+}
 
 t.test('two nodes: the user routes of one node reach the user\'s sockets on both, and nobody else', async (t) => {
   const redis = await TestRedisServer.start()

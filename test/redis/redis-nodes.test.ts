@@ -3,6 +3,7 @@
  * presence of a node that dies, and what happens while Redis is down and after it comes back.
  */
 import t from 'tap'
+import { Redis } from 'ioredis'
 import { RedisAdapter } from '../../src/adapters/redis/redis-adapter.js'
 import { RecordingHandler } from '../contract/adapter-contract.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
@@ -10,110 +11,119 @@ import { TestRedisServer } from '../helpers/redis-server.js'
 const HISTORY = { historySize: 1000, historyTtlMs: 60_000 }
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-async function node (t: { teardown: (fn: () => unknown) => void }, url: string, prefix: string, sweepMs = 200): Promise<{ adapter: RedisAdapter, handler: RecordingHandler }> {
-  const adapter = new RedisAdapter({ url, keyPrefix: prefix, presenceSweepIntervalMs: sweepMs, connectTimeoutMs: 3000 })
+/** How a node's adapter is told where Redis is: a URL, or an ioredis client the application made (and closes). */
+type Via = 'url' | 'client'
+
+async function node (t: { teardown: (fn: () => unknown) => void }, url: string, prefix: string, sweepMs = 200, via: Via = 'url'): Promise<{ adapter: RedisAdapter, handler: RecordingHandler }> {
+  const client = via === 'client' ? new Redis(url) : null
+  const where = client === null ? { url } : { client }
+  const adapter = new RedisAdapter({ ...where, keyPrefix: prefix, presenceSweepIntervalMs: sweepMs, connectTimeoutMs: 3000 })
   const handler = new RecordingHandler()
   await adapter.init(handler)
-  t.teardown(() => adapter.close())
+  // The application's client outlives the adapter: closed by the application, after it.
+  t.teardown(async () => { await adapter.close(); client?.disconnect() })
   return { adapter, handler }
 }
 
-t.test('a publication on A reaches B and C exactly once and in order', async (t) => {
-  const redis = await TestRedisServer.start()
-  t.teardown(() => redis.destroy())
-  const [a, b, c] = await Promise.all([node(t, redis.url, 'n1:'), node(t, redis.url, 'n1:'), node(t, redis.url, 'n1:')])
-  if (a === undefined || b === undefined || c === undefined) throw new Error('nodes')
-  await Promise.all([a, b, c].map(async (n) => { await n.adapter.subscribe('room') }))
-  // Interleaved publishers on two nodes: every node must see one order.
-  await Promise.all(Array.from({ length: 300 }, async (_, i) => await (i % 2 === 0 ? a : b).adapter.publish('room', i, HISTORY)))
-  for (const n of [a, b, c]) await n.handler.until(() => n.handler.publications.length >= 300, '300 deliveries')
-  await sleep(100)
-  const expected = Array.from({ length: 300 }, (_, i) => i + 1)
-  for (const [name, n] of [['A', a], ['B', b], ['C', c]] as const) {
-    t.same(n.handler.publications.map((p) => p.offset), expected, `${name} got every offset once, in order`)
-  }
-  t.same(b.handler.publications.map((p) => p.data), c.handler.publications.map((p) => p.data), 'the same order on every node')
-})
+// The same nodes whether the adapter opens its connections from a URL or duplicates an ioredis
+// client it was given (as a Sentinel setup passes one).
+for (const via of ['url', 'client'] as const) {
+  t.test(`a publication on A reaches B and C exactly once and in order (${via})`, async (t) => {
+    const redis = await TestRedisServer.start()
+    t.teardown(() => redis.destroy())
+    const [a, b, c] = await Promise.all([node(t, redis.url, 'n1:', 200, via), node(t, redis.url, 'n1:', 200, via), node(t, redis.url, 'n1:', 200, via)])
+    if (a === undefined || b === undefined || c === undefined) throw new Error('nodes')
+    await Promise.all([a, b, c].map(async (n) => { await n.adapter.subscribe('room') }))
+    // Interleaved publishers on two nodes: every node must see one order.
+    await Promise.all(Array.from({ length: 300 }, async (_, i) => await (i % 2 === 0 ? a : b).adapter.publish('room', i, HISTORY)))
+    for (const n of [a, b, c]) await n.handler.until(() => n.handler.publications.length >= 300, '300 deliveries')
+    await sleep(100)
+    const expected = Array.from({ length: 300 }, (_, i) => i + 1)
+    for (const [name, n] of [['A', a], ['B', b], ['C', c]] as const) {
+      t.same(n.handler.publications.map((p) => p.offset), expected, `${name} got every offset once, in order`)
+    }
+    t.same(b.handler.publications.map((p) => p.data), c.handler.publications.map((p) => p.data), 'the same order on every node')
+  })
 
-t.test('presence is the union across nodes, and a dead node\'s entries expire with a leave', async (t) => {
-  const redis = await TestRedisServer.start()
-  t.teardown(() => redis.destroy())
-  const a = await node(t, redis.url, 'n2:')
-  const b = await node(t, redis.url, 'n2:')
-  await a.adapter.subscribe('lobby')
-  await b.adapter.subscribe('lobby')
-  await a.adapter.presenceAdd('lobby', { clientId: 'a1', visitorId: 'ann', name: 'Ann' }, 1000)
-  await b.adapter.presenceAdd('lobby', { clientId: 'b1', visitorId: 'bob', name: 'Bob' }, 1000)
-  await b.adapter.presenceAdd('lobby', { clientId: 'b2', visitorId: 'ann', name: 'Ann' }, 1000)
-  t.same(await a.adapter.presence('lobby'), [{ id: 'ann', name: 'Ann' }, { id: 'bob', name: 'Bob' }])
-  t.same(await b.adapter.presence('lobby'), await a.adapter.presence('lobby'), 'both nodes see the union')
-  // B dies without cleaning up; A keeps refreshing its own entry.
-  await b.adapter.close()
-  const died = Date.now()
-  for (let i = 0; i < 8; i++) {
-    await sleep(250)
+  t.test(`presence is the union across nodes, and a dead node's entries expire with a leave (${via})`, async (t) => {
+    const redis = await TestRedisServer.start()
+    t.teardown(() => redis.destroy())
+    const a = await node(t, redis.url, 'n2:', 200, via)
+    const b = await node(t, redis.url, 'n2:', 200, via)
+    await a.adapter.subscribe('lobby')
+    await b.adapter.subscribe('lobby')
     await a.adapter.presenceAdd('lobby', { clientId: 'a1', visitorId: 'ann', name: 'Ann' }, 1000)
-  }
-  await a.handler.until(() => a.handler.presenceEvents.some((e) => e.action === 'leave'), 'bob leaves')
-  const leftAfterMs = Date.now() - died
-  t.same(await a.adapter.presence('lobby'), [{ id: 'ann', name: 'Ann' }], 'only the live node\'s visitor remains')
-  t.same(a.handler.presenceEvents.filter((e) => e.action === 'leave'), [{ channel: 'lobby', action: 'leave', member: { id: 'bob' } }], 'one leave, for bob only (ann still has a live tab)')
-  t.ok(leftAfterMs < 3000, `gone within the TTL and a sweep (${leftAfterMs} ms)`)
-})
+    await b.adapter.presenceAdd('lobby', { clientId: 'b1', visitorId: 'bob', name: 'Bob' }, 1000)
+    await b.adapter.presenceAdd('lobby', { clientId: 'b2', visitorId: 'ann', name: 'Ann' }, 1000)
+    t.same(await a.adapter.presence('lobby'), [{ id: 'ann', name: 'Ann' }, { id: 'bob', name: 'Bob' }])
+    t.same(await b.adapter.presence('lobby'), await a.adapter.presence('lobby'), 'both nodes see the union')
+    // B dies without cleaning up; A keeps refreshing its own entry.
+    await b.adapter.close()
+    const died = Date.now()
+    for (let i = 0; i < 8; i++) {
+      await sleep(250)
+      await a.adapter.presenceAdd('lobby', { clientId: 'a1', visitorId: 'ann', name: 'Ann' }, 1000)
+    }
+    await a.handler.until(() => a.handler.presenceEvents.some((e) => e.action === 'leave'), 'bob leaves')
+    const leftAfterMs = Date.now() - died
+    t.same(await a.adapter.presence('lobby'), [{ id: 'ann', name: 'Ann' }], 'only the live node\'s visitor remains')
+    t.same(a.handler.presenceEvents.filter((e) => e.action === 'leave'), [{ channel: 'lobby', action: 'leave', member: { id: 'bob' } }], 'one leave, for bob only (ann still has a live tab)')
+    t.ok(leftAfterMs < 3000, `gone within the TTL and a sweep (${leftAfterMs} ms)`)
+  })
 
-t.test('Redis down: publishes fail fast and are reported; back: the gap is delivered in order', async (t) => {
-  const redis = await TestRedisServer.start()
-  t.teardown(() => redis.destroy())
-  const a = await node(t, redis.url, 'n3:')
-  const b = await node(t, redis.url, 'n3:')
-  await a.adapter.subscribe('feed')
-  await b.adapter.subscribe('feed')
-  for (let i = 1; i <= 5; i++) await a.adapter.publish('feed', i, HISTORY)
-  await b.handler.until(() => b.handler.publications.length >= 5, 'first five')
+  t.test(`Redis down: publishes fail fast and are reported; back: the gap is delivered in order (${via})`, async (t) => {
+    const redis = await TestRedisServer.start()
+    t.teardown(() => redis.destroy())
+    const a = await node(t, redis.url, 'n3:', 200, via)
+    const b = await node(t, redis.url, 'n3:', 200, via)
+    await a.adapter.subscribe('feed')
+    await b.adapter.subscribe('feed')
+    for (let i = 1; i <= 5; i++) await a.adapter.publish('feed', i, HISTORY)
+    await b.handler.until(() => b.handler.publications.length >= 5, 'first five')
 
-  await redis.stop('SIGKILL')
-  await a.handler.until(() => !a.adapter.connected, 'the adapter sees the outage', 10_000)
-  t.equal(a.adapter.connected, false, 'the adapter knows it is disconnected')
-  const started = Date.now()
-  await t.rejects(a.adapter.publish('feed', 'lost?', HISTORY), 'a publish during the outage is rejected')
-  // Queued, it would wait for the reconnect (never, Redis stays down here) or for the client's
-  // retries to run out (tens of seconds): a generous bound still tells the two apart.
-  t.ok(Date.now() - started < 5000, `fast, not after minutes of queueing (${Date.now() - started} ms)`)
-  await b.handler.until(() => b.handler.errors.some((e) => e.operation === 'connection'), 'the outage is reported')
+    await redis.stop('SIGKILL')
+    await a.handler.until(() => !a.adapter.connected, 'the adapter sees the outage', 10_000)
+    t.equal(a.adapter.connected, false, 'the adapter knows it is disconnected')
+    const started = Date.now()
+    await t.rejects(a.adapter.publish('feed', 'lost?', HISTORY), 'a publish during the outage is rejected')
+    // Queued, it would wait for the reconnect (never, Redis stays down here) or for the client's
+    // retries to run out (tens of seconds): a generous bound still tells the two apart.
+    t.ok(Date.now() - started < 5000, `fast, not after minutes of queueing (${Date.now() - started} ms)`)
+    await b.handler.until(() => b.handler.errors.some((e) => e.operation === 'connection'), 'the outage is reported')
 
-  // Redis comes back empty (no persistence): the history is lost, so the epoch changes.
-  await redis.restart()
-  await a.handler.until(() => a.adapter.connected, 'reconnected', 10_000)
-  await b.handler.until(() => b.adapter.connected, 'reconnected', 10_000)
-  const after = await a.adapter.publish('feed', 'after', HISTORY)
-  await b.handler.until(() => b.handler.publications.some((p) => p.data === 'after'), 'live again after the restart', 10_000)
-  t.not(after.epoch, b.handler.publications[0]?.epoch, 'a new epoch tells subscribers the history was lost')
-  t.equal(after.offset, 1)
-})
+    // Redis comes back empty (no persistence): the history is lost, so the epoch changes.
+    await redis.restart()
+    await a.handler.until(() => a.adapter.connected, 'reconnected', 10_000)
+    await b.handler.until(() => b.adapter.connected, 'reconnected', 10_000)
+    const after = await a.adapter.publish('feed', 'after', HISTORY)
+    await b.handler.until(() => b.handler.publications.some((p) => p.data === 'after'), 'live again after the restart', 10_000)
+    t.not(after.epoch, b.handler.publications[0]?.epoch, 'a new epoch tells subscribers the history was lost')
+    t.equal(after.offset, 1)
+  })
 
-t.test('a subscriber connection lost while Redis stays up: the gap is filled from the history', async (t) => {
-  const redis = await TestRedisServer.start()
-  t.teardown(() => redis.destroy())
-  const a = await node(t, redis.url, 'n4:')
-  const b = await node(t, redis.url, 'n4:')
-  await b.adapter.subscribe('ticker')
-  await a.adapter.publish('ticker', 1, HISTORY)
-  await b.handler.until(() => b.handler.publications.length >= 1, 'first')
-  // Kill B's subscriber connection from the server side (as a network blip would).
-  const { Redis } = await import('ioredis')
-  const admin = new Redis(redis.url)
-  t.teardown(() => admin.quit())
-  const clients = (await admin.client('LIST') as string).split('\n').filter((line) => line.includes(`fastify-realtime:subscriber:${b.adapter.nodeId}`))
-  t.equal(clients.length, 1)
-  const id = /id=(\d+)/.exec(clients[0] ?? '')?.[1] ?? ''
-  await admin.client('KILL', 'ID', id)
-  for (let i = 2; i <= 20; i++) await a.adapter.publish('ticker', i, HISTORY)
-  await b.handler.until(() => b.handler.publications.length >= 20, 'all twenty after reconnecting', 10_000)
-  await b.handler.until(() => b.handler.errors.some((e) => e.operation === 'connection'), 'the lost connection reported', 10_000)
-  await sleep(200) // only lets a wrong extra delivery arrive before the exact list below
-  t.ok(b.handler.errors.some((e) => e.operation === 'connection'), 'the lost connection was noticed')
-  t.same(b.handler.publications.map((p) => p.data), Array.from({ length: 20 }, (_, i) => i + 1), 'nothing missing, nothing twice, in order')
-})
+  t.test(`a subscriber connection lost while Redis stays up: the gap is filled from the history (${via})`, async (t) => {
+    const redis = await TestRedisServer.start()
+    t.teardown(() => redis.destroy())
+    const a = await node(t, redis.url, 'n4:', 200, via)
+    const b = await node(t, redis.url, 'n4:', 200, via)
+    await b.adapter.subscribe('ticker')
+    await a.adapter.publish('ticker', 1, HISTORY)
+    await b.handler.until(() => b.handler.publications.length >= 1, 'first')
+    // Kill B's subscriber connection from the server side (as a network blip would).
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.quit())
+    const clients = (await admin.client('LIST') as string).split('\n').filter((line) => line.includes(`fastify-realtime:subscriber:${b.adapter.nodeId}`))
+    t.equal(clients.length, 1)
+    const id = /id=(\d+)/.exec(clients[0] ?? '')?.[1] ?? ''
+    await admin.client('KILL', 'ID', id)
+    for (let i = 2; i <= 20; i++) await a.adapter.publish('ticker', i, HISTORY)
+    await b.handler.until(() => b.handler.publications.length >= 20, 'all twenty after reconnecting', 10_000)
+    await b.handler.until(() => b.handler.errors.some((e) => e.operation === 'connection'), 'the lost connection reported', 10_000)
+    await sleep(200) // only lets a wrong extra delivery arrive before the exact list below
+    t.ok(b.handler.errors.some((e) => e.operation === 'connection'), 'the lost connection was noticed')
+    t.same(b.handler.publications.map((p) => p.data), Array.from({ length: 20 }, (_, i) => i + 1), 'nothing missing, nothing twice, in order')
+  })
+}
 
 t.test('a control message reaches every node once, the sender included; shared state is shared', async (t) => {
   const redis = await TestRedisServer.start()

@@ -20,19 +20,44 @@ export interface RedisConnectionOptions {
 const MAX_RECONNECT_DELAY_MS = 2000
 
 /**
- * Open an ioredis connection that reconnects forever with capped backoff, and fails commands at
- * once while disconnected (no offline queue), so a publish during an outage is reported to the
- * client instead of hanging or being replayed minutes later.
+ * How every connection we open behaves: it reconnects forever with capped backoff, and fails
+ * commands at once while disconnected (no offline queue), so a publish during an outage is
+ * reported to the client instead of hanging or being replayed minutes later. The subscriber keeps
+ * its queue: ioredis re-sends its subscriptions through it after a reconnect.
  */
-export function createRedisConnection (options: RedisConnectionOptions): Redis {
-  const redisOptions: RedisOptions = {
-    connectionName: `fastify-realtime:${options.role}${options.nodeId === undefined ? '' : `:${options.nodeId}`}`,
-    enableOfflineQueue: options.role === 'subscriber',
+function connectionOptions (role: RedisRole, nodeId: string | undefined): RedisOptions {
+  return {
+    connectionName: `fastify-realtime:${role}${nodeId === undefined ? '' : `:${nodeId}`}`,
+    enableOfflineQueue: role === 'subscriber',
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 10), MAX_RECONNECT_DELAY_MS),
     lazyConnect: false
   }
-  return new Redis(options.url, redisOptions)
+}
+
+/** Open an ioredis connection to `options.url` that behaves as {@link connectionOptions} says. */
+export function createRedisConnection (options: RedisConnectionOptions): Redis {
+  return new Redis(options.url, connectionOptions(options.role, options.nodeId))
+}
+
+/**
+ * A new connection like `client` (same servers, Sentinel settings, credentials, TLS), for one
+ * role, behaving as {@link connectionOptions} says. `client` itself is neither used nor closed.
+ */
+export function duplicateRedisConnection (client: Redis, role: RedisRole, nodeId?: string): Redis {
+  return client.duplicate({ ...connectionOptions(role, nodeId), lazyConnect: false })
+}
+
+/**
+ * Where a client points, as logs and errors may show it: `host:port[/db]`, or the Sentinel
+ * master's name and its sentinels, never credentials.
+ */
+export function redisClientAddress (client: Redis): string {
+  const { sentinels, name, host, port, db } = client.options
+  if (sentinels !== undefined && sentinels !== null && sentinels.length > 0) {
+    return `master "${name ?? 'mymaster'}" via sentinels ${sentinels.map((s) => `${s.host ?? 'localhost'}:${s.port ?? 26379}`).join(',')}`
+  }
+  return `${host ?? 'localhost'}:${port ?? 6379}${db === undefined || db === 0 ? '' : `/${db}`}`
 }
 
 /**

@@ -7,6 +7,9 @@
  * import { RedisAdapter } from 'fastify-realtime/redis'
  * await app.register(realtime, { adapter: new RedisAdapter({ url: 'redis://127.0.0.1:6379' }) })
  * ```
+ *
+ * Or give it an ioredis client (`{ client }`, e.g. one set up for Sentinel) or a factory
+ * (`{ createClient }`): the adapter closes the connections it opened, never a client it was given.
  */
 export { RedisAdapter } from './redis-adapter.js'
 export type { RedisAdapterOptions } from './redis-adapter.js'

@@ -16,22 +16,42 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { AdapterUnavailableError, IdempotencyKeyReusedError } from '../../errors.js'
-import type {
-  AdapterHandler, AdapterSettings, ControlMessage, LifecycleEvent, PresenceEntry, PresenceMember, Publication, PublishOptions, RealtimeAdapter,
-  RecentResult, SinceResult, StreamPosition
-} from '../adapter.js'
+import { AdapterUnavailableError, IdempotencyKeyReusedError, InvalidOptionError } from '../../errors.js'
+import type { AdapterHandler, RealtimeAdapter } from '../adapter.js'
+import type { AdapterSettings, ControlMessage, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
+import type { PresenceEntry, PresenceMember } from '../presence.js'
+import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
-import { createRedisConnection, redisAddress, type RedisRole } from './connection.js'
+import { createRedisConnection, duplicateRedisConnection, redisAddress, redisClientAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
 import { OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
 
-/** Options of {@link RedisAdapter}. */
+/**
+ * Options of {@link RedisAdapter}: where Redis is, as exactly one of `url`, `client` or
+ * `createClient`, and how the adapter uses it.
+ *
+ * Ownership: the adapter closes the connections it opened (from `url`, `client.duplicate()` or
+ * `createClient`) when the node closes, and never closes a client it was given: a `client` passed
+ * in is only duplicated, and stays the application's to `quit()`.
+ */
 export interface RedisAdapterOptions {
-  /** `redis://[user:password@]host:port[/db]` */
-  url: string
+  /** `redis://[user:password@]host:port[/db]`: the adapter opens its connections to it. */
+  url?: string
+  /**
+   * An ioredis client (e.g. one configured for Sentinel: `new Redis({ sentinels, name })`). The
+   * adapter needs two connections (a subscribed one cannot run commands), so it opens both with
+   * `client.duplicate()`: same servers and settings, its own retry and offline-queue behaviour.
+   * The client itself is not used for commands and not closed by the adapter.
+   */
+  client?: Redis
+  /**
+   * Makes a new ioredis connection each call (once for the publisher, once for the subscriber);
+   * for setups `duplicate()` does not fit. The adapter owns what it returns and quits it on close;
+   * return a new connection each time, never a shared one.
+   */
+  createClient?: (role: 'publisher' | 'subscriber') => Redis
   /** Prefix of every key and pub/sub channel, so several apps can share one Redis. @default 'rt:' */
   keyPrefix?: string
   /** This node's id (in pub/sub messages and client names). @default random */
@@ -110,7 +130,8 @@ async function waitReady (redis: Redis, timeoutMs: number, failure: () => Error)
 export class RedisAdapter implements RealtimeAdapter {
   readonly name = 'redis'
   readonly nodeId: string
-  readonly #url: string
+  /** Opens one of the adapter's own connections (it owns and closes them). */
+  readonly #connect: (role: 'publisher' | 'subscriber') => Redis
   readonly #prefix: string
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
@@ -138,13 +159,13 @@ export class RedisAdapter implements RealtimeAdapter {
   #started = false
 
   constructor (options: RedisAdapterOptions) {
-    this.#url = options.url
-    this.#prefix = options.keyPrefix ?? 'rt:'
     this.nodeId = options.nodeId ?? randomBytes(6).toString('base64url')
+    this.#connect = connector(options, this.nodeId)
+    this.#prefix = options.keyPrefix ?? 'rt:'
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
-    this.#address = redisAddress(options.url)
+    this.#address = options.url !== undefined ? redisAddress(options.url) : options.client !== undefined ? redisClientAddress(options.client) : 'the createClient connections'
   }
 
   /** Whether both connections are up (for readiness probes). */
@@ -155,8 +176,8 @@ export class RedisAdapter implements RealtimeAdapter {
   async init (handler: AdapterHandler, settings?: AdapterSettings): Promise<void> {
     this.#handler = handler
     if (settings !== undefined) this.#occupancyTtlMs = settings.presenceTtlMs
-    const pub = createRedisConnection({ url: this.#url, role: 'publisher', nodeId: this.nodeId })
-    const sub = createRedisConnection({ url: this.#url, role: 'subscriber', nodeId: this.nodeId })
+    const pub = this.#connect('publisher')
+    const sub = this.#connect('subscriber')
     this.#pub = pub
     this.#sub = sub
     this.#watch(pub, 'publisher')
@@ -321,6 +342,7 @@ export class RedisAdapter implements RealtimeAdapter {
     await this.#publisher().del(stateKey(this.#prefix, key))
   }
 
+  /** Release the timers and quit the two connections the adapter opened (never a client it was given). */
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
@@ -511,6 +533,22 @@ export class RedisAdapter implements RealtimeAdapter {
   #report (err: unknown, operation: string): void {
     this.#handler?.onError?.(err instanceof Error ? err : new Error(String(err)), operation)
   }
+}
+
+/**
+ * How the adapter opens its connections, from exactly one of `url`, `client`, `createClient`.
+ * @throws InvalidOptionError (FRT_INVALID_OPTION) when none or several are given
+ */
+function connector (options: RedisAdapterOptions, nodeId: string): (role: 'publisher' | 'subscriber') => Redis {
+  const given = (['url', 'client', 'createClient'] as const).filter((key) => options[key] !== undefined)
+  if (given.length !== 1) {
+    throw new InvalidOptionError('RedisAdapter', `give exactly one of url, client or createClient (got ${given.length === 0 ? 'none' : given.join(' and ')})`)
+  }
+  const { url, client, createClient } = options
+  if (url !== undefined) return (role) => createRedisConnection({ url, role, nodeId })
+  if (client !== undefined) return (role) => duplicateRedisConnection(client, role, nodeId)
+  if (typeof createClient !== 'function') throw new InvalidOptionError('RedisAdapter.createClient', 'expected a function returning a new ioredis client')
+  return createClient
 }
 
 function presenceKeys (keys: ChannelKeys): string[] {

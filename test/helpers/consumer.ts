@@ -107,14 +107,19 @@ export function writeExamples (dir: string, examples: readonly DocExample[]): vo
   writeFileSync(join(dir, 'tsconfig.browser.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2022', 'DOM'], types: [], outDir: 'out-browser', rootDir: 'browser' }, include: ['browser'] }))
 }
 
-/** Compile the written examples with the consumer's installed `typescript`. @returns tsc's errors, '' when it compiled */
-export function compileExamples (dir: string, config: typeof EXAMPLE_CONFIGS[number]): string {
+/** Run the consumer's installed `tsc` on one config. @returns tsc's errors, '' when it compiled */
+function tsc (dir: string, config: string): string {
   try {
     run(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir)
     return ''
   } catch (err) {
     return `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
   }
+}
+
+/** Compile the written examples with the consumer's installed `typescript`. @returns tsc's errors, '' when it compiled */
+export function compileExamples (dir: string, config: typeof EXAMPLE_CONFIGS[number]): string {
+  return tsc(dir, config)
 }
 
 /**
@@ -125,12 +130,7 @@ export function compileExamples (dir: string, config: typeof EXAMPLE_CONFIGS[num
 export function compileExampleAlone (dir: string, example: DocExample): string {
   const config = `tsconfig.${example.slug}.json`
   writeFileSync(join(dir, config), JSON.stringify({ compilerOptions: { ...strict, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', types: ['node'] }, files: [`examples/${example.slug}.ts`] }))
-  try {
-    run(process.execPath, [join('node_modules', 'typescript', 'bin', 'tsc'), '-p', config], dir)
-    return ''
-  } catch (err) {
-    return `${(err as { stdout?: string }).stdout ?? ''}${(err as Error).message}`
-  }
+  return tsc(dir, config)
 }
 
 /** The version of a package installed in a consumer app. */

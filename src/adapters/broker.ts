@@ -128,6 +128,12 @@ export interface Broker {
   /** A short name for logs and metrics (`memory`, `redis`). */
   readonly name: string
   /**
+   * The id this broker already names its node by, if any (RedisAdapter's `nodeId`): the node
+   * takes it as its one id (control messages, node reports, event-stream keys) when it is 1–16
+   * base64url characters, and makes its own otherwise.
+   */
+  readonly nodeId?: string
+  /**
    * Whether the broker can serve right now (e.g. its Redis connections are up); `/ready` reports
    * not ready while it is false. Absent: always ready (the memory adapter).
    */

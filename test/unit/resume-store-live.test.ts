@@ -25,6 +25,9 @@ class ResumableConnection extends FakeConnection {
   }
 }
 
+/** No other node: takeovers are never asked in these tests. */
+const noCluster: ConstructorParameters<typeof ResumeStore>[0]['cluster'] = { ask: async () => [], answer: () => {} }
+
 function fakeAdapter (): { sets: Array<{ key: string, value: unknown, ttlMs: number }>, state: Map<string, unknown>, adapter: ConstructorParameters<typeof ResumeStore>[0]['adapter'] } {
   const sets: Array<{ key: string, value: unknown, ttlMs: number }> = []
   const state = new Map<string, unknown>()
@@ -38,8 +41,7 @@ function fakeAdapter (): { sets: Array<{ key: string, value: unknown, ttlMs: num
         if (state.has(key)) return false
         state.set(key, value)
         return true
-      },
-      control: async () => {}
+      }
     }
   }
 }
@@ -48,7 +50,7 @@ const turn = async (): Promise<void> => { await new Promise((resolve) => setImme
 
 t.test('live form on change and on refresh, full form at the end, nothing live after the drain', async (t) => {
   const { sets, adapter } = fakeAdapter()
-  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  const store = new ResumeStore({ adapter, cluster: noCluster, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
   const ann = new ResumableConnection({ id: 'ann' })
   ann.positions = new StreamPositions()
   ann.positions.apply({ channel: 'feed', epoch: 'E', offset: 3 })
@@ -78,7 +80,7 @@ t.test('live form on change and on refresh, full form at the end, nothing live a
 
 t.test('the live form is what a load returns when no full state comes (the old node is dead); a token is claimed once', async (t) => {
   const { state, adapter } = fakeAdapter()
-  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  const store = new ResumeStore({ adapter, cluster: noCluster, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
   // The store's waits between reads do not hold the process open; this test does.
   const keepAlive = setInterval(() => {}, 1000)
   t.teardown(() => { clearInterval(keepAlive) })

@@ -86,12 +86,13 @@ export interface RecentResult {
 /**
  * A message from one node to every node, itself included: what must reach a user, a connection
  * or a stream wherever it is connected (per-user delivery, a kick, a server-side subscription, an
- * action posted to another node). A node ignores kinds it does not know.
+ * action posted to another node). A node ignores kinds it does not know. A broker carries it as
+ * it is (JSON); what it says is the node's business (src/cluster/: the kinds, the envelope).
  */
 export interface ControlMessage {
-  /** What it is, e.g. `user.send`; namespaced by the feature that sends it. */
+  /** What it is: one of the kinds declared in src/cluster/kinds.ts. */
   kind: string
-  /** The rest: any JSON values. */
+  /** The rest (the cluster's envelope: `from`, `to`, `id`, `body`): any JSON values. */
   [field: string]: unknown
 }
 

@@ -4,27 +4,37 @@
  * `src/` for these strings outside `cluster/`.
  */
 
+declare const controlKind: unique symbol
+
+/**
+ * A kind: its string, branded, so only {@link ControlKind}'s values are kinds. A bare string
+ * (`router.on('user.send', …)`) does not compile: every kind is declared here.
+ */
+export type Kind<Value extends string = string> = Value & { readonly [controlKind]: true }
+
+const kind = <Value extends string>(value: Value): Kind<Value> => value as Kind<Value>
+
 /** The kinds, by feature. The values are what travels (kept as they were on the wire). */
 export const ControlKind = Object.freeze({
   /** A node says it is up (`body.hello`: it just started, answer it). */
-  ALIVE: 'cluster.alive',
+  ALIVE: kind('cluster.alive'),
   /** A node is closing: stop counting it. */
-  LEAVE: 'cluster.leave',
+  LEAVE: kind('cluster.leave'),
   /** The answer to a request, matched by its `id`. */
-  REPLY: 'cluster.reply',
+  REPLY: kind('cluster.reply'),
   /** A cluster-wide `broadcast` frame (the server API). */
-  BROADCAST: 'broadcast',
+  BROADCAST: kind('broadcast'),
   /** User targeting (users/): a `direct` frame, a kick, server-side (un)subscriptions. */
-  USER_SEND: 'user.send',
-  USER_DISCONNECT: 'user.disconnect',
-  USER_SUBSCRIBE: 'user.subscribe',
-  USER_UNSUBSCRIBE: 'user.unsubscribe',
+  USER_SEND: kind('user.send'),
+  USER_DISCONNECT: kind('user.disconnect'),
+  USER_SUBSCRIBE: kind('user.subscribe'),
+  USER_UNSUBSCRIBE: kind('user.unsubscribe'),
   /** A request: every node answers with its report (the server API's `nodes`). */
-  NODES_QUERY: 'nodes.query',
+  NODES_QUERY: kind('nodes.query'),
   /** A request to one node: hand this POSTed text to your event stream (transports/sse-relay.ts). */
-  SSE_POST: 'sse.post',
+  SSE_POST: kind('sse.post'),
   /** A request: whoever holds this resumable connection cuts it (recovery/resume-store.ts). */
-  RESUME_TAKEOVER: 'resume.takeover'
+  RESUME_TAKEOVER: kind('resume.takeover')
 } as const)
 
 /** One of {@link ControlKind}'s values. */

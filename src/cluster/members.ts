@@ -6,7 +6,7 @@
  * The request/reply helper waits for exactly these nodes, so a request ends as soon as every
  * live node has answered.
  */
-import type { WheelClock, WheelTimer } from '../node/timer-wheel.js'
+import { realClock, type ClusterClock, type ClusterTimer } from './clock.js'
 import { ControlKind } from './kinds.js'
 import type { ControlRouter } from './router.js'
 
@@ -15,22 +15,16 @@ export const BEAT_MS = 1000
 /** A node not heard from for this many beats no longer counts as alive. */
 export const SILENT_AFTER_BEATS = 3
 
-const realClock: WheelClock = {
-  now: () => Date.now(),
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (timer) => { clearTimeout(timer as ReturnType<typeof setTimeout>) }
-}
-
 /** See the module comment. */
 export class ClusterMembers {
   readonly #router: ControlRouter
-  readonly #clock: WheelClock
+  readonly #clock: ClusterClock
   /** Other nodes, by id: when each was last heard from. */
   readonly #seen = new Map<string, number>()
-  #timer: WheelTimer | null = null
+  #timer: ClusterTimer | null = null
   #started = false
 
-  constructor (router: ControlRouter, clock: WheelClock = realClock) {
+  constructor (router: ControlRouter, clock: ClusterClock = realClock) {
     this.#router = router
     this.#clock = clock
     router.onSeen = (nodeId) => { if (nodeId !== router.nodeId) this.#seen.set(nodeId, clock.now()) }

@@ -6,7 +6,7 @@
  * are requests; a node answers a kind with the function it registered for it.
  */
 import { randomBytes } from 'node:crypto'
-import type { WheelClock } from '../node/timer-wheel.js'
+import { realClock, type ClusterClock } from './clock.js'
 import { ControlKind, type ControlKindName } from './kinds.js'
 import type { ControlRouter } from './router.js'
 
@@ -35,22 +35,17 @@ interface Pending {
   done: () => void
 }
 
-const realClock: Pick<WheelClock, 'setTimeout' | 'clearTimeout'> = {
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (timer) => { clearTimeout(timer as ReturnType<typeof setTimeout>) }
-}
-
 /** See the module comment. */
 export class ClusterRequests {
   readonly #router: ControlRouter
   readonly #alive: () => readonly string[]
-  readonly #clock: Pick<WheelClock, 'setTimeout' | 'clearTimeout'>
+  readonly #clock: Pick<ClusterClock, 'setTimeout' | 'clearTimeout'>
   readonly #pending = new Map<string, Pending>()
 
   /**
    * @param alive - the ids of the nodes alive now (this one included): who a request to every node waits for
    */
-  constructor (router: ControlRouter, alive: () => readonly string[], clock: Pick<WheelClock, 'setTimeout' | 'clearTimeout'> = realClock) {
+  constructor (router: ControlRouter, alive: () => readonly string[], clock: Pick<ClusterClock, 'setTimeout' | 'clearTimeout'> = realClock) {
     this.#router = router
     this.#alive = alive
     this.#clock = clock

@@ -114,6 +114,8 @@ export class ResumeStore {
   readonly #options: ResumeStoreOptions
   /** Saves under way (a drain waits for them). */
   readonly #saving = new Set<Promise<void>>()
+  /** Full saves under way, by connection id (a takeover of a connection that just closed waits for its own). */
+  readonly #fullSaves = new Map<string, Promise<void>>()
   /** Open connections whose visitor or channel set changed this turn (saved together, once each). */
   readonly #changed = new Set<Connection>()
   /** Set once the node drains: its full saves must not be overwritten by a live form after them. */
@@ -188,10 +190,14 @@ export class ResumeStore {
     if (live) stored.l = 1
     // A visitor established by a token is resumed only until that token's expiry.
     if (connection.tokenExpiresAt > 0) stored.x = connection.tokenExpiresAt
-    const saving = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
+    const saving: Promise<void> = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
       .catch((err: unknown) => { this.#options.onError(err, connection) })
-      .finally(() => { this.#saving.delete(saving) })
+      .finally(() => {
+        this.#saving.delete(saving)
+        if (this.#fullSaves.get(connection.id) === saving) this.#fullSaves.delete(connection.id)
+      })
     this.#saving.add(saving)
+    if (!live) this.#fullSaves.set(connection.id, saving)
   }
 
   /** Follow another write to the adapter (a stream's cursor refresh): {@link flush} waits for it too. */
@@ -222,7 +228,10 @@ export class ResumeStore {
       deadlineMs: TAKEOVER_DEADLINE_MS,
       enough: (sofar) => sofar.some((answer) => answer.body === true)
     })
-    if (!answers.some((answer) => answer.body === true)) return found
+    if (!answers.some((answer) => answer.body === true)) {
+      // No node holds it: a save that ended since the first read is read once more.
+      return parseStored(await adapter.stateGet(key)) ?? found
+    }
     for (const wait of TAKEOVER_READS_MS) {
       await sleep(wait)
       const state = parseStored(await adapter.stateGet(key))
@@ -232,13 +241,23 @@ export class ResumeStore {
     return found
   }
 
-  /** Another node asks for one of this node's connections (it is being resumed there): cut it, and say whether it was here. */
-  #takeover (body: unknown): boolean {
+  /**
+   * Another node asks for one of this node's connections (it is being resumed there): cut it, and
+   * answer yes once its state is on its way; yes too when it just closed and its full state is
+   * being saved (answered once saved). No when this node does not hold it.
+   */
+  async #takeover (body: unknown): Promise<boolean> {
     const id = typeof body === 'object' && body !== null ? (body as { connection?: unknown }).connection : undefined
-    const connection = typeof id === 'string' ? this.#options.find(id) : undefined
-    if (connection === undefined || !connection.resumable || connection.closed) return false
-    // Cutting it saves it (its close does), positions as they stand when the cut is done.
-    connection.terminate()
+    if (typeof id !== 'string') return false
+    const connection = this.#options.find(id)
+    if (connection !== undefined && connection.resumable && !connection.closed) {
+      // Cutting it saves it (its close does), positions as they stand when the cut is done.
+      connection.terminate()
+      return true
+    }
+    const saving = this.#fullSaves.get(id)
+    if (saving === undefined) return false
+    await saving
     return true
   }
 }

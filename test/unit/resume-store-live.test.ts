@@ -91,3 +91,43 @@ t.test('the live form is what a load returns when no full state comes (the old n
   t.equal(await store.claim('done'), true)
   t.equal(await store.claim('done'), false, 'a second presentation is refused')
 })
+
+t.test('a takeover: the holder cuts an open connection; one that just closed answers once its full state is saved; a load reads again when no node holds it', async (t) => {
+  const { state, adapter } = fakeAdapter()
+  // Full saves are held until the test lets them go, as a slow Redis would.
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const slowAdapter: typeof adapter = { ...adapter, stateSet: async (key, value, ttlMs) => { await held; await adapter.stateSet(key, value, ttlMs) } }
+  let respond: ((body: unknown) => unknown) | null = null
+  let afterFirstRead: () => void = () => {}
+  const cluster: ConstructorParameters<typeof ResumeStore>[0]['cluster'] = {
+    answer: (_kind, answerer) => { respond = answerer },
+    // No node says yes; meanwhile the old node's save lands (after the load's first read).
+    ask: async () => { afterFirstRead(); return [{ from: 'b', body: false }] }
+  }
+  const open = new ResumableConnection({ id: 'ann' })
+  const closing = new ResumableConnection({ id: 'bo' })
+  const connections = new Map([[open.id, open], [closing.id, closing]])
+  const store = new ResumeStore({ adapter: slowAdapter, cluster, ttlMs: 1000, pendingChannels: () => [], find: (id) => connections.get(id), onError: () => {} })
+  const answer = async (connection: string): Promise<unknown> => {
+    if (respond === null) throw new Error('the store registered no takeover answer')
+    return await respond({ connection })
+  }
+
+  t.equal(await answer(open.id), true, 'an open connection held here: yes')
+  t.ok(open.closed, 'and it was cut')
+  t.equal(await answer('nobody'), false, 'a connection not held here: no')
+
+  closing.terminate()
+  store.save(closing)
+  let settled = false
+  const answered = answer(closing.id).then((value) => { settled = true; return value })
+  await turn()
+  t.notOk(settled, 'a connection that just closed: no answer while its full state is being saved')
+  release()
+  t.equal(await answered, true, 'yes once it is saved')
+
+  state.set(resumeKey('old'), { v: null, c: [['feed']], l: 1 })
+  afterFirstRead = () => { state.set(resumeKey('old'), { v: null, c: [['feed', 'E', 4]] }) }
+  t.match(await store.load('old'), { live: false, channels: [{ channel: 'feed', since: { epoch: 'E', offset: 4 } }] }, 'no node holds it: the state is read once more, and the full form landed meanwhile')
+})

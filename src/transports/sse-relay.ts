@@ -4,7 +4,7 @@
  * A stream's key is `<node>.<connection id>.<secret>`: the node that holds the stream, the
  * stream, and a secret only its `welcome` told. A POST whose key names this node is handed to
  * the stream at once; one that names another node (a balancer without sticky sessions) is
- * relayed through the adapter's control messages to that node, which hands it to its stream and
+ * relayed to that node as a request (cluster/requests.ts), which hands it to its stream and
  * answers whether it could. The POST is answered with that outcome: 202 once the request is in
  * the stream's message path (its own answer, an `ack` or `error` with the request's id, arrives
  * on the stream), 404 when no node holds a stream with that key, 403 when the POST names a
@@ -89,7 +89,7 @@ export class SseRelay {
     return poster === null || typeof poster === 'string' ? this.#handOver(connection, secret, text, poster) : 'wrong-visitor'
   }
 
-  /** Relayed POSTs waiting for their answer (for leak checks). */
+  /** Requests of this node waiting for their answers, relayed POSTs among them (for leak checks). */
   get waiting (): number {
     return this.#requests.waiting
   }

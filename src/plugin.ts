@@ -8,7 +8,6 @@ import fp from 'fastify-plugin'
 import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify'
 import type { WebSocket } from 'ws'
-import { randomBytes } from 'node:crypto'
 import type { LifecycleEvent, RealtimeAdapter } from './adapters/adapter.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import { ChannelService } from './channels/channel-service.js'
@@ -38,7 +37,7 @@ import { trackUpgradeResponses } from './upgrade/release.js'
 import { NodeReports } from './api/node-reports.js'
 import { startWebhooks } from './api/start-webhooks.js'
 import { createRealtimeApi, type RealtimeApi } from './api/server-api.js'
-import { ControlRouter } from './node/control.js'
+import { Cluster } from './cluster/cluster.js'
 import { UpgradeResumption } from './upgrade/resume.js'
 import { ResumeFrames } from './recovery/resume-frames.js'
 
@@ -121,21 +120,20 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   if (tokens === null && options.channels.hasPrivate) throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
   const identity = new IdentityResolver(options.identify, tokens)
   const users = new UserIndex()
-  // What other nodes ask of this one arrives as control messages; this node's id names it to them.
-  const nodeId = randomBytes(6).toString('base64url')
-  const control = new ControlRouter(fastify.log)
+  // What other nodes ask of this one arrives as control messages; this node's one id names it to them.
+  const cluster = new Cluster(fastify.log, adapter.nodeId)
+  const { nodeId, router: control, requests } = cluster
   const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, fastify.log)
   // Cross-node work of the transports: POSTs relayed to their stream's node, resume takeovers.
-  const relay = new SseRelay(async (message) => { await control.send(message) })
+  const relay = new SseRelay(nodeId, requests)
   const resumeStore = new ResumeStore({
-    adapter: { stateSet: async (key, value, ttlMs) => { await adapter.stateSet(key, value, ttlMs) }, stateGet: async (key) => await adapter.stateGet(key), stateClaim: async (key, value, ttlMs) => await adapter.stateClaim(key, value, ttlMs), control: async (message) => { await control.send(message) } },
+    adapter: { stateSet: async (key, value, ttlMs) => { await adapter.stateSet(key, value, ttlMs) }, stateGet: async (key) => await adapter.stateGet(key), stateClaim: async (key, value, ttlMs) => await adapter.stateClaim(key, value, ttlMs) },
+    cluster: requests,
     ttlMs: options.resumeTtlMs,
     pendingChannels: (connection) => channels.pendingChannels(connection),
     find: (id) => node.hub.get(id),
     onError: (err, connection) => { connection.log.warn({ err }, 'resume state not saved') }
   })
-  for (const kind of SseRelay.kinds) control.on(kind, (message) => { relay.onControl(message) })
-  control.on(ResumeStore.kind, (message) => { resumeStore.onControl(message) })
   if (options.resumeSecret === undefined && adapter.name !== 'memory') {
     fastify.log.warn('fastify-realtime: no resumeSecret set: resume tokens only resume on the node that issued them; give every node the same resumeSecret')
   }
@@ -170,7 +168,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const liveRefresh = setInterval(() => {
     resumeStore.refreshOpen([...node.hub].filter((connection) => !(connection instanceof SseConnection)))
   }, Math.max(500, Math.floor(options.resumeTtlMs / 2))).unref()
-  const nodeReports = new NodeReports(nodeId, control, () => {
+  const nodeReports = new NodeReports(requests, () => {
     const stats = node.stats()
     return { nodeId, connections: stats.connections, channels: channels.localCounts(), startedAt: stats.startedAt, uptimeMs: stats.uptimeMs, draining: stats.draining }
   })
@@ -221,6 +219,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     rpc.dropConnection(connection)
   })
   await channels.start()
+  cluster.start()
 
   const gate = new UpgradeGate({ options, identity, metrics: options.metrics, draining: () => node.draining })
   const drain = async (): Promise<void> => {
@@ -380,6 +379,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     node.heartbeat?.stop()
     auth.stop()
     rpc.stop()
+    await cluster.stop()
     // After the drain (preClose): the closing connections have left their channels.
     await channels.close()
   })

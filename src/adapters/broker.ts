@@ -86,12 +86,13 @@ export interface RecentResult {
 /**
  * A message from one node to every node, itself included: what must reach a user, a connection
  * or a stream wherever it is connected (per-user delivery, a kick, a server-side subscription, an
- * action posted to another node). A node ignores kinds it does not know.
+ * action posted to another node). A node ignores kinds it does not know. A broker carries it as
+ * it is (JSON); what it says is the node's business (src/cluster/: the kinds, the envelope).
  */
 export interface ControlMessage {
-  /** What it is, e.g. `user.send`; namespaced by the feature that sends it. */
+  /** What it is: one of the kinds declared in src/cluster/kinds.ts. */
   kind: string
-  /** The rest: any JSON values. */
+  /** The rest (the cluster's envelope: `from`, `to`, `id`, `body`): any JSON values. */
   [field: string]: unknown
 }
 
@@ -127,6 +128,12 @@ export interface BrokerHandler {
 export interface Broker {
   /** A short name for logs and metrics (`memory`, `redis`). */
   readonly name: string
+  /**
+   * The id this broker already names its node by, if any (RedisAdapter's `nodeId`): the node
+   * takes it as its one id (control messages, node reports, event-stream keys) when it is 1–16
+   * base64url characters, and makes its own otherwise.
+   */
+  readonly nodeId?: string
   /**
    * Whether the broker can serve right now (e.g. its Redis connections are up); `/ready` reports
    * not ready while it is false. Absent: always ready (the memory adapter).

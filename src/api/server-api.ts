@@ -8,7 +8,8 @@
  */
 import type { Publication, PresenceMember, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
 import type { ChannelService } from '../channels/channel-service.js'
-import type { ControlRouter } from '../node/control.js'
+import { ControlKind } from '../cluster/kinds.js'
+import type { ControlRouter } from '../cluster/router.js'
 import type { UserService, DisconnectTarget } from '../users/user-service.js'
 import { InvalidArgumentError, UnknownChannelError } from '../errors.js'
 
@@ -162,9 +163,6 @@ export interface RealtimeApiParts {
   nodes: () => Promise<NodeReport[]>
 }
 
-/** The control-message kind of a cluster-wide broadcast. */
-const BROADCAST = 'broadcast'
-
 /** Idempotency keys of the server (in-process and HTTP), apart from clients' `pub` keys (`client:<visitor>:<key>`). */
 const serverKey = (key: string): string => `api:${key}`
 
@@ -182,7 +180,7 @@ function checkLimit (limit: unknown): number {
 /** Build the verbs (see the module comment); registers the broadcast's control handler. */
 export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
   const { channels, users, control, broadcastHere } = parts
-  control.on(BROADCAST, (message) => { broadcastHere(message.data) })
+  control.on(ControlKind.BROADCAST, (envelope) => { broadcastHere(envelope.body) })
 
   const publish = async (channel: string, data: unknown, options?: PublishCallOptions): Promise<Publication> => {
     const key = options?.idempotencyKey
@@ -193,7 +191,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
   function broadcast (data: unknown, options: { local: true }): number
   function broadcast (data: unknown, options?: { local?: boolean }): Promise<void> | number {
     if (options?.local === true) return broadcastHere(data)
-    return control.send({ kind: BROADCAST, data })
+    return control.send(ControlKind.BROADCAST, data)
   }
 
   return {

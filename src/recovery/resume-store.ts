@@ -12,15 +12,16 @@
  * a crash (SIGKILL, power loss) that is all there is, and its channels resume with no position
  * (each answered `recovered: false`, so the client knows), never as a silent fresh start.
  *
- * A reconnect that finds no full state asks the node holding the old connection to let go of it
- * (a control message): that node cuts it, which saves it, and the reconnect reads it a moment
- * later. That covers a client that comes back before its old node noticed it was gone; when the
- * old node is dead, the live form is what resumes.
+ * A reconnect that finds no full state asks every live node to let go of the old connection (a
+ * request, cluster/requests.ts): the node holding it cuts it, which saves it, answers yes, and
+ * the reconnect reads the state a moment later. That covers a client that comes back before its
+ * old node noticed it was gone; when no node holds it (its node is dead), the live form resumes.
  *
  * A token resumes once: its first presentation claims it in the adapter (atomic on every node,
  * {@link ResumeStore.claim}); a second is refused.
  */
-import type { ControlMessage } from '../adapters/broker.js'
+import { ControlKind } from '../cluster/kinds.js'
+import type { Answer, AskOptions } from '../cluster/requests.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { Connection } from '../node/connection.js'
 import type { Visitor } from '../node/visitor.js'
@@ -41,12 +42,19 @@ export interface ResumeAdapter {
   stateSet: (key: string, value: unknown, ttlMs: number) => Promise<void>
   stateGet: (key: string) => Promise<unknown>
   stateClaim: (key: string, value: unknown, ttlMs: number) => Promise<boolean>
-  control: (message: ControlMessage) => Promise<void>
+}
+
+/** What the store needs from the cluster: its request/reply (cluster/requests.ts). */
+export interface ResumeCluster {
+  ask: (kind: typeof ControlKind.RESUME_TAKEOVER, body: unknown, options: AskOptions) => Promise<Answer[]>
+  answer: (kind: typeof ControlKind.RESUME_TAKEOVER, respond: (body: unknown) => unknown) => void
 }
 
 /** What {@link ResumeStore} is made from. */
 export interface ResumeStoreOptions {
   adapter: ResumeAdapter
+  /** Takeovers of connections held by another node. */
+  cluster: ResumeCluster
   ttlMs: number
   /** The channels a connection is subscribing to and has not been answered for (they resume afresh). */
   pendingChannels: (connection: Connection) => string[]
@@ -64,7 +72,8 @@ interface Stored {
   l?: 1
 }
 
-const TAKEOVER = 'resume.takeover'
+/** The longest a takeover waits for the node holding the connection to say it cut it, in ms. */
+const TAKEOVER_DEADLINE_MS = 1000
 /** Waits between reads after a takeover was asked (about 0.8 s in all). */
 const TAKEOVER_READS_MS = [25, 50, 100, 200, 400]
 
@@ -102,11 +111,11 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 
 /** See the module comment. */
 export class ResumeStore {
-  /** The control message kind of a takeover. */
-  static readonly kind = TAKEOVER
   readonly #options: ResumeStoreOptions
   /** Saves under way (a drain waits for them). */
   readonly #saving = new Set<Promise<void>>()
+  /** Full saves under way, by connection id (a takeover of a connection that just closed waits for its own). */
+  readonly #fullSaves = new Map<string, Promise<void>>()
   /** Open connections whose visitor or channel set changed this turn (saved together, once each). */
   readonly #changed = new Set<Connection>()
   /** Set once the node drains: its full saves must not be overwritten by a live form after them. */
@@ -114,6 +123,7 @@ export class ResumeStore {
 
   constructor (options: ResumeStoreOptions) {
     this.#options = options
+    options.cluster.answer(ControlKind.RESUME_TAKEOVER, (body) => this.#takeover(body))
   }
 
   /** Saves under way. */
@@ -180,10 +190,14 @@ export class ResumeStore {
     if (live) stored.l = 1
     // A visitor established by a token is resumed only until that token's expiry.
     if (connection.tokenExpiresAt > 0) stored.x = connection.tokenExpiresAt
-    const saving = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
+    const saving: Promise<void> = this.#options.adapter.stateSet(resumeKey(connection.id), stored, this.#options.ttlMs)
       .catch((err: unknown) => { this.#options.onError(err, connection) })
-      .finally(() => { this.#saving.delete(saving) })
+      .finally(() => {
+        this.#saving.delete(saving)
+        if (this.#fullSaves.get(connection.id) === saving) this.#fullSaves.delete(connection.id)
+      })
     this.#saving.add(saving)
+    if (!live) this.#fullSaves.set(connection.id, saving)
   }
 
   /** Follow another write to the adapter (a stream's cursor refresh): {@link flush} waits for it too. */
@@ -208,7 +222,16 @@ export class ResumeStore {
     const key = resumeKey(connectionId)
     let found = parseStored(await adapter.stateGet(key))
     if (found !== null && !found.live) return found
-    await adapter.control({ kind: TAKEOVER, connection: connectionId })
+    // Every live node is asked; the holder answers once it cut the connection, the others that
+    // they do not hold it. When every live node says no, the old node is gone: nothing to wait for.
+    const answers = await this.#options.cluster.ask(ControlKind.RESUME_TAKEOVER, { connection: connectionId }, {
+      deadlineMs: TAKEOVER_DEADLINE_MS,
+      enough: (sofar) => sofar.some((answer) => answer.body === true)
+    })
+    if (!answers.some((answer) => answer.body === true)) {
+      // No node holds it: a save that ended since the first read is read once more.
+      return parseStored(await adapter.stateGet(key)) ?? found
+    }
     for (const wait of TAKEOVER_READS_MS) {
       await sleep(wait)
       const state = parseStored(await adapter.stateGet(key))
@@ -218,11 +241,23 @@ export class ResumeStore {
     return found
   }
 
-  /** A control message: another node asks for one of this node's connections (it is being resumed there). */
-  onControl (message: ControlMessage): void {
-    if (message.kind !== TAKEOVER || typeof message.connection !== 'string') return
-    const connection = this.#options.find(message.connection)
-    // Cutting it saves it (its close does), positions as they stand when the cut is done.
-    if (connection !== undefined && connection.resumable && !connection.closed) connection.terminate()
+  /**
+   * Another node asks for one of this node's connections (it is being resumed there): cut it, and
+   * answer yes once its state is on its way; yes too when it just closed and its full state is
+   * being saved (answered once saved). No when this node does not hold it.
+   */
+  async #takeover (body: unknown): Promise<boolean> {
+    const id = typeof body === 'object' && body !== null ? (body as { connection?: unknown }).connection : undefined
+    if (typeof id !== 'string') return false
+    const connection = this.#options.find(id)
+    if (connection !== undefined && connection.resumable && !connection.closed) {
+      // Cutting it saves it (its close does), positions as they stand when the cut is done.
+      connection.terminate()
+      return true
+    }
+    const saving = this.#fullSaves.get(id)
+    if (saving === undefined) return false
+    await saving
+    return true
   }
 }

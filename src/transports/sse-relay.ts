@@ -4,7 +4,7 @@
  * A stream's key is `<node>.<connection id>.<secret>`: the node that holds the stream, the
  * stream, and a secret only its `welcome` told. A POST whose key names this node is handed to
  * the stream at once; one that names another node (a balancer without sticky sessions) is
- * relayed through the adapter's control messages to that node, which hands it to its stream and
+ * relayed to that node as a request (cluster/requests.ts), which hands it to its stream and
  * answers whether it could. The POST is answered with that outcome: 202 once the request is in
  * the stream's message path (its own answer, an `ack` or `error` with the request's id, arrives
  * on the stream), 404 when no node holds a stream with that key, 403 when the POST names a
@@ -13,13 +13,9 @@
  * The POSTer's visitor travels with a relayed POST and is checked where the stream is, against
  * the stream's visitor at that moment: the key alone never lets one visitor act as another.
  */
-import { randomBytes } from 'node:crypto'
-import type { ControlMessage } from '../adapters/broker.js'
+import { ControlKind } from '../cluster/kinds.js'
+import type { ClusterRequests } from '../cluster/requests.js'
 import type { SseConnection } from './sse.js'
-
-/** Control message kinds of the relay. */
-const POST = 'sse.post'
-const POSTED = 'sse.posted'
 
 /** Node tags and connection ids are base64url; secrets too. */
 const KEY_PATTERN = /^([A-Za-z0-9_-]{1,16})\.([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{1,64})$/
@@ -31,22 +27,22 @@ const OUTCOMES: ReadonlySet<unknown> = new Set<RelayOutcome>(['delivered', 'miss
 
 /** See the module comment. */
 export class SseRelay {
-  /** The control message kinds the relay sends and handles. */
-  static readonly kinds = [POST, POSTED] as const
-  /** This node's tag, the first part of its streams' keys. */
-  readonly tag = randomBytes(6).toString('base64url')
+  /** This node's id (the cluster's), the first part of its streams' keys. */
+  readonly tag: string
   readonly #streams = new Map<string, SseConnection>()
-  readonly #waiting = new Map<string, (outcome: RelayOutcome) => void>()
-  readonly #control: (message: ControlMessage) => Promise<void>
+  readonly #requests: ClusterRequests
   readonly #timeoutMs: number
 
   /**
-   * @param control - sends a control message to every node (the adapter's `control`)
+   * @param nodeId - this node's id (the cluster's)
+   * @param requests - the cluster's request/reply: a relayed POST is a request to the stream's node
    * @param timeoutMs - how long a relayed POST waits for the holding node's answer before 404
    */
-  constructor (control: (message: ControlMessage) => Promise<void>, timeoutMs = 3000) {
-    this.#control = control
+  constructor (nodeId: string, requests: ClusterRequests, timeoutMs = 3000) {
+    this.tag = nodeId
+    this.#requests = requests
     this.#timeoutMs = timeoutMs
+    requests.answer(ControlKind.SSE_POST, (body) => this.#relayed(body))
   }
 
   /** Streams open on this node. */
@@ -79,36 +75,23 @@ export class SseRelay {
     if (parts === null) return 'missing'
     const [, tag = '', connection = '', secret = ''] = parts
     if (tag === this.tag) return this.#handOver(connection, secret, text, poster)
-    const reply = randomBytes(9).toString('base64url')
-    return await new Promise<RelayOutcome>((resolve) => {
-      const timer = setTimeout(() => { settle('missing') }, this.#timeoutMs)
-      const settle = (outcome: RelayOutcome): void => {
-        clearTimeout(timer)
-        this.#waiting.delete(reply)
-        resolve(outcome)
-      }
-      this.#waiting.set(reply, settle)
-      this.#control({ kind: POST, to: tag, from: this.tag, reply, connection, secret, text, poster }).catch(() => { settle('missing') })
-    })
+    const answers = await this.#requests.ask(ControlKind.SSE_POST, { connection, secret, text, poster }, { to: tag, deadlineMs: this.#timeoutMs })
+    const outcome = answers[0]?.body
+    return OUTCOMES.has(outcome) ? outcome as RelayOutcome : 'missing'
   }
 
-  /** A control message from the adapter: a POST relayed to this node, or the answer to one it relayed. */
-  onControl (message: ControlMessage): void {
-    if (message.to !== this.tag) return
-    if (message.kind === POST) {
-      const { connection, secret, text, from, reply, poster } = message
-      if (typeof connection !== 'string' || typeof secret !== 'string' || typeof text !== 'string' || typeof from !== 'string') return
-      // A relayed POST that does not say who sent it is refused, never taken as anonymous.
-      const outcome = poster === null || typeof poster === 'string' ? this.#handOver(connection, secret, text, poster) : 'wrong-visitor'
-      this.#control({ kind: POSTED, to: from, reply, outcome }).catch(() => {})
-    } else if (message.kind === POSTED && typeof message.reply === 'string') {
-      this.#waiting.get(message.reply)?.(OUTCOMES.has(message.outcome) ? message.outcome as RelayOutcome : 'missing')
-    }
+  /** A POST relayed to this node: hand it to its stream, and answer what became of it. */
+  #relayed (body: unknown): RelayOutcome {
+    if (typeof body !== 'object' || body === null) return 'missing'
+    const { connection, secret, text, poster } = body as Record<string, unknown>
+    if (typeof connection !== 'string' || typeof secret !== 'string' || typeof text !== 'string') return 'missing'
+    // A relayed POST that does not say who sent it is refused, never taken as anonymous.
+    return poster === null || typeof poster === 'string' ? this.#handOver(connection, secret, text, poster) : 'wrong-visitor'
   }
 
-  /** Relayed POSTs waiting for their answer (for leak checks). */
+  /** Requests of this node waiting for their answers, relayed POSTs among them (for leak checks). */
   get waiting (): number {
-    return this.#waiting.size
+    return this.#requests.waiting
   }
 
   #handOver (id: string, secret: string, text: string, poster: string | null): RelayOutcome {

@@ -1,18 +1,20 @@
 /**
  * Reaching a user wherever they are connected: `sendToUser`, `disconnect` (by user or by
- * connection), and server-side `subscribeUser` / `unsubscribeUser`, each a control message (the node's
+ * connection), and server-side `subscribeUser` / `unsubscribeUser`, each a control message (the cluster's
  * {@link ControlRouter} over the adapter's `control()`: every node, itself included, once each),
  * which every node applies to its own connections of that user ({@link UserIndex}). So one call reaches every socket of the user
  * on every node exactly once, on the memory adapter and on Redis alike. Also the server-side
  * subscriptions made at connect (the `subscribe` option).
  */
 import type { FastifyRequest } from 'fastify'
-import type { ControlMessage, StreamPosition } from '../adapters/broker.js'
+import type { StreamPosition } from '../adapters/broker.js'
+import type { ControlEnvelope } from '../cluster/kinds.js'
 import type { ChannelService } from '../channels/channel-service.js'
 import { clipCloseReason, CloseCode, CloseReason, InvalidArgumentError, UnknownChannelError } from '../errors.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
-import type { ControlRouter } from '../node/control.js'
+import { ControlKind } from '../cluster/kinds.js'
+import type { ControlRouter } from '../cluster/router.js'
 import type { Hub } from '../node/hub.js'
 import type { Visitor } from '../node/visitor.js'
 import { encode } from '../wire/server-messages.js'
@@ -22,13 +24,8 @@ import type { UserIndex } from './user-index.js'
 /** Whom `disconnect` closes: every connection of a user, or one connection by its id. */
 export type DisconnectTarget = { user: string } | { connId: string }
 
-/** The control messages of this service, by kind. */
-export const UserControl = Object.freeze({
-  SEND: 'user.send',
-  DISCONNECT: 'user.disconnect',
-  SUBSCRIBE: 'user.subscribe',
-  UNSUBSCRIBE: 'user.unsubscribe'
-} as const)
+/** The control messages of this service (declared with every other kind in cluster/kinds.ts). */
+const USER_KINDS = [ControlKind.USER_SEND, ControlKind.USER_DISCONNECT, ControlKind.USER_SUBSCRIBE, ControlKind.USER_UNSUBSCRIBE] as const
 
 /** What {@link UserService} is made from. */
 export interface UserServiceOptions {
@@ -68,7 +65,7 @@ export class UserService {
 
   constructor (options: UserServiceOptions) {
     this.#options = options
-    for (const kind of Object.values(UserControl)) options.control.on(kind, (message) => { this.handleControl(message) })
+    for (const kind of USER_KINDS) options.control.on(kind, (envelope) => { this.handleControl(envelope) })
   }
 
   /**
@@ -76,7 +73,7 @@ export class UserService {
    * @returns once the message is on its way to every node
    */
   async sendToUser (user: string, data: unknown): Promise<void> {
-    await this.#options.control.send({ kind: UserControl.SEND, user: checkUser(user), data: data ?? null, t: Date.now() })
+    await this.#options.control.send(ControlKind.USER_SEND, { user: checkUser(user), data: data ?? null, t: Date.now() })
   }
 
   /**
@@ -88,12 +85,12 @@ export class UserService {
     const checked = checkCode(code)
     const clipped = clipCloseReason(String(reason))
     if (typeof target === 'object' && target !== null && 'user' in target) {
-      await this.#options.control.send({ kind: UserControl.DISCONNECT, user: checkUser(target.user), code: checked, reason: clipped })
+      await this.#options.control.send(ControlKind.USER_DISCONNECT, { user: checkUser(target.user), code: checked, reason: clipped })
       return
     }
     const connId = (target as { connId?: unknown } | null)?.connId
     if (typeof connId !== 'string' || connId === '') throw new InvalidArgumentError('target', 'expected { user } or { connId }')
-    await this.#options.control.send({ kind: UserControl.DISCONNECT, connId, code: checked, reason: clipped })
+    await this.#options.control.send(ControlKind.USER_DISCONNECT, { connId, code: checked, reason: clipped })
   }
 
   /**
@@ -106,7 +103,7 @@ export class UserService {
   async subscribeUser (user: string, channel: string): Promise<void> {
     checkUser(user)
     const since = await this.#options.channels.position(channel)
-    await this.#options.control.send({ kind: UserControl.SUBSCRIBE, user, channel, since })
+    await this.#options.control.send(ControlKind.USER_SUBSCRIBE, { user, channel, since })
   }
 
   /**
@@ -117,29 +114,30 @@ export class UserService {
   async unsubscribeUser (user: string, channel: string): Promise<void> {
     checkUser(user)
     if (!this.#options.channels.isDeclared(channel)) throw new UnknownChannelError(channel)
-    await this.#options.control.send({ kind: UserControl.UNSUBSCRIBE, user, channel })
+    await this.#options.control.send(ControlKind.USER_UNSUBSCRIBE, { user, channel })
   }
 
   /**
    * A control message reached this node: apply it to this node's connections.
    * @returns whether it was one of this service's
    */
-  handleControl (message: ControlMessage): boolean {
-    switch (message.kind) {
-      case UserControl.SEND:
+  handleControl (envelope: ControlEnvelope): boolean {
+    const message: Record<string, unknown> = typeof envelope.body === 'object' && envelope.body !== null ? envelope.body as Record<string, unknown> : {}
+    switch (envelope.kind) {
+      case ControlKind.USER_SEND:
         if (isString(message.user)) this.#deliver(message.user, message.data, typeof message.t === 'number' ? message.t : Date.now())
         return true
-      case UserControl.DISCONNECT:
+      case ControlKind.USER_DISCONNECT:
         this.#disconnect(message)
         return true
-      case UserControl.SUBSCRIBE:
+      case ControlKind.USER_SUBSCRIBE:
         if (isString(message.user) && isString(message.channel)) {
           for (const connection of this.#options.index.of(message.user)) {
             this.#options.channels.subscribeFromServer(connection, message.channel, 'server', isPosition(message.since) ? message.since : undefined)
           }
         }
         return true
-      case UserControl.UNSUBSCRIBE:
+      case ControlKind.USER_UNSUBSCRIBE:
         if (isString(message.user) && isString(message.channel)) {
           for (const connection of this.#options.index.of(message.user)) this.#options.channels.unsubscribeFromServer(connection, message.channel)
         }
@@ -181,7 +179,7 @@ export class UserService {
     if (sent > 0) this.#options.metrics.frameOut('direct', frame.payloadBytes, sent)
   }
 
-  #disconnect (message: ControlMessage): void {
+  #disconnect (message: Record<string, unknown>): void {
     const code = typeof message.code === 'number' ? message.code : CloseCode.KICKED
     const reason = isString(message.reason) ? message.reason : CloseReason.KICKED
     let targets: Connection[] = []

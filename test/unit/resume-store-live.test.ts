@@ -25,6 +25,9 @@ class ResumableConnection extends FakeConnection {
   }
 }
 
+/** No other node: takeovers are never asked in these tests. */
+const noCluster: ConstructorParameters<typeof ResumeStore>[0]['cluster'] = { ask: async () => [], answer: () => {} }
+
 function fakeAdapter (): { sets: Array<{ key: string, value: unknown, ttlMs: number }>, state: Map<string, unknown>, adapter: ConstructorParameters<typeof ResumeStore>[0]['adapter'] } {
   const sets: Array<{ key: string, value: unknown, ttlMs: number }> = []
   const state = new Map<string, unknown>()
@@ -38,8 +41,7 @@ function fakeAdapter (): { sets: Array<{ key: string, value: unknown, ttlMs: num
         if (state.has(key)) return false
         state.set(key, value)
         return true
-      },
-      control: async () => {}
+      }
     }
   }
 }
@@ -48,7 +50,7 @@ const turn = async (): Promise<void> => { await new Promise((resolve) => setImme
 
 t.test('live form on change and on refresh, full form at the end, nothing live after the drain', async (t) => {
   const { sets, adapter } = fakeAdapter()
-  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  const store = new ResumeStore({ adapter, cluster: noCluster, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
   const ann = new ResumableConnection({ id: 'ann' })
   ann.positions = new StreamPositions()
   ann.positions.apply({ channel: 'feed', epoch: 'E', offset: 3 })
@@ -78,7 +80,7 @@ t.test('live form on change and on refresh, full form at the end, nothing live a
 
 t.test('the live form is what a load returns when no full state comes (the old node is dead); a token is claimed once', async (t) => {
   const { state, adapter } = fakeAdapter()
-  const store = new ResumeStore({ adapter, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
+  const store = new ResumeStore({ adapter, cluster: noCluster, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {} })
   // The store's waits between reads do not hold the process open; this test does.
   const keepAlive = setInterval(() => {}, 1000)
   t.teardown(() => { clearInterval(keepAlive) })
@@ -88,4 +90,44 @@ t.test('the live form is what a load returns when no full state comes (the old n
   t.match(await store.load('done'), { live: false, visitor: { id: 'bo' }, channels: [{ channel: 'feed', since: { epoch: 'E', offset: 9 } }] })
   t.equal(await store.claim('done'), true)
   t.equal(await store.claim('done'), false, 'a second presentation is refused')
+})
+
+t.test('a takeover: the holder cuts an open connection; one that just closed answers once its full state is saved; a load reads again when no node holds it', async (t) => {
+  const { state, adapter } = fakeAdapter()
+  // Full saves are held until the test lets them go, as a slow Redis would.
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const slowAdapter: typeof adapter = { ...adapter, stateSet: async (key, value, ttlMs) => { await held; await adapter.stateSet(key, value, ttlMs) } }
+  let respond: ((body: unknown) => unknown) | null = null
+  let afterFirstRead: () => void = () => {}
+  const cluster: ConstructorParameters<typeof ResumeStore>[0]['cluster'] = {
+    answer: (_kind, answerer) => { respond = answerer },
+    // No node says yes; meanwhile the old node's save lands (after the load's first read).
+    ask: async () => { afterFirstRead(); return [{ from: 'b', body: false }] }
+  }
+  const open = new ResumableConnection({ id: 'ann' })
+  const closing = new ResumableConnection({ id: 'bo' })
+  const connections = new Map([[open.id, open], [closing.id, closing]])
+  const store = new ResumeStore({ adapter: slowAdapter, cluster, ttlMs: 1000, pendingChannels: () => [], find: (id) => connections.get(id), onError: () => {} })
+  const answer = async (connection: string): Promise<unknown> => {
+    if (respond === null) throw new Error('the store registered no takeover answer')
+    return await respond({ connection })
+  }
+
+  t.equal(await answer(open.id), true, 'an open connection held here: yes')
+  t.ok(open.closed, 'and it was cut')
+  t.equal(await answer('nobody'), false, 'a connection not held here: no')
+
+  closing.terminate()
+  store.save(closing)
+  let settled = false
+  const answered = answer(closing.id).then((value) => { settled = true; return value })
+  await turn()
+  t.notOk(settled, 'a connection that just closed: no answer while its full state is being saved')
+  release()
+  t.equal(await answered, true, 'yes once it is saved')
+
+  state.set(resumeKey('old'), { v: null, c: [['feed']], l: 1 })
+  afterFirstRead = () => { state.set(resumeKey('old'), { v: null, c: [['feed', 'E', 4]] }) }
+  t.match(await store.load('old'), { live: false, channels: [{ channel: 'feed', since: { epoch: 'E', offset: 4 } }] }, 'no node holds it: the state is read once more, and the full form landed meanwhile')
 })

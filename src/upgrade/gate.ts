@@ -16,7 +16,7 @@
  * it resolved is handed to the transport with {@link UpgradeGate.identityOf}.
  */
 import type { EventEmitter } from 'node:events'
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { clientIp, normalizeIp } from './client-ip.js'
@@ -279,9 +279,7 @@ export class UpgradeGate {
    * @returns the coded body to answer it with (503, `FRT_DRAINING`; send `Retry-After: 5` with it)
    */
   refusedWhileClosing (request: IncomingMessage, log: FastifyBaseLogger): { statusCode: 503, code: string, error: string, message: string } {
-    const ip = normalizeIp(request.socket.remoteAddress ?? 'unknown')
-    log.warn({ reason: UpgradeRefusal.DRAINING, ip, origin: request.headers.origin ?? null, host: request.headers.host ?? null }, 'upgrade rejected')
-    this.#init.metrics.upgradeRejected(UpgradeRefusal.DRAINING)
+    this.#recordRefusal(log, UpgradeRefusal.DRAINING, normalizeIp(request.socket.remoteAddress ?? 'unknown'), request.headers)
     const error = new DrainingError()
     return { statusCode: 503, code: error.code, error: 'Service Unavailable', message: error.message }
   }
@@ -305,11 +303,16 @@ export class UpgradeGate {
     return null
   }
 
+  /** The one log line and count of a refusal, wherever it is answered. */
+  #recordRefusal (log: FastifyBaseLogger, reason: UpgradeRejection, ip: string, headers: IncomingHttpHeaders): void {
+    // Host beside Origin: an origin refusal is read against the host the client asked for.
+    log.warn({ reason, ip, origin: headers.origin ?? null, host: headers.host ?? null }, 'upgrade rejected')
+    this.#init.metrics.upgradeRejected(reason)
+  }
+
   #refuse (request: FastifyRequest, reply: FastifyReply, refusal: GateRefusal, retryAfterSeconds?: number): void {
     const { reason, error } = refusal
-    // Host beside Origin: an origin refusal is read against the host the client asked for.
-    request.log.warn({ reason, ip: clientIp(request), origin: request.headers.origin ?? null, host: request.headers.host ?? null }, 'upgrade rejected')
-    this.#init.metrics.upgradeRejected(reason)
+    this.#recordRefusal(request.log, reason, clientIp(request), request.headers)
     const retryAfter = retryAfterSeconds ?? RETRY_AFTER_SECONDS[reason]
     if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter))
     reply.send(error)

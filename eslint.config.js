@@ -28,7 +28,7 @@ const PUBLIC_ENTRIES_ONLY = {
 }
 const NO_OPTIONS = {
   group: ['../options.js', '../../options.js'],
-  message: 'The parts take their own settings (an interface of their own, or their area\'s options file); only the wiring (src/plugin.ts, src/index.ts) and the demo app import src/options.ts, which composes them (rule 7).'
+  message: 'The parts take their own settings (an interface of their own, or their area\'s options file); only the wiring (src/plugin.ts, src/assemble.ts, src/index.ts) and the demo app import src/options.ts, which composes them (rule 7).'
 }
 const CLIENT_ALONE = {
   group: ['../*', '!../client/*', '../../*'],
@@ -46,8 +46,10 @@ export default [
   { files: LIBRARY, ignores: NOT_LIBRARY, rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_CONCRETE_ADAPTER, NO_OPTIONS] }) },
   // The adapters themselves, and the public barrel that exports the memory adapter (a name, not a choice).
   { files: ['src/adapters/**/*.ts', 'src/index.ts'], rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP, NO_OPTIONS] }) },
-  // The wiring file: the Fastify plugin and @fastify/websocket, and the one place the default adapter is chosen.
-  { files: ['src/plugin.ts'], rules: restrict({ paths: [NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP] }) },
+  // The wiring file: the Fastify plugin and @fastify/websocket.
+  { files: ['src/plugin.ts'], rules: restrict({ paths: [NO_IOREDIS, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP, NO_CONCRETE_ADAPTER] }) },
+  // The assembly: the one place the default adapter is chosen, from the resolved options.
+  { files: ['src/assemble.ts'], rules: restrict({ paths: LIBRARY_PATHS, patterns: [NOT_APP] }) },
   { files: ['src/adapters/redis/**/*.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_PROM_CLIENT, NO_DOTENV], patterns: [NOT_APP, NO_OPTIONS] }) },
   { files: ['src/metrics/prometheus.ts'], rules: restrict({ paths: [NO_FASTIFY_PLUGIN, NO_WEBSOCKET, TYPES_OF_FASTIFY, NO_IOREDIS, NO_DOTENV], patterns: [NOT_APP, NO_CONCRETE_ADAPTER, NO_OPTIONS] }) },
   { files: ['src/client/**/*.ts'], rules: restrict({ paths: [...LIBRARY_PATHS, { name: 'ws', message: 'The browser client depends on nothing (rule 1).' }], patterns: [CLIENT_ALONE] }) },

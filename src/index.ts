@@ -9,7 +9,7 @@ import { realtime } from './plugin.js'
 
 export default realtime
 export { realtime, realtime as fastifyRealtime }
-export type { RealtimeDecorator, TargetingResources } from './plugin.js'
+export type { RealtimeDecorator, RealtimeResources, RecoveryResources, TargetingResources } from './api/decorator.js'
 
 // Options and what the hooks receive.
 export type { RealtimePluginOptions } from './options.js'

@@ -595,5 +595,10 @@ export function resolveOptions (raw: RealtimePluginOptions | undefined): Resolve
     if (value instanceof TunableProblem) throw new InvalidOptionError(name, value.toString())
     resolved[name] = value
   }
-  return Object.freeze(resolved) as unknown as ResolvedOptions
+  const options = resolved as unknown as ResolvedOptions
+  // Across options: a private channel's tokens need a key to be checked with.
+  if (options.channels.hasPrivate && options.jwtSecret === undefined && options.jwtPublicKey === undefined && options.jwksUrl === undefined) {
+    throw new InvalidOptionError('channels', 'a private channel needs channel tokens: set jwtSecret, jwtPublicKey or jwksUrl')
+  }
+  return Object.freeze(options)
 }

@@ -5,7 +5,9 @@
  * arrived (a node that died since it was last heard from simply does not answer).
  */
 import { ControlKind } from '../cluster/kinds.js'
+import type { ChannelService } from '../channels/channel-service.js'
 import type { ClusterRequests } from '../cluster/requests.js'
+import type { RealtimeNode } from '../node/realtime-node.js'
 import type { NodeReport as NodeReportValue } from './server-api.js'
 
 /** The longest the asking node waits for a live node's report, in ms. */
@@ -19,11 +21,16 @@ export class NodeReports {
   readonly #requests: ClusterRequests
 
   /**
-   * @param report - this node's report, made when asked
+   * @param nodeId - this node's id (the cluster's)
+   * @param node - this node's counters, read when asked
+   * @param channels - this node's subscribers per channel, read when asked
    */
-  constructor (requests: ClusterRequests, report: () => NodeReportValue) {
+  constructor (requests: ClusterRequests, nodeId: string, node: Pick<RealtimeNode, 'stats'>, channels: Pick<ChannelService, 'localCounts'>) {
     this.#requests = requests
-    requests.answer(ControlKind.NODES_QUERY, () => report())
+    requests.answer(ControlKind.NODES_QUERY, (): NodeReportValue => {
+      const { connections, startedAt, uptimeMs, draining } = node.stats()
+      return { nodeId, connections, channels: channels.localCounts(), startedAt, uptimeMs, draining }
+    })
   }
 
   /** Every node that answered, sorted by id. */

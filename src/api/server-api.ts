@@ -157,10 +157,10 @@ export interface RealtimeApiParts {
   users: UserService
   /** Carries a cluster-wide broadcast to every node. */
   control: ControlRouter
-  /** Sends a `broadcast` frame to this node's sockets. @returns how many */
-  broadcastHere: (data: unknown) => number
+  /** This node: its `broadcast` sends a `broadcast` frame to its own sockets (and returns how many). */
+  node: { broadcast: (data: unknown) => number }
   /** Every live node's report. */
-  nodes: () => Promise<NodeReport[]>
+  nodeReports: { all: () => Promise<NodeReport[]> }
 }
 
 /** Idempotency keys of the server (in-process and HTTP), apart from clients' `pub` keys (`client:<visitor>:<key>`). */
@@ -179,8 +179,8 @@ function checkLimit (limit: unknown): number {
 
 /** Build the verbs (see the module comment); registers the broadcast's control handler. */
 export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
-  const { channels, users, control, broadcastHere } = parts
-  control.on(ControlKind.BROADCAST, (envelope) => { broadcastHere(envelope.body) })
+  const { channels, users, control, node, nodeReports } = parts
+  control.on(ControlKind.BROADCAST, (envelope) => { node.broadcast(envelope.body) })
 
   const publish = async (channel: string, data: unknown, options?: PublishCallOptions): Promise<Publication> => {
     const key = options?.idempotencyKey
@@ -190,7 +190,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
   function broadcast (data: unknown, options?: { local?: false }): Promise<void>
   function broadcast (data: unknown, options: { local: true }): number
   function broadcast (data: unknown, options?: { local?: boolean }): Promise<void> | number {
-    if (options?.local === true) return broadcastHere(data)
+    if (options?.local === true) return node.broadcast(data)
     return control.send(ControlKind.BROADCAST, data)
   }
 
@@ -214,7 +214,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
     },
     channels: async () => {
       const totals = new Map<string, ChannelSummary>()
-      for (const report of await parts.nodes()) {
+      for (const report of await nodeReports.all()) {
         for (const [channel, subscribers] of Object.entries(report.channels)) {
           const total = totals.get(channel) ?? { channel, subscribers: 0, nodes: 0 }
           total.subscribers += subscribers
@@ -226,7 +226,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
     },
     presence: async (channel) => await channels.presence(channel),
     presenceCount: async (channel) => (await channels.presence(channel)).length,
-    nodes: async () => await parts.nodes(),
+    nodes: async () => await nodeReports.all(),
     sendToUser: async (user, data) => { await users.sendToUser(user, data) },
     subscribeUser: async (user, channel) => { await users.subscribeUser(user, channel) },
     unsubscribeUser: async (user, channel) => { await users.unsubscribeUser(user, channel) },

@@ -17,7 +17,8 @@ import { DeadlineWheel } from '../node/deadline-wheel.js'
 import type { WheelClock } from '../node/timer-wheel.js'
 import type { Visitor } from '../node/visitor.js'
 import type { AuthRequest, ClientMessage } from '../wire/client-messages.js'
-import type { ErrorMessage, ServerMessage } from '../wire/server-messages.js'
+import type { ErrorMessage } from '../wire/server-messages.js'
+import type { MessageFlow } from '../node/realtime-node.js'
 import type { Identity } from './identity.js'
 import type { TokenRefusal, TokenVerifier } from './tokens.js'
 
@@ -34,11 +35,8 @@ export interface ConnectionAuthOptions {
   requireAuth: boolean
   authTimeoutMs: number
   refreshLeadMs: number
-  /** The node's one-message send path. */
-  send: (connection: Connection, message: ServerMessage) => boolean
-  /** The node's hold and release of a connection's messages. */
-  hold: (connection: Connection) => void
-  release: (connection: Connection) => void
+  /** The node's one-message send path, and its hold and release of a connection's messages. */
+  node: MessageFlow
   /** An anonymous connection was identified by an `auth` frame. */
   onIdentified: (connection: Connection, visitor: Visitor) => void
   log: FastifyBaseLogger
@@ -118,7 +116,7 @@ export class ConnectionAuth {
   handle (connection: Connection, message: AuthRequest): void {
     const tokens = this.#options.tokens
     if (tokens === null) return
-    this.#options.hold(connection)
+    this.#options.node.hold(connection)
     tokens.verifyConnection(message.token).then((verified) => {
       if (connection.closed) return
       const current = connection.visitor
@@ -129,12 +127,12 @@ export class ConnectionAuth {
       connection.visitor = verified.visitor
       this.#scheduleRefresh(connection, verified.expiresAt)
       connection.log.debug({ visitor: verified.visitor.id, expiresAt: verified.expiresAt }, current === null ? 'authenticated' : 'token refreshed')
-      if (message.id !== undefined) this.#options.send(connection, { type: 'ack', id: message.id, visitor: verified.visitor.id, expiresAt: verified.expiresAt })
+      if (message.id !== undefined) this.#options.node.sendTo(connection, { type: 'ack', id: message.id, visitor: verified.visitor.id, expiresAt: verified.expiresAt })
       if (current === null) this.#options.onIdentified(connection, verified.visitor)
     }, (refusal: TokenRefusal) => {
       if (!connection.closed) this.#refuse(connection, message, refusal.message)
     }).finally(() => {
-      this.#options.release(connection)
+      this.#options.node.release(connection)
     })
   }
 
@@ -142,7 +140,7 @@ export class ConnectionAuth {
     connection.log.warn({ reason }, 'token refused: closing')
     const error: ErrorMessage = { type: 'error', code: ClientErrorCode.TOKEN_INVALID, message: `Token refused: ${reason}.` }
     if (message.id !== undefined) error.id = message.id
-    this.#options.send(connection, error)
+    this.#options.node.sendTo(connection, error)
     connection.close(CloseCode.TOKEN_INVALID, `${CloseReason.TOKEN_INVALID}: ${reason}`)
   }
 
@@ -162,7 +160,7 @@ export class ConnectionAuth {
         // Ask for a new token; the socket is closed at expiry unless one comes.
         connection.authPhase = Phase.EXPIRE
         this.#wheel.schedule(connection, connection.tokenExpiresAt)
-        this.#options.send(connection, { type: 'refresh', expiresAt: connection.tokenExpiresAt })
+        this.#options.node.sendTo(connection, { type: 'refresh', expiresAt: connection.tokenExpiresAt })
       } else if (phase === Phase.EXPIRE) {
         connection.log.info({ expiredAt: connection.tokenExpiresAt }, 'token expired: closing')
         connection.close(CloseCode.TOKEN_EXPIRED, CloseReason.TOKEN_EXPIRED)

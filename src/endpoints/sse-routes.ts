@@ -1,13 +1,13 @@
 /**
  * The Server-Sent Events fallback's two routes, on the same port and behind the same gate as the
- * WebSocket (plugin.ts registers them). Route handlers live in endpoints/, above the transports:
+ * WebSocket (the plugin registers them with {@link SseEndpoint.register}). Route handlers live in endpoints/, above the transports:
  * transports/sse.ts writes the stream's bytes, this file decides who gets a stream and how.
  *
  * - `GET <ssePath>`: opens an event stream (transports/sse.ts) for a plain `EventSource`. The
  *   upgrade gate runs on it first (origin, per-IP and node caps, handshake rate, session,
  *   admission pacing); its identity is the gate's, from the same resolver as a WebSocket's (the
  *   cookie session, or a bearer token), and it is taken into service as a WebSocket is
- *   (`acceptConnection`: token deadlines, the user index, server-side subscriptions). It
+ *   (intake.ts: token deadlines, the user index, server-side subscriptions). It
  *   subscribes to its `channels` parameter, or, when the browser reconnects by itself, to every
  *   channel and position its `Last-Event-ID` names.
  * - `POST <ssePath>`: one client message (a JSON protocol frame, or plain text) for the stream
@@ -27,11 +27,10 @@
  */
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
-import type { Identity, IdentityResolver } from '../auth/identity.js'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify'
+import type { IdentityResolver } from '../auth/identity.js'
 import { TokenRefusal } from '../auth/tokens.js'
 import { CloseCode, ForbiddenOriginError, InvalidChannelListError, StreamForbiddenError, StreamNotFoundError, TokenInvalidError } from '../errors.js'
-import type { Connection } from '../node/connection.js'
 import { retryHintMs, type RealtimeNode } from '../node/realtime-node.js'
 import { resolveEventId, type CursorStore } from '../recovery/sse-event-ids.js'
 import type { SseRelay } from '../transports/sse-relay.js'
@@ -40,7 +39,7 @@ import { clientIp } from '../upgrade/client-ip.js'
 import { DRAINING_RETRY_AFTER_SECONDS, originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../recovery/resume-request.js'
 import type { ChannelListEntry } from '../wire/channel-list.js'
-import type { WelcomeMessage } from '../wire/server-messages.js'
+import type { ConnectionIntake } from './intake.js'
 
 /** The response headers of a stream: an event stream nobody may cache, buffer or transform. */
 const STREAM_HEADERS = {
@@ -66,12 +65,10 @@ export interface SseEndpointInit {
   options: { readonly maxSubscriptionsPerConnection: number, readonly resumeTtlMs: number, readonly allowedOrigins: readonly string[], readonly requireOrigin: boolean }
   /** The route's full path (the plugin's prefix and `ssePath`). */
   path: string
-  /**
-   * Takes a connection into service as every transport's are (the node, the user index, token
-   * deadlines, the channel hooks' request, server-side subscriptions), with its welcome's extras,
-   * and restores the channels it asked for (the plugin's acceptConnection).
-   */
-  accept: (connection: Connection, request: FastifyRequest, who: Identity, welcome: Pick<WelcomeMessage, 'stream'>, restore: { entries: readonly ChannelListEntry[], rewind: number }) => void
+  /** `maxPayloadBytes`: a larger POST is answered 413, as a WebSocket message that size closes with 1009. */
+  maxPayloadBytes: number
+  /** Takes a stream into service as every transport's connections are, and restores the channels it asked for. */
+  intake: Pick<ConnectionIntake, 'accept'>
 }
 
 function wantsEventStream (request: Pick<IncomingMessage, 'headers'>): boolean {
@@ -96,11 +93,22 @@ export class SseEndpoint {
 
   constructor (init: SseEndpointInit) {
     this.#init = init
+    // A stream that ended no longer takes POSTs.
+    init.node.onConnectionClose((connection) => { init.relay.remove(connection) })
+  }
+
+  /** Register the two routes on `routes` (a scope of their own, under the plugin's prefix). */
+  readonly register = async (routes: FastifyInstance, { path }: { path: string }): Promise<void> => {
+    // A stream's POST carries one client message as it would travel on a WebSocket: its text.
+    routes.removeAllContentTypeParsers()
+    routes.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, (_request, body, done) => { done(null, body) })
+    routes.get(path, { onRequest: this.#init.gate.onStreamRequest, onSend: this.onSend }, this.stream)
+    routes.post(path, { bodyLimit: this.#init.maxPayloadBytes }, this.post)
   }
 
   /** `GET`: open an event stream. */
   readonly stream = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const { node, gate, relay, cursors, options, accept } = this.#init
+    const { node, gate, relay, cursors, options, intake } = this.#init
     const socket = request.raw.socket
     let entries: ChannelListEntry[]
     let rewind: number
@@ -127,7 +135,7 @@ export class SseEndpoint {
     })
     connection.holdsGateSlot = gate.adopt(socket)
     relay.add(connection)
-    accept(connection, request, who, { stream: relay.keyOf(connection) }, { entries, rewind })
+    intake.accept(connection, request, who, { stream: relay.keyOf(connection) }, { entries, rewind })
   }
 
   /** `POST`: one client message for a stream. */

@@ -81,6 +81,18 @@ export interface ConnectionEvents {
   left?: (connection: Connection) => void
 }
 
+/**
+ * Where a connection leaves what its client needs to come back (recovery/resume-store.ts's
+ * `ResumeStore`, named here by what the transports use of it, so that node/ imports nothing from
+ * recovery/).
+ */
+export interface Keeper {
+  /** Keep the state a resume token brings back: the visitor, the channels and their positions (ignored for a connection that is not {@link Connection.resumable}). */
+  save: (connection: Connection) => void
+  /** Follow a write of the connection's own (an event stream's cursor): the node's drain waits for it. */
+  track: (write: Promise<void>) => void
+}
+
 /** A node's send budget, the same for all its connections (see send-budget.ts). */
 export interface SendBudgetInit {
   maxBufferedBytes: number
@@ -238,6 +250,16 @@ export abstract class Connection implements ConnectionInfo {
    * with an event id of its own. (transport, optional)
    */
   protected positionsChanged (): void {}
+
+  /**
+   * Leave behind what this connection's client comes back with: called when the connection
+   * closes and again when its node drains (positions are final then, in case the grace runs out
+   * first). By default the state its resume token brings back; an event stream keeps its cursor
+   * instead, since its browser comes back with a `Last-Event-ID`. (transport, optional)
+   */
+  leaveBehind (keeper: Keeper): void {
+    keeper.save(this)
+  }
 
   // ---- what the transport reports ----
 

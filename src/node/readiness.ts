@@ -82,3 +82,11 @@ function runProbe (probe: ReadinessProbe): ReadinessCheckResult {
     return { ok: false, detail: `probe threw: ${(err as Error).message}` }
   }
 }
+
+/**
+ * A readiness check of a part that may lose its connection (an adapter's Redis): ready unless it
+ * says `connected: false`; the detail names it, and says so when disconnected.
+ */
+export function connectedCheck (part: { readonly name: string, readonly connected?: boolean }): ReadinessProbe {
+  return () => ({ ok: part.connected !== false, detail: `${part.name}${part.connected === false ? ' disconnected' : ''}` })
+}

@@ -91,7 +91,6 @@ export function shutdownReason (random: () => number = Math.random): string {
   return `restart; retry=${retryHintMs(random)}`
 }
 
-/** One node's connections, ticks and lifecycle. */
 /** What a node is set up with: the plugin's options of these names, once resolved. */
 export interface NodeSettings {
   readonly tickIntervalMs: number
@@ -107,6 +106,14 @@ export interface NodeSettings {
   readonly messageBurst: number
 }
 
+/**
+ * The node's message path as the services that answer client messages use it (auth, RPC,
+ * resume frames): send one message to one connection, and hold a connection's next messages
+ * while an answer is being worked out.
+ */
+export type MessageFlow = Pick<RealtimeNode, 'sendTo' | 'hold' | 'release'>
+
+/** One node's connections, ticks and lifecycle. */
 export class RealtimeNode {
   readonly hub = new Hub()
   readonly ticker: Ticker | null
@@ -291,6 +298,12 @@ export class RealtimeNode {
     this.#broadcastsSent += sent
     if (sent > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, sent)
     return sent
+  }
+
+  /** Stop the node's shared timers (ticks, heartbeat); after its drain, when the server closes. */
+  close (): void {
+    this.ticker?.stop()
+    this.heartbeat?.stop()
   }
 
   /** A snapshot of this node's counters. */

@@ -27,6 +27,7 @@ import type { ChannelListEntry } from '../wire/channel-list.js'
 import type { ResumeFrame } from '../wire/client-messages.js'
 import type { ServerMessage } from '../wire/server-messages.js'
 import type { Connection } from '../node/connection.js'
+import type { MessageFlow } from '../node/realtime-node.js'
 import type { ResumeStore } from './resume-store.js'
 import type { ResumeTokens } from './resume-tokens.js'
 
@@ -34,14 +35,12 @@ import type { ResumeTokens } from './resume-tokens.js'
 export interface ResumeFramesInit {
   tokens: ResumeTokens
   store: ResumeStore
-  send: (connection: Connection, message: ServerMessage) => void
-  /** Hold the connection's next messages while the token is checked, then handle them. */
-  hold: (connection: Connection) => void
-  release: (connection: Connection) => void
+  /** Answers go through the node; the connection's next messages are held while the token is checked. */
+  node: MessageFlow
   /** The connection now has the old connection's visitor (user index, token deadline, server channels). */
-  identified: (connection: Connection, identity: Identity, positions: ReadonlyMap<string, StreamPosition>) => Promise<void>
-  /** Subscribe the connection to channels on its behalf, each answered as a `sub`. */
-  restore: (connection: Connection, entries: readonly ChannelListEntry[], rewind: number) => Promise<void>
+  intake: { resumed: (connection: Connection, identity: Identity, positions: ReadonlyMap<string, StreamPosition>) => Promise<void> }
+  /** Subscribes the connection to channels on its behalf, each answered as a `sub`. */
+  channels: { restore: (connection: Connection, entries: readonly ChannelListEntry[], rewind: number) => Promise<void> }
 }
 
 /** See the module comment. */
@@ -54,17 +53,22 @@ export class ResumeFrames {
 
   /** A `resume` frame arrived (the node calls this before marking the connection as having spoken). */
   handle (connection: Connection, message: ResumeFrame): void {
+    // A connection its transport does not resume with a token (an event stream has its Last-Event-ID).
+    if (!connection.resumable) {
+      this.#error(connection, message, ClientErrorCode.UNSUPPORTED, 'This connection resumes another way (an event stream, with its Last-Event-ID), not with a "resume" message.')
+      return
+    }
     if (connection.spoke) {
       this.#error(connection, message, ClientErrorCode.RESUME_NOT_FIRST, 'A "resume" must be the first message of a connection; nothing was resumed.')
       return
     }
-    this.#init.hold(connection)
+    this.#init.node.hold(connection)
     this.#resume(connection, message)
       .catch((err: unknown) => {
         connection.log.error({ err }, 'resume failed')
-        if (!connection.closed) this.#init.send(connection, answer(message, false, connection))
+        if (!connection.closed) this.#init.node.sendTo(connection, answer(message, false, connection))
       })
-      .finally(() => { this.#init.release(connection) })
+      .finally(() => { this.#init.node.release(connection) })
   }
 
   async #resume (connection: Connection, message: ResumeFrame): Promise<void> {
@@ -72,7 +76,7 @@ export class ResumeFrames {
     const checked = tokens.verify(message.token)
     if ('problem' in checked) {
       connection.log.info({ reason: checked.problem }, 'resume token not honoured')
-      this.#init.send(connection, answer(message, false, connection))
+      this.#init.node.sendTo(connection, answer(message, false, connection))
       return
     }
     const resumes = checked.connectionId
@@ -85,13 +89,13 @@ export class ResumeFrames {
     if (connection.closed) return
     if (state === null) {
       connection.log.info({ reason: 'nothing to resume', resumes }, 'resume token not honoured')
-      this.#init.send(connection, answer(message, false, connection))
+      this.#init.node.sendTo(connection, answer(message, false, connection))
       return
     }
     const identified = connection.visitor
     if (identified !== null && state.visitor !== null && identified.id !== state.visitor.id) {
       connection.log.warn({ reason: 'another visitor', resumes }, 'resume token not honoured')
-      this.#init.send(connection, answer(message, false, connection))
+      this.#init.node.sendTo(connection, answer(message, false, connection))
       return
     }
     // The old visitor comes back only to a socket that identifies nobody itself, and one that
@@ -105,17 +109,17 @@ export class ResumeFrames {
     if (identity !== null) connection.visitor = identity.visitor
     const entries = message.channels ?? state.channels
     connection.log.info({ resumes, channels: entries.length, crashed: state.live }, 'resuming')
-    this.#init.send(connection, answer(message, true, connection))
+    this.#init.node.sendTo(connection, answer(message, true, connection))
     const positions = new Map(entries.flatMap(({ channel, since }) => since === undefined ? [] : [[channel, since] as const]))
-    const identifiedNow = identity === null ? Promise.resolve() : this.#init.identified(connection, identity, positions)
+    const identifiedNow = identity === null ? Promise.resolve() : this.#init.intake.resumed(connection, identity, positions)
     // After the server's own channels (restore skips what the connection already has).
     identifiedNow
-      .then(async () => { await this.#init.restore(connection, entries, message.rewind ?? 0) })
+      .then(async () => { await this.#init.channels.restore(connection, entries, message.rewind ?? 0) })
       .catch((err: unknown) => { connection.log.error({ err }, 'restoring the resumed channels failed') })
   }
 
   #error (connection: Connection, message: ResumeFrame, code: string, text: string): void {
-    this.#init.send(connection, message.id === undefined ? { type: 'error', code, message: text } : { type: 'error', code, message: text, id: message.id })
+    this.#init.node.sendTo(connection, message.id === undefined ? { type: 'error', code, message: text } : { type: 'error', code, message: text, id: message.id })
   }
 }
 

@@ -120,6 +120,8 @@ export class ResumeStore {
   readonly #changed = new Set<Connection>()
   /** Set once the node drains: its full saves must not be overwritten by a live form after them. */
   #stopped = false
+  /** Refreshes the live forms of the open connections ({@link startLive}). */
+  #liveTimer: NodeJS.Timeout | null = null
 
   constructor (options: ResumeStoreOptions) {
     this.#options = options
@@ -168,10 +170,21 @@ export class ResumeStore {
     return await this.#options.adapter.stateClaim(resumeUsedKey(connectionId), 1, 2 * this.#options.ttlMs)
   }
 
-  /** The node drains: from now on only full states are saved. */
+  /**
+   * Refresh the live form of `connections` (a node's open ones) every half TTL, so that it
+   * outlives neither its connection nor its TTL; until {@link stopLive}.
+   */
+  startLive (connections: Iterable<Connection>): void {
+    if (this.#liveTimer !== null || this.#stopped) return
+    this.#liveTimer = setInterval(() => { this.refreshOpen(connections) }, Math.max(500, Math.floor(this.#options.ttlMs / 2))).unref()
+  }
+
+  /** The node drains (or closes): from now on only full states are saved. */
   stopLive (): void {
     this.#stopped = true
     this.#changed.clear()
+    if (this.#liveTimer !== null) clearInterval(this.#liveTimer)
+    this.#liveTimer = null
   }
 
   #saveChanged (): void {

@@ -15,6 +15,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { ClientErrorCode, RpcError } from '../errors.js'
 import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
+import type { MessageFlow } from '../node/realtime-node.js'
 import type { WheelClock } from '../node/timer-wheel.js'
 import type { RequestId, RpcRequest } from '../wire/client-messages.js'
 import type { ErrorMessage, ServerMessage } from '../wire/server-messages.js'
@@ -31,7 +32,7 @@ export interface RpcServiceOptions {
   /** How many calls of one connection may wait at once; one more is answered `too_many_calls`. */
   maxInFlightPerConnection: number
   /** The node's one-message send path. */
-  send: (connection: Connection, message: ServerMessage) => boolean
+  node: Pick<MessageFlow, 'sendTo'>
   log: FastifyBaseLogger
   clock?: WheelClock
 }
@@ -148,11 +149,11 @@ export class RpcService {
   /** Send an answer; a result that cannot be serialised (a BigInt, a cycle) becomes `internal_error`. */
   #send (connection: Connection, answer: ServerMessage): void {
     try {
-      this.#options.send(connection, answer)
+      this.#options.node.sendTo(connection, answer)
     } catch (err) {
       connection.log.error({ err }, 'rpc answer could not be sent')
       const id = (answer as { id?: RequestId }).id
-      this.#options.send(connection, { type: 'error', ...(id === undefined ? {} : { id }), code: ClientErrorCode.INTERNAL_ERROR, message: 'The server failed to handle this call.' })
+      this.#options.node.sendTo(connection, { type: 'error', ...(id === undefined ? {} : { id }), code: ClientErrorCode.INTERNAL_ERROR, message: 'The server failed to handle this call.' })
     }
   }
 }

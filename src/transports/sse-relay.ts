@@ -15,6 +15,7 @@
  */
 import { ControlKind } from '../cluster/kinds.js'
 import type { ClusterRequests } from '../cluster/requests.js'
+import type { Connection } from '../node/connection.js'
 import type { SseConnection } from './sse.js'
 
 /** Node tags and connection ids are base64url; secrets too. */
@@ -55,8 +56,8 @@ export class SseRelay {
     this.#streams.set(connection.id, connection)
   }
 
-  /** A stream of this node ended. */
-  remove (connection: SseConnection): void {
+  /** A connection of this node ended (one of its streams, or of another transport: then nothing is done). */
+  remove (connection: Connection): void {
     if (this.#streams.get(connection.id) === connection) this.#streams.delete(connection.id)
   }
 

@@ -22,7 +22,7 @@ import type { ServerResponse } from 'node:http'
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { clipCloseReason } from '../errors.js'
 import type { DrainSource } from '../limits/send-budget.js'
-import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
+import { Connection, type ConnectionInit, type ConnectionShared, type Keeper } from '../node/connection.js'
 import type { TextFrame } from '../wire/ws-frame.js'
 import { releaseCork, whenWritten, writeFrame } from './raw-frames.js'
 import { SseEventIds, type CursorStore } from '../recovery/sse-event-ids.js'
@@ -99,9 +99,9 @@ export class SseConnection extends Connection {
     this.received(text, false)
   }
 
-  /** Keep the stream's cursor for another TTL (it ended: its browser may come back). */
-  async refreshCursor (): Promise<void> {
-    await this.#ids.refresh()
+  /** An event stream's browser comes back with its `Last-Event-ID`: what it leaves is its cursor, kept another TTL. */
+  override leaveBehind (keeper: Keeper): void {
+    keeper.track(this.#ids.refresh())
   }
 
   // ---- the transport ----

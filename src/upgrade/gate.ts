@@ -29,6 +29,7 @@ import {
 import { ANONYMOUS, type Identity, type IdentityResolver } from '../auth/identity.js'
 import { TokenRefusal } from '../auth/tokens.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
+import type { ReadinessProbe } from '../node/readiness.js'
 import { KeyedTokenBuckets } from '../limits/token-bucket.js'
 
 /** The gate's settings: the plugin's options of these names, once resolved. */
@@ -51,8 +52,8 @@ export interface UpgradeGateInit {
   /** Who is connecting: the one resolver every transport's opening request goes through. */
   identity: IdentityResolver
   metrics: RealtimeMetrics
-  /** Whether the node is draining. */
-  draining: () => boolean
+  /** The node, read for whether it is draining. */
+  node: { readonly draining: boolean }
 }
 
 /** Counts the gate holds, for leak checks. */
@@ -203,7 +204,7 @@ export class UpgradeGate {
    */
   async admit (request: FastifyRequest): Promise<GateRefusal | null> {
     const { options } = this.#init
-    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    if (this.#init.node.draining) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
     const ip = clientIp(request)
     if (!this.#handshakes.take(ip)) return { reason: UpgradeRefusal.RATE, error: new HandshakeRateError() }
     const origin = request.headers.origin
@@ -219,7 +220,7 @@ export class UpgradeGate {
     }
     if (options.requireSession && identity.visitor === null) return { reason: UpgradeRefusal.AUTH, error: new SessionRequiredError() }
     // The identity may have taken a while (a JWKS fetch): a drain may have begun meanwhile.
-    if (this.#init.draining()) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
+    if (this.#init.node.draining) return { reason: UpgradeRefusal.DRAINING, error: new DrainingError() }
     const refusal = this.#acquireSlot(request, ip)
     if (refusal === null) this.#identities.set(request, identity)
     return refusal
@@ -250,6 +251,15 @@ export class UpgradeGate {
   }
 
   /** Counts held by the gate (full handshake buckets are forgotten first). */
+  /**
+   * A readiness check: a node at its connection cap would refuse a new client (503), so it tells
+   * the balancer first.
+   */
+  readonly capacityCheck: ReadinessProbe = () => {
+    const max = this.#init.options.maxConnections
+    return this.#slots.total >= max ? { ok: false, detail: `at the connection limit (${max})` } : { ok: true }
+  }
+
   state (): UpgradeGateState {
     this.#handshakes.sweep()
     return { slots: this.#slots.total, slotIps: this.#slots.ips, rateLimitedIps: this.#handshakes.size, handshakesInFlight: this.#inFlight.size, admissionWaiting: this.#admission.waiting }

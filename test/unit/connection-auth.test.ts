@@ -26,9 +26,7 @@ t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the
     requireAuth: false,
     authTimeoutMs: 10_000,
     refreshLeadMs: 30_000,
-    send: (connection, message) => connection.deliver(textFrame(encode(message)), 'message'),
-    hold: () => {},
-    release: () => {},
+    node: { sendTo: (connection, message) => connection.deliver(textFrame(encode(message)), 'message'), hold: () => {}, release: () => {} },
     onIdentified: () => {},
     log: pino({ level: 'silent' }),
     clock
@@ -76,12 +74,14 @@ t.test('a refresh comes at least tokenRefreshLeadMs before exp, whatever the buc
     requireAuth: false,
     authTimeoutMs: 10_000,
     refreshLeadMs: lead,
-    send: (connection, message) => {
-      if (message.type === 'refresh') refreshedAt.set(connection as FakeConnection, clock.now())
-      return true
+    node: {
+      sendTo: (connection, message) => {
+        if (message.type === 'refresh') refreshedAt.set(connection as FakeConnection, clock.now())
+        return true
+      },
+      hold: () => {},
+      release: () => {}
     },
-    hold: () => {},
-    release: () => {},
     onIdentified: () => {},
     log: pino({ level: 'silent' }),
     clock

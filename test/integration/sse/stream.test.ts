@@ -4,7 +4,10 @@
  * and are answered on the stream; and ONE Last-Event-ID, sent back as a browser does, resumes
  * every channel exactly: nothing missed, nothing twice.
  */
+import { EventEmitter } from 'node:events'
 import t from 'tap'
+import { MemoryAdapter } from '../../../src/index.js'
+import { cursorKey } from '../../../src/recovery/sse-event-ids.js'
 import { channelsApp } from '../../helpers/channels-app.js'
 import { SseClient } from '../../helpers/sse-client.js'
 import { connect, type Frame } from '../../helpers/ws-client.js'
@@ -177,4 +180,35 @@ t.test('ids too long for a header name a cursor in the adapter, and still resume
   t.ok(acks.every((ack) => ack.recovered === true), 'every one of the 24 channels recovered')
   const missed = await second.waitFor('pub', 2)
   t.same(missed.map((f) => [f.channel, f.offset]), [[names[0], 2], [names[23], 2]], 'exactly the two publications missed')
+})
+
+t.test('an ended stream leaves its cursor behind for another resumeTtlMs from its end, for its browser to come back with', async (t) => {
+  // The adapter's shared state, with each write told as it happens.
+  const writes = new EventEmitter()
+  class RecordingAdapter extends MemoryAdapter {
+    override async stateSet (key: string, value: unknown, ttlMs: number): Promise<void> {
+      await super.stateSet(key, value, ttlMs)
+      writes.emit('set', key, ttlMs)
+    }
+  }
+  const { port } = await channelsApp(t, { adapter: new RecordingAdapter(), resumeTtlMs: 60_000, maxSubscriptionsPerConnection: 64, channels: [{ name: 'long:*', historySize: 10 }] })
+  const names = Array.from({ length: 24 }, (_, i) => `long:${'long-channel-name-'.repeat(2)}${i}`)
+  const stream = await SseClient.open(`http://127.0.0.1:${port}/sse?channels=${names.join(',')}`)
+  await stream.waitFor('ack', names.length)
+  const cursor = /^~([\w-]+\.[0-9a-z]+)~/.exec(stream.lastEventId)?.[1]
+  t.ok(cursor !== undefined, `the stream's id names a cursor (${stream.lastEventId.slice(0, 24)}…)`)
+  // Every write of that cursor from the cut on.
+  const refreshed = new Promise<number>((resolve) => {
+    const listener = (key: string, ttlMs: number): void => {
+      if (key !== cursorKey(cursor ?? '')) return
+      writes.off('set', listener)
+      resolve(ttlMs)
+    }
+    writes.on('set', listener)
+  })
+  stream.cut()
+  await stream.ended
+  // A deadline only for the failure: the write comes within a turn or two of the end.
+  const ttlMs = await Promise.race([refreshed, new Promise<number>((resolve) => setTimeout(() => { resolve(-1) }, 10_000).unref())])
+  t.equal(ttlMs, 60_000, 'the cursor was written again when the stream ended, kept for resumeTtlMs')
 })

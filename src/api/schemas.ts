@@ -9,11 +9,17 @@
  * route. The ids are URNs (`urn:fastify-realtime:Error`) so they cannot collide with the schemas
  * of the app that embeds the plugin; the document names each by the part after the last colon
  * (routes.ts).
+ *
+ * The bounds a verb checks itself (user ids, close codes, idempotency keys, history limits) are
+ * read from the verb's own constants, never restated: the schema takes exactly what the verb
+ * behind it takes (test/unit/api-bounds.test.ts).
  */
 import { Type, type TSchema } from '@sinclair/typebox'
 import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
 import { API_ERROR_CODES, type ApiErrorCode } from './refusals.js'
-import { DEFAULT_HISTORY_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT } from './server-api.js'
+import { CloseCode } from '../errors.js'
+import { APP_CLOSE_CODES, MAX_USER_LENGTH } from '../users/user-service.js'
+import { DEFAULT_HISTORY_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH } from './server-api.js'
 
 /** The `$id` of a named schema of the API. */
 const id = (name: string): { $id: string } => ({ $id: `urn:fastify-realtime:${name}` })
@@ -24,7 +30,7 @@ export function schemaName ($id: string): string {
 }
 
 const Channel = Type.String({ pattern: CHANNEL_NAME_PATTERN, description: 'A declared channel: 1–128 characters of letters, digits and _ - . : / @ $' })
-const IdempotencyKey = Type.String({ minLength: 1, maxLength: 128, pattern: IDEMPOTENCY_KEY_PATTERN, description: 'Makes a retried publish return the first one\'s position instead of publishing again (within the idempotency window)' })
+const IdempotencyKey = Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH, pattern: IDEMPOTENCY_KEY_PATTERN, description: 'Makes a retried publish return the first one\'s position instead of publishing again (within the idempotency window)' })
 
 /** A publication as the API reports it. */
 export const PublicationAnswer = Type.Object({
@@ -142,7 +148,7 @@ export const ErrorAnswer = Type.Object({
 }, { ...id('Error'), description: 'A refusal' })
 
 /** A user in the path: a visitor id (a session's, or a token's `sub`). */
-export const UserParams = Type.Object({ user: Type.String({ minLength: 1, maxLength: 256, description: 'A visitor id: the session\'s, or a connection token\'s sub' }) })
+export const UserParams = Type.Object({ user: Type.String({ minLength: 1, maxLength: MAX_USER_LENGTH, description: 'A visitor id: the session\'s, or a connection token\'s sub' }) })
 
 /** A user and one of their channels in the path. */
 export const UserChannelParams = Type.Object({ user: UserParams.properties.user, channel: Channel })
@@ -160,7 +166,9 @@ export const UserSubscribeBody = Type.Object({ channel: Channel }, { ...id('User
 
 /** POST /users/:user/disconnect, POST /connections/:connId/disconnect */
 export const DisconnectBody = Type.Object({
-  code: Type.Optional(Type.Union([Type.Literal(1000), Type.Integer({ minimum: 4000, maximum: 4999 })], { description: 'The close code: 1000, or 4000–4999 (4500–4999: the client does not reconnect). Default 4500' })),
+  code: Type.Optional(Type.Union([Type.Literal(CloseCode.NORMAL), Type.Integer({ ...APP_CLOSE_CODES })], {
+    description: `The close code: ${CloseCode.NORMAL}, or ${APP_CLOSE_CODES.minimum}–${APP_CLOSE_CODES.maximum} (${CloseCode.KICKED}–${APP_CLOSE_CODES.maximum}: the client does not reconnect). Default ${CloseCode.KICKED}`
+  })),
   reason: Type.Optional(Type.String({ maxLength: 123, description: 'The close reason (at most 123 bytes; longer is clipped)' }))
 }, { ...id('DisconnectRequest'), additionalProperties: false, description: 'How to close' })
 

@@ -66,8 +66,10 @@ export interface HistoryCallOptions {
 export const DEFAULT_HISTORY_LIMIT = 100
 /** The largest `history` limit, in-process and over HTTP. */
 export const MAX_HISTORY_LIMIT = 10_000
-/** What an idempotency key may be: 1–128 printable ASCII characters (the HTTP schema says the same). */
-export const IDEMPOTENCY_KEY_PATTERN = '^[\\x21-\\x7e]{1,128}$'
+/** The longest idempotency key, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128
+/** What an idempotency key may be: 1–128 printable ASCII characters (the HTTP schema is made from it). */
+export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7e]{1,${MAX_IDEMPOTENCY_KEY_LENGTH}}$`
 const IDEMPOTENCY_KEY = new RegExp(IDEMPOTENCY_KEY_PATTERN)
 
 /**
@@ -168,7 +170,7 @@ const serverKey = (key: string): string => `api:${key}`
 
 function checkKey (key: unknown): string {
   if (typeof key === 'string' && IDEMPOTENCY_KEY.test(key)) return key
-  throw new InvalidArgumentError('idempotencyKey', `expected 1–128 printable ASCII characters, got ${JSON.stringify(key)}`)
+  throw new InvalidArgumentError('idempotencyKey', `expected 1–${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters, got ${JSON.stringify(key)}`)
 }
 
 function checkLimit (limit: unknown): number {

@@ -8,7 +8,7 @@ import type { ConnectionInfo } from '../node/connection.js'
 import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
 import { Type } from '@sinclair/typebox'
 import { InvalidOptionError } from '../errors.js'
-import { aFunction, resolveTunable, TunableProblem, type Tunable } from '../tunables.js'
+import { aFunction, option, resolveTunable, TunableProblem, type OptionsOf, type ResolvedOptionsOf, type Tunable } from '../tunables.js'
 import type { Visitor } from '../node/visitor.js'
 
 /** What a channel hook learns about the request it decides on. */
@@ -28,32 +28,62 @@ export interface ChannelContext {
   request: FastifyRequest | undefined
 }
 
-/** One channel, or a family of channels by pattern, as the application declares it. */
-export interface ChannelDefinition {
-  /**
-   * The channel name (`'chat'`) or a pattern where `*` matches any run of characters
-   * (`'room:*'`, `'user:*:inbox'`). Same characters as channel names, plus `*`.
-   */
-  name: string
+const allowEveryone = (): boolean => true
+
+/**
+ * Every field of a channel declaration but its name, once: its documentation comment (what an
+ * editor shows on the field of {@link ChannelDefinition}), type, bounds, default and description
+ * (the README's channel table is generated from it). Both {@link ChannelDefinition} and
+ * {@link ChannelPolicy} are derived from these rows; `test/unit/channel-fields-types.test.ts`
+ * checks every row has a comment and every field keeps its type.
+ */
+export const CHANNEL_FIELDS = Object.freeze({
   /**
    * Whether this client may subscribe (sync or async). A false answer, or a throw, is answered
    * with a `forbidden` error. @default () => true (anyone may subscribe)
    */
-  canSubscribe?: (context: ChannelContext) => boolean | Promise<boolean>
+  canSubscribe: option({
+    ...aFunction<(context: ChannelContext) => boolean | Promise<boolean>>(),
+    default: allowEveryone,
+    defaultText: 'anyone',
+    description: '`({ channel, connection, visitor, request }) => boolean | Promise<boolean>`; false or a throw → `forbidden`.'
+  }),
   /** Whether clients may publish with a `pub` frame (the server always may). @default false */
-  clientPublish?: boolean
+  clientPublish: option({
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Whether clients may send `pub` frames (the server always may).'
+  }),
   /**
    * Checks or rewrites what a client publishes, e.g. to stamp the author from the session.
    * Return the data to publish, or undefined to refuse it (`publish_rejected`).
    * @default data is published as sent
    */
-  onClientPublish?: (context: ChannelContext, data: unknown) => unknown
+  onClientPublish: option({
+    ...aFunction<(context: ChannelContext, data: unknown) => unknown>(),
+    default: undefined,
+    defaultText: '—',
+    description: '`(context, data) => data | undefined`: rewrite or refuse (`publish_rejected`) a client publication; needs `clientPublish`.'
+  }),
   /** How many publications are kept for recovery and rewind; 0 keeps none. @default 0 */
-  historySize?: number
+  historySize: option({
+    schema: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    default: 0,
+    description: 'Publications kept for recovery and `rewind`; 0 keeps none.'
+  }),
   /** How long a kept publication stays recoverable, in milliseconds. @default 300000 (5 min) */
-  historyTtlMs?: number
+  historyTtlMs: option({
+    schema: Type.Integer({ minimum: 1000, maximum: 7 * 24 * 60 * 60 * 1000 }),
+    default: 5 * 60 * 1000,
+    unit: 'milliseconds',
+    description: 'How long a kept publication stays recoverable.'
+  }),
   /** Whether subscribers see who else is subscribed (presence frames). @default false */
-  presence?: boolean
+  presence: option({
+    schema: Type.Boolean(),
+    default: false,
+    description: 'Subscribers get a snapshot of who is there, then join and leave frames.'
+  }),
   /**
    * A private channel: a client `sub` must carry a channel token, a signed grant whose `channel`
    * claim is this channel and whose `sub` is the subscriber's visitor id (checked statelessly, on
@@ -61,79 +91,39 @@ export interface ChannelDefinition {
    * (`unsubscribed` with `token_expired`). Needs a token key (`jwtSecret`, `jwtPublicKey` or
    * `jwksUrl`). Server-side subscriptions need no grant. @default false
    */
-  private?: boolean
+  private: option({
+    schema: Type.Boolean(),
+    default: false,
+    description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too; the subscription ends at the grant\'s `exp` (`unsubscribed`, `token_expired`). Needs a token key.'
+  }),
   /**
    * Only the server subscribes connections to this channel (the `subscribe` option,
    * `fastify.realtime.subscribeUser`): a client's `sub` is refused with `server_only`, whoever asks,
    * so a per-user channel (`inbox:*`) cannot be read by another client. @default false
    */
-  serverOnly?: boolean
-}
-
-/** A declaration after validation, with its defaults applied. Frozen. */
-export interface ChannelPolicy {
-  readonly name: string
-  readonly canSubscribe: (context: ChannelContext) => boolean | Promise<boolean>
-  readonly clientPublish: boolean
-  readonly onClientPublish: ((context: ChannelContext, data: unknown) => unknown) | undefined
-  readonly historySize: number
-  readonly historyTtlMs: number
-  readonly presence: boolean
-  readonly private: boolean
-  readonly serverOnly: boolean
-}
-
-const allowEveryone = (): boolean => true
-
-/**
- * Every field of a channel declaration but its name, once: type, bounds, default, description
- * (the README's channel table is generated from it).
- */
-export const CHANNEL_FIELDS = Object.freeze({
-  canSubscribe: {
-    ...aFunction<ChannelPolicy['canSubscribe']>(),
-    default: allowEveryone,
-    defaultText: 'anyone',
-    description: '`({ channel, connection, visitor, request }) => boolean | Promise<boolean>`; false or a throw → `forbidden`.'
-  },
-  clientPublish: {
-    schema: Type.Boolean(),
-    default: false,
-    description: 'Whether clients may send `pub` frames (the server always may).'
-  },
-  onClientPublish: {
-    ...aFunction<NonNullable<ChannelPolicy['onClientPublish']>>(),
-    default: undefined,
-    defaultText: '—',
-    description: '`(context, data) => data | undefined`: rewrite or refuse (`publish_rejected`) a client publication; needs `clientPublish`.'
-  },
-  historySize: {
-    schema: Type.Integer({ minimum: 0, maximum: 10_000 }),
-    default: 0,
-    description: 'Publications kept for recovery and `rewind`; 0 keeps none.'
-  },
-  historyTtlMs: {
-    schema: Type.Integer({ minimum: 1000, maximum: 7 * 24 * 60 * 60 * 1000 }),
-    default: 5 * 60 * 1000,
-    unit: 'milliseconds',
-    description: 'How long a kept publication stays recoverable.'
-  },
-  presence: {
-    schema: Type.Boolean(),
-    default: false,
-    description: 'Subscribers get a snapshot of who is there, then join and leave frames.'
-  },
-  private: {
-    schema: Type.Boolean(),
-    default: false,
-    description: 'A client `sub` must carry a channel token (a signed grant: `channel`, `sub` = the visitor id, `exp`), else `token_required` / `token_invalid`; `canSubscribe` runs too; the subscription ends at the grant\'s `exp` (`unsubscribed`, `token_expired`). Needs a token key.'
-  },
-  serverOnly: {
+  serverOnly: option({
     schema: Type.Boolean(),
     default: false,
     description: 'Only the server subscribes to it (the `subscribe` option, `fastify.realtime.subscribeUser`); a client `sub` is refused (`server_only`), whoever sends it. For per-user channels such as `inbox:*`.'
-  }
-} satisfies { readonly [K in Exclude<keyof ChannelPolicy, 'name'>]: Tunable<ChannelPolicy[K]> })
+  })
+})
+
+/**
+ * One channel, or a family of channels by pattern, as the application declares it: its name and
+ * every row of {@link CHANNEL_FIELDS}, optional, typed and documented by the row.
+ */
+export interface ChannelDefinition extends OptionsOf<typeof CHANNEL_FIELDS> {
+  /**
+   * The channel name (`'chat'`) or a pattern where `*` matches any run of characters
+   * (`'room:*'`, `'user:*:inbox'`). Same characters as channel names, plus `*`.
+   */
+  name: string
+}
+
+/** A declaration after validation, with its defaults applied (every field present, read-only). Frozen. */
+export interface ChannelPolicy extends ResolvedOptionsOf<typeof CHANNEL_FIELDS> {
+  readonly name: string
+}
 
 const DEFINITION_KEYS = ['name', ...Object.keys(CHANNEL_FIELDS)]
 const CHANNEL_NAME = new RegExp(CHANNEL_NAME_PATTERN)

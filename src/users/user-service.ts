@@ -39,8 +39,11 @@ export interface UserServiceOptions {
   metrics: RealtimeMetrics
 }
 
-/** Longest user id accepted, in characters (as a token's `sub`). */
-const MAX_USER_LENGTH = 256
+/** Longest user id accepted, in characters (as a token's `sub`); the HTTP API's path schema is made from it. */
+export const MAX_USER_LENGTH = 256
+
+/** The application close codes `disconnect` takes besides 1000 (the HTTP API's body schema is made from them). */
+export const APP_CLOSE_CODES = Object.freeze({ minimum: 4000, maximum: 4999 })
 
 function checkUser (user: unknown): string {
   if (typeof user !== 'string' || user === '' || user.length > MAX_USER_LENGTH) {
@@ -51,8 +54,9 @@ function checkUser (user: unknown): string {
 
 /** A close code an application may send: 1000, or an application code 4000–4999. */
 function checkCode (code: unknown): number {
-  if (code === 1000 || (typeof code === 'number' && Number.isInteger(code) && code >= 4000 && code <= 4999)) return code
-  throw new InvalidArgumentError('code', `expected 1000 or an application close code from 4000 to 4999 (4500–4999: do not reconnect), got ${JSON.stringify(code)}`)
+  const { minimum, maximum } = APP_CLOSE_CODES
+  if (code === CloseCode.NORMAL || (typeof code === 'number' && Number.isInteger(code) && code >= minimum && code <= maximum)) return code
+  throw new InvalidArgumentError('code', `expected ${CloseCode.NORMAL} or an application close code from ${minimum} to ${maximum} (${CloseCode.KICKED}–${maximum}: do not reconnect), got ${JSON.stringify(code)}`)
 }
 
 const isString = (value: unknown): value is string => typeof value === 'string'

@@ -77,7 +77,7 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     log,
     grants: tokens,
     control: cluster.router,
-    ...(webhooks === null ? {} : { onLifecycle: webhooks.handle })
+    ...(webhooks === null ? {} : { onLifecycle: webhooks.notify })
   })
 
   // Recovery: what a connection leaves behind (left before the channels' own close listener
@@ -118,10 +118,10 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const rpc = new RpcService({ registry: options.rpc, timeoutMs: options.rpcTimeoutMs, maxInFlightPerConnection: options.maxRpcInFlight, node, log })
   const intake = new ConnectionIntake({ node, users, auth, channels, targeting, resumeStore, requireAuth: options.requireAuth })
   const resumeFrames = new ResumeFrames({ tokens: resumeTokens, store: resumeStore, node, intake, channels })
-  if (auth.enabled) node.handle('auth', (connection, message) => { auth.handle(connection, message) })
+  if (auth.enabled) node.on('auth', (connection, message) => { auth.authenticate(connection, message) })
   if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
-  if (options.rpc.size > 0) node.handle('rpc', (connection, message) => { rpc.handle(connection, message) })
-  node.handle('resume', (connection, message) => { resumeFrames.handle(connection, message) })
+  if (options.rpc.size > 0) node.on('rpc', (connection, message) => { rpc.call(connection, message) })
+  node.on('resume', (connection, message) => { resumeFrames.resume(connection, message) })
   node.onConnectionClose((connection) => { auth.remove(connection) })
   node.onConnectionClose((connection) => { users.remove(connection) })
   node.onConnectionClose((connection) => { rpc.dropConnection(connection) })

@@ -11,7 +11,7 @@ import { Webhooks } from './webhooks.js'
 
 /** Running webhooks: what the node hands its lifecycle events to, and how to stop them. */
 export interface RunningWebhooks {
-  handle: (event: LifecycleEvent) => void
+  notify: (event: LifecycleEvent) => void
   close: () => void
 }
 
@@ -20,7 +20,7 @@ export function startWebhooks (options: ResolvedWebhookOptions, adapter: SharedS
   const sender = new WebhookSender({ ...options, metrics, log })
   const webhooks = new Webhooks({ adapter, sender, events: options.events, debounceMs: options.debounceMs, log })
   return {
-    handle: (event) => { webhooks.handle(event) },
+    notify: (event) => { webhooks.notify(event) },
     close: () => {
       webhooks.close()
       sender.close()

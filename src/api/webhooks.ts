@@ -61,8 +61,8 @@ export class Webhooks {
   }
 
   /** A lifecycle event this node was told of (the adapter's `onLifecycle`). */
-  handle (event: LifecycleEvent): void {
-    this.#handle(event).catch((err: unknown) => { this.#options.log.error({ err, event: event.type, channel: event.channel }, 'webhook event failed') })
+  notify (event: LifecycleEvent): void {
+    this.#notify(event).catch((err: unknown) => { this.#options.log.error({ err, event: event.type, channel: event.channel }, 'webhook event failed') })
   }
 
   /** Stop the debounce timer; pending leaves are not sent from here (their state expires). */
@@ -72,7 +72,7 @@ export class Webhooks {
     this.#pending.length = 0
   }
 
-  async #handle (event: LifecycleEvent): Promise<void> {
+  async #notify (event: LifecycleEvent): Promise<void> {
     const { adapter, debounceMs } = this.#options
     if (event.type === 'channel.vacated' || event.type === 'presence.leave') {
       const at = Date.now()

@@ -113,7 +113,7 @@ export class ConnectionAuth {
    * An `auth` frame: verify its token (holding the connection's next messages meanwhile), then
    * take the identity and its new expiry, or refuse with `token_invalid` and close with 4403.
    */
-  handle (connection: Connection, message: AuthRequest): void {
+  authenticate (connection: Connection, message: AuthRequest): void {
     const tokens = this.#options.tokens
     if (tokens === null) return
     this.#options.node.hold(connection)

@@ -115,9 +115,9 @@ export class ChannelService {
       grants: this.#grants
     })
     this.#clientRequests = requests
-    node.handle('sub', (connection, message) => { requests.subscribe(connection, message).catch(() => {}) })
-    node.handle('unsub', (connection, message) => { requests.unsubscribe(connection, message) })
-    node.handle('pub', (connection, message) => { requests.publish(connection, message) })
+    node.on('sub', (connection, message) => { requests.subscribe(connection, message).catch(() => {}) })
+    node.on('unsub', (connection, message) => { requests.unsubscribe(connection, message) })
+    node.on('pub', (connection, message) => { requests.publish(connection, message) })
     node.onConnectionClose((connection) => { requests.dropConnection(connection) })
   }
 

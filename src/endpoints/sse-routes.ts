@@ -157,7 +157,7 @@ export class SseEndpoint {
       if (err instanceof TokenRefusal) throw new TokenInvalidError(err.message)
       throw err
     }
-    const outcome = await relay.deliver(key, text, poster)
+    const outcome = await relay.forward(key, text, poster)
     if (outcome === 'wrong-visitor') {
       request.log.warn({ visitor: poster }, 'event stream POST refused: the stream is another visitor\'s')
       throw new StreamForbiddenError()

@@ -177,8 +177,11 @@ export class RealtimeNode {
     }
   }
 
-  /** Install the handler of one client message type (e.g. channels installs sub/unsub/pub). */
-  handle<K extends ClientMessage['type']> (type: K, handler: MessageHandler<Extract<ClientMessage, { type: K }>>): void {
+  /**
+   * Install the handler of one client message type (e.g. channels installs sub/unsub/pub), as
+   * the cluster's router installs one per control kind.
+   */
+  on<K extends ClientMessage['type']> (type: K, handler: MessageHandler<Extract<ClientMessage, { type: K }>>): void {
     (this.#handlers as Record<string, unknown>)[type] = handler
   }
 

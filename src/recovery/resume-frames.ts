@@ -52,7 +52,7 @@ export class ResumeFrames {
   }
 
   /** A `resume` frame arrived (the node calls this before marking the connection as having spoken). */
-  handle (connection: Connection, message: ResumeFrame): void {
+  resume (connection: Connection, message: ResumeFrame): void {
     // A connection its transport does not resume with a token (an event stream has its Last-Event-ID).
     if (!connection.resumable) {
       this.#error(connection, message, ClientErrorCode.UNSUPPORTED, 'This connection resumes another way (an event stream, with its Last-Event-ID), not with a "resume" message.')
@@ -63,7 +63,7 @@ export class ResumeFrames {
       return
     }
     this.#init.node.hold(connection)
-    this.#resume(connection, message)
+    this.#restore(connection, message)
       .catch((err: unknown) => {
         connection.log.error({ err }, 'resume failed')
         if (!connection.closed) this.#init.node.sendTo(connection, answer(message, false, connection))
@@ -71,7 +71,7 @@ export class ResumeFrames {
       .finally(() => { this.#init.node.release(connection) })
   }
 
-  async #resume (connection: Connection, message: ResumeFrame): Promise<void> {
+  async #restore (connection: Connection, message: ResumeFrame): Promise<void> {
     const { tokens, store } = this.#init
     const checked = tokens.verify(message.token)
     if ('problem' in checked) {

@@ -70,7 +70,7 @@ export class RpcService {
   }
 
   /** A client's `rpc`. */
-  handle (connection: Connection, message: RpcRequest): void {
+  call (connection: Connection, message: RpcRequest): void {
     const { id } = message
     const method = this.#options.registry.get(message.method)
     if (method === undefined) {

@@ -71,7 +71,7 @@ export class SseRelay {
    * @param poster - the visitor id the POST itself names (cookie session or bearer token), or null for none
    * @returns what became of it
    */
-  async deliver (key: string, text: string, poster: string | null): Promise<RelayOutcome> {
+  async forward (key: string, text: string, poster: string | null): Promise<RelayOutcome> {
     const parts = KEY_PATTERN.exec(key)
     if (parts === null) return 'missing'
     const [, tag = '', connection = '', secret = ''] = parts

@@ -11,6 +11,7 @@ import t from 'tap'
 import ts from 'typescript'
 import { packageRoot } from '../../src/app/paths.js'
 import { CHANNEL_FIELDS } from '../../src/channels/policy.js'
+import { typeReader } from '../helpers/type-reader.js'
 
 const policyFile = join(packageRoot, 'src', 'channels', 'policy.ts')
 const probeFile = join(packageRoot, 'test', 'unit', 'channel-fields-probe.ts')
@@ -73,16 +74,7 @@ function compile (): { checker: ts.TypeChecker, exports: Map<string, ts.Symbol>,
 
 const { checker, exports, probeDiagnostics } = compile()
 
-function propertiesOf (name: string): Map<string, ts.Symbol> {
-  const symbol = exports.get(name)
-  if (symbol === undefined) throw new Error(`${name} is not exported`)
-  const type = symbol.flags & ts.SymbolFlags.Value ? checker.getTypeOfSymbol(symbol) : checker.getDeclaredTypeOfSymbol(symbol)
-  return new Map(checker.getPropertiesOfType(type).map((property) => [property.name, property]))
-}
-
-const docOf = (symbol: ts.Symbol): string => ts.displayPartsToString(symbol.getDocumentationComment(checker)) +
-  symbol.getJsDocTags(checker).map((tag) => ` @${tag.name} ${ts.displayPartsToString(tag.text)}`).join('')
-const typeOf = (symbol: ts.Symbol): string => checker.typeToString(checker.getTypeOfSymbol(symbol))
+const { propertiesOf, docOf, typeOf } = typeReader(checker, exports)
 const FIELDS = Object.keys(CHANNEL_FIELDS)
 
 /** The probe's diagnostics on the line that contains `text`. */

@@ -13,6 +13,7 @@ import ts from 'typescript'
 import { packageRoot } from '../../src/app/paths.js'
 import { API_DEFAULTS, WEBHOOK_DEFAULTS } from '../../src/api/options.js'
 import { OPTIONS } from '../../src/options.js'
+import { typeReader } from '../helpers/type-reader.js'
 
 /** The checker of a program made of src/options.ts and what it imports, with the project's settings. */
 function checkerOf (): { checker: ts.TypeChecker, exports: Map<string, ts.Symbol> } {
@@ -29,16 +30,7 @@ function checkerOf (): { checker: ts.TypeChecker, exports: Map<string, ts.Symbol
 
 const { checker, exports } = checkerOf()
 
-function propertiesOf (name: string): Map<string, ts.Symbol> {
-  const symbol = exports.get(name)
-  if (symbol === undefined) throw new Error(`${name} is not exported`)
-  const type = symbol.flags & ts.SymbolFlags.Value ? checker.getTypeOfSymbol(symbol) : checker.getDeclaredTypeOfSymbol(symbol)
-  return new Map(checker.getPropertiesOfType(type).map((property) => [property.name, property]))
-}
-
-const docOf = (symbol: ts.Symbol): string => ts.displayPartsToString(symbol.getDocumentationComment(checker)) +
-  symbol.getJsDocTags(checker).map((tag) => ` @${tag.name} ${ts.displayPartsToString(tag.text)}`).join('')
-const typeOf = (symbol: ts.Symbol): string => checker.typeToString(checker.getTypeOfSymbol(symbol))
+const { propertiesOf, docOf, typeOf } = typeReader(checker, exports)
 
 t.test('every option of RealtimePluginOptions carries the documentation written on its row', async (t) => {
   const options = propertiesOf('RealtimePluginOptions')

@@ -1,5 +1,5 @@
 /**
- * The server's verbs, written once: `fastify.realtime` IS this object (plugin.ts adds the
+ * The server's verbs, written once: `fastify.realtime` IS this object (assemble.ts adds the
  * node-local members beside it) and the HTTP API's routes call it (routes.ts), so the same verb
  * has the same name, the same checks and the same scope in-process and over HTTP. Every verb here
  * reaches the whole cluster (every node sharing the adapter): what one node alone would see is

@@ -11,7 +11,7 @@
  * (routes.ts).
  */
 import { Type, type TSchema } from '@sinclair/typebox'
-import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
+import { CHANNEL_NAME_PATTERN } from '../protocols/ours/client-messages.js'
 import { API_ERROR_CODES, type ApiErrorCode } from './refusals.js'
 import { DEFAULT_HISTORY_LIMIT, IDEMPOTENCY_KEY_PATTERN, MAX_HISTORY_LIMIT } from './server-api.js'
 

@@ -16,7 +16,7 @@ import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
 import { SendBacklog } from '../limits/send-backlog.js'
 import { judgeQueued, judgeSend, LatestTick, type DrainSource, type SendKind, type SendVerdict } from '../limits/send-budget.js'
-import { textFrame, type FramePosition, type TextFrame } from '../wire/ws-frame.js'
+import { textFrame, type FramePosition, type TextFrame } from '../protocols/ws-frame.js'
 import type { SlotIndex } from './timer-wheel.js'
 import type { Visitor } from './visitor.js'
 

@@ -4,7 +4,7 @@
  */
 import type { Connection } from './connection.js'
 import type { SendKind } from '../limits/send-budget.js'
-import type { TextFrame } from '../wire/ws-frame.js'
+import type { TextFrame } from '../protocols/ws-frame.js'
 
 /** The connections open on this node. */
 export class Hub {

@@ -12,11 +12,11 @@ import { MessageRate } from '../limits/message-rate.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import type { SendKind } from '../limits/send-budget.js'
-import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
-import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../wire/server-messages.js'
+import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../protocols/ours/client-messages.js'
+import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../protocols/ours/server-messages.js'
 import { Readiness } from './readiness.js'
 import { Ticker, type TickContext } from './ticker.js'
-import { textFrame, type FramePosition } from '../wire/ws-frame.js'
+import { textFrame, type FramePosition } from '../protocols/ws-frame.js'
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
 export interface NodeResources {

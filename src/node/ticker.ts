@@ -6,9 +6,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { connectionSlotIndex, type Connection } from './connection.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
-import { encode } from '../wire/server-messages.js'
+import { encode } from '../protocols/ours/server-messages.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
-import { textFrame, type TextFrame } from '../wire/ws-frame.js'
+import { textFrame, type TextFrame } from '../protocols/ws-frame.js'
 
 /** What the `tick` option receives for each batch of ticks. */
 export interface TickContext {

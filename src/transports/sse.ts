@@ -23,7 +23,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { clipCloseReason } from '../errors.js'
 import type { DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
-import type { TextFrame } from '../wire/ws-frame.js'
+import type { TextFrame } from '../protocols/ws-frame.js'
 import { releaseCork, whenWritten, writeFrame } from './raw-frames.js'
 import { SseEventIds, type CursorStore } from '../recovery/sse-event-ids.js'
 

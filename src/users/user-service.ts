@@ -17,8 +17,8 @@ import { ControlKind } from '../cluster/kinds.js'
 import type { ControlRouter } from '../cluster/router.js'
 import type { Hub } from '../node/hub.js'
 import type { Visitor } from '../node/visitor.js'
-import { encode } from '../wire/server-messages.js'
-import { textFrame } from '../wire/ws-frame.js'
+import { encode } from '../protocols/ours/server-messages.js'
+import { textFrame } from '../protocols/ws-frame.js'
 import type { UserIndex } from './user-index.js'
 
 /** Whom `disconnect` closes: every connection of a user, or one connection by its id. */

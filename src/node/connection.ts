@@ -16,6 +16,8 @@ import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
 import { SendBacklog } from '../limits/send-backlog.js'
 import { judgeQueued, judgeSend, LatestTick, type DrainSource, type SendKind, type SendVerdict } from '../limits/send-budget.js'
+import { ourProtocol } from '../protocols/ours/protocol.js'
+import type { WireProtocol } from '../protocols/protocol.js'
 import { textFrame, type FramePosition, type TextFrame } from '../protocols/ws-frame.js'
 import type { SlotIndex } from './timer-wheel.js'
 import type { Visitor } from './visitor.js'
@@ -108,6 +110,8 @@ export interface ConnectionInit {
   visitor: Visitor | null
   /** The upgrade request's id, on every log line about this connection. */
   requestId: string
+  /** The wire protocol its client speaks, chosen by the route that made it. @default ours */
+  protocol?: WireProtocol
 }
 
 /** Time base of {@link Connection.connectedAt}: offsets from it stay small integers (no boxed number per connection). */
@@ -171,6 +175,8 @@ export abstract class Connection implements ConnectionInfo {
   visitor: Visitor | null
   /** The upgrade request's id (logged as `requestIdLabel`). */
   readonly requestId: string
+  /** The wire protocol its client speaks: every frame to it is encoded, and every frame from it decoded, by this. */
+  readonly protocol: WireProtocol
   /**
    * Bookkeeping of this node's services, kept on the connection because a field costs a few
    * bytes where a `Map` or `WeakMap` entry per connection costs tens: the ticker's and the
@@ -202,6 +208,7 @@ export abstract class Connection implements ConnectionInfo {
     this.ip = init.ip
     this.visitor = init.visitor
     this.requestId = init.requestId
+    this.protocol = init.protocol ?? ourProtocol
     this.#shared = shared
     this.#openedAt = Date.now() - TIME_BASE_MS
   }
@@ -226,7 +233,7 @@ export abstract class Connection implements ConnectionInfo {
    * or the transport failed. (transport)
    */
   protected abstract whenWritten (callback: () => void): void
-  /** Start a clean close with a code and a reason (at most 123 bytes). (transport) */
+  /** Start a clean close with one of our close codes, sent as `protocol.closeCode(code)`, and a reason (at most 123 bytes). (transport) */
   abstract close (code: number, reason?: string): void
   /** Cut the connection without a closing handshake. (transport) */
   abstract terminate (): void

@@ -12,8 +12,9 @@ import { MessageRate } from '../limits/message-rate.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import type { SendKind } from '../limits/send-budget.js'
-import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../protocols/ours/client-messages.js'
-import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../protocols/ours/server-messages.js'
+import type { ClientMessage, RequestId } from '../protocols/ours/client-messages.js'
+import type { ErrorMessage, ServerMessage, WelcomeMessage } from '../protocols/ours/server-messages.js'
+import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import { Readiness } from './readiness.js'
 import { Ticker, type TickContext } from './ticker.js'
 import { textFrame, type FramePosition } from '../protocols/ws-frame.js'
@@ -269,10 +270,13 @@ export class RealtimeNode {
    * Send one message to one connection (a welcome, an answer, an error), counted.
    * @param position - the stream position the message moves its client to (a `pub` carries its own)
    * @param kind - how the send budget treats it (a recovery's publications are `replay`)
-   * @returns whether it was handed to the transport (or queued behind a replay)
+   * @returns whether it was handed to the transport (or queued behind a replay); false too when the connection's protocol has no such frame
    */
   sendTo (connection: Connection, message: ServerMessage, position?: FramePosition, kind: SendKind = 'message'): boolean {
-    const frame = textFrame(encode(message), message.type === 'pub' ? message : position)
+    const text = connection.protocol.encode(message)
+    // Its protocol has no such frame: nothing to send, and nothing failed.
+    if (text === null) return false
+    const frame = textFrame(text, message.type === 'pub' ? message : position)
     // A subscribe's answer that starts following a channel changes the connection's channel set.
     const joins = position !== undefined && connection.resumable && connection.positions?.get(position.channel) === undefined
     const sent = connection.deliver(frame, kind)
@@ -286,10 +290,10 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const frame = textFrame(encode({ type: 'broadcast', t: Date.now(), data }))
-    const sent = this.hub.broadcastFrame(frame, 'message')
+    const frames = new FramesPerProtocol({ type: 'broadcast', t: Date.now(), data })
+    const sent = this.hub.broadcastFrame(frames, 'message')
     this.#broadcastsSent += sent
-    if (sent > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, sent)
+    frames.report((frame, count) => { if (count > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, count) })
     return sent
   }
 
@@ -354,7 +358,7 @@ export class RealtimeNode {
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
       this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
-      this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : requestIdOfFrame(data.toString()))
+      this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : connection.protocol.requestIdOf(data.toString()))
       return
     }
     if (connection.held !== null) {
@@ -363,7 +367,7 @@ export class RealtimeNode {
         return
       }
       this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
-      this.#rateLimited(connection, false, isBinary ? undefined : requestIdOfFrame(data.toString()))
+      this.#rateLimited(connection, false, isBinary ? undefined : connection.protocol.requestIdOf(data.toString()))
       return
     }
     this.#handleMessage(connection, data, isBinary, bytes)
@@ -376,7 +380,7 @@ export class RealtimeNode {
       this.#sendError(connection, { type: 'error', code: ClientErrorCode.BINARY_UNSUPPORTED, message: 'Binary frames are not supported; send JSON or plain text.' })
       return
     }
-    const decoded = decodeClientFrame(data.toString())
+    const decoded = connection.protocol.decode(data.toString())
     if (decoded.kind === 'error') {
       this.#options.metrics.frameIn('invalid', bytes)
       const { kind: _kind, ...error } = decoded

@@ -146,9 +146,10 @@ export class SseConnection extends Connection {
   close (code: number, reason = ''): void {
     if (!this.isOpen) return
     const clipped = clipCloseReason(reason)
-    this.#closing = { code, reason: clipped }
+    const wireCode = this.protocol.closeCode(code)
+    this.#closing = { code: wireCode, reason: clipped }
     const retry = RETRY_HINT.exec(clipped)?.[1]
-    writeFrame(this.#response, Buffer.from(`${retry === undefined ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason: clipped })}\n\n`))
+    writeFrame(this.#response, Buffer.from(`${retry === undefined ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code: wireCode, reason: clipped })}\n\n`))
     this.#response.end()
     this.#closeTimer = setTimeout(() => { this.#response.destroy() }, CLOSE_TIMEOUT_MS)
     this.#closeTimer.unref()

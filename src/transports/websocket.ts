@@ -155,7 +155,7 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   close (code: number, reason = ''): void {
     const state = this.socket.readyState
-    if (state === OPEN || state === CONNECTING) this.socket.close(code, clipCloseReason(reason))
+    if (state === OPEN || state === CONNECTING) this.socket.close(this.protocol.closeCode(code), clipCloseReason(reason))
   }
 
   terminate (): void {

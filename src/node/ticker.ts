@@ -87,10 +87,9 @@ export class Ticker {
       const data = this.#produce({ connections: this.#connectionCount(), now })
       // Serialised and framed once per protocol; every socket of the batch gets the same bytes.
       frames = new FramesPerProtocol({ type: 'tick', seq: this.#seq + 1, t: now, data })
-      // Framed here for the first socket's protocol (the only one, usually), so that data which
-      // cannot be serialised skips the batch before any socket has it.
-      const first = due.values().next()
-      if (first.done !== true) frames.frameFor(first.value.protocol)
+      // Framed here, for every protocol of the batch (one identity check per socket with one
+      // protocol), so that data which cannot be serialised skips the batch before any socket has it.
+      for (const connection of due) frames.frameFor(connection.protocol)
     } catch (err) {
       // A failing tick producer (or unserialisable data) must not stop the wheel for everyone.
       this.#log.error({ err }, 'tick producer failed; batch skipped')
@@ -98,13 +97,8 @@ export class Ticker {
     }
     this.#seq++
     let sent = 0
-    try {
-      for (const connection of due) {
-        if (frames.send(connection, 'tick')) sent++
-      }
-    } catch (err) {
-      // Another protocol could not frame the data: the wheel must go on all the same.
-      this.#log.error({ err }, 'tick could not be framed; the rest of the batch skipped')
+    for (const connection of due) {
+      if (frames.send(connection, 'tick')) sent++
     }
     this.#sent += sent
     // One report per batch and protocol, not per socket: the frame is the same for all of them.

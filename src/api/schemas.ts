@@ -15,7 +15,7 @@
  * behind it takes (test/unit/api-bounds.test.ts).
  */
 import { Type, type TSchema } from '@sinclair/typebox'
-import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
+import { CHANNEL_NAME_PATTERN } from '../protocols/ours/client-messages.js'
 import { API_ERROR_CODES, type ApiErrorCode } from './refusals.js'
 import { CloseCode } from '../errors.js'
 import { APP_CLOSE_CODES, MAX_USER_LENGTH } from '../users/user-service.js'

@@ -12,7 +12,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Visitor } from '../node/visitor.js'
-import { MAX_TOKEN_LENGTH } from '../wire/client-messages.js'
+import { MAX_TOKEN_LENGTH } from '../protocols/ours/client-messages.js'
 import { TokenRefusal, type TokenClaims, type TokenVerifier } from './tokens.js'
 
 /** How a connection's visitor was established. */

@@ -17,12 +17,12 @@ import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
 import type { ControlRouter } from '../cluster/router.js'
 import type { RealtimeNode } from '../node/realtime-node.js'
-import type { SubscriptionSource } from '../wire/server-messages.js'
+import type { SubscriptionSource } from '../protocols/ours/server-messages.js'
 import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { ChannelPresence } from './presence.js'
 import { ChannelRequests, historyOf } from './requests.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
 
 /** What a {@link ChannelService} is made from. */
 export interface ChannelServiceOptions {
@@ -149,7 +149,7 @@ export class ChannelService {
   /** Connect the adapter and start refreshing this node's presence entries. */
   async start (): Promise<void> {
     await this.#adapter.init({
-      onPublication: (publication) => { this.#channels.deliver(publication) },
+      onPublication: (publication) => { this.#channels.fanOut(publication) },
       onPresence: (event) => { this.#channels.deliverPresence(event) },
       onError: (err, operation) => {
         this.#metrics.adapterError(operation)

@@ -3,15 +3,16 @@
  * what (by channel and by connection), subscribes the adapter to a channel when its first local
  * subscriber joins and unsubscribes it when the last one leaves (in call order per channel), and
  * delivers what the adapter hands the node: each publication or presence change is framed ONCE
- * and the same bytes go to every live subscriber; a subscription still completing buffers it.
+ * per protocol in use and the same bytes go to every live subscriber of that protocol; a
+ * subscription still completing buffers it.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Broker, Publication } from '../adapters/broker.js'
 import type { PresenceEvent } from '../adapters/presence.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
-import { encode, publicationMessage } from '../wire/server-messages.js'
-import { textFrame, type TextFrame } from '../wire/ws-frame.js'
+import { publicationMessage } from '../protocols/ours/server-messages.js'
+import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import { InFlight } from './in-flight.js'
 import type { Subscription } from './subscription.js'
 
@@ -124,43 +125,41 @@ export class LocalChannels {
     return [...(this.#byConnection.get(connection)?.values() ?? [])]
   }
 
-  /** A publication from the adapter: framed once, to every live subscriber that has not had it. */
-  deliver (publication: Publication): void {
+  /** A publication from the adapter: framed once per protocol, to every live subscriber that has not had it. */
+  fanOut (publication: Publication): void {
     const local = this.#channels.get(publication.channel)
     if (local === undefined) return
-    let frame: TextFrame | undefined
-    let sent = 0
+    let frames: FramesPerProtocol | undefined
     for (const subscription of local.subscribers) {
       if (!subscription.live) {
         subscription.buffer(publication)
         continue
       }
       if (!subscription.accept(publication)) continue
-      frame ??= textFrame(encode(publicationMessage(publication)), publication)
-      if (subscription.connection.deliver(frame, 'message')) sent++
+      frames ??= new FramesPerProtocol(publicationMessage(publication), publication)
+      frames.send(subscription.connection, 'message')
     }
-    if (frame !== undefined) {
-      this.#metrics.frameOut('pub', frame.payloadBytes, sent)
+    if (frames?.framed === true) {
+      frames.report((frame, sent) => { this.#metrics.frameOut('pub', frame.payloadBytes, sent) })
       this.#metrics.publishLatency(Date.now() - publication.t)
     }
   }
 
-  /** A presence change from the adapter: framed once, to every live subscriber of a presence channel. */
+  /** A presence change from the adapter: framed once per protocol, to every live subscriber of a presence channel. */
   deliverPresence (event: PresenceEvent): void {
     const local = this.#channels.get(event.channel)
     if (local === undefined) return
-    let frame: TextFrame | undefined
-    let sent = 0
+    let frames: FramesPerProtocol | undefined
     for (const subscription of local.subscribers) {
       if (!subscription.policy.presence) continue
       if (!subscription.live) {
         subscription.pendingPresence.push(event)
         continue
       }
-      frame ??= textFrame(encode({ type: 'presence', channel: event.channel, action: event.action, member: event.member }))
-      if (subscription.connection.deliver(frame, 'message')) sent++
+      frames ??= new FramesPerProtocol({ type: 'presence', channel: event.channel, action: event.action, member: event.member })
+      frames.send(subscription.connection, 'message')
     }
-    if (frame !== undefined) this.#metrics.frameOut('presence', frame.payloadBytes, sent)
+    frames?.report((frame, sent) => { this.#metrics.frameOut('presence', frame.payloadBytes, sent) })
   }
 
   /** Run adapter subscribe/unsubscribe calls of one channel one after the other, in call order. */

@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { ConnectionInfo } from '../node/connection.js'
-import { CHANNEL_NAME_PATTERN } from '../wire/client-messages.js'
+import { CHANNEL_NAME_PATTERN } from '../protocols/ours/client-messages.js'
 import { Type } from '@sinclair/typebox'
 import { InvalidOptionError } from '../errors.js'
 import { aFunction, option, resolveTunable, TunableProblem, type OptionsOf, type ResolvedOptionsOf, type Tunable } from '../tunables.js'

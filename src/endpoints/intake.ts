@@ -19,8 +19,8 @@ import type { RealtimeNode } from '../node/realtime-node.js'
 import type { ResumeStore } from '../recovery/resume-store.js'
 import type { UserIndex } from '../users/user-index.js'
 import type { UserService } from '../users/user-service.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
-import type { WelcomeMessage } from '../wire/server-messages.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
+import type { WelcomeMessage } from '../protocols/ours/server-messages.js'
 
 /** The channels a new connection asked for, and how many past publications each replays. */
 export interface RestoreRequest {

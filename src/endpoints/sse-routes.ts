@@ -38,7 +38,7 @@ import { SseConnection } from '../transports/sse.js'
 import { clientIp } from '../upgrade/client-ip.js'
 import { DRAINING_RETRY_AFTER_SECONDS, originAllowed, type UpgradeGate } from '../upgrade/gate.js'
 import { readResumeRequest } from '../recovery/resume-request.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
 import type { ConnectionIntake } from './intake.js'
 
 /** The response headers of a stream: an event stream nobody may cache, buffer or transform. */

@@ -10,6 +10,7 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { RealtimeNode } from '../node/realtime-node.js'
+import type { WireProtocol } from '../protocols/protocol.js'
 import type { ResumeTokens } from '../recovery/resume-tokens.js'
 import { WebSocketConnection } from '../transports/websocket.js'
 import { clientIp } from '../upgrade/client-ip.js'
@@ -21,6 +22,8 @@ import type { ConnectionIntake } from './intake.js'
 /** What the endpoint needs. */
 export interface WebSocketEndpointInit {
   node: Pick<RealtimeNode, 'connectionShared'>
+  /** What the sockets of this endpoint speak. @default ours */
+  protocol?: WireProtocol
   gate: Pick<UpgradeGate, 'adopt' | 'onRequest'>
   resumption: Pick<UpgradeResumption, 'take' | 'preHandler'>
   /** Issues the token each welcome carries (a `resume` frame presents it after a reconnect). */
@@ -51,14 +54,14 @@ export class WebSocketEndpoint {
 
   /** Takes an upgraded socket into service (`fastify.realtime.wsHandler`). */
   readonly handler = (socket: WebSocket, request: FastifyRequest): void => {
-    const { node, gate, resumption, resumeTokens, intake, releaseUpgrade, ownsWebsocket } = this.#init
+    const { node, protocol, gate, resumption, resumeTokens, intake, releaseUpgrade, ownsWebsocket } = this.#init
     const inherited = ownsWebsocket ? socket.listeners('error') : []
     // What the upgrade asks for (its `channels`) was read before the 101; a token comes in a `resume` frame.
     const { identity, channels, rewind } = resumption.take(request)
     // request.raw.socket is the TCP socket ws took over: raw frames go to it, and its `drain`
     // releases coalesced ticks. The connection wires the socket's events as it is made, before
     // any await, so nothing is missed.
-    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: identity.visitor, requestId: request.id }, true)
+    const connection = new WebSocketConnection(socket, request.raw.socket, node.connectionShared, { ip: clientIp(request), visitor: identity.visitor, requestId: request.id, ...(protocol === undefined ? {} : { protocol }) }, true)
     connection.holdsGateSlot = gate.adopt(request.raw.socket)
     intake.accept(connection, request, identity, { resume: resumeTokens.issue(connection.id) }, { entries: channels, rewind })
     // Nothing reads the request after this: let the socket stop retaining it.

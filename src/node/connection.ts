@@ -1,6 +1,6 @@
 /**
  * One client connection, whatever carries its bytes: its identity (id, ip, visitor), its log
- * lines, its send budget, and the ONE way anything is sent to it ({@link Connection.deliver}: a
+ * lines, its send budget, and the ONE way anything is sent to it ({@link Connection.sendFrame}: a
  * frame built once, within the budget). How the bytes travel is its transport's business: a
  * transport (transports/websocket.ts) extends this class and implements the few members marked
  * "transport" below, so channels, ticks, limits, drain and recovery are written once.
@@ -16,7 +16,9 @@ import { CloseCode, CloseReason } from '../errors.js'
 import type { MessageRate } from '../limits/message-rate.js'
 import { SendBacklog } from '../limits/send-backlog.js'
 import { judgeQueued, judgeSend, LatestTick, type DrainSource, type SendKind, type SendVerdict } from '../limits/send-budget.js'
-import { textFrame, type FramePosition, type TextFrame } from '../wire/ws-frame.js'
+import { ourProtocol } from '../protocols/ours/protocol.js'
+import type { WireProtocol } from '../protocols/protocol.js'
+import { textFrame, type FramePosition, type TextFrame } from '../protocols/ws-frame.js'
 import type { SlotIndex } from './timer-wheel.js'
 import type { Visitor } from './visitor.js'
 
@@ -120,6 +122,8 @@ export interface ConnectionInit {
   visitor: Visitor | null
   /** The upgrade request's id, on every log line about this connection. */
   requestId: string
+  /** The wire protocol its client speaks, chosen by the route that made it. @default ours */
+  protocol?: WireProtocol
 }
 
 /** Time base of {@link Connection.connectedAt}: offsets from it stay small integers (no boxed number per connection). */
@@ -183,6 +187,8 @@ export abstract class Connection implements ConnectionInfo {
   visitor: Visitor | null
   /** The upgrade request's id (logged as `requestIdLabel`). */
   readonly requestId: string
+  /** The wire protocol its client speaks: every frame to it is encoded, and every frame from it decoded, by this. */
+  readonly protocol: WireProtocol
   /**
    * Bookkeeping of this node's services, kept on the connection because a field costs a few
    * bytes where a `Map` or `WeakMap` entry per connection costs tens: the ticker's and the
@@ -214,6 +220,7 @@ export abstract class Connection implements ConnectionInfo {
     this.ip = init.ip
     this.visitor = init.visitor
     this.requestId = init.requestId
+    this.protocol = init.protocol ?? ourProtocol
     this.#shared = shared
     this.#openedAt = Date.now() - TIME_BASE_MS
   }
@@ -238,7 +245,7 @@ export abstract class Connection implements ConnectionInfo {
    * or the transport failed. (transport)
    */
   protected abstract whenWritten (callback: () => void): void
-  /** Start a clean close with a code and a reason (at most 123 bytes). (transport) */
+  /** Start a clean close with one of our close codes, sent as `protocol.closeCode(code)`, and a reason (at most 123 bytes). (transport) */
   abstract close (code: number, reason?: string): void
   /** Cut the connection without a closing handshake. (transport) */
   abstract terminate (): void
@@ -291,7 +298,7 @@ export abstract class Connection implements ConnectionInfo {
 
   /** Send a text frame as a `message` (see {@link ConnectionInfo.send}). */
   send (text: string): boolean {
-    return this.deliver(textFrame(text), 'message')
+    return this.sendFrame(textFrame(text), 'message')
   }
 
   /**
@@ -303,7 +310,7 @@ export abstract class Connection implements ConnectionInfo {
    * order), and live frames past the budget there close the connection with 4008.
    * @returns whether the frame was handed to the transport or queued for it
    */
-  deliver (frame: TextFrame, kind: SendKind): boolean {
+  sendFrame (frame: TextFrame, kind: SendKind): boolean {
     if (!this.isOpen) return false
     const budget = this.#shared.budget
     if (budget !== null) {
@@ -335,7 +342,7 @@ export abstract class Connection implements ConnectionInfo {
   #overBudget (budget: SendBudgetInit, verdict: 'coalesce' | 'close' | 'queue', frame: TextFrame): boolean {
     if (verdict === 'coalesce') {
       const slow = this.#slowPath()
-      slow.latestTick ??= new LatestTick(this.drainSource, (held) => { this.deliver(held, 'tick') })
+      slow.latestTick ??= new LatestTick(this.drainSource, (held) => { this.sendFrame(held, 'tick') })
       slow.latestTick.hold(frame)
       budget.onCoalesced()
       return false

@@ -4,7 +4,7 @@
  */
 import type { Connection } from './connection.js'
 import type { SendKind } from '../limits/send-budget.js'
-import type { TextFrame } from '../wire/ws-frame.js'
+import type { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 
 /** The connections open on this node. */
 export class Hub {
@@ -42,15 +42,15 @@ export class Hub {
   }
 
   /**
-   * Write one frame, built once, to every OPEN connection.
-   * @param frame - from `textFrame(encode(message))`
+   * Write one message to every OPEN connection, framed once per protocol.
+   * @param frames - the message's frames, built as its connections' protocols come up
    * @param kind - how each connection's send budget treats it (`tick` coalesces, `message` closes)
    * @returns how many connections it was sent to
    */
-  broadcastFrame (frame: TextFrame, kind: SendKind): number {
+  broadcastFrame (frames: FramesPerProtocol, kind: SendKind): number {
     let sent = 0
     for (const connection of this.#connections.values()) {
-      if (connection.deliver(frame, kind)) sent++
+      if (frames.send(connection, kind)) sent++
     }
     return sent
   }

@@ -12,11 +12,12 @@ import { MessageRate } from '../limits/message-rate.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { BucketRate } from '../limits/token-bucket.js'
 import type { SendKind } from '../limits/send-budget.js'
-import { decodeClientFrame, requestIdOfFrame, type ClientMessage, type RequestId } from '../wire/client-messages.js'
-import { encode, type ErrorMessage, type ServerMessage, type WelcomeMessage } from '../wire/server-messages.js'
+import type { ClientMessage, RequestId } from '../protocols/ours/client-messages.js'
+import type { ErrorMessage, ServerMessage, WelcomeMessage } from '../protocols/ours/server-messages.js'
+import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import { Readiness } from './readiness.js'
 import { Ticker, type TickContext } from './ticker.js'
-import { textFrame, type FramePosition } from '../wire/ws-frame.js'
+import { textFrame, type FramePosition } from '../protocols/ws-frame.js'
 
 /** What the node holds right now; every count returns to 0 when the last socket has gone. */
 export interface NodeResources {
@@ -279,13 +280,16 @@ export class RealtimeNode {
    * Send one message to one connection (a welcome, an answer, an error), counted.
    * @param position - the stream position the message moves its client to (a `pub` carries its own)
    * @param kind - how the send budget treats it (a recovery's publications are `replay`)
-   * @returns whether it was handed to the transport (or queued behind a replay)
+   * @returns whether it was handed to the transport (or queued behind a replay); false too when the connection's protocol has no such frame
    */
   sendTo (connection: Connection, message: ServerMessage, position?: FramePosition, kind: SendKind = 'message'): boolean {
-    const frame = textFrame(encode(message), message.type === 'pub' ? message : position)
+    const text = connection.protocol.encode(message)
+    // Its protocol has no such frame: nothing to send, and nothing failed.
+    if (text === null) return false
+    const frame = textFrame(text, message.type === 'pub' ? message : position)
     // A subscribe's answer that starts following a channel changes the connection's channel set.
     const joins = position !== undefined && connection.resumable && connection.positions?.get(position.channel) === undefined
-    const sent = connection.deliver(frame, kind)
+    const sent = connection.sendFrame(frame, kind)
     if (sent) this.#options.metrics.frameOut(message.type, frame.payloadBytes, 1)
     if (joins) this.onChannelSetChange?.(connection)
     return sent
@@ -296,10 +300,10 @@ export class RealtimeNode {
    * @returns how many sockets it was sent to
    */
   broadcast (data: unknown): number {
-    const frame = textFrame(encode({ type: 'broadcast', t: Date.now(), data }))
-    const sent = this.hub.broadcastFrame(frame, 'message')
+    const frames = new FramesPerProtocol({ type: 'broadcast', t: Date.now(), data })
+    const sent = this.hub.broadcastFrame(frames, 'message')
     this.#broadcastsSent += sent
-    if (sent > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, sent)
+    frames.report((frame, count) => { if (count > 0) this.#options.metrics.frameOut('broadcast', frame.payloadBytes, count) })
     return sent
   }
 
@@ -370,7 +374,7 @@ export class RealtimeNode {
     const verdict = connection.messageRate.check()
     if (verdict !== 'accept') {
       this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
-      this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : requestIdOfFrame(data.toString()))
+      this.#rateLimited(connection, verdict === 'close', isBinary ? undefined : connection.protocol.requestIdOf(data.toString()))
       return
     }
     if (connection.held !== null) {
@@ -379,7 +383,7 @@ export class RealtimeNode {
         return
       }
       this.#options.metrics.frameIn(ClientErrorCode.RATE_LIMITED, bytes)
-      this.#rateLimited(connection, false, isBinary ? undefined : requestIdOfFrame(data.toString()))
+      this.#rateLimited(connection, false, isBinary ? undefined : connection.protocol.requestIdOf(data.toString()))
       return
     }
     this.#handleMessage(connection, data, isBinary, bytes)
@@ -392,7 +396,7 @@ export class RealtimeNode {
       this.#sendError(connection, { type: 'error', code: ClientErrorCode.BINARY_UNSUPPORTED, message: 'Binary frames are not supported; send JSON or plain text.' })
       return
     }
-    const decoded = decodeClientFrame(data.toString())
+    const decoded = connection.protocol.decode(data.toString())
     if (decoded.kind === 'error') {
       this.#options.metrics.frameIn('invalid', bytes)
       const { kind: _kind, ...error } = decoded

@@ -1,14 +1,13 @@
 /**
  * Per-connection ticks, scheduled on one shared {@link TimerWheel}. Connections due in the same
  * slot form a batch: the `tick` data is produced once and the frame encoded once for the batch
- * ({@link textFrame}), then the same bytes are written to each socket.
+ * per protocol in use ({@link FramesPerProtocol}), then the same bytes are written to each socket.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import { connectionSlotIndex, type Connection } from './connection.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
-import { encode } from '../wire/server-messages.js'
+import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import { TimerWheel, type WheelClock } from './timer-wheel.js'
-import { textFrame, type TextFrame } from '../wire/ws-frame.js'
 
 /** What the `tick` option receives for each batch of ticks. */
 export interface TickContext {
@@ -83,11 +82,14 @@ export class Ticker {
   }
 
   #sendBatch (due: ReadonlySet<Connection>, now: number): void {
-    let frame: TextFrame
+    let frames: FramesPerProtocol
     try {
       const data = this.#produce({ connections: this.#connectionCount(), now })
-      // Serialised and framed once; every socket of the batch gets the same bytes.
-      frame = textFrame(encode({ type: 'tick', seq: this.#seq + 1, t: now, data }))
+      // Serialised and framed once per protocol; every socket of the batch gets the same bytes.
+      frames = new FramesPerProtocol({ type: 'tick', seq: this.#seq + 1, t: now, data })
+      // Framed here, for every protocol of the batch (one identity check per socket with one
+      // protocol), so that data which cannot be serialised skips the batch before any socket has it.
+      for (const connection of due) frames.frameFor(connection.protocol)
     } catch (err) {
       // A failing tick producer (or unserialisable data) must not stop the wheel for everyone.
       this.#log.error({ err }, 'tick producer failed; batch skipped')
@@ -96,10 +98,10 @@ export class Ticker {
     this.#seq++
     let sent = 0
     for (const connection of due) {
-      if (connection.deliver(frame, 'tick')) sent++
+      if (frames.send(connection, 'tick')) sent++
     }
     this.#sent += sent
-    // One report per batch, not per socket: the frame is the same for the whole batch.
-    if (sent > 0) this.#metrics?.frameOut('tick', frame.payloadBytes, sent)
+    // One report per batch and protocol, not per socket: the frame is the same for all of them.
+    frames.report((frame, count) => { if (count > 0) this.#metrics?.frameOut('tick', frame.payloadBytes, count) })
   }
 }

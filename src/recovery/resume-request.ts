@@ -2,7 +2,7 @@
  * What a new connection asks to get back, read from its request before it is taken into service,
  * the same way for a WebSocket upgrade and an event stream:
  *
- * - `channels`: a channel list (wire/channel-list.ts), subscribed at once, each with `since`
+ * - `channels`: a channel list (protocols/ours/channel-list.ts), subscribed at once, each with `since`
  *   where it names a position: `?channels=chat,prices|Q2x9aa0b|2s`;
  * - `rewind`: for the entries without a position, replay that many recent publications first;
  * - never a resume token: `resume` in the URL is refused (400 `FRT_RESUME_IN_URL`), since a URL
@@ -14,7 +14,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { InvalidChannelListError, ResumeInUrlError } from '../errors.js'
-import { parseChannelList, type ChannelListEntry } from '../wire/channel-list.js'
+import { parseChannelList, type ChannelListEntry } from '../protocols/ours/channel-list.js'
 
 /** What a connection asks to get back. */
 export interface ResumeRequest {

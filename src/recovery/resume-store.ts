@@ -22,7 +22,7 @@
  */
 import { ControlKind } from '../cluster/kinds.js'
 import type { Answer, AskOptions } from '../cluster/requests.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
 import type { Connection } from '../node/connection.js'
 import type { Visitor } from '../node/visitor.js'
 

@@ -4,14 +4,14 @@
  * once, on any node.
  *
  * While the list fits {@link MAX_INLINE_ID_BYTES} the id is the list itself
- * (`chat|Ht0Tj1vz|1a,prices|Q2x9aa0b|3`, see wire/channel-list.ts). Past that, the stream stores
+ * (`chat|Ht0Tj1vz|1a,prices|Q2x9aa0b|3`, see protocols/ours/channel-list.ts). Past that, the stream stores
  * its positions once in the adapter's shared state (a cursor, kept `resumeTtlMs`), and its ids
  * name that cursor plus only the channels that moved since (`~<cursor>~chat|Ht0Tj1vz|1b`); when
  * that delta grows past the limit too, a new cursor is stored. Ids are exact at every moment:
  * until a cursor is confirmed stored, ids keep the previous form, and a cursor's delta counts
  * every channel that moved after its snapshot was taken.
  */
-import { formatChannelList, formatCursorId, parseEventId, type ChannelListEntry, type ParsedEventId } from '../wire/channel-list.js'
+import { formatChannelList, formatCursorId, parseEventId, type ChannelListEntry, type ParsedEventId } from '../protocols/ours/channel-list.js'
 import type { StreamPosition } from '../adapters/adapter.js'
 import { StreamPositions } from './stream-positions.js'
 

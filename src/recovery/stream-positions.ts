@@ -9,8 +9,8 @@
  * says what the kernel took of a stream): a client that must be exact sends its own positions.
  */
 import type { StreamPosition } from '../adapters/adapter.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
-import type { FramePosition } from '../wire/ws-frame.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
+import type { FramePosition } from '../protocols/ws-frame.js'
 
 /** See the module comment. */
 export class StreamPositions {

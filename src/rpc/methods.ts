@@ -8,7 +8,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { InvalidOptionError } from '../errors.js'
 import type { ConnectionInfo } from '../node/connection.js'
 import type { Visitor } from '../node/visitor.js'
-import { METHOD_NAME_PATTERN } from '../wire/client-messages.js'
+import { METHOD_NAME_PATTERN } from '../protocols/ours/client-messages.js'
 
 /** What an RPC handler learns about the call. */
 export interface RpcContext {

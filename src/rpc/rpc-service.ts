@@ -17,8 +17,8 @@ import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
 import type { MessageFlow } from '../node/realtime-node.js'
 import type { WheelClock } from '../node/timer-wheel.js'
-import type { RequestId, RpcRequest } from '../wire/client-messages.js'
-import type { ErrorMessage, ServerMessage } from '../wire/server-messages.js'
+import type { RequestId, RpcRequest } from '../protocols/ours/client-messages.js'
+import type { ErrorMessage, ServerMessage } from '../protocols/ours/server-messages.js'
 import type { RpcRegistry } from './methods.js'
 
 /** Width of a timeout bucket: a call times out within this much after its deadline. */

@@ -1,5 +1,5 @@
 /**
- * Frame once, write many: the bytes of a frame built once (wire/ws-frame.ts) written straight to
+ * Frame once, write many: the bytes of a frame built once (protocols/ws-frame.ts) written straight to
  * each socket's TCP stream. Frames written to one socket during one event-loop turn leave in a
  * single `writev` (the stream is corked on the first write of the turn and uncorked on the next
  * tick), so a burst of 100 messages costs one system call per socket instead of one (or two) per

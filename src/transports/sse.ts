@@ -23,7 +23,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { clipCloseReason } from '../errors.js'
 import type { DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared, type Keeper } from '../node/connection.js'
-import type { TextFrame } from '../wire/ws-frame.js'
+import type { TextFrame } from '../protocols/ws-frame.js'
 import { releaseCork, whenWritten, writeFrame } from './raw-frames.js'
 import { SseEventIds, type CursorStore } from '../recovery/sse-event-ids.js'
 
@@ -146,9 +146,10 @@ export class SseConnection extends Connection {
   close (code: number, reason = ''): void {
     if (!this.isOpen) return
     const clipped = clipCloseReason(reason)
-    this.#closing = { code, reason: clipped }
+    const wireCode = this.protocol.closeCode(code)
+    this.#closing = { code: wireCode, reason: clipped }
     const retry = RETRY_HINT.exec(clipped)?.[1]
-    writeFrame(this.#response, Buffer.from(`${retry === undefined ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code, reason: clipped })}\n\n`))
+    writeFrame(this.#response, Buffer.from(`${retry === undefined ? '' : `retry: ${retry}\n`}event: close\ndata: ${JSON.stringify({ code: wireCode, reason: clipped })}\n\n`))
     this.#response.end()
     this.#closeTimer = setTimeout(() => { this.#response.destroy() }, CLOSE_TIMEOUT_MS)
     this.#closeTimer.unref()

@@ -21,7 +21,7 @@ import { clipCloseReason } from '../errors.js'
 import { isDrainSource, type DrainSource } from '../limits/send-budget.js'
 import { Connection, type ConnectionInit, type ConnectionShared } from '../node/connection.js'
 import { StreamPositions } from '../recovery/stream-positions.js'
-import type { TextFrame } from '../wire/ws-frame.js'
+import type { TextFrame } from '../protocols/ws-frame.js'
 import { frameSinkOf, isFrameSink, releaseCork, whenWritten, writeFrame, type FrameSink } from './raw-frames.js'
 import { RealtimeSocket, type SocketEventSink } from './realtime-socket.js'
 
@@ -155,7 +155,7 @@ export class WebSocketConnection extends Connection implements SocketEventSink {
 
   close (code: number, reason = ''): void {
     const state = this.socket.readyState
-    if (state === OPEN || state === CONNECTING) this.socket.close(code, clipCloseReason(reason))
+    if (state === OPEN || state === CONNECTING) this.socket.close(this.protocol.closeCode(code), clipCloseReason(reason))
   }
 
   terminate (): void {

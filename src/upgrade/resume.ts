@@ -7,7 +7,7 @@
  */
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import type { Identity } from '../auth/identity.js'
-import type { ChannelListEntry } from '../wire/channel-list.js'
+import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
 import { readResumeRequest } from '../recovery/resume-request.js'
 
 /** What one upgrade asks to get back. */

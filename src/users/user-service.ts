@@ -17,8 +17,7 @@ import { ControlKind } from '../cluster/kinds.js'
 import type { ControlRouter } from '../cluster/router.js'
 import type { Hub } from '../node/hub.js'
 import type { Visitor } from '../node/visitor.js'
-import { encode } from '../wire/server-messages.js'
-import { textFrame } from '../wire/ws-frame.js'
+import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import type { UserIndex } from './user-index.js'
 
 /** Whom `disconnect` closes: every connection of a user, or one connection by its id. */
@@ -129,7 +128,7 @@ export class UserService {
     const message: Record<string, unknown> = typeof envelope.body === 'object' && envelope.body !== null ? envelope.body as Record<string, unknown> : {}
     switch (envelope.kind) {
       case ControlKind.USER_SEND:
-        if (isString(message.user)) this.#deliver(message.user, message.data, typeof message.t === 'number' ? message.t : Date.now())
+        if (isString(message.user)) this.#sendToUser(message.user, message.data, typeof message.t === 'number' ? message.t : Date.now())
         return true
       case ControlKind.USER_DISCONNECT:
         this.#disconnect(message)
@@ -173,14 +172,13 @@ export class UserService {
     }
   }
 
-  /** One `direct` frame, built once, to every connection of the user on this node. */
-  #deliver (user: string, data: unknown, t: number): void {
+  /** One `direct` frame, built once per protocol, to every connection of the user on this node. */
+  #sendToUser (user: string, data: unknown, t: number): void {
     const connections = this.#options.index.of(user)
     if (connections.length === 0) return
-    const frame = textFrame(encode({ type: 'direct', t, data }))
-    let sent = 0
-    for (const connection of connections) if (connection.deliver(frame, 'message')) sent++
-    if (sent > 0) this.#options.metrics.frameOut('direct', frame.payloadBytes, sent)
+    const frames = new FramesPerProtocol({ type: 'direct', t, data })
+    for (const connection of connections) frames.send(connection, 'message')
+    frames.report((frame, sent) => { if (sent > 0) this.#options.metrics.frameOut('direct', frame.payloadBytes, sent) })
   }
 
   #disconnect (message: Record<string, unknown>): void {

@@ -4,7 +4,7 @@
  */
 import { Connection, type ConnectionShared } from '../../src/node/connection.js'
 import type { Visitor } from '../../src/node/visitor.js'
-import type { TextFrame } from '../../src/wire/ws-frame.js'
+import type { TextFrame } from '../../src/protocols/ws-frame.js'
 import type { Frame } from './ws-client.js'
 
 /** See the module comment. */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decodeClientFrame } from '../../src/wire/client-messages.js'
+import { decodeClientFrame } from '../../src/protocols/ours/client-messages.js'
 
 t.test('plain text stays plain text (the tutorial client replies with text)', async (t) => {
   t.same(decodeClientFrame('hello server'), { kind: 'text', text: 'hello server' })

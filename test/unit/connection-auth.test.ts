@@ -7,8 +7,8 @@ import pino from 'pino'
 import t from 'tap'
 import { ConnectionAuth } from '../../src/auth/connection-auth.js'
 import type { ConnectionShared } from '../../src/node/connection.js'
-import { encode } from '../../src/wire/server-messages.js'
-import { textFrame } from '../../src/wire/ws-frame.js'
+import { encode } from '../../src/protocols/ours/server-messages.js'
+import { textFrame } from '../../src/protocols/ws-frame.js'
 import { FakeConnection } from '../helpers/fake-connection.js'
 import { fakeWheelClock } from '../helpers/fake-wheel-clock.js'
 
@@ -26,7 +26,7 @@ t.test('10,000 tokens expiring at once: one bucket and one timer; refresh at the
     requireAuth: false,
     authTimeoutMs: 10_000,
     refreshLeadMs: 30_000,
-    node: { sendTo: (connection, message) => connection.deliver(textFrame(encode(message)), 'message'), hold: () => {}, release: () => {} },
+    node: { sendTo: (connection, message) => connection.sendFrame(textFrame(encode(message)), 'message'), hold: () => {}, release: () => {} },
     onIdentified: () => {},
     log: pino({ level: 'silent' }),
     clock

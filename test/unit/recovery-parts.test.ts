@@ -10,7 +10,7 @@ import { MemoryAdapter } from '../../src/adapters/memory.js'
 import { Admission } from '../../src/limits/admission.js'
 import { readReplay } from '../../src/recovery/replay.js'
 import { ResumeTokens, TOKEN_LIFETIME_MS } from '../../src/recovery/resume-tokens.js'
-import { formatChannelList, formatCursorId, parseChannelList, parseEventId } from '../../src/wire/channel-list.js'
+import { formatChannelList, formatCursorId, parseChannelList, parseEventId } from '../../src/protocols/ours/channel-list.js'
 
 t.test('channel lists: written and read back, positions in base 36, odd epochs percent-encoded', async (t) => {
   const entries = [{ channel: 'chat', since: { epoch: 'Ht0Tj1vz', offset: 46 } }, { channel: 'room:a/b@c$d' }, { channel: 'x', since: { epoch: 'odd|epoch,~!%', offset: 0 } }]

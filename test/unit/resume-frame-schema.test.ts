@@ -3,7 +3,7 @@
  * reaches the server's handler, with a coded error naming what is wrong.
  */
 import t from 'tap'
-import { decodeClientFrame } from '../../src/wire/client-messages.js'
+import { decodeClientFrame } from '../../src/protocols/ours/client-messages.js'
 
 t.test('a resume frame decodes: the token, and optionally the client\'s own channels and positions', async (t) => {
   t.same(decodeClientFrame('{"type":"resume","token":"abc.def.ghi","id":"r"}'), { kind: 'message', message: { type: 'resume', token: 'abc.def.ghi', id: 'r' } })

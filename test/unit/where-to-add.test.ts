@@ -3,8 +3,9 @@
  * webhook event and a tunable, which files to touch and how many. This keeps it true as the code
  * moves: every file it names exists, every symbol an item names is in a file that item names, each
  * count is its list's length, and the lists that can be read from the source (Connection's
- * abstract members, the Broker's members, the webhook events, the files that hard-code the
- * protocol, what `npm run docs:options` writes) are read from it and compared.
+ * abstract members, the Broker's and the WireProtocol's members, the webhook events, the files
+ * that make connections (and so choose their protocol), what `npm run docs:options` writes) are
+ * read from it and compared.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
@@ -121,14 +122,32 @@ t.test('a transport: the abstract, optional and reporting members of Connection,
   t.match(wiring, new RegExp(`today ${branches.length} instanceof checks of a transport class outside`), `the doc counts the transport branches outside their folders (${branches.join('; ') || 'none'})`)
 })
 
-t.test('a wire protocol: the files that call our codec are the ones listed, and nothing picks a protocol yet', async (t) => {
-  const listed = recipe('A wire protocol').items.map((item) => item.files[0]).sort()
+t.test('a wire protocol: the members listed are WireProtocol\'s, nothing outside protocols/ calls our codec, and the files that make connections are named', async (t) => {
+  const { items, text } = recipe('A wire protocol')
+  const body = /export interface WireProtocol\b[^{]*\{\n([\s\S]*?)\n\}/.exec(read('src/protocols/protocol.ts'))?.[1] ?? ''
+  const members = [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??\s*[:(]/gm)].map((match) => match[1])
+  t.ok(members.length > 0, 'WireProtocol\'s members were read')
+  const first = items[0]?.text ?? ''
+  t.same(listAfter(first, '(`src/protocols/protocol.ts`): ').sort(), members.sort(), 'the doc lists exactly WireProtocol\'s members')
+  // Every encode and decode goes through a connection's protocol: our codec's functions are
+  // imported (as values) inside protocols/ only, whatever the path they are imported through.
+  const codec = /^import \{([^}]*)\} from '[^']*\/(?:protocols\/ours|wire)\/[\w-]+\.js'/gm
   const callers = sourceFiles('src')
-    .filter((path) => !path.startsWith(join('src', 'wire')) && !path.startsWith(join('src', 'client')))
-    .filter((path) => /^import \{[^}]*\b(encode|decodeClientFrame)\b[^}]*\} from '\.\.\/wire\//m.test(read(path)))
+    .filter((path) => !path.startsWith(join('src', 'protocols')) && !path.startsWith(join('src', 'client')))
+    .filter((path) => [...read(path).matchAll(codec)].some((match) => (match[1] ?? '').split(',').some((name) => /^\s*(encode|decodeClientFrame|requestIdOfFrame)\s*$/.test(name))))
+    .map((path) => relative('.', path))
+  t.same(callers, [], 'no file outside protocols/ calls encode, decodeClientFrame or requestIdOfFrame itself')
+  const defaults = sourceFiles('src')
+    .filter((path) => !path.startsWith(join('src', 'protocols')) && /\bourProtocol\b/.test(read(path)))
+    .map((path) => relative('.', path))
+  t.same(defaults, [join('src', 'node', 'connection.ts')], 'ours is named outside protocols/ only as the connection\'s default')
+  // A protocol is chosen where a connection is made: the recipe names every file that makes one.
+  const makers = sourceFiles('src')
+    .filter((path) => /\bnew \w+Connection\(/.test(read(path)))
     .map((path) => relative('.', path)).sort()
-  t.ok(callers.length > 0, 'the codec\'s callers were found')
-  t.same(listed, callers, 'every file outside wire/ that imports encode or decodeClientFrame is listed, and only those')
+  t.ok(makers.length > 0, 'the files that make connections were found')
+  t.same(makers.filter((path) => !text.includes(`\`${path}\``)), [], 'every file that makes a connection (and so picks its protocol) is named in the recipe')
+  t.ok(items.some((item) => item.files[0] === 'src/plugin.ts'), 'the WebSocket route (plugin.ts) is where a new protocol is chosen')
   const readsProtocol = sourceFiles('src').filter((path) => /sec-websocket-protocol|handleProtocols/i.test(read(path)))
   t.same(readsProtocol, [], 'nothing reads a WebSocket subprotocol yet (when something does, the recipe is out of date)')
 })

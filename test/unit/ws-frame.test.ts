@@ -4,7 +4,7 @@ import t from 'tap'
 import type ws from 'ws'
 import * as wsModule from 'ws'
 import { frameSinkOf, pendingSinks, writeFrame, type FrameSink } from '../../src/transports/raw-frames.js'
-import { frameHeaderBytes, textFrame } from '../../src/wire/ws-frame.js'
+import { frameHeaderBytes, textFrame } from '../../src/protocols/ws-frame.js'
 
 /** ws's own encoder and decoder; not in @types/ws, so typed here for the parts the test uses. */
 interface WsInternals {

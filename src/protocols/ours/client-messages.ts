@@ -7,7 +7,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { ClientErrorCode } from '../errors.js'
+import { ClientErrorCode } from '../../errors.js'
 
 /** Longest request id, in characters. */
 const MAX_REQUEST_ID_LENGTH = 64

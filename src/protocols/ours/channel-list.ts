@@ -14,7 +14,7 @@
  * `,` `|` `~` `!` and `%` never occur in channel names; an epoch with other characters than
  * letters, digits and `_ - . :` is percent-encoded, so any adapter's epochs fit.
  */
-import type { StreamPosition } from '../adapters/adapter.js'
+import type { StreamPosition } from '../../adapters/adapter.js'
 import { CHANNEL_NAME_PATTERN } from './client-messages.js'
 
 /** A channel and where to resume it. */

@@ -88,7 +88,8 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     ttlMs: options.resumeTtlMs,
     pendingChannels: (connection) => channels.pendingChannels(connection),
     find: (id) => node.hub.get(id),
-    onError: (err, connection) => { connection.log.warn({ err }, 'resume state not saved') }
+    onError: (err, connection) => { connection.log.warn({ err }, 'resume state not saved') },
+    live: adapter.inProcess !== true
   })
   node.onConnectionClose((connection) => { connection.leaveBehind(resumeStore) })
   channels.attach(node)

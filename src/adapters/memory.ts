@@ -64,6 +64,8 @@ function member (id: string, name: string | undefined): PresenceMember {
 /** Everything in one process, all three parts (broker, presence, shared state): see the module comment. */
 export class MemoryAdapter implements RealtimeAdapter {
   readonly name = 'memory'
+  /** Its shared state lives and dies with this process. */
+  readonly inProcess = true
   readonly #streams = new Map<string, Stream>()
   readonly #presence = new Map<string, ChannelPresence>()
   readonly #subscribed = new Set<string>()

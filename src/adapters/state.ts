@@ -27,6 +27,12 @@ export interface StateHandler {
 
 /** JSON values shared by every node, each with a time to live. Every method may be asynchronous. */
 export interface SharedState {
+  /**
+   * True when the values live in this process only and die with it (the memory adapter): then
+   * nothing is written only to outlive a crash of this node (an open connection's live resume
+   * state). Absent or false: they outlive the process (Redis).
+   */
+  readonly inProcess?: boolean
   /** Keep a JSON value under `key` for `ttlMs`, replacing what was there (shared by every node). */
   stateSet: (key: string, value: unknown, ttlMs: number) => Promise<void>
   /**

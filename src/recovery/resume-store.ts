@@ -10,7 +10,9 @@
  * saved while the connection is open, each time it changes (batched per event-loop turn) and
  * refreshed before its TTL runs out ({@link ResumeStore.refreshOpen}), marked `l` (live): after
  * a crash (SIGKILL, power loss) that is all there is, and its channels resume with no position
- * (each answered `recovered: false`, so the client knows), never as a silent fresh start.
+ * (each answered `recovered: false`, so the client knows), never as a silent fresh start. An
+ * adapter whose state dies with this process (the memory adapter, `inProcess`) would lose the
+ * live form in the same crash, so none is written there.
  *
  * A reconnect that finds no full state asks every live node to let go of the old connection (a
  * request, cluster/requests.ts): the node holding it cuts it, which saves it, answers yes, and
@@ -62,6 +64,12 @@ export interface ResumeStoreOptions {
   find: (id: string) => Connection | undefined
   /** A save failed (logged by the caller). */
   onError: (err: unknown, connection: Connection) => void
+  /**
+   * Whether open connections' live forms are saved: only worth it when the adapter's state
+   * outlives this process (a crash of the node leaves them behind); false for an in-process one.
+   * @default true
+   */
+  live?: boolean
 }
 
 /** Stored form: `{ v: visitor, x?: token expiry, c: [[channel, epoch, offset] | [channel]], l?: 1 (live) }`. */
@@ -118,13 +126,14 @@ export class ResumeStore {
   readonly #fullSaves = new Map<string, Promise<void>>()
   /** Open connections whose visitor or channel set changed this turn (saved together, once each). */
   readonly #changed = new Set<Connection>()
-  /** Set once the node drains: its full saves must not be overwritten by a live form after them. */
-  #stopped = false
+  /** Set once the node drains (or when live forms are not kept at all): its full saves must not be overwritten by a live form after them. */
+  #stopped: boolean
   /** Refreshes the live forms of the open connections ({@link startLive}). */
   #liveTimer: NodeJS.Timeout | null = null
 
   constructor (options: ResumeStoreOptions) {
     this.#options = options
+    this.#stopped = options.live === false
     options.cluster.answer(ControlKind.RESUME_TAKEOVER, (body) => this.#takeover(body))
   }
 

@@ -6,6 +6,7 @@
  */
 import pino from 'pino'
 import t from 'tap'
+import type { SharedState } from '../../src/adapters/state.js'
 import type { ConnectionShared } from '../../src/node/connection.js'
 import { ResumeStore, resumeKey } from '../../src/recovery/resume-store.js'
 import { StreamPositions } from '../../src/recovery/stream-positions.js'
@@ -130,4 +131,31 @@ t.test('a takeover: the holder cuts an open connection; one that just closed ans
   state.set(resumeKey('old'), { v: null, c: [['feed']], l: 1 })
   afterFirstRead = () => { state.set(resumeKey('old'), { v: null, c: [['feed', 'E', 4]] }) }
   t.match(await store.load('old'), { live: false, channels: [{ channel: 'feed', since: { epoch: 'E', offset: 4 } }] }, 'no node holds it: the state is read once more, and the full form landed meanwhile')
+})
+
+t.test('with an adapter whose state dies with the process, no live form is written; the full save on close still is', async (t) => {
+  const { sets, adapter } = fakeAdapter()
+  const store = new ResumeStore({ adapter, cluster: noCluster, ttlMs: 1000, pendingChannels: () => [], find: () => undefined, onError: () => {}, live: false })
+  const ann = new ResumableConnection({ id: 'ann' })
+  ann.positions = new StreamPositions()
+  ann.positions.apply({ channel: 'feed', epoch: 'E', offset: 3 })
+  store.changed(ann)
+  store.refreshOpen([ann])
+  store.startLive([ann])
+  await turn()
+  await store.flush()
+  t.same(sets, [], 'nothing saved while the connection is open')
+  store.save(ann)
+  await store.flush()
+  t.same(sets, [{ key: resumeKey(ann.id), value: { v: { id: 'ann' }, c: [['feed', 'E', 3]] }, ttlMs: 1000 }], 'its full state when it ends')
+  store.stopLive()
+})
+
+t.test('the memory adapter says its state lives in this process only; the Redis adapter does not', async (t) => {
+  const { MemoryAdapter } = await import('../../src/adapters/memory.js')
+  const { RedisAdapter } = await import('../../src/adapters/redis/index.js')
+  t.equal(new MemoryAdapter().inProcess, true)
+  // Made without connecting (init connects); read as the contract it is.
+  const redis: SharedState = new RedisAdapter({ url: 'redis://127.0.0.1:1' })
+  t.not(redis.inProcess, true)
 })

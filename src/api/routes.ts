@@ -67,6 +67,22 @@ function answerOf (publication: Publication): { channel: string, offset: number,
 /** What each scope lets a key do, as refusals say it. */
 const SCOPE_WORDS: Record<Scope, string> = { publish: 'publish', broadcast: 'broadcast', users: 'reach or control users', read: 'read presence, history, channels or nodes' }
 
+/**
+ * The first field an object schema's `dependentRequired` (JSON Schema 2019-09) asks for and
+ * `value` lacks, with the field that asked; null when none. TypeBox's compiler does not check
+ * that keyword, so the validator does.
+ */
+function missingDependent (schema: unknown, value: unknown): { field: string, with: string } | null {
+  const dependent = (schema as { dependentRequired?: Record<string, readonly string[]> }).dependentRequired
+  if (dependent === undefined || typeof value !== 'object' || value === null) return null
+  for (const [present, needed] of Object.entries(dependent)) {
+    if (!(present in value)) continue
+    const field = needed.find((name) => !(name in value))
+    if (field !== undefined) return { field, with: present }
+  }
+  return null
+}
+
 /** The API's routes; registered by the plugin under `api.prefix`. */
 export async function apiRoutes (fastify: FastifyInstance, { api, realtime }: ApiRoutesOptions): Promise<void> {
   const keys = new ApiKeys(api.keys)
@@ -87,7 +103,10 @@ export async function apiRoutes (fastify: FastifyInstance, { api, realtime }: Ap
     const convert = httpPart === 'querystring' || httpPart === 'params'
     return (data: unknown) => {
       const value = convert ? Value.Convert(schema as TSchema, references, data) : data
-      if (check.Check(value)) return { value }
+      if (check.Check(value)) {
+        const missing = missingDependent(schema, value)
+        return missing === null ? { value } : { error: new Error(`${httpPart ?? 'request'}/${missing.field} is required with ${missing.with}`) }
+      }
       const first = check.Errors(value).First()
       return { error: new Error(`${httpPart ?? 'request'}${first?.path ?? ''} ${first?.message ?? 'does not fit the schema'}`) }
     }

@@ -73,7 +73,13 @@ export const HistoryQuery = Type.Object({
   offset: Type.Optional(Type.Integer({ minimum: 0, description: 'With epoch: what followed this position' })),
   epoch: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_LIMIT, default: DEFAULT_HISTORY_LIMIT, description: 'Without a position: the newest, at most this many' }))
-}, { additionalProperties: false })
+}, {
+  additionalProperties: false,
+  // A position is both: an offset alone (or an epoch alone) would otherwise be ignored and the
+  // newest publications answered, as if the caller had asked for those. Checked by the route's
+  // validator (routes.ts), which TypeBox leaves to it.
+  dependentRequired: { offset: ['epoch'], epoch: ['offset'] }
+})
 
 /** A channel with subscribers, across every node. */
 export const ChannelSummary = Type.Object({

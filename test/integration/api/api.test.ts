@@ -54,6 +54,8 @@ t.test('every refusal is a clear, coded 4xx, and none publishes anything', async
     ['not JSON', call('POST', '/publish', undefined, ADMIN, '{"channel": "news", oops'), 400, 'FST_ERR_CTP_INVALID_JSON_BODY'],
     ['an undeclared channel', call('POST', '/publish', { channel: 'secret', data: 1 }), 404, 'FRT_UNKNOWN_CHANNEL'],
     ['a batch over maxBatch', call('POST', '/publish/batch', { publications: [1, 2, 3, 4].map((n) => ({ channel: 'news', data: n })) }), 400, 'FST_ERR_VALIDATION'],
+    ['a history offset without its epoch', call('GET', '/channels/news/history?offset=1', undefined, READER), 400, 'FST_ERR_VALIDATION'],
+    ['a history epoch without its offset', call('GET', '/channels/news/history?epoch=Ht0Tj1vz', undefined, READER), 400, 'FST_ERR_VALIDATION'],
     ['a batch with one undeclared channel', call('POST', '/publish/batch', { publications: [{ channel: 'news', data: 1 }, { channel: 'secret', data: 2 }] }), 404, 'FRT_UNKNOWN_CHANNEL']
   ]
   for (const [what, answer, status, code] of refusals) {

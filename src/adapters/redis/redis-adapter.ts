@@ -510,16 +510,25 @@ export class RedisAdapter implements RealtimeAdapter {
   /**
    * A live publication (or one held meanwhile): handed to the node when it is the next one,
    * dropped when it was delivered already (from the history), and held when a gap comes before
-   * it (another offset in the same epoch, or another epoch), while the gap is recovered.
+   * it (another offset in the same epoch, or another epoch), while the gap is recovered. A live
+   * one at an offset delivered already is checked too: another publication at the last offset
+   * (another time), or an older offset outside a recovery, is what a fork looks like (a promoted
+   * replica reusing offsets), so the stream is read again rather than the publication dropped.
+   * @param held - it was held during a recovery (so an older offset is the expected duplicate)
    * @returns false when it is held: what follows it must wait too
    */
-  #deliver (channel: string, state: ChannelState, publication: Publication): boolean {
+  #deliver (channel: string, state: ChannelState, publication: Publication, held = false): boolean {
     const last = state.last
     if (last !== null) {
       const sameEpoch = last.epoch === publication.epoch
-      // After a gap was filled from the history, the same publications may still arrive live.
-      if (sameEpoch && publication.offset <= last.offset) return true
-      if (!sameEpoch || publication.offset > last.offset + 1) {
+      let gap = !sameEpoch || publication.offset > last.offset + 1
+      if (sameEpoch && publication.offset <= last.offset) {
+        const reused = publication.offset === last.offset ? state.lastT !== 0 && publication.t !== state.lastT : !held
+        // After a gap was filled from the history, the same publications may still arrive live.
+        if (!reused) return true
+        gap = true
+      }
+      if (gap) {
         state.buffer = [publication]
         this.#recover(channel, state, 'gap').catch((err: unknown) => { this.#report(err, 'recover') })
         return false
@@ -547,7 +556,7 @@ export class RedisAdapter implements RealtimeAdapter {
     for (let i = 0; i < held.length; i++) {
       const publication = held[i] as Publication
       if (epoch !== undefined && publication.epoch !== epoch) continue
-      if (!this.#deliver(channel, state, publication)) {
+      if (!this.#deliver(channel, state, publication, true)) {
         // A gap before it: it and what followed it wait for that recovery.
         this.#holdToo(state, held.slice(i + 1))
         return
@@ -670,11 +679,14 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   /**
-   * Publications before `retained` (or before the stream's next one) cannot be delivered: tell
-   * the node where the channel now goes on, then deliver what is retained.
+   * Publications before `retained` (or before the first one held, or the stream's next one)
+   * cannot be delivered: tell the node where the channel now goes on, then deliver what is retained.
    */
   #unrecoverable (channel: string, state: ChannelState, position: StreamPosition, retained: Publication[], cause: GapCause): void {
-    const from: StreamPosition = { epoch: position.epoch, offset: (retained[0]?.offset ?? position.offset + 1) - 1 }
+    // Without history, a held publication of this stream (the one that showed the gap) is not lost.
+    const after = state.last?.epoch === position.epoch ? state.last.offset : 0
+    const firstHeld = retained.length === 0 ? state.buffer?.find((publication) => publication.epoch === position.epoch && publication.offset > after && publication.offset <= position.offset) : undefined
+    const from: StreamPosition = { epoch: position.epoch, offset: (retained[0]?.offset ?? firstHeld?.offset ?? position.offset + 1) - 1 }
     const was = state.last
     state.last = from
     state.lastT = 0

@@ -67,7 +67,6 @@ async function forkBack (prefix: string, channel: string, offset: number): Promi
 /** A handler that keeps what the node is told, in order: publications and gaps. */
 class GapHandler extends RecordingHandler {
   readonly told: string[] = []
-  readonly gaps: Array<{ channel: string, position: StreamPosition, cause: GapCause }> = []
   readonly recovered: Array<{ channel: string, publications: number }> = []
   readonly checks: Array<{ channels: number, behind: number }> = []
   override onPublication = (publication: Publication): void => {
@@ -75,7 +74,7 @@ class GapHandler extends RecordingHandler {
     this.told.push(`pub ${publication.epoch}:${publication.offset} ${JSON.stringify(publication.data)}`)
   }
 
-  onGap = (channel: string, position: StreamPosition, cause: GapCause): void => {
+  override onGap = (channel: string, position: StreamPosition, cause: GapCause): void => {
     this.gaps.push({ channel, position, cause })
     this.told.push(`gap ${position.epoch}:${position.offset} ${cause}`)
   }

@@ -616,8 +616,7 @@ export class RedisAdapter implements RealtimeAdapter {
         // Keep holding: a flush now would only find the same gap again. Try again in a while.
         this.#report(err, `recover (${reason})`)
         state.recovering = null
-        const retry = setTimeout(() => { this.#recoverChannels([channel], reason).catch(() => {}) }, RECOVERY_RETRY_MS)
-        retry.unref()
+        this.#retryRecovery(channel, reason)
         return
       }
       state.recovering = null
@@ -625,6 +624,23 @@ export class RedisAdapter implements RealtimeAdapter {
     })()
     state.recovering = run
     await run
+  }
+
+  /**
+   * Recover a channel again in a while (its recovery failed; its live messages wait meanwhile),
+   * once the publisher connection is ready: while Redis is away, nothing is tried (or reported)
+   * again and again.
+   */
+  #retryRecovery (channel: string, reason: string): void {
+    const retry = setTimeout(() => {
+      if (this.#channels.get(channel) === undefined) return
+      if (this.#pub?.status !== 'ready') {
+        this.#retryRecovery(channel, reason)
+        return
+      }
+      this.#recoverChannels([channel], reason).catch((err: unknown) => { this.#report(err, 'recover') })
+    }, RECOVERY_RETRY_MS)
+    retry.unref()
   }
 
   /**

@@ -33,8 +33,8 @@ export class Subscription {
   offset = 0
   readonly pendingPublications: Publication[] = []
   readonly pendingPresence: PresenceEvent[] = []
-  /** Gaps the broker told of while pending, each after the pending publications that came before it. */
-  readonly pendingGaps: Array<{ after: number, position: StreamPosition }> = []
+  /** Gaps the broker told of while pending, each after the pending publications that came before it (made on the first: most subscriptions never see one). */
+  #pendingGaps: Array<{ after: number, position: StreamPosition }> | null = null
 
   constructor (connection: Connection, channel: string, policy: ChannelPolicy) {
     this.connection = connection
@@ -74,7 +74,7 @@ export class Subscription {
 
   /** Hold a gap while pending, in order with the publications held. */
   holdGap (position: StreamPosition): void {
-    this.pendingGaps.push({ after: this.pendingPublications.length, position })
+    (this.#pendingGaps ??= []).push({ after: this.pendingPublications.length, position })
   }
 
   /**
@@ -83,7 +83,8 @@ export class Subscription {
    */
   * takePending (): Generator<{ publication: Publication } | { gap: StreamPosition }> {
     const publications = this.pendingPublications.splice(0)
-    const gaps = this.pendingGaps.splice(0)
+    const gaps = this.#pendingGaps ?? []
+    this.#pendingGaps = null
     let next = 0
     for (let i = 0; i <= publications.length; i++) {
       for (; next < gaps.length && (gaps[next] as { after: number }).after === i; next++) {

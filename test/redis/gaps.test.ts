@@ -8,6 +8,7 @@
  * publication the way the publish script does, without its PUBLISH; a fork by rewriting the
  * stream as a promoted replica that lacked the last publication would have it.
  */
+import { connect as tcpConnect, createServer, type Server, type Socket } from 'node:net'
 import t from 'tap'
 import { Redis } from 'ioredis'
 import WebSocket from 'ws'
@@ -212,6 +213,106 @@ t.test('a history lost while subscribed (Redis flushed): told as a new epoch', a
   t.not(after.epoch, before.epoch)
   await handler.until(() => handler.publications.length === 2, 'the new one')
   t.same(handler.told, [`pub ${before.epoch}:1 "old"`, `gap ${after.epoch}:0 epoch`, `pub ${after.epoch}:1 "new"`])
+})
+
+t.test('a reused offset that cannot be checked (no history, no newest in the meta, as an older node writes) is looked into once, not in a loop', async (t) => {
+  const prefix = `blind${++prefixSeq}:`
+  const { adapter, handler } = await node(t, prefix)
+  await adapter.subscribe('blind')
+  const none = { historySize: 0, historyTtlMs: 60_000 }
+  const first = await adapter.publish('blind', 1, none)
+  await handler.until(() => handler.publications.length === 1, 'one')
+  const { meta } = keysOf(prefix, 'blind')
+  await admin.hset(meta, 'offset', 0)
+  while (Date.now() <= first.t) await sleep(1)
+  const reads = async (): Promise<number> => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0)
+  await admin.hdel(meta, 'last')
+  const before = await reads()
+  // An older node's publish, as its script did: the next offset (1 again), and a PUBLISH; no `last` in the meta.
+  const offset = await admin.hincrby(meta, 'offset', 1)
+  await admin.publish(`${prefix}pub:blind`, `p\nolder\n${offset}\n${first.epoch}\n${Date.now()}\n"reused"`)
+  t.equal(offset, 1)
+  const next = await adapter.publish('blind', 'next', none)
+  await handler.until(() => handler.publications.some((p) => p.data === 'next'), 'the next one')
+  t.ok(await reads() - before < 20, `a bounded number of script calls (${await reads() - before}), no loop`)
+  t.same(handler.publications.map((p) => p.offset), [1, next.offset], 'the next one delivered after it')
+})
+
+/** A TCP relay to the Redis that a test can cut, and keep cut (new connections refused) until it reopens. */
+class Relay {
+  readonly #server: Server
+  readonly #sockets = new Set<Socket>()
+  #open = true
+  port = 0
+
+  constructor () {
+    this.#server = createServer((client) => {
+      if (!this.#open) {
+        client.destroy()
+        return
+      }
+      const upstream = tcpConnect(redis.port, '127.0.0.1')
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket)
+        socket.on('error', () => { client.destroy(); upstream.destroy() })
+        socket.on('close', () => { this.#sockets.delete(socket); client.destroy(); upstream.destroy() })
+      }
+      client.pipe(upstream).pipe(client)
+    })
+  }
+
+  async listen (): Promise<void> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve))
+    const address = this.#server.address()
+    this.port = typeof address === 'object' && address !== null ? address.port : 0
+  }
+
+  cut (): void {
+    this.#open = false
+    for (const socket of this.#sockets) socket.destroy()
+  }
+
+  reopen (): void {
+    this.#open = true
+  }
+
+  async close (): Promise<void> {
+    this.cut()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+}
+
+t.test('a fork while a node\'s subscriber connection was away is found when it comes back: told, never delivered as if nothing happened', async (t) => {
+  const prefix = `away${++prefixSeq}:`
+  const relay = new Relay()
+  await relay.listen()
+  t.teardown(() => relay.close())
+  const a = await node(t, prefix)
+  // B's subscriber goes through the relay; its publisher straight to Redis. No position check.
+  const b = new RedisAdapter({
+    keyPrefix: prefix,
+    positionCheckIntervalMs: 0,
+    createClient: (role) => new Redis(role === 'subscriber' ? `redis://127.0.0.1:${relay.port}` : redis.url, { enableOfflineQueue: role === 'subscriber', maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  })
+  const handler = new GapHandler()
+  await b.init(handler)
+  t.teardown(() => b.close())
+  await b.subscribe('away')
+  let last: Publication | undefined
+  for (let i = 1; i <= 3; i++) last = await a.adapter.publish('away', i, HISTORY)
+  await handler.until(() => handler.publications.length === 3, 'three')
+  relay.cut()
+  await handler.until(() => !b.connected, 'the subscriber connection is away')
+  // Meanwhile a failover: the promoted stream lacks offset 3, and gives it (and 4) to new publications.
+  await forkBack(prefix, 'away', 3)
+  while (Date.now() <= (last?.t ?? 0)) await sleep(1)
+  t.equal((await a.adapter.publish('away', 'reused', HISTORY)).offset, 3)
+  t.equal((await a.adapter.publish('away', 'next', HISTORY)).offset, 4)
+  relay.reopen()
+  await handler.until(() => handler.gaps.length === 1, 'the fork found when the connection is back', 10_000)
+  const after = await a.adapter.publish('away', 'after', HISTORY)
+  await handler.until(() => handler.publications.some((p) => p.data === 'after'), 'the next one')
+  t.same(handler.told.slice(3), [`gap ${after.epoch}:0 fork`, `pub ${after.epoch}:1 "after"`], 'told, then the new epoch: neither "reused" nor "next" delivered as if they followed 3')
 })
 
 /** Two in-process nodes on the Redis, with WebSocket and event-stream routes. */

@@ -121,6 +121,11 @@ interface ChannelState {
   recovering: Promise<void> | null
   /** Another recovery was asked for while one ran: it reads once more before it lets go. */
   again: boolean
+  /**
+   * The live publication at the last offset delivered, with another time, that last started a
+   * recovery (`<epoch>:<offset>:<t>`): held again afterwards, it is dropped, not looked into again.
+   */
+  suspect: string | null
 }
 
 /** What a read of a stream found: its position, the publications read, and the meta's newest publication. */
@@ -328,7 +333,7 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async subscribe (channel: string): Promise<void> {
     if (this.#channels.has(channel)) return
-    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, lastT: 0, buffer: [], recovering: null, again: false }
+    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, lastT: 0, buffer: [], recovering: null, again: false, suspect: null }
     this.#channels.set(channel, state)
     try {
       await this.#subscriber().subscribe(state.keys.pubsub)
@@ -523,7 +528,13 @@ export class RedisAdapter implements RealtimeAdapter {
       const sameEpoch = last.epoch === publication.epoch
       let gap = !sameEpoch || publication.offset > last.offset + 1
       if (sameEpoch && publication.offset <= last.offset) {
-        const reused = publication.offset === last.offset ? state.lastT !== 0 && publication.t !== state.lastT : !held
+        let reused = !held
+        if (publication.offset === last.offset) {
+          const suspect = `${publication.epoch}:${publication.offset}:${publication.t}`
+          // Once looked into (the recovery it started could not tell a fork), it is a duplicate.
+          reused = state.lastT !== 0 && publication.t !== state.lastT && state.suspect !== suspect
+          if (reused) state.suspect = suspect
+        }
         // After a gap was filled from the history, the same publications may still arrive live.
         if (!reused) return true
         gap = true

@@ -41,10 +41,10 @@ export { verifyWebhook } from './api/signature.js'
 // An adapter is a broker, presence and shared state (adapters/broker.ts, presence.ts, state.ts).
 export type {
   RealtimeAdapter, AdapterHandler, AdapterSettings, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent,
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent, GapCause,
   Broker, BrokerHandler, Presence, PresenceHandler, SharedState, StateHandler
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'
 export type { MemoryAdapterOptions } from './adapters/memory.js'
-export type { RealtimeMetrics, UpgradeRejection, WebhookOutcome } from './metrics/metrics.js'
+export type { RealtimeMetrics, StreamGapOutcome, UpgradeRejection, WebhookOutcome } from './metrics/metrics.js'
 export { noopMetrics } from './metrics/metrics.js'

@@ -119,7 +119,40 @@ export interface BrokerHandler {
   onError?: (error: Error, operation: string) => void
   /** What failed in the background works again (a lost connection is back); `what` says which. */
   onRestored?: (what: string) => void
+  /**
+   * Publications of a channel this node subscribes to could not be delivered to it: publications
+   * before `position` (after the last one delivered) are lost to this node, and its subscribers
+   * must be told they were not recovered. The channel's stream goes on after `position`: the
+   * publications delivered next (through `onPublication`, in order) follow it. `cause` says why:
+   * see {@link GapCause}. A broker that never loses a publication on its way (the memory adapter)
+   * never calls it; a broker that can (Redis pub/sub) calls it instead of skipping silently.
+   */
+  onGap?: (channel: string, position: StreamPosition, cause: GapCause) => void
+  /**
+   * A gap in what reached this node (publications lost on the way: an offset jump, a reconnect, a
+   * position check that found the channel behind) was filled from the history: `publications`
+   * of them were delivered, in order, before what followed. For metrics and logs.
+   */
+  onGapRecovered?: (channel: string, publications: number) => void
+  /**
+   * The broker's periodic position check (a broker that has one: RedisAdapter's
+   * `positionCheckIntervalMs`) read the position of the `channels` this node follows and found
+   * `behind` of them behind what it delivered (each then recovered, or told through `onGap`).
+   */
+  onPositionCheck?: (channels: number, behind: number) => void
 }
+
+/**
+ * Why publications could not be delivered to a node ({@link BrokerHandler.onGap}):
+ * - `trimmed`: they were lost on the way, and the history no longer holds them (`historySize`,
+ *   `historyTtlMs`, or a channel without history);
+ * - `epoch`: the stream's history was lost (a new epoch: Redis restarted without its data, the
+ *   stream expired);
+ * - `fork`: the history diverged from what the node delivered (after a failover, a promoted
+ *   replica lacked publications the node had delivered); the stream was moved to a new epoch,
+ *   so that no node drops the new publications as duplicates of the lost ones.
+ */
+export type GapCause = 'trimmed' | 'epoch' | 'fork'
 
 /**
  * Publications, history, channel subscriptions and control messages. Every method may be

@@ -156,6 +156,16 @@ export class ChannelService {
         this.#log.error({ err, operation, adapter: this.#adapter.name }, 'realtime adapter error')
       },
       onRestored: (what) => { this.#log.info({ adapter: this.#adapter.name, restored: what }, 'realtime adapter restored') },
+      onGap: (channel, position, cause) => {
+        this.#metrics.streamGap(cause)
+        this.#log.warn({ adapter: this.#adapter.name, channel, cause, epoch: position.epoch, offset: position.offset }, 'publications lost before they reached this node; subscribers told recovered: false')
+        this.#channels.gap(channel, position)
+      },
+      onGapRecovered: (channel, publications) => {
+        this.#metrics.streamGap('recovered')
+        this.#log.debug({ adapter: this.#adapter.name, channel, publications }, 'gap recovered from the history')
+      },
+      onPositionCheck: (channels, behind) => { this.#metrics.positionCheck(channels, behind) },
       onControl: (message) => { this.#control?.dispatch(message) },
       onLifecycle: (event) => { this.#onLifecycle?.(event) }
     }, { presenceTtlMs: this.#presenceTtlMs })

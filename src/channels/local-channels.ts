@@ -2,16 +2,16 @@
  * The channels that have subscribers on this node, and their fan-out. It keeps who subscribes to
  * what (by channel and by connection), subscribes the adapter to a channel when its first local
  * subscriber joins and unsubscribes it when the last one leaves (in call order per channel), and
- * delivers what the adapter hands the node: each publication or presence change is framed ONCE
+ * delivers what the adapter hands the node: each publication, presence change or gap is framed ONCE
  * per protocol in use and the same bytes go to every live subscriber of that protocol; a
  * subscription still completing buffers it.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import type { Broker, Publication } from '../adapters/broker.js'
+import type { Broker, Publication, StreamPosition } from '../adapters/broker.js'
 import type { PresenceEvent } from '../adapters/presence.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
 import type { Connection } from '../node/connection.js'
-import { publicationMessage } from '../protocols/ours/server-messages.js'
+import { gapMessage, publicationMessage } from '../protocols/ours/server-messages.js'
 import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
 import { InFlight } from './in-flight.js'
 import type { Subscription } from './subscription.js'
@@ -143,6 +143,28 @@ export class LocalChannels {
       frames.report((frame, sent) => { this.#metrics.frameOut('pub', frame.payloadBytes, sent) })
       this.#metrics.publishLatency(Date.now() - publication.t)
     }
+  }
+
+  /**
+   * Publications of a channel were lost on their way to this node (the adapter's `onGap`): every
+   * subscriber behind `position` is told with a `gap` frame (framed once per protocol) and goes
+   * on from there, which is also where its client now stands (an event stream's id, a resume);
+   * a subscription still completing gets it in order with what it holds.
+   */
+  gap (channel: string, position: StreamPosition): void {
+    const local = this.#channels.get(channel)
+    if (local === undefined) return
+    let frames: FramesPerProtocol | undefined
+    for (const subscription of local.subscribers) {
+      if (!subscription.live) {
+        subscription.holdGap(position)
+        continue
+      }
+      if (!subscription.skipTo(position)) continue
+      frames ??= new FramesPerProtocol(gapMessage(channel, position), { channel, epoch: position.epoch, offset: position.offset })
+      frames.send(subscription.connection, 'message')
+    }
+    frames?.report((frame, sent) => { this.#metrics.frameOut('gap', frame.payloadBytes, sent) })
   }
 
   /** A presence change from the adapter: framed once per protocol, to every live subscriber of a presence channel. */

@@ -28,7 +28,7 @@ import type { Connection } from '../node/connection.js'
 import { DeadlineWheel } from '../node/deadline-wheel.js'
 import { readReplay } from '../recovery/replay.js'
 import type { PublishRequest, RequestId, SubscribeRequest, UnsubscribeRequest } from '../protocols/ours/client-messages.js'
-import { publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage, type SubscribedMessage, type SubscriptionSource } from '../protocols/ours/server-messages.js'
+import { gapMessage, publicationMessage, type AckMessage, type ErrorMessage, type ServerMessage, type SubscribedMessage, type SubscriptionSource } from '../protocols/ours/server-messages.js'
 import type { FramePosition } from '../protocols/ws-frame.js'
 import type { LocalChannels } from './local-channels.js'
 import type { ChannelContext, ChannelPolicy, ChannelRegistry } from './policy.js'
@@ -263,10 +263,10 @@ export class ChannelRequests {
     }
     // The replay goes out as the socket drains; what follows it waits behind it (send-backlog.ts).
     for (const publication of replay) this.#options.send(connection, publicationMessage(publication), undefined, 'replay')
-    for (const publication of subscription.pendingPublications) {
-      if (subscription.accept(publication)) this.#options.send(connection, publicationMessage(publication))
+    for (const held of subscription.takePending()) {
+      if ('gap' in held) this.#options.send(connection, gapMessage(channel, held.gap), { channel, ...held.gap })
+      else this.#options.send(connection, publicationMessage(held.publication))
     }
-    subscription.pendingPublications.length = 0
     if (members !== null) {
       this.#options.send(connection, { type: 'presence', channel, action: 'snapshot', members })
       for (const event of presenceNews(members, subscription.pendingPresence)) this.#options.send(connection, { type: 'presence', channel, action: event.action, member: event.member })

@@ -8,7 +8,7 @@
  * nothing is sent out of order.
  */
 import type { Connection } from '../node/connection.js'
-import type { Publication } from '../adapters/broker.js'
+import type { Publication, StreamPosition } from '../adapters/broker.js'
 import type { PresenceEvent } from '../adapters/presence.js'
 import type { ChannelPolicy } from './policy.js'
 
@@ -33,6 +33,8 @@ export class Subscription {
   offset = 0
   readonly pendingPublications: Publication[] = []
   readonly pendingPresence: PresenceEvent[] = []
+  /** Gaps the broker told of while pending, each after the pending publications that came before it (made on the first: most subscriptions never see one). */
+  #pendingGaps: Array<{ after: number, position: StreamPosition }> | null = null
 
   constructor (connection: Connection, channel: string, policy: ChannelPolicy) {
     this.connection = connection
@@ -56,6 +58,42 @@ export class Subscription {
     this.epoch = publication.epoch
     this.offset = publication.offset
     return true
+  }
+
+  /**
+   * The channel's stream goes on after `position` (publications before it were lost on their way
+   * to this node): whether this subscriber is behind it, and so must be told, and if so it moves
+   * there. A subscriber already past it (its subscribe read the stream later) is not.
+   */
+  skipTo (position: StreamPosition): boolean {
+    if (position.epoch === this.epoch && position.offset <= this.offset) return false
+    this.epoch = position.epoch
+    this.offset = position.offset
+    return true
+  }
+
+  /** Hold a gap while pending, in order with the publications held. */
+  holdGap (position: StreamPosition): void {
+    (this.#pendingGaps ??= []).push({ after: this.pendingPublications.length, position })
+  }
+
+  /**
+   * What was held while pending and is next for this subscriber, in arrival order: publications
+   * (`pub` frames) and the gaps it is behind (`gap` frames). Empties the holds.
+   */
+  * takePending (): Generator<{ publication: Publication } | { gap: StreamPosition }> {
+    const publications = this.pendingPublications.splice(0)
+    const gaps = this.#pendingGaps ?? []
+    this.#pendingGaps = null
+    let next = 0
+    for (let i = 0; i <= publications.length; i++) {
+      for (; next < gaps.length && (gaps[next] as { after: number }).after === i; next++) {
+        const { position } = gaps[next] as { position: StreamPosition }
+        if (this.skipTo(position)) yield { gap: position }
+      }
+      const publication = publications[i]
+      if (publication !== undefined && this.accept(publication)) yield { publication }
+    }
   }
 
   /** Hold a publication while pending. @returns false when the buffer is full */

@@ -130,9 +130,21 @@ export interface UnsubscribedFrame {
   code?: string
 }
 
+/**
+ * `gap`: publications of a subscribed channel were lost before they reached the server node and
+ * cannot be replayed; the subscription goes on after `offset` in `epoch` (`recovered` is always false).
+ */
+export interface GapFrame {
+  type: 'gap'
+  channel: string
+  offset: number
+  epoch: string
+  recovered: false
+}
+
 /** Every frame the server sends. */
 export type ServerFrame = WelcomeFrame | TickFrame | BroadcastFrame | PubFrame | PresenceFrame | AckFrame | ErrorFrame |
-RefreshFrame | DirectFrame | SubscribedFrame | UnsubscribedFrame
+RefreshFrame | DirectFrame | SubscribedFrame | UnsubscribedFrame | GapFrame
 
 /** A request the client sends (every one carries an id, so its answer can be matched). */
 export type ClientRequest =

@@ -448,6 +448,9 @@ export class RealtimeClient extends Emitter<ClientEvents> implements Subscriptio
       case 'pub':
         this.subscriptions.get(frame.channel)?.publication(frame)
         break
+      case 'gap':
+        this.subscriptions.get(frame.channel)?.gap(frame)
+        break
       case 'presence':
         this.subscriptions.get(frame.channel)?.presence(frame)
         break

@@ -1,18 +1,25 @@
 /**
  * One channel subscription on the client. It outlives reconnects: after each one the client
  * subscribes again with the last position this subscription saw (`since`), and the
- * `subscribed` event says whether the server proved the gap recovered.
+ * `subscribed` event says whether the server proved the gap recovered (and comes again with
+ * `recovered: false` when the server tells of publications lost while subscribed: a `gap` frame).
  */
 import { Emitter } from './emitter.js'
 import type { RealtimeError } from './errors.js'
-import type { AckFrame, ClientRequest, PresenceFrame, PresenceMember, PubFrame, Publication, StreamPosition } from './frames.js'
+import type { AckFrame, ClientRequest, GapFrame, PresenceFrame, PresenceMember, PubFrame, Publication, StreamPosition } from './frames.js'
 
-/** What a `subscribed` event says about one (re)subscribe. */
+/**
+ * What a `subscribed` event says about one (re)subscribe, or about a gap the server told of while
+ * subscribed (`gap: true`, a `gap` frame: publications were lost before they reached the server
+ * node, so `recovered` is false; refetch what you need, as after any `recovered: false`).
+ */
 export interface Subscribed {
   /** True when every publication since the last one seen was replayed (nothing missed). */
   recovered: boolean
-  /** True when this was a resubscribe after a reconnect (false for the first subscribe). */
+  /** True when this was a resubscribe after a reconnect, or a gap (false for the first subscribe). */
   resumed: boolean
+  /** True when the server told of a gap on the live subscription (a `gap` frame), not a (re)subscribe. */
+  gap: boolean
   /** The stream position the subscription starts after. */
   offset: number
   epoch: string
@@ -121,7 +128,21 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
     this.#epoch = epoch
     this.#acked = Number(ack.offset)
     this.#replaying = recovered
-    this.emit('subscribed', { recovered, resumed, offset: this.#acked, epoch })
+    this.emit('subscribed', { recovered, resumed, gap: false, offset: this.#acked, epoch })
+  }
+
+  /**
+   * @internal A `gap` frame of this channel: publications before its position are lost; the
+   * stream goes on after it, and a reconnect resumes from there (what follows it is replayed).
+   */
+  gap (frame: GapFrame): void {
+    // A gap the subscription is already past (a replay that crossed it) says nothing new.
+    if (frame.epoch === this.#epoch && frame.offset <= Math.max(this.#last, this.#acked)) return
+    this.#epoch = String(frame.epoch)
+    this.#last = Number(frame.offset)
+    this.#acked = this.#last
+    this.#replaying = false
+    this.emit('subscribed', { recovered: false, resumed: true, gap: true, offset: this.#last, epoch: this.#epoch })
   }
 
   /** @internal The server ended the subscription. */

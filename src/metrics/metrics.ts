@@ -33,7 +33,18 @@ export interface RealtimeMetrics {
    * scheduled) or `dropped` (given up: attempts exhausted, refused, or the queue was full).
    */
   webhook: (outcome: WebhookOutcome, event: string) => void
+  /**
+   * A gap in a channel's stream on this node (publications its broker did not deliver live) was
+   * `recovered` from the history, or could not be (`trimmed`, `epoch`, `fork`: the causes of
+   * `GapCause` in adapters/broker.ts), and its subscribers were told `recovered: false`.
+   */
+  streamGap: (outcome: StreamGapOutcome) => void
+  /** The broker's periodic position check read `channels` followed channels and found `behind` of them behind. */
+  positionCheck: (channels: number, behind: number) => void
 }
+
+/** What became of a gap; see {@link RealtimeMetrics.streamGap}. */
+export type StreamGapOutcome = 'recovered' | 'trimmed' | 'epoch' | 'fork'
 
 /** What happened to a webhook; see {@link RealtimeMetrics.webhook}. */
 export type WebhookOutcome = 'sent' | 'failed' | 'retried' | 'dropped'
@@ -51,5 +62,7 @@ export const noopMetrics: RealtimeMetrics = Object.freeze({
   heartbeatRtt: noop,
   publishLatency: noop,
   adapterError: noop,
-  webhook: noop
+  webhook: noop,
+  streamGap: noop,
+  positionCheck: noop
 })

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { InvalidOptionError, UpgradeRefusal } from '../errors.js'
-import type { RealtimeMetrics, UpgradeRejection, WebhookOutcome } from './metrics.js'
+import type { RealtimeMetrics, StreamGapOutcome, UpgradeRejection, WebhookOutcome } from './metrics.js'
 
 /** Options of {@link PrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -43,6 +43,9 @@ const REJECTION_REASONS: readonly string[] = Object.values(UpgradeRefusal)
 const SENT_TYPES = ['welcome', 'tick', 'broadcast', 'error']
 const RECEIVED_TYPES = ['text', 'binary', 'invalid']
 
+/** Every outcome of a stream gap, pre-created: an unrecoverable one is rare, and an alert on it must see 0 first. */
+const GAP_OUTCOMES: readonly StreamGapOutcome[] = ['recovered', 'trimmed', 'epoch', 'fork']
+
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
 function validBuckets (name: string, value: unknown, fallback: readonly number[]): number[] {
@@ -73,6 +76,9 @@ export class PrometheusMetrics implements RealtimeMetrics {
   readonly #publishLatency: Histogram
   readonly #adapterErrors: Counter<'operation'>
   readonly #webhooks: Counter<'event' | 'outcome'>
+  readonly #streamGaps: Counter<'outcome'>
+  readonly #positionChecks: Counter
+  readonly #channelsBehind: Counter
 
   /** @throws InvalidOptionError on a bad prefix or bucket list */
   constructor (options: PrometheusMetricsOptions = {}) {
@@ -116,6 +122,14 @@ export class PrometheusMetrics implements RealtimeMetrics {
     })
     this.#adapterErrors = new Counter({ name: name('adapter_errors_total'), help: 'Failed adapter operations (e.g. Redis publish), by operation.', labelNames: ['operation'] as const, registers })
     this.#webhooks = new Counter({ name: name('webhooks_total'), help: 'Webhooks by event and outcome: sent, failed (an attempt), retried, dropped (given up).', labelNames: ['event', 'outcome'] as const, registers })
+    this.#streamGaps = new Counter({
+      name: name('stream_gaps_total'),
+      help: 'Gaps in a channel\'s stream on this node (publications not delivered live), by outcome: recovered from history, or not (trimmed, epoch, fork: subscribers told recovered: false).',
+      labelNames: ['outcome'] as const,
+      registers
+    })
+    this.#positionChecks = new Counter({ name: name('position_checks_total'), help: 'Periodic position checks of the channels this node follows.', registers })
+    this.#channelsBehind = new Counter({ name: name('position_check_channels_behind_total'), help: 'Channels a position check found behind what this node delivered (each then recovered).', registers })
 
     // Create the known series at 0, so dashboards and rate() see them before the first event.
     this.#upgrades.inc({ outcome: 'accepted' }, 0)
@@ -128,6 +142,7 @@ export class PrometheusMetrics implements RealtimeMetrics {
       this.#received.inc({ type }, 0)
       this.#receivedBytes.inc({ type }, 0)
     }
+    for (const outcome of GAP_OUTCOMES) this.#streamGaps.inc({ outcome }, 0)
 
     if (options.collectDefaultMetrics ?? true) collectDefaultMetrics({ register: registry })
   }
@@ -189,13 +204,25 @@ export class PrometheusMetrics implements RealtimeMetrics {
     if (Number.isFinite(ms)) this.#publishLatency.observe(Math.max(0, ms) / 1000)
   }
 
-  /** The adapter failed `operation` (e.g. `publish`). */
+  /** A webhook's `outcome`: `webhooks_total{event,outcome}`. */
   webhook (outcome: WebhookOutcome, event: string): void {
     this.#webhooks.inc({ event, outcome })
   }
 
+  /** The adapter failed `operation` (e.g. `publish`). */
   adapterError (operation: string): void {
     this.#adapterErrors.inc({ operation })
+  }
+
+  /** A gap in a channel's stream on this node: `stream_gaps_total{outcome}`. */
+  streamGap (outcome: StreamGapOutcome): void {
+    this.#streamGaps.inc({ outcome })
+  }
+
+  /** One position check: `position_checks_total`, and the channels it found behind. */
+  positionCheck (_channels: number, behind: number): void {
+    this.#positionChecks.inc()
+    if (countable(behind)) this.#channelsBehind.inc(behind)
   }
 }
 

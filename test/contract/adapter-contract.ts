@@ -6,7 +6,7 @@
  */
 import type { Test } from 'tap'
 import type { AdapterHandler, RealtimeAdapter } from '../../src/adapters/adapter.js'
-import type { Broker, ControlMessage, Publication } from '../../src/adapters/broker.js'
+import type { Broker, ControlMessage, GapCause, Publication, StreamPosition } from '../../src/adapters/broker.js'
 import type { Presence, PresenceEvent } from '../../src/adapters/presence.js'
 import type { LifecycleEvent, SharedState } from '../../src/adapters/state.js'
 
@@ -44,6 +44,9 @@ export class RecordingHandler implements AdapterHandler {
   readonly publications: Publication[] = []
   readonly presenceEvents: PresenceEvent[] = []
   readonly errors: Array<{ error: Error, operation: string }> = []
+  /** Gaps told through `onGap`: publications the broker could not deliver to this node. */
+  readonly gaps: Array<{ channel: string, position: StreamPosition, cause: GapCause }> = []
+  onGap = (channel: string, position: StreamPosition, cause: GapCause): void => { this.gaps.push({ channel, position, cause }) }
   onPublication = (publication: Publication): void => { this.publications.push(publication) }
   onPresence = (event: PresenceEvent): void => { this.presenceEvents.push(event) }
   onError = (error: Error, operation: string): void => { this.errors.push({ error, operation }) }
@@ -116,6 +119,7 @@ export function runBrokerContract<B extends Broker> (t: Test, fixture: BrokerFix
     await handler.until(() => handler.publications.length >= 200, '200 deliveries')
     await sleep(50)
     t.same(handler.publications.map((p) => p.offset), Array.from({ length: 200 }, (_, i) => i + 1), 'delivered exactly once each, in offset order')
+    t.same(handler.gaps, [], 'and no gap told (onGap is for publications that could not be delivered, never for a burst)')
   })
 
   t.test('only subscribed channels are delivered, own publications included', async (t) => {

@@ -7,7 +7,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import pino from 'pino'
-import realtime, { noopMetrics, type RealtimeMetrics, type RealtimePluginOptions, type UpgradeRejection } from '../../src/index.js'
+import realtime, { noopMetrics, type RealtimeMetrics, type RealtimePluginOptions, type StreamGapOutcome, type UpgradeRejection } from '../../src/index.js'
 import { LogCapture, listen, type TestLike } from './app.js'
 
 /** A metrics sink that records what the plugin reports. */
@@ -15,6 +15,8 @@ export class RecordingMetrics implements RealtimeMetrics {
   readonly rejections: UpgradeRejection[] = []
   readonly closeCodes: number[] = []
   readonly rtts: number[] = []
+  readonly gaps: StreamGapOutcome[] = []
+  readonly positionChecks: Array<{ channels: number, behind: number }> = []
   coalesced = 0
   opened = 0
   connectionOpened = (): void => { this.opened++ }
@@ -27,6 +29,8 @@ export class RecordingMetrics implements RealtimeMetrics {
   publishLatency = noopMetrics.publishLatency
   adapterError = noopMetrics.adapterError
   webhook = noopMetrics.webhook
+  streamGap = (outcome: StreamGapOutcome): void => { this.gaps.push(outcome) }
+  positionCheck = (channels: number, behind: number): void => { this.positionChecks.push({ channels, behind }) }
 }
 
 /** A listening bare app with the plugin. */

@@ -4,7 +4,7 @@
  * subscribe waits for the adapter (an unsub, a publication, a presence change). It also lets the
  * test hand the node publications of its own making (another epoch, say).
  */
-import type { AdapterHandler, Publication, RealtimeAdapter } from '../../src/adapters/adapter.js'
+import type { AdapterHandler, GapCause, Publication, RealtimeAdapter, StreamPosition } from '../../src/adapters/adapter.js'
 import { MemoryAdapter } from '../../src/adapters/memory.js'
 
 /** The calls of the adapter contract that can be held. */
@@ -54,6 +54,11 @@ export class ScriptedAdapter implements RealtimeAdapter {
   /** Hand the node a publication directly, as an adapter would deliver it. */
   inject (publication: Publication): void {
     this.#handler?.onPublication(publication)
+  }
+
+  /** Tell the node of a gap, as an adapter that lost publications on their way would. */
+  injectGap (channel: string, position: StreamPosition, cause: GapCause = 'trimmed'): void {
+    this.#handler?.onGap?.(channel, position, cause)
   }
 
   async #through (call: GatedCall, channel: string): Promise<void> {

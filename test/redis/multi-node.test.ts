@@ -183,6 +183,10 @@ t.test('Redis stopped and restarted during a stream of publications: nothing sil
   const epochs = [...new Set(pubsOf(subscriber, 'chat').map((frame) => frame.epoch))]
   t.equal(epochs.length, 2, 'the epoch changed with the restart (Redis kept no data), visible in the frames')
   t.equal(epochs[0], firstAck.epoch)
+  const told = subscriber.frames.filter((frame) => frame.type === 'gap' && frame.channel === 'chat')
+  t.match(told, [{ type: 'gap', channel: 'chat', epoch: epochs[1], recovered: false }], 'the subscriber was told, once, with the new epoch')
+  const firstOfNew = subscriber.frames.findIndex((frame) => frame.type === 'pub' && frame.epoch === epochs[1])
+  t.ok(subscriber.frames.indexOf(told[0] as Frame) < firstOfNew, 'before the first publication of the new epoch')
 
   // A client that was away across the restart is told it was not recovered.
   const late = await connect(b.ws)

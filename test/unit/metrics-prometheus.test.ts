@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
 import { Registry } from 'prom-client'
+import { packageRoot } from '../../src/app/paths.js'
 import { InvalidOptionError } from '../../src/errors.js'
 import { noopMetrics } from '../../src/metrics/metrics.js'
 import { createPrometheusMetrics, PrometheusMetrics } from '../../src/metrics/prometheus.js'
@@ -104,4 +107,31 @@ t.test('options are validated with coded errors', async (t) => {
   const s = await parse(custom)
   t.equal(s.value('realtime_heartbeat_rtt_seconds_bucket', { le: '1' }), 1)
   t.equal(s.value('realtime_heartbeat_rtt_seconds_bucket', { le: '0.5' }), 0)
+})
+
+t.test('stream gaps and position checks: each outcome a series from the first scrape, checks and channels behind counted', async (t) => {
+  const metrics = new PrometheusMetrics({ collectDefaultMetrics: false })
+  const before = await parse(metrics)
+  for (const outcome of ['recovered', 'trimmed', 'epoch', 'fork']) t.equal(before.value('realtime_stream_gaps_total', { outcome }), 0, `${outcome} at 0 before any gap`)
+  metrics.streamGap('recovered')
+  metrics.streamGap('recovered')
+  metrics.streamGap('fork')
+  metrics.positionCheck(1000, 0)
+  metrics.positionCheck(1000, 3)
+  metrics.positionCheck(1000, Number.NaN)
+  const s = await parse(metrics)
+  t.equal(s.value('realtime_stream_gaps_total', { outcome: 'recovered' }), 2)
+  t.equal(s.value('realtime_stream_gaps_total', { outcome: 'fork' }), 1)
+  t.equal(s.value('realtime_stream_gaps_total', { outcome: 'trimmed' }), 0)
+  t.equal(s.value('realtime_position_checks_total'), 3)
+  t.equal(s.value('realtime_position_check_channels_behind_total'), 3, 'a bad count is not added')
+})
+
+t.test('every realtime metric is a row of docs/operations.md\'s metrics table', async (t) => {
+  const metrics = new PrometheusMetrics({ collectDefaultMetrics: false })
+  const names = (await metrics.registry.getMetricsAsJSON()).map((metric) => metric.name)
+  t.ok(names.length > 10, `read ${names.length} metrics from the registry`)
+  const doc = readFileSync(join(packageRoot, 'docs', 'operations.md'), 'utf8')
+  const table = doc.slice(doc.indexOf('### Every metric'), doc.indexOf('Useful queries'))
+  t.same(names.filter((name) => !table.includes(`| \`${name}\` |`)), [], 'no metric missing from the table')
 })

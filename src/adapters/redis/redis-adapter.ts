@@ -8,9 +8,15 @@
  *   all nodes see one order per channel and nobody delivers a publication twice.
  * - Separate publisher and subscriber connections (a subscribed connection cannot run commands),
  *   as socket.io-redis-adapter does. A node subscribes only to channels with local subscribers.
- * - After a lost subscriber connection comes back, each channel's gap is read from the history and
- *   delivered in order before the buffered live messages, so subscribers miss nothing the history
- *   still holds; when it no longer does, they get the new epoch and their `since` says so.
+ * - Nothing is skipped silently. A gap in what reaches this node (an offset jump or another epoch
+ *   in a live message, a subscriber connection that comes back, a position check that finds a
+ *   channel behind) holds the channel's live messages, reads what it missed from the history,
+ *   delivers it in order and then what was held (`#recoverChannels`). What the history no longer
+ *   holds, a lost history (new epoch) and a forked one (a promoted replica that lacks what this
+ *   node delivered: the stream is moved to a new epoch) are told to the node (`onGap`), which
+ *   tells its subscribers `recovered: false`.
+ * - Every `positionCheckIntervalMs`, the node reads the position of each channel it follows (one
+ *   single-key command each), so a quiet channel that lost its last publication is recovered too.
  * - Presence entries carry an expiry refreshed by their node; any node's sweeper removes expired
  *   ones atomically and announces the leave once, so a node that died vanishes within the TTL.
  */
@@ -18,7 +24,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AdapterUnavailableError, IdempotencyKeyReusedError, InvalidOptionError } from '../../errors.js'
 import type { AdapterHandler, RealtimeAdapter } from '../adapter.js'
-import type { AdapterSettings, ControlMessage, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
+import type { AdapterSettings, ControlMessage, GapCause, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
 import type { PresenceEntry, PresenceMember } from '../presence.js'
 import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
@@ -26,7 +32,7 @@ import { decodePubsub } from './codec.js'
 import { createRedisConnection, duplicateRedisConnection, redisAddress, redisClientAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
-import { OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
+import { NEW_EPOCH_LUA, OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
 
 /**
  * Options of {@link RedisAdapter}: where Redis is, as exactly one of `url`, `client` or
@@ -66,6 +72,15 @@ export interface RedisAdapterOptions {
    * @default 3000
    */
   connectTimeoutMs?: number
+  /**
+   * How often this node checks the position of every channel it follows, in ms (0: never). A
+   * publication whose pub/sub message was lost on a channel that then stays quiet shows no offset
+   * jump: the check finds the channel behind and delivers what it missed from the history (or
+   * tells its subscribers `recovered: false`). Per node, not per client: one single-key command
+   * per followed channel and check (docs/operations.md has its cost).
+   * @default 5000
+   */
+  positionCheckIntervalMs?: number
 }
 
 const SCRIPTS = {
@@ -74,7 +89,8 @@ const SCRIPTS = {
   presenceAdd: luaScript(PRESENCE_ADD_LUA),
   presenceRemove: luaScript(PRESENCE_REMOVE_LUA),
   occupy: luaScript(OCCUPY_LUA),
-  vacate: luaScript(VACATE_LUA)
+  vacate: luaScript(VACATE_LUA),
+  newEpoch: luaScript(NEW_EPOCH_LUA)
 }
 
 /** The plugin's default `presenceTtlMs`: the occupancy TTL of an adapter initialised without settings. */
@@ -83,13 +99,39 @@ const DEFAULT_PRESENCE_TTL_MS = 30_000
 /** Channels a sweep looks at in one round, at most. */
 const SWEEP_BATCH = 64
 
+/** Positions a position check has in flight at once, at most (its reads are single-key commands, so a cluster routes each). */
+const CHECK_BATCH = 512
+
+/** How long a recovery whose read failed waits before it tries again (the channel's live messages wait meanwhile). */
+const RECOVERY_RETRY_MS = 1000
+
 /** What this node knows of a channel it subscribes to. */
 interface ChannelState {
   keys: ChannelKeys
-  /** The last publication delivered (or the position when subscribing). */
+  /** The last publication delivered (or the position when subscribing, or after a gap). */
   last: StreamPosition | null
-  /** While a reconnect gap is being read, live messages wait here. */
+  /**
+   * The server time `t` of the publication at `last`, which tells it from another one with the same
+   * offset (a fork); 0 when unknown.
+   */
+  lastT: number
+  /** While the channel is held (subscribing, recovering a gap), live messages wait here. */
   buffer: Publication[] | null
+  /** The recovery running for this channel. */
+  recovering: Promise<void> | null
+  /** Another recovery was asked for while one ran: it reads once more before it lets go. */
+  again: boolean
+  /**
+   * The live publication at the last offset delivered, with another time, that last started a
+   * recovery (`<epoch>:<offset>:<t>`): held again afterwards, it is dropped, not looked into again.
+   */
+  suspect: string | null
+}
+
+/** What a read of a stream found: its position, the publications read, and the meta's newest publication. */
+interface StreamRead extends RecentResult {
+  /** The newest publication's offset and time as the meta names it (null: not named). */
+  newest: { offset: number, t: number } | null
 }
 
 type StreamEntry = [id: string, fields: string[]]
@@ -111,6 +153,34 @@ function toPublication (channel: string, epoch: string, [id, fields]: StreamEntr
     t: Number(fieldOf(fields, 't')),
     data: JSON.parse(fieldOf(fields, 'd') ?? 'null') as unknown
   }
+}
+
+/** The meta's `last` field (`<offset> <t>`), or null when absent or unreadable. */
+function newestOf (last: string | null | undefined): { offset: number, t: number } | null {
+  const match = /^(\d+) (\d+)$/.exec(last ?? '')
+  return match === null ? null : { offset: Number(match[1]), t: Number(match[2]) }
+}
+
+/**
+ * Whether a followed channel is behind, from its meta's `offset`, `epoch` and `last` (HMGET): in
+ * another epoch, at another offset (ahead, or back: a fork), or with another publication at the
+ * offset this node delivered last (a fork). A stream whose meta is gone has nothing to deliver.
+ */
+function isBehind (state: ChannelState, [offset, epoch, last]: Array<string | null>): boolean {
+  if (state.last === null || epoch === null || epoch === undefined) return false
+  if (epoch !== state.last.epoch || Number(offset) !== state.last.offset) return true
+  const newest = newestOf(last)
+  return state.lastT !== 0 && newest !== null && newest.offset === state.last.offset && newest.t !== state.lastT
+}
+
+/**
+ * The position check's interval, checked.
+ * @throws InvalidOptionError (FRT_INVALID_OPTION) when it is not a whole number of ms, 0 or more
+ */
+function checkInterval (value: number | undefined): number {
+  if (value === undefined) return 5000
+  if (!Number.isSafeInteger(value) || value < 0) throw new InvalidOptionError('RedisAdapter.positionCheckIntervalMs', `expected a whole number of milliseconds, 0 (off) or more, got ${String(value)}`)
+  return value
 }
 
 /**
@@ -136,6 +206,7 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
   readonly #connectTimeoutMs: number
+  readonly #positionCheckIntervalMs: number
   /**
    * How long this node's mark on a channel it has subscribers in outlives its last refresh (it is
    * refreshed every third of it): the plugin's `presenceTtlMs`, given at `init`, so a channel a dead
@@ -155,6 +226,9 @@ export class RedisAdapter implements RealtimeAdapter {
   #sub: Redis | null = null
   #handler: AdapterHandler | null = null
   #sweeper: ReturnType<typeof setInterval> | null = null
+  #positionChecker: ReturnType<typeof setInterval> | null = null
+  /** Set while a position check runs: the next tick skips rather than pile up. */
+  #checking = false
   /** Set once `init` has connected both: only then is a closed connection "lost". */
   #started = false
 
@@ -165,6 +239,7 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#streamIdleTtlMs = options.streamIdleTtlMs ?? 7 * 24 * 60 * 60 * 1000
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
+    this.#positionCheckIntervalMs = checkInterval(options.positionCheckIntervalMs)
     this.#address = options.url !== undefined ? redisAddress(options.url) : options.client !== undefined ? redisClientAddress(options.client) : 'the createClient connections'
   }
 
@@ -208,6 +283,10 @@ export class RedisAdapter implements RealtimeAdapter {
     // Its own timer: a TTL shorter than three sweep intervals must still be refreshed in time.
     this.#occupancyRefresher = setInterval(() => { this.#refreshOccupancy() }, Math.max(1, Math.floor(this.#occupancyTtlMs / 3)))
     this.#occupancyRefresher.unref()
+    if (this.#positionCheckIntervalMs > 0) {
+      this.#positionChecker = setInterval(() => { this.#checkPositions().catch((err: unknown) => { this.#report(err, 'position check') }) }, this.#positionCheckIntervalMs)
+      this.#positionChecker.unref()
+    }
   }
 
   /**
@@ -254,18 +333,22 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async subscribe (channel: string): Promise<void> {
     if (this.#channels.has(channel)) return
-    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, buffer: [] }
+    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, lastT: 0, buffer: [], recovering: null, again: false, suspect: null }
     this.#channels.set(channel, state)
     try {
       await this.#subscriber().subscribe(state.keys.pubsub)
-      // Know where we start, so a reconnect gap can be read even before the first delivery.
-      const { position } = await this.recent(channel, 0)
-      state.last ??= position
+      // Know where we start (and what the newest publication is), so a gap can be read, and a
+      // fork told, even before the first delivery.
+      const { position, newest } = await this.#read(channel, -1, 0)
+      if (state.last === null) {
+        state.last = position
+        state.lastT = newest?.offset === position.offset ? newest.t : 0
+      }
     } catch (err) {
       this.#channels.delete(channel)
       throw err
     }
-    this.#flush(state)
+    this.#flush(channel, state)
     await this.#occupy(channel, state.keys)
   }
 
@@ -292,7 +375,8 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   async recent (channel: string, limit: number): Promise<RecentResult> {
-    return await this.#read(channel, -1, limit)
+    const { position, publications } = await this.#read(channel, -1, limit)
+    return { position, publications }
   }
 
   async presenceAdd (channel: string, entry: PresenceEntry, ttlMs: number): Promise<void> {
@@ -346,6 +430,8 @@ export class RedisAdapter implements RealtimeAdapter {
   async close (): Promise<void> {
     if (this.#sweeper !== null) clearInterval(this.#sweeper)
     this.#sweeper = null
+    if (this.#positionChecker !== null) clearInterval(this.#positionChecker)
+    this.#positionChecker = null
     if (this.#occupancyRefresher !== null) clearInterval(this.#occupancyRefresher)
     this.#occupancyRefresher = null
     this.#channels.clear()
@@ -373,16 +459,16 @@ export class RedisAdapter implements RealtimeAdapter {
     return this.#sub
   }
 
-  async #read (channel: string, fromOffset: number, count: number): Promise<RecentResult> {
+  async #read (channel: string, fromOffset: number, count: number): Promise<StreamRead> {
     const keys = channelKeys(this.#prefix, channel)
-    const [offset, epoch, ttl, entries] = await runScript(this.#publisher(), SCRIPTS.read, [keys.meta, keys.history], [
+    const [offset, epoch, ttl, entries, last] = await runScript(this.#publisher(), SCRIPTS.read, [keys.meta, keys.history], [
       newEpoch(), fromOffset, count, this.#streamIdleTtlMs
-    ]) as [number, string, string, StreamEntry[]]
+    ]) as [number, string, string, StreamEntry[], string | undefined]
     const ordered = fromOffset < 0 ? [...entries].reverse() : entries
     // Stream entries cannot expire one by one: drop those older than the history TTL on read.
     const oldest = Date.now() - Number(ttl)
     const publications = ordered.map((entry) => toPublication(channel, epoch, entry)).filter((publication) => publication.t >= oldest)
-    return { position: { offset: Number(offset), epoch }, publications }
+    return { position: { offset: Number(offset), epoch }, publications, newest: newestOf(last) }
   }
 
   #onMessage (pubsub: string, text: string): void {
@@ -407,7 +493,7 @@ export class RedisAdapter implements RealtimeAdapter {
     } else if (state.buffer !== null) {
       state.buffer.push(message.publication)
     } else {
-      this.#deliver(state, message.publication)
+      this.#deliver(channel, state, message.publication)
     }
   }
 
@@ -426,49 +512,265 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#handler?.onControl?.(message as ControlMessage)
   }
 
-  #deliver (state: ChannelState, publication: Publication): void {
+  /**
+   * A live publication (or one held meanwhile): handed to the node when it is the next one,
+   * dropped when it was delivered already (from the history), and held when a gap comes before
+   * it (another offset in the same epoch, or another epoch), while the gap is recovered. A live
+   * one at an offset delivered already is checked too: another publication at the last offset
+   * (another time), or an older offset outside a recovery, is what a fork looks like (a promoted
+   * replica reusing offsets), so the stream is read again rather than the publication dropped.
+   * @param held - it was held during a recovery (so an older offset is the expected duplicate)
+   * @returns false when it is held: what follows it must wait too
+   */
+  #deliver (channel: string, state: ChannelState, publication: Publication, held = false): boolean {
     const last = state.last
-    // After a gap was filled from the history, the same publications may still arrive live.
-    if (last !== null && last.epoch === publication.epoch && publication.offset <= last.offset) return
+    if (last !== null) {
+      const sameEpoch = last.epoch === publication.epoch
+      let gap = !sameEpoch || publication.offset > last.offset + 1
+      if (sameEpoch && publication.offset <= last.offset) {
+        let reused = !held
+        if (publication.offset === last.offset) {
+          const suspect = `${publication.epoch}:${publication.offset}:${publication.t}`
+          // Once looked into (the recovery it started could not tell a fork), it is a duplicate.
+          reused = state.lastT !== 0 && publication.t !== state.lastT && state.suspect !== suspect
+          if (reused) state.suspect = suspect
+        }
+        // After a gap was filled from the history, the same publications may still arrive live.
+        if (!reused) return true
+        gap = true
+      }
+      if (gap) {
+        state.buffer = [publication]
+        this.#recover(channel, state, 'gap').catch((err: unknown) => { this.#report(err, 'recover') })
+        return false
+      }
+    }
+    this.#handOver(state, publication)
+    return true
+  }
+
+  /** Hand a publication that is next for this node to it. */
+  #handOver (state: ChannelState, publication: Publication): void {
     state.last = { offset: publication.offset, epoch: publication.epoch }
+    state.lastT = publication.t
     this.#handler?.onPublication(publication)
   }
 
-  #flush (state: ChannelState): void {
-    const buffered = state.buffer ?? []
+  /**
+   * Let go of what a channel held, in order. After a recovery that read the stream in `epoch`,
+   * held publications of another epoch are dropped: the stream had left theirs when it was read
+   * (or entered a newer one after: the next live message or position check recovers that one).
+   */
+  #flush (channel: string, state: ChannelState, epoch?: string): void {
+    const held = state.buffer ?? []
     state.buffer = null
-    for (const publication of buffered) this.#deliver(state, publication)
+    for (let i = 0; i < held.length; i++) {
+      const publication = held[i] as Publication
+      if (epoch !== undefined && publication.epoch !== epoch) continue
+      if (!this.#deliver(channel, state, publication, true)) {
+        // A gap before it: it and what followed it wait for that recovery.
+        this.#holdToo(state, held.slice(i + 1))
+        return
+      }
+    }
+  }
+
+  /** Add publications to what a channel holds (after the one that started its recovery). */
+  #holdToo (state: ChannelState, publications: Publication[]): void {
+    state.buffer?.push(...publications)
+  }
+
+  /** Hold the live messages of these channels (those past their subscribe) until a recovery lets go of them. */
+  #hold (channels: Iterable<string>): void {
+    for (const channel of channels) {
+      const state = this.#channels.get(channel)
+      if (state !== undefined && state.last !== null) state.buffer ??= []
+    }
   }
 
   /**
-   * The subscriber connection is back: fill each channel's gap from the history, in order, before
-   * what arrives live. ioredis re-sends the subscriptions only after the `ready` event, so live
-   * messages are held first, then the subscriptions are awaited (a gap read made before they are
-   * active could miss what is published in between), then each gap is read and delivered.
+   * Recover what these followed channels missed: hold their live messages, read from the history
+   * what came after the last publication each delivered, deliver it in order, then what was held.
+   * What the history cannot give (trimmed, a new epoch, a fork) is told through `onGap`, and the
+   * channel goes on from there. One recovery per channel at a time: asked again while one runs,
+   * it reads once more before it lets go. Channels still subscribing (their subscribe reads their
+   * start) and channels not followed are skipped.
+   * @param reason - what found the gap (`gap`, `reconnect`, `position check`…), for errors and logs
+   * @returns settles once every channel's recovery has let go of its held messages (or waits to retry)
+   */
+  async #recoverChannels (channels: Iterable<string>, reason: string): Promise<void> {
+    const runs: Array<Promise<void>> = []
+    for (const channel of channels) {
+      const state = this.#channels.get(channel)
+      if (state === undefined || state.last === null) continue
+      state.buffer ??= []
+      runs.push(this.#recover(channel, state, reason))
+    }
+    await Promise.all(runs)
+  }
+
+  /** One channel's recovery (see {@link #recoverChannels}); its live messages are held already. */
+  async #recover (channel: string, state: ChannelState, reason: string): Promise<void> {
+    if (state.recovering !== null) {
+      state.again = true
+      await state.recovering
+      return
+    }
+    const run = (async () => {
+      let epoch: string | undefined
+      try {
+        do {
+          state.again = false
+          epoch = await this.#fillGap(channel, state)
+        } while (state.again && this.#channels.get(channel) === state)
+      } catch (err) {
+        // Keep holding: a flush now would only find the same gap again. Try again in a while.
+        this.#report(err, `recover (${reason})`)
+        state.recovering = null
+        this.#retryRecovery(channel, reason)
+        return
+      }
+      state.recovering = null
+      if (this.#channels.get(channel) === state) this.#flush(channel, state, epoch)
+    })()
+    state.recovering = run
+    await run
+  }
+
+  /**
+   * Recover a channel again in a while (its recovery failed; its live messages wait meanwhile),
+   * once the publisher connection is ready: while Redis is away, nothing is tried (or reported)
+   * again and again.
+   */
+  #retryRecovery (channel: string, reason: string): void {
+    const retry = setTimeout(() => {
+      if (this.#channels.get(channel) === undefined) return
+      if (this.#pub?.status !== 'ready') {
+        this.#retryRecovery(channel, reason)
+        return
+      }
+      this.#recoverChannels([channel], reason).catch((err: unknown) => { this.#report(err, 'recover') })
+    }, RECOVERY_RETRY_MS)
+    retry.unref()
+  }
+
+  /**
+   * Read and deliver what a channel missed since its last delivery; a gap the history cannot fill
+   * is told through `onGap`. A fork (the history's publication at the last offset delivered is
+   * another one, or the stream's offset went back) moves the stream to a new epoch first.
+   * @returns the epoch the stream was read in (undefined: the channel is no longer followed)
+   */
+  async #fillGap (channel: string, state: ChannelState): Promise<string | undefined> {
+    const last = state.last
+    if (last === null) return undefined
+    // From the last offset delivered itself (when there is one), to check it is the one delivered.
+    const read = await this.#read(channel, Math.max(0, last.offset - 1), 0)
+    if (this.#channels.get(channel) !== state) return undefined
+    const { position } = read
+    let cause: GapCause = 'epoch'
+    if (position.epoch === last.epoch) {
+      if (position.offset >= last.offset && this.#isDelivered(state, read, last.offset)) {
+        if (position.offset === last.offset) return position.epoch
+        const missed = read.publications.filter((publication) => publication.offset > last.offset)
+        if (missed[0]?.offset === last.offset + 1 && missed.at(-1)?.offset === position.offset) {
+          for (const publication of missed) this.#handOver(state, publication)
+          this.#handler?.onGapRecovered?.(channel, missed.length)
+        } else {
+          this.#unrecoverable(channel, state, position, missed, 'trimmed')
+        }
+        return position.epoch
+      }
+      // Forked: once, whichever node finds it first, the stream moves to a new epoch.
+      cause = 'fork'
+      await runScript(this.#publisher(), SCRIPTS.newEpoch, [state.keys.meta, state.keys.history], [last.epoch, newEpoch(), this.#streamIdleTtlMs])
+      if (this.#channels.get(channel) !== state) return undefined
+    }
+    // Another epoch: everything its history retains, from the oldest.
+    const all = await this.#read(channel, 0, 0)
+    if (this.#channels.get(channel) !== state) return undefined
+    this.#unrecoverable(channel, state, all.position, all.publications, cause)
+    return all.position.epoch
+  }
+
+  /**
+   * Whether the publication at `offset` is still the one this node delivered there, as far as the
+   * stream shows it (its history entry, or the meta's newest); true when it cannot tell (no
+   * history holds it, or its time is unknown).
+   */
+  #isDelivered (state: ChannelState, read: StreamRead, offset: number): boolean {
+    if (offset === 0 || state.lastT === 0) return true
+    const entry = read.publications[0]
+    if (entry?.offset === offset) return entry.t === state.lastT
+    if (read.newest?.offset === offset) return read.newest.t === state.lastT
+    return true
+  }
+
+  /**
+   * Publications before `retained` (or before the first one held, or the stream's next one)
+   * cannot be delivered: tell the node where the channel now goes on, then deliver what is retained.
+   */
+  #unrecoverable (channel: string, state: ChannelState, position: StreamPosition, retained: Publication[], cause: GapCause): void {
+    // Without history, a held publication of this stream (the one that showed the gap) is not lost.
+    const after = state.last?.epoch === position.epoch ? state.last.offset : 0
+    const firstHeld = retained.length === 0 ? state.buffer?.find((publication) => publication.epoch === position.epoch && publication.offset > after && publication.offset <= position.offset) : undefined
+    const from: StreamPosition = { epoch: position.epoch, offset: (retained[0]?.offset ?? firstHeld?.offset ?? position.offset + 1) - 1 }
+    const was = state.last
+    state.last = from
+    state.lastT = 0
+    const onGap = this.#handler?.onGap
+    if (onGap === undefined) this.#report(new Error(`channel ${channel}: publications after ${was?.epoch ?? ''}:${was?.offset ?? 0} lost (${cause}); the stream goes on after ${from.epoch}:${from.offset}`), 'recover')
+    else onGap(channel, from, cause)
+    for (const publication of retained) this.#handOver(state, publication)
+  }
+
+  /**
+   * The subscriber connection is back: recover every followed channel. ioredis re-sends the
+   * subscriptions only after the `ready` event, so live messages are held first, then the
+   * subscriptions are awaited (a gap read made before they are active could miss what is
+   * published in between), then each gap is read and delivered.
    */
   async #afterReconnect (sub: Redis): Promise<void> {
-    const held = [...this.#channels].filter(([, state]) => state.last !== null && state.buffer === null)
-    for (const [, state] of held) state.buffer = []
+    const followed = [...this.#channels].filter(([, state]) => state.last !== null)
+    this.#hold(followed.map(([channel]) => channel))
     try {
-      if (held.length > 0) await sub.subscribe(...held.map(([, state]) => state.keys.pubsub))
+      if (followed.length > 0) await sub.subscribe(...followed.map(([, state]) => state.keys.pubsub))
     } catch (err) {
       this.#report(err, 'recover')
     }
-    await Promise.all(held.map(async ([channel, state]) => { await this.#fillGap(channel, state) }))
+    await this.#recoverChannels(followed.map(([channel]) => channel), 'reconnect')
   }
 
-  /** Deliver what a channel missed since its last delivery, then what was held meanwhile. */
-  async #fillGap (channel: string, state: ChannelState): Promise<void> {
+  /**
+   * Every `positionCheckIntervalMs`: read the position of every followed channel that nothing
+   * holds (one single-key command each, so a Redis Cluster routes each to its slot), wait until
+   * every pub/sub message sent before those reads has arrived (a PING on the subscriber
+   * connection is answered after them), and recover the channels still behind: ahead of what this
+   * node delivered, in another epoch, or with another newest publication at the same offset.
+   */
+  async #checkPositions (): Promise<void> {
+    const pub = this.#pub
+    const sub = this.#sub
+    if (this.#checking || pub?.status !== 'ready' || sub?.status !== 'ready') return
+    this.#checking = true
     try {
-      if (state.last === null) return
-      const result = await this.since(channel, state.last)
-      if (this.#channels.get(channel) !== state) return
-      for (const publication of result.publications) this.#deliver(state, publication)
-      if (!result.recovered) this.#report(new Error(`channel ${channel}: publications lost while Redis was unreachable`), 'recover')
-    } catch (err) {
-      this.#report(err, 'recover')
+      const followed = [...this.#channels].filter(([, state]) => state.last !== null && state.buffer === null)
+      const metas = new Map<string, Array<string | null>>()
+      for (let i = 0; i < followed.length; i += CHECK_BATCH) {
+        await Promise.all(followed.slice(i, i + CHECK_BATCH).map(async ([channel, state]) => {
+          metas.set(channel, await pub.hmget(state.keys.meta, 'offset', 'epoch', 'last'))
+        }))
+      }
+      await sub.ping()
+      const behind: string[] = []
+      for (const [channel, state] of followed) {
+        const meta = metas.get(channel)
+        if (this.#channels.get(channel) !== state || state.buffer !== null || meta === undefined) continue
+        if (isBehind(state, meta)) behind.push(channel)
+      }
+      this.#handler?.onPositionCheck?.(followed.length, behind.length)
+      if (behind.length > 0) await this.#recoverChannels(behind, 'position check')
     } finally {
-      this.#flush(state)
+      this.#checking = false
     }
   }
 

@@ -15,7 +15,10 @@
  * the record are in the same atomic step as the offset, so concurrent retries on several nodes
  * publish once. A key remembered without a fingerprint (by an older version) matches any.
  * Fans out `p\n<node>\n<offset>\n<epoch>\n<t>\n<data>` with PUBLISH, inside the same step, so
- * every node receives publications in offset order.
+ * every node receives publications in offset order. The meta's `last` (`<offset> <t>`) names the
+ * newest publication, so a node can tell it is the one it delivered even without history (a fork
+ * after a failover reuses offsets); a node of an older version does not write it, and a `last`
+ * whose offset is not the meta's is ignored.
  */
 export const PUBLISH_LUA = `
 if ARGV[9] ~= '' then
@@ -33,7 +36,7 @@ if not epoch then
   redis.call('DEL', KEYS[2])
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
-redis.call('HSET', KEYS[1], 'ttl', ARGV[5])
+redis.call('HSET', KEYS[1], 'ttl', ARGV[5], 'last', offset .. ' ' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 local size = tonumber(ARGV[4])
 if size > 0 then
@@ -52,8 +55,9 @@ return { offset, epoch, ARGV[3], 0 }
 /**
  * Read a stream. KEYS: meta, hist. ARGV: newEpoch, fromOffset (exclusive; -1 for the newest
  * entries), count (for the newest; 0 none), metaTtlMs.
- * Returns { offset, epoch, ttl, entries } with entries as XRANGE gives them (oldest first), all
- * from one atomic snapshot. A missing stream gets its epoch now, so it stays stable across reads.
+ * Returns { offset, epoch, ttl, entries, last } with entries as XRANGE gives them (oldest first)
+ * and last the meta's `<offset> <t>` ('' when absent), all from one atomic snapshot. A missing
+ * stream gets its epoch now, so it stays stable across reads.
  */
 export const READ_LUA = `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -77,7 +81,27 @@ else
     entries = {}
   end
 end
-return { offset, epoch, ttl, entries }
+return { offset, epoch, ttl, entries, redis.call('HGET', KEYS[1], 'last') or '' }
+`
+
+/**
+ * Move a forked stream to a new epoch. KEYS: meta, hist. ARGV: forkedEpoch, newEpoch, metaTtlMs.
+ * Only while the stream is still in `forkedEpoch` (compare and set: of several nodes that find
+ * the same fork, one moves it and the others find it moved): the new epoch starts at offset 0
+ * with no history, as a stream whose history was lost does, so every node and client sees the
+ * epoch change and no publication is dropped as a duplicate of a lost one with the same offset.
+ * Returns the epoch the stream is in afterwards.
+ */
+export const NEW_EPOCH_LUA = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch == ARGV[1] or not epoch then
+  epoch = ARGV[2]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('HDEL', KEYS[1], 'last')
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('DEL', KEYS[2])
+end
+return epoch
 `
 
 /**

@@ -129,9 +129,28 @@ export interface UnsubscribedMessage {
   code?: string
 }
 
+/**
+ * Publications of a subscribed channel were lost before they reached this server node, and its
+ * history cannot give them back (trimmed, a new epoch, a fork after a Redis failover): the
+ * subscription goes on after `offset` in `epoch`, as a subscribe answered `recovered: false`
+ * would (always false here). The `pub` frames that follow come after that position.
+ */
+export interface GapMessage {
+  type: 'gap'
+  channel: string
+  offset: number
+  epoch: string
+  recovered: false
+}
+
 /** Every frame the server sends. */
 export type ServerMessage = WelcomeMessage | TickMessage | BroadcastMessage | ErrorMessage | AckMessage | PubMessage | PresenceMessage |
-RefreshMessage | DirectMessage | SubscribedMessage | UnsubscribedMessage
+RefreshMessage | DirectMessage | SubscribedMessage | UnsubscribedMessage | GapMessage
+
+/** The `gap` frame of a channel whose stream goes on after `position`. */
+export function gapMessage (channel: string, position: { offset: number, epoch: string }): GapMessage {
+  return { type: 'gap', channel, offset: position.offset, epoch: position.epoch, recovered: false }
+}
 
 /** The `pub` frame of a publication. */
 export function publicationMessage (publication: { channel: string, offset: number, epoch: string, data: unknown, t: number }): PubMessage {

@@ -239,7 +239,7 @@ export class RedisAdapter implements RealtimeAdapter {
       sub.on('smessage', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
       this.#shards = new ShardWatch(sub, {
         hold: (channels) => { this.#hold(channels) },
-        recover: (channels, reason) => { this.#recoverShard(sub, channels, reason) }
+        recover: async (channels, reason) => { await this.#recoverShard(sub, channels, reason) }
       })
     } else {
       sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
@@ -408,6 +408,7 @@ export class RedisAdapter implements RealtimeAdapter {
     if (this.#occupancyRefresher !== null) clearInterval(this.#occupancyRefresher)
     this.#occupancyRefresher = null
     this.#channels.clear()
+    this.#shards?.stop()
     this.#shards = null
     const connections = [this.#pub, this.#sub]
     this.#pub = null
@@ -552,24 +553,35 @@ export class RedisAdapter implements RealtimeAdapter {
    * A Cluster shard's subscription was cut off or moved (see shard-watch.ts): hold its channels,
    * make sure each SSUBSCRIBE is active again (awaited, so the history read after it misses
    * nothing published in between; a repeat of one ioredis already re-sent costs nothing), then
-   * recover them from the history. A channel whose SSUBSCRIBE fails is still recovered as far
-   * as the history goes, and tried again at the next topology change.
+   * recover them from the history. A channel whose SSUBSCRIBE fails (its master is still down)
+   * stays held, so nothing live skips past its gap, and is tried again (ShardWatch.retry).
    */
-  #recoverShard (sub: Cluster, channels: string[], reason: string): void {
+  async #recoverShard (sub: Cluster, channels: string[], reason: string): Promise<void> {
     this.#hold(channels)
-    Promise.all(channels.map(async (channel) => {
+    const subscribed = await Promise.all(channels.map(async (channel) => {
       const state = this.#channels.get(channel)
-      if (state === undefined) return
+      if (state === undefined) return null
       try {
         await sub.ssubscribe(state.keys.pubsub)
+        return channel
       } catch (err) {
+        this.#lastErrors.set('subscriber', err instanceof Error ? err : new Error(String(err)))
         this.#shards?.retry(channel)
-        this.#report(err, 'resubscribe')
+        return null
       }
-    })).then(async () => {
-      await this.#recoverChannels(channels, reason)
-      this.#handler?.onRestored?.(`Redis Cluster sharded subscription of ${channels.length} channel(s) (${reason})`)
-    }).catch((err: unknown) => { this.#report(err, 'recover') })
+    }))
+    const ready = subscribed.filter((channel): channel is string => channel !== null)
+    const failed = channels.length - ready.length
+    if (failed > 0) this.#report(new Error(`Redis Cluster: SSUBSCRIBE of ${failed} channel(s) failed (${this.#lastErrors.get('subscriber')?.message ?? 'no answer'}); their live messages are held until it succeeds`), 'resubscribe')
+    if (ready.length === 0) return
+    const before = new Map(ready.map((channel) => [channel, this.#channels.get(channel)?.last ?? null]))
+    await this.#recoverChannels(ready, reason)
+    let caughtUp = 0
+    for (const [channel, last] of before) {
+      const now = this.#channels.get(channel)?.last
+      if (last !== null && now !== undefined && now !== null && now.epoch === last.epoch) caughtUp += now.offset - last.offset
+    }
+    this.#handler?.onRestored?.(`Redis Cluster sharded subscription of ${ready.length} channel(s) (${reason}; ${caughtUp} publication(s) delivered by the recovery)`)
   }
 
   /**

@@ -15,9 +15,12 @@ import { keySlot } from './slot.js'
 export interface ShardWatchHandler {
   /** A master's subscriber connection ended: hold these channels' live messages until they are recovered. */
   hold: (channels: string[]) => void
-  /** These channels' subscription was cut off or moved: make sure it is active again, then recover them. */
-  recover: (channels: string[], reason: string) => void
+  /** These channels' subscription was cut off or moved: make sure it is active again, then recover them; settles when done. */
+  recover: (channels: string[], reason: string) => Promise<void>
 }
+
+/** How long a channel whose SSUBSCRIBE failed waits, at most, before it is tried again. */
+const RETRY_MS = 1000
 
 interface Watched {
   slot: number
@@ -32,6 +35,15 @@ export class ShardWatch {
   readonly #channels = new Map<string, Watched>()
   /** Masters whose subscriber connection ended since the last check. */
   readonly #lost = new Set<string>()
+  /**
+   * Channels being recovered now, and those flagged again meanwhile. While a master is down,
+   * ioredis retries its subscriber every few hundred ms (each retry ends: `-node`, then
+   * `subscribersReady`); one recovery in flight per channel, and one more after it if needed,
+   * keeps that from piling up a recovery per retry.
+   */
+  readonly #inFlight = new Set<string>()
+  readonly #again = new Set<string>()
+  #retryTimer: ReturnType<typeof setTimeout> | null = null
   /** Subscriber connections lost and subscriber groups rebuilt, since start: for the report. */
   resubscribes = 0
 
@@ -54,10 +66,24 @@ export class ShardWatch {
     this.#channels.delete(channel)
   }
 
-  /** `channel`'s subscription could not be re-made: recover it again at the next change. */
+  /**
+   * `channel`'s subscription could not be re-made (its master is still down): it stays held, and
+   * is recovered at the next change of the subscriber group, or at the latest after `RETRY_MS`.
+   */
   retry (channel: string): void {
     const watched = this.#channels.get(channel)
-    if (watched !== undefined) watched.owner = undefined
+    if (watched === undefined) return
+    watched.owner = undefined
+    if (this.#retryTimer !== null) return
+    this.#retryTimer = setTimeout(() => { this.#retryTimer = null; this.check('shard resubscribe retried') }, RETRY_MS)
+    this.#retryTimer.unref()
+  }
+
+  /** Stop the retry timer (the adapter closes). */
+  stop (): void {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer)
+    this.#retryTimer = null
+    this.#channels.clear()
   }
 
   /**
@@ -75,8 +101,24 @@ export class ShardWatch {
     }
     this.#lost.clear()
     if (moved.length === 0) return
+    // Hold at once, in the same tick as ioredis's own re-sent SSUBSCRIBEs (it emits
+    // `subscribersReady` right after sending them): nothing live is delivered past the gap.
+    this.#handler.hold(moved)
+    this.#start(moved, reason)
+  }
+
+  #start (channels: string[], reason: string): void {
+    const now = channels.filter((channel) => !this.#inFlight.has(channel))
+    for (const channel of channels) if (this.#inFlight.has(channel)) this.#again.add(channel)
+    if (now.length === 0) return
     this.resubscribes++
-    this.#handler.recover(moved, reason)
+    for (const channel of now) this.#inFlight.add(channel)
+    // recover never rejects (the adapter reports its own failures); finally only frees the channels.
+    this.#handler.recover(now, reason).finally(() => {
+      for (const channel of now) this.#inFlight.delete(channel)
+      const again = now.filter((channel) => this.#again.delete(channel) && this.#channels.has(channel))
+      if (again.length > 0) this.#start(again, reason)
+    }).catch(() => {})
   }
 
   #onLost (nodeKey: string): void {

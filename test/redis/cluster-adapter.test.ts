@@ -85,3 +85,40 @@ t.test('exactly one of url, cluster, client or createClient; a cluster needs nod
   const both = new RedisAdapter({ createClient: (role) => role === 'publisher' ? new Cluster(cluster.nodes) : single.duplicate() })
   await t.rejects(both.init({ onPublication: () => {}, onPresence: () => {} }), { code: 'FRT_INVALID_OPTION', message: /same kind of connection/ })
 })
+
+t.test('the whole cluster down: a publish is refused within connectTimeoutMs (never held until it is back), and after it is back the subscriptions are made again', async (t) => {
+  const own = await TestRedisCluster.start()
+  t.teardown(() => own.destroy())
+  const received: unknown[] = []
+  const errors: string[] = []
+  const restored: string[] = []
+  const adapter = new RedisAdapter({ cluster: { nodes: own.nodes }, keyPrefix: 'down:', connectTimeoutMs: 1000 })
+  await adapter.init({ onPublication: (p) => { received.push(p.data) }, onPresence: () => {}, onError: (err, op) => { errors.push(`${op}: ${err.message}`) }, onRestored: (what) => { restored.push(what) } })
+  t.teardown(() => adapter.close())
+  await adapter.subscribe('news')
+  await adapter.publish('news', 'before', { historySize: 10, historyTtlMs: 60_000 })
+
+  const ports = own.runningPorts
+  await Promise.all(ports.map(async (port) => { await own.kill(port) }))
+  const until = Date.now() + 10_000
+  while (adapter.connected && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.notOk(adapter.connected, 'the adapter says it is not connected (/ready turns 503)')
+  const started = Date.now()
+  await t.rejects(adapter.publish('news', 'during', { historySize: 10, historyTtlMs: 60_000 }), /Redis Cluster|Connection is closed/, 'a publish is refused')
+  const tookMs = Date.now() - started
+  t.ok(tookMs < 2000, `within connectTimeoutMs (${tookMs} ms), not held until the cluster is back`)
+
+  await Promise.all(ports.map(async (port) => { await own.restart(port) }))
+  await own.settled()
+  const back = Date.now() + 20_000
+  while (!adapter.connected && Date.now() < back) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.ok(adapter.connected, 'connected again')
+  // Without persistence the data is gone: a new epoch, which the recovery reports.
+  const delivered = Date.now() + 10_000
+  let published = false
+  while (!received.includes('after') && Date.now() < delivered) {
+    if (!published) published = await adapter.publish('news', 'after', { historySize: 10, historyTtlMs: 60_000 }).then(() => true, () => false)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.ok(received.includes('after'), 'the channel is delivered again after the cluster came back')
+})

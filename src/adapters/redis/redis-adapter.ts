@@ -82,7 +82,8 @@ export interface RedisAdapterOptions {
   presenceSweepIntervalMs?: number
   /**
    * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
-   * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
+   * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s). On a
+   * Cluster, also how long a command may wait for masters that all went away before it is refused.
    * @default 3000
    */
   connectTimeoutMs?: number
@@ -370,7 +371,7 @@ export class RedisAdapter implements RealtimeAdapter {
     const keys = this.#keys(channel)
     const pub = this.#publisher()
     await this.#removePresence(channel, keys, [String(Date.now())])
-    const [counts, names] = await Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)])
+    const [counts, names] = await this.#bounded(Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)]))
     return Object.keys(counts)
       .filter((id) => Number(counts[id]) > 0)
       .sort()
@@ -380,25 +381,25 @@ export class RedisAdapter implements RealtimeAdapter {
   async control (message: ControlMessage): Promise<void> {
     const pub = this.#publisher()
     const text = JSON.stringify(message)
-    await (pub instanceof Cluster ? pub.spublish(controlChannel(this.#prefix), text) : pub.publish(controlChannel(this.#prefix), text))
+    await this.#bounded(pub instanceof Cluster ? pub.spublish(controlChannel(this.#prefix), text) : pub.publish(controlChannel(this.#prefix), text))
   }
 
   async stateSet (key: string, value: unknown, ttlMs: number): Promise<void> {
-    await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs))
+    await this.#bounded(this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs)))
   }
 
   async stateClaim (key: string, value: unknown, ttlMs: number): Promise<boolean> {
     // SET NX is atomic: of several nodes claiming the same key, exactly one gets OK.
-    return await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs), 'NX') === 'OK'
+    return await this.#bounded(this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs), 'NX')) === 'OK'
   }
 
   async stateGet (key: string): Promise<unknown> {
-    const json = await this.#publisher().get(stateKey(this.#prefix, key))
+    const json = await this.#bounded(this.#publisher().get(stateKey(this.#prefix, key)))
     return json === null ? undefined : JSON.parse(json) as unknown
   }
 
   async stateDelete (key: string): Promise<void> {
-    await this.#publisher().del(stateKey(this.#prefix, key))
+    await this.#bounded(this.#publisher().del(stateKey(this.#prefix, key)))
   }
 
   /** Release the timers and quit the two connections the adapter opened (never a client it was given). */
@@ -447,7 +448,27 @@ export class RedisAdapter implements RealtimeAdapter {
   /** Run one of the scripts: by SHA1 on one Redis, by body (and with SPUBLISH) on a Cluster. */
   async #run (name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
     const pub = this.#publisher()
-    return this.#layout === 'cluster' ? await evalScript(pub, CLUSTER_SCRIPTS[name], keys, args) : await runScript(pub, SCRIPTS[name], keys, args)
+    return this.#layout === 'cluster' ? await this.#bounded(evalScript(pub, CLUSTER_SCRIPTS[name], keys, args)) : await runScript(pub, SCRIPTS[name], keys, args)
+  }
+
+  /**
+   * On a Cluster, a command sent just as every master went away waits in ioredis's offline queue
+   * until the cluster is back (the queue cannot be turned off: see connection.ts); refuse it after
+   * `connectTimeoutMs` instead, as one Redis refuses at once. (It may still run when the cluster
+   * returns: like any timeout, the refusal says "not known to have happened", and a publish retried
+   * with an idempotency key happens once.) On one Redis, nothing changes.
+   */
+  async #bounded<T> (command: Promise<T>): Promise<T> {
+    if (this.#layout !== 'cluster') return await command
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`Redis Cluster at ${this.#address} did not answer within ${this.#connectTimeoutMs} ms (the RedisAdapter's connectTimeoutMs); reconnecting`)) }, this.#connectTimeoutMs)
+    })
+    try {
+      return await Promise.race([command, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   /** Subscribe to a pub/sub channel: SUBSCRIBE on one Redis, SSUBSCRIBE (its own, single-slot) on a Cluster. */
@@ -646,8 +667,7 @@ export class RedisAdapter implements RealtimeAdapter {
    */
   async #scheduleSweep (channel: string, next: number): Promise<void> {
     const pub = this.#publisher()
-    if (next < 0) await pub.zrem(sweepRegistry(this.#prefix), channel)
-    else await pub.zadd(sweepRegistry(this.#prefix), next, channel)
+    await this.#bounded(next < 0 ? pub.zrem(sweepRegistry(this.#prefix), channel) : pub.zadd(sweepRegistry(this.#prefix), next, channel))
   }
 
   /** Every third of the occupancy TTL: refresh this node's marks on the channels it holds. */

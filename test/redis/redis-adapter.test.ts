@@ -87,8 +87,8 @@ t.test('a createClient factory: called once per role, its connections owned and 
   t.ok(made.every((m) => m.redis.status === 'end'), 'both are closed with the adapter')
 })
 
-t.test('exactly one of url, client or createClient', async (t) => {
-  t.throws(() => new RedisAdapter({}), { code: 'FRT_INVALID_OPTION', message: /exactly one of url, client or createClient \(got none\)/ })
+t.test('exactly one of url, cluster, client or createClient', async (t) => {
+  t.throws(() => new RedisAdapter({}), { code: 'FRT_INVALID_OPTION', message: /exactly one of url, cluster, client or createClient \(got none\)/ })
   const given = new Redis(server.url, { lazyConnect: true })
   t.throws(() => new RedisAdapter({ url: server.url, client: given }), { code: 'FRT_INVALID_OPTION', message: /got url and client/ })
 })

@@ -10,10 +10,17 @@
  *
  * Or give it an ioredis client (`{ client }`, e.g. one set up for Sentinel) or a factory
  * (`{ createClient }`): the adapter closes the connections it opened, never a client it was given.
+ *
+ * On a Redis Cluster (Redis ≥ 7, sharded pub/sub), give it some of the cluster's nodes, or an
+ * ioredis `Cluster` as `client`:
+ *
+ * ```ts
+ * new RedisAdapter({ cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }], options: { redisOptions: { password } } } })
+ * ```
  */
 export { RedisAdapter } from './redis-adapter.js'
 export type { RedisAdapterOptions } from './redis-adapter.js'
 export { createRedisConnection } from './connection.js'
-export type { RedisConnectionOptions, RedisRole } from './connection.js'
+export type { RedisClusterConfig, RedisConnection, RedisConnectionOptions, RedisRole } from './connection.js'
 export { RedisSessionStore } from './session-store.js'
 export type { RedisSessionStoreOptions, SessionRedisCommands, StoredSession } from './session-store.js'

@@ -19,9 +19,14 @@
  *   single-key command each), so a quiet channel that lost its last publication is recovered too.
  * - Presence entries carry an expiry refreshed by their node; any node's sweeper removes expired
  *   ones atomically and announces the leave once, so a node that died vanishes within the TTL.
+ * - On a Redis Cluster (a `cluster` option or a `Cluster` client) the same scripts run with
+ *   SPUBLISH to a shard channel in the slot of the channel's keys, nodes subscribe with
+ *   SSUBSCRIBE, scripts are sent with EVAL (no per-master script cache to lose in a failover), and
+ *   a shard whose subscription ioredis re-made after a failover or a migration has its channels
+ *   recovered from the history (see shard-watch.ts).
  */
 import { randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import { Cluster, type Redis } from 'ioredis'
 import { AdapterUnavailableError, IdempotencyKeyReusedError, InvalidOptionError } from '../../errors.js'
 import type { AdapterHandler, RealtimeAdapter } from '../adapter.js'
 import type { AdapterSettings, ControlMessage, GapCause, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
@@ -29,13 +34,17 @@ import type { PresenceEntry, PresenceMember } from '../presence.js'
 import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
-import { createRedisConnection, duplicateRedisConnection, redisAddress, redisClientAddress, type RedisRole } from './connection.js'
-import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
-import { luaScript, runScript } from './script-runner.js'
+import {
+  clusterAddress, createRedisClusterConnection, createRedisConnection, duplicateRedisClusterConnection, duplicateRedisConnection,
+  redisAddress, redisClientAddress, type RedisClusterConfig, type RedisConnection, type RedisRole
+} from './connection.js'
+import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys, type KeyLayout } from './keys.js'
+import { evalScript, luaScript, runScript, type LuaScript } from './script-runner.js'
+import { ShardWatch } from './shard-watch.js'
 import { NEW_EPOCH_LUA, OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
 
 /**
- * Options of {@link RedisAdapter}: where Redis is, as exactly one of `url`, `client` or
+ * Options of {@link RedisAdapter}: where Redis is, as exactly one of `url`, `cluster`, `client` or
  * `createClient`, and how the adapter uses it.
  *
  * Ownership: the adapter closes the connections it opened (from `url`, `client.duplicate()` or
@@ -51,13 +60,24 @@ export interface RedisAdapterOptions {
    * `client.duplicate()`: same servers and settings, its own retry and offline-queue behaviour.
    * The client itself is not used for commands and not closed by the adapter.
    */
-  client?: Redis
+  client?: Redis | Cluster
+  /**
+   * A Redis Cluster: some of its nodes and the ioredis Cluster options. The adapter opens two
+   * Cluster connections (a publisher, and a subscriber with `shardedSubscribers: true`) and uses
+   * the Cluster key layout: every key and the shard channel of a realtime channel in one slot,
+   * SPUBLISH/SSUBSCRIBE. A `Cluster` given as `client` does the same through `client.duplicate()`.
+   *
+   * ```ts
+   * new RedisAdapter({ cluster: { nodes: [{ host: '10.0.0.1', port: 7000 }], options: { redisOptions: { password } } } })
+   * ```
+   */
+  cluster?: RedisClusterConfig
   /**
    * Makes a new ioredis connection each call (once for the publisher, once for the subscriber);
    * for setups `duplicate()` does not fit. The adapter owns what it returns and quits it on close;
    * return a new connection each time, never a shared one.
    */
-  createClient?: (role: 'publisher' | 'subscriber') => Redis
+  createClient?: (role: 'publisher' | 'subscriber') => RedisConnection
   /** Prefix of every key and pub/sub channel, so several apps can share one Redis. @default 'rt:' */
   keyPrefix?: string
   /** This node's id (in pub/sub messages and client names). @default random */
@@ -68,7 +88,8 @@ export interface RedisAdapterOptions {
   presenceSweepIntervalMs?: number
   /**
    * How long `init` waits for Redis before failing boot with FRT_ADAPTER_UNAVAILABLE, in ms. Short
-   * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s).
+   * by default so that a wrong address fails fast, and within Fastify's plugin timeout (10 s). On a
+   * Cluster, also how long a command may wait for masters that all went away before it is refused.
    * @default 3000
    */
   connectTimeoutMs?: number
@@ -92,6 +113,17 @@ const SCRIPTS = {
   vacate: luaScript(VACATE_LUA),
   newEpoch: luaScript(NEW_EPOCH_LUA)
 }
+
+type ScriptName = keyof typeof SCRIPTS
+
+/**
+ * The same scripts for a Redis Cluster: SPUBLISH to the channel's shard channel (passed in ARGV,
+ * in the slot of the script's keys) in place of PUBLISH, which a cluster would broadcast to every
+ * node over its bus.
+ */
+const CLUSTER_SCRIPTS = Object.fromEntries(Object.entries(SCRIPTS).map(([name, script]) => [
+  name, luaScript(script.lua.replaceAll("redis.call('PUBLISH', ", "redis.call('SPUBLISH', "))
+])) as Record<ScriptName, LuaScript>
 
 /** The plugin's default `presenceTtlMs`: the occupancy TTL of an adapter initialised without settings. */
 const DEFAULT_PRESENCE_TTL_MS = 30_000
@@ -187,7 +219,7 @@ function checkInterval (value: number | undefined): number {
  * Wait until `redis` is ready.
  * @param failure - the error to reject with when it is not ready within `timeoutMs`
  */
-async function waitReady (redis: Redis, timeoutMs: number, failure: () => Error): Promise<void> {
+async function waitReady (redis: RedisConnection, timeoutMs: number, failure: () => Error): Promise<void> {
   if (redis.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { redis.off('ready', onReady); reject(failure()) }, timeoutMs)
@@ -201,7 +233,7 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly name = 'redis'
   readonly nodeId: string
   /** Opens one of the adapter's own connections (it owns and closes them). */
-  readonly #connect: (role: 'publisher' | 'subscriber') => Redis
+  readonly #connect: (role: 'publisher' | 'subscriber') => RedisConnection
   readonly #prefix: string
   readonly #streamIdleTtlMs: number
   readonly #sweepIntervalMs: number
@@ -222,8 +254,12 @@ export class RedisAdapter implements RealtimeAdapter {
   readonly #lastErrors = new Map<RedisRole, Error>()
   /** Connections lost after `init` succeeded, until they are ready again. */
   readonly #lost = new Set<RedisRole>()
-  #pub: Redis | null = null
-  #sub: Redis | null = null
+  #pub: RedisConnection | null = null
+  #sub: RedisConnection | null = null
+  /** Which names and commands: one Redis, or a Cluster (decided at `init` from the connections). */
+  #layout: KeyLayout = 'single'
+  /** On a Cluster: which shard served each subscribed channel, to recover those a failover cut off. */
+  #shards: ShardWatch | null = null
   #handler: AdapterHandler | null = null
   #sweeper: ReturnType<typeof setInterval> | null = null
   #positionChecker: ReturnType<typeof setInterval> | null = null
@@ -240,7 +276,9 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#sweepIntervalMs = options.presenceSweepIntervalMs ?? 1000
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 3000
     this.#positionCheckIntervalMs = checkInterval(options.positionCheckIntervalMs)
-    this.#address = options.url !== undefined ? redisAddress(options.url) : options.client !== undefined ? redisClientAddress(options.client) : 'the createClient connections'
+    this.#address = options.url !== undefined
+      ? redisAddress(options.url)
+      : options.cluster !== undefined ? clusterAddress(options.cluster.nodes) : options.client !== undefined ? redisClientAddress(options.client) : 'the createClient connections'
   }
 
   /** Whether both connections are up (for readiness probes). */
@@ -257,22 +295,39 @@ export class RedisAdapter implements RealtimeAdapter {
     this.#sub = sub
     this.#watch(pub, 'publisher')
     this.#watch(sub, 'subscriber')
-    // Load the scripts whenever the publisher (re)connects: an EVALSHA that misses and falls back
-    // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
-    pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
+    if ((pub instanceof Cluster) !== (sub instanceof Cluster)) {
+      await this.close()
+      throw new InvalidOptionError('RedisAdapter.createClient', 'return the same kind of connection for both roles (two Redis, or two Cluster)')
+    }
+    this.#layout = sub instanceof Cluster ? 'cluster' : 'single'
+    if (pub instanceof Cluster) {
+      // EVAL only (script-runner.ts says why): nothing to load, on any master, ever.
+    } else {
+      // Load the scripts whenever the publisher (re)connects: an EVALSHA that misses and falls back
+      // to EVAL would overtake later calls and reorder concurrent publishes of one channel.
+      pub.on('ready', () => { this.#loadScripts(pub).catch((err: unknown) => { this.#report(err, 'script load') }) })
+    }
     sub.on('ready', () => {
       if (!this.#started) return
-      this.#afterReconnect(sub).catch((err: unknown) => { this.#report(err, 'recover') })
+      this.#afterReconnect().catch((err: unknown) => { this.#report(err, 'recover') })
     })
-    sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
+    if (sub instanceof Cluster) {
+      sub.on('smessage', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
+      this.#shards = new ShardWatch(sub, {
+        hold: (channels) => { this.#hold(channels) },
+        recover: async (channels, reason) => { await this.#recoverShard(sub, channels, reason) }
+      })
+    } else {
+      sub.on('message', (pubsub: string, text: string) => { this.#onMessage(pubsub, text) })
+    }
     try {
       await Promise.all([
         waitReady(pub, this.#connectTimeoutMs, () => this.#unreachable('publisher')),
         waitReady(sub, this.#connectTimeoutMs, () => this.#unreachable('subscriber'))
       ])
-      await this.#loadScripts(pub)
+      if (!(pub instanceof Cluster)) await this.#loadScripts(pub)
       // Every node listens to the control channel for its whole life (ioredis resubscribes on reconnect).
-      await sub.subscribe(controlChannel(this.#prefix))
+      await this.#subscribePubsub(controlChannel(this.#prefix))
     } catch (err) {
       await this.close()
       throw err
@@ -293,7 +348,7 @@ export class RedisAdapter implements RealtimeAdapter {
    * Follow one connection's state. ioredis emits `error` on every failed reconnect attempt: keep
    * the last as the cause, and report the changes (lost, restored) rather than each retry.
    */
-  #watch (redis: Redis, role: RedisRole): void {
+  #watch (redis: RedisConnection, role: RedisRole): void {
     redis.on('error', (err: Error) => { this.#lastErrors.set(role, err) })
     redis.on('close', () => {
       if (!this.#started || this.#pub === null || this.#lost.has(role)) return
@@ -314,11 +369,11 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   async publish (channel: string, data: unknown, options: PublishOptions): Promise<Publication> {
-    const keys = channelKeys(this.#prefix, channel)
+    const keys = this.#keys(channel)
     const t = Date.now()
     const ttlMs = Math.max(1, options.historyTtlMs)
     const key = options.idempotencyKey
-    const result = await runScript(this.#publisher(), SCRIPTS.publish, [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
+    const result = await this.#run('publish', [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
       newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
       Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
       key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0),
@@ -333,10 +388,11 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async subscribe (channel: string): Promise<void> {
     if (this.#channels.has(channel)) return
-    const state: ChannelState = { keys: channelKeys(this.#prefix, channel), last: null, lastT: 0, buffer: [], recovering: null, again: false, suspect: null }
+    const state: ChannelState = { keys: this.#keys(channel), last: null, lastT: 0, buffer: [], recovering: null, again: false, suspect: null }
     this.#channels.set(channel, state)
     try {
-      await this.#subscriber().subscribe(state.keys.pubsub)
+      await this.#subscribePubsub(state.keys.pubsub)
+      this.#shards?.track(channel, state.keys.pubsub)
       // Know where we start (and what the newest publication is), so a gap can be read, and a
       // fork told, even before the first delivery.
       const { position, newest } = await this.#read(channel, -1, 0)
@@ -356,8 +412,10 @@ export class RedisAdapter implements RealtimeAdapter {
     const state = this.#channels.get(channel)
     if (state === undefined) return
     this.#channels.delete(channel)
-    await this.#subscriber().unsubscribe(state.keys.pubsub)
-    const [vacated, next] = await runScript(this.#publisher(), SCRIPTS.vacate, presenceKeys(state.keys), [this.nodeId]) as [number, number]
+    this.#shards?.untrack(channel)
+    const sub = this.#subscriber()
+    await (sub instanceof Cluster ? sub.sunsubscribe(state.keys.pubsub) : sub.unsubscribe(state.keys.pubsub))
+    const [vacated, next] = await this.#run('vacate', presenceKeys(state.keys), [this.nodeId]) as [number, number]
     await this.#scheduleSweep(channel, next)
     if (vacated === 1) this.#lifecycle({ type: 'channel.vacated', channel })
   }
@@ -380,8 +438,8 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   async presenceAdd (channel: string, entry: PresenceEntry, ttlMs: number): Promise<void> {
-    const keys = channelKeys(this.#prefix, channel)
-    const [change, next] = await runScript(this.#publisher(), SCRIPTS.presenceAdd, presenceKeys(keys), [
+    const keys = this.#keys(channel)
+    const [change, next] = await this.#run('presenceAdd', presenceKeys(keys), [
       entry.clientId, entry.visitorId, entry.name ?? '', entry.name === undefined ? '0' : '1',
       Date.now() + ttlMs, Math.max(ttlMs * 3, 60_000), keys.pubsub
     ]) as [number, number]
@@ -390,14 +448,14 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   async presenceRemove (channel: string, clientId: string): Promise<void> {
-    await this.#removePresence(channel, channelKeys(this.#prefix, channel), ['', clientId])
+    await this.#removePresence(channel, this.#keys(channel), ['', clientId])
   }
 
   async presence (channel: string): Promise<PresenceMember[]> {
-    const keys = channelKeys(this.#prefix, channel)
+    const keys = this.#keys(channel)
     const pub = this.#publisher()
     await this.#removePresence(channel, keys, [String(Date.now())])
-    const [counts, names] = await Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)])
+    const [counts, names] = await this.#bounded(Promise.all([pub.hgetall(keys.presenceCounts), pub.hgetall(keys.presenceNames)]))
     return Object.keys(counts)
       .filter((id) => Number(counts[id]) > 0)
       .sort()
@@ -405,25 +463,27 @@ export class RedisAdapter implements RealtimeAdapter {
   }
 
   async control (message: ControlMessage): Promise<void> {
-    await this.#publisher().publish(controlChannel(this.#prefix), JSON.stringify(message))
+    const pub = this.#publisher()
+    const text = JSON.stringify(message)
+    await this.#bounded(pub instanceof Cluster ? pub.spublish(controlChannel(this.#prefix), text) : pub.publish(controlChannel(this.#prefix), text))
   }
 
   async stateSet (key: string, value: unknown, ttlMs: number): Promise<void> {
-    await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs))
+    await this.#bounded(this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs)))
   }
 
   async stateClaim (key: string, value: unknown, ttlMs: number): Promise<boolean> {
     // SET NX is atomic: of several nodes claiming the same key, exactly one gets OK.
-    return await this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs), 'NX') === 'OK'
+    return await this.#bounded(this.#publisher().set(stateKey(this.#prefix, key), JSON.stringify(value ?? null), 'PX', Math.max(1, ttlMs), 'NX')) === 'OK'
   }
 
   async stateGet (key: string): Promise<unknown> {
-    const json = await this.#publisher().get(stateKey(this.#prefix, key))
+    const json = await this.#bounded(this.#publisher().get(stateKey(this.#prefix, key)))
     return json === null ? undefined : JSON.parse(json) as unknown
   }
 
   async stateDelete (key: string): Promise<void> {
-    await this.#publisher().del(stateKey(this.#prefix, key))
+    await this.#bounded(this.#publisher().del(stateKey(this.#prefix, key)))
   }
 
   /** Release the timers and quit the two connections the adapter opened (never a client it was given). */
@@ -435,6 +495,8 @@ export class RedisAdapter implements RealtimeAdapter {
     if (this.#occupancyRefresher !== null) clearInterval(this.#occupancyRefresher)
     this.#occupancyRefresher = null
     this.#channels.clear()
+    this.#shards?.stop()
+    this.#shards = null
     const connections = [this.#pub, this.#sub]
     this.#pub = null
     this.#sub = null
@@ -449,19 +511,62 @@ export class RedisAdapter implements RealtimeAdapter {
     await Promise.all(Object.values(SCRIPTS).map(async (script) => await pub.script('LOAD', script.lua)))
   }
 
-  #publisher (): Redis {
+  #publisher (): RedisConnection {
     if (this.#pub === null) throw new Error('RedisAdapter used before init() or after close()')
+    // A Cluster queues commands while it is not ready (see connection.ts): refuse them at once
+    // instead, as the single-Redis publisher (no offline queue) does.
+    if (this.#pub instanceof Cluster && this.#pub.status !== 'ready' && this.#started) {
+      throw new Error(`Redis Cluster at ${this.#address} is not reachable (status ${this.#pub.status}); reconnecting`)
+    }
     return this.#pub
   }
 
-  #subscriber (): Redis {
+  #subscriber (): RedisConnection {
     if (this.#sub === null) throw new Error('RedisAdapter used before init() or after close()')
     return this.#sub
   }
 
+  /** The keys and pub/sub channel of `channel` in this deployment's layout. */
+  #keys (channel: string): ChannelKeys {
+    return channelKeys(this.#prefix, channel, this.#layout)
+  }
+
+  /** Run one of the scripts: by SHA1 on one Redis, by body (and with SPUBLISH) on a Cluster. */
+  async #run (name: ScriptName, keys: string[], args: Array<string | number>): Promise<unknown> {
+    const pub = this.#publisher()
+    return this.#layout === 'cluster' ? await this.#bounded(evalScript(pub, CLUSTER_SCRIPTS[name], keys, args)) : await runScript(pub, SCRIPTS[name], keys, args)
+  }
+
+  /**
+   * On a Cluster, a command sent just as every master went away waits in ioredis's offline queue
+   * until the cluster is back (the queue cannot be turned off: see connection.ts); refuse it after
+   * `connectTimeoutMs` instead, as one Redis refuses at once. (It may still run when the cluster
+   * returns: like any timeout, the refusal says "not known to have happened", and a publish retried
+   * with an idempotency key happens once.) On one Redis, nothing changes.
+   */
+  async #bounded<T> (command: Promise<T>): Promise<T> {
+    if (this.#layout !== 'cluster') return await command
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`Redis Cluster at ${this.#address} did not answer within ${this.#connectTimeoutMs} ms (the RedisAdapter's connectTimeoutMs); reconnecting`)) }, this.#connectTimeoutMs)
+    })
+    try {
+      return await Promise.race([command, deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Subscribe to a pub/sub channel: SUBSCRIBE on one Redis, SSUBSCRIBE (its own, single-slot) on a Cluster. */
+  async #subscribePubsub (...pubsubs: string[]): Promise<void> {
+    const sub = this.#subscriber()
+    if (sub instanceof Cluster) await Promise.all(pubsubs.map(async (pubsub) => await sub.ssubscribe(pubsub)))
+    else if (pubsubs.length > 0) await sub.subscribe(...pubsubs)
+  }
+
   async #read (channel: string, fromOffset: number, count: number): Promise<StreamRead> {
-    const keys = channelKeys(this.#prefix, channel)
-    const [offset, epoch, ttl, entries, last] = await runScript(this.#publisher(), SCRIPTS.read, [keys.meta, keys.history], [
+    const keys = this.#keys(channel)
+    const [offset, epoch, ttl, entries, last] = await this.#run('read', [keys.meta, keys.history], [
       newEpoch(), fromOffset, count, this.#streamIdleTtlMs
     ]) as [number, string, string, StreamEntry[], string | undefined]
     const ordered = fromOffset < 0 ? [...entries].reverse() : entries
@@ -476,7 +581,7 @@ export class RedisAdapter implements RealtimeAdapter {
       this.#onControl(text)
       return
     }
-    const channel = channelOfPubsub(this.#prefix, pubsub)
+    const channel = channelOfPubsub(this.#prefix, pubsub, this.#layout)
     const state = channel === null ? undefined : this.#channels.get(channel)
     if (channel === null || state === undefined) return
     let message
@@ -682,7 +787,7 @@ export class RedisAdapter implements RealtimeAdapter {
       }
       // Forked: once, whichever node finds it first, the stream moves to a new epoch.
       cause = 'fork'
-      await runScript(this.#publisher(), SCRIPTS.newEpoch, [state.keys.meta, state.keys.history], [last.epoch, newEpoch(), this.#streamIdleTtlMs])
+      await this.#run('newEpoch', [state.keys.meta, state.keys.history], [last.epoch, newEpoch(), this.#streamIdleTtlMs])
       if (this.#channels.get(channel) !== state) return undefined
     }
     // Another epoch: everything its history retains, from the oldest.
@@ -729,15 +834,50 @@ export class RedisAdapter implements RealtimeAdapter {
    * subscriptions are awaited (a gap read made before they are active could miss what is
    * published in between), then each gap is read and delivered.
    */
-  async #afterReconnect (sub: Redis): Promise<void> {
+  async #afterReconnect (): Promise<void> {
     const followed = [...this.#channels].filter(([, state]) => state.last !== null)
     this.#hold(followed.map(([channel]) => channel))
     try {
-      if (followed.length > 0) await sub.subscribe(...followed.map(([, state]) => state.keys.pubsub))
+      await this.#subscribePubsub(...followed.map(([, state]) => state.keys.pubsub))
     } catch (err) {
       this.#report(err, 'recover')
     }
     await this.#recoverChannels(followed.map(([channel]) => channel), 'reconnect')
+  }
+
+  /**
+   * A Cluster shard's subscription was cut off or moved (see shard-watch.ts): hold its channels,
+   * make sure each SSUBSCRIBE is active again (awaited, so the history read after it misses
+   * nothing published in between; a repeat of one ioredis already re-sent costs nothing), then
+   * recover them from the history. A channel whose SSUBSCRIBE fails (its master is still down)
+   * stays held, so nothing live skips past its gap, and is tried again (ShardWatch.retry).
+   */
+  async #recoverShard (sub: Cluster, channels: string[], reason: string): Promise<void> {
+    this.#hold(channels)
+    const subscribed = await Promise.all(channels.map(async (channel) => {
+      const state = this.#channels.get(channel)
+      if (state === undefined) return null
+      try {
+        await sub.ssubscribe(state.keys.pubsub)
+        return channel
+      } catch (err) {
+        this.#lastErrors.set('subscriber', err instanceof Error ? err : new Error(String(err)))
+        this.#shards?.retry(channel)
+        return null
+      }
+    }))
+    const ready = subscribed.filter((channel): channel is string => channel !== null)
+    const failed = channels.length - ready.length
+    if (failed > 0) this.#report(new Error(`Redis Cluster: SSUBSCRIBE of ${failed} channel(s) failed (${this.#lastErrors.get('subscriber')?.message ?? 'no answer'}); their live messages are held until it succeeds`), 'resubscribe')
+    if (ready.length === 0) return
+    const before = new Map(ready.map((channel) => [channel, this.#channels.get(channel)?.last ?? null]))
+    await this.#recoverChannels(ready, reason)
+    let caughtUp = 0
+    for (const [channel, last] of before) {
+      const now = this.#channels.get(channel)?.last
+      if (last !== null && now !== undefined && now !== null && now.epoch === last.epoch) caughtUp += now.offset - last.offset
+    }
+    this.#handler?.onRestored?.(`Redis Cluster sharded subscription of ${ready.length} channel(s) (${reason}; ${caughtUp} publication(s) delivered by the recovery)`)
   }
 
   /**
@@ -780,7 +920,7 @@ export class RedisAdapter implements RealtimeAdapter {
    * @param how - `['', clientId…]` to remove those, `[now]` to remove what expired by then
    */
   async #removePresence (channel: string, keys: ChannelKeys, how: string[]): Promise<void> {
-    const [left, vacated, next] = await runScript(this.#publisher(), SCRIPTS.presenceRemove, presenceKeys(keys), [keys.pubsub, ...how]) as [string[], number, number]
+    const [left, vacated, next] = await this.#run('presenceRemove', presenceKeys(keys), [keys.pubsub, ...how]) as [string[], number, number]
     await this.#scheduleSweep(channel, next)
     for (const id of left) this.#lifecycle({ type: 'presence.leave', channel, member: { id } })
     if (vacated === 1) this.#lifecycle({ type: 'channel.vacated', channel })
@@ -789,7 +929,7 @@ export class RedisAdapter implements RealtimeAdapter {
   /** Mark this node as holding subscribers of `channel` (or refresh its mark). */
   async #occupy (channel: string, keys: ChannelKeys): Promise<void> {
     const now = Date.now()
-    const [occupied, next] = await runScript(this.#publisher(), SCRIPTS.occupy, presenceKeys(keys), [
+    const [occupied, next] = await this.#run('occupy', presenceKeys(keys), [
       this.nodeId, now + this.#occupancyTtlMs, now, Math.max(this.#occupancyTtlMs * 3, 60_000)
     ]) as [number, number]
     await this.#scheduleSweep(channel, next)
@@ -804,8 +944,7 @@ export class RedisAdapter implements RealtimeAdapter {
    */
   async #scheduleSweep (channel: string, next: number): Promise<void> {
     const pub = this.#publisher()
-    if (next < 0) await pub.zrem(sweepRegistry(this.#prefix), channel)
-    else await pub.zadd(sweepRegistry(this.#prefix), next, channel)
+    await this.#bounded(next < 0 ? pub.zrem(sweepRegistry(this.#prefix), channel) : pub.zadd(sweepRegistry(this.#prefix), next, channel))
   }
 
   /** Every third of the occupancy TTL: refresh this node's marks on the channels it holds. */
@@ -824,7 +963,7 @@ export class RedisAdapter implements RealtimeAdapter {
     if (pub?.status !== 'ready') return
     const now = Date.now()
     pub.zrangebyscore(sweepRegistry(this.#prefix), '-inf', now, 'LIMIT', 0, SWEEP_BATCH).then(async (due) => {
-      for (const channel of due) await this.#removePresence(channel, channelKeys(this.#prefix, channel), [String(now)])
+      for (const channel of due) await this.#removePresence(channel, this.#keys(channel), [String(now)])
     }).catch((err: unknown) => { this.#report(err, 'presence sweep') })
   }
 
@@ -841,13 +980,18 @@ export class RedisAdapter implements RealtimeAdapter {
  * How the adapter opens its connections, from exactly one of `url`, `client`, `createClient`.
  * @throws InvalidOptionError (FRT_INVALID_OPTION) when none or several are given
  */
-function connector (options: RedisAdapterOptions, nodeId: string): (role: 'publisher' | 'subscriber') => Redis {
-  const given = (['url', 'client', 'createClient'] as const).filter((key) => options[key] !== undefined)
+function connector (options: RedisAdapterOptions, nodeId: string): (role: 'publisher' | 'subscriber') => RedisConnection {
+  const given = (['url', 'cluster', 'client', 'createClient'] as const).filter((key) => options[key] !== undefined)
   if (given.length !== 1) {
-    throw new InvalidOptionError('RedisAdapter', `give exactly one of url, client or createClient (got ${given.length === 0 ? 'none' : given.join(' and ')})`)
+    throw new InvalidOptionError('RedisAdapter', `give exactly one of url, cluster, client or createClient (got ${given.length === 0 ? 'none' : given.join(' and ')})`)
   }
-  const { url, client, createClient } = options
+  const { url, cluster, client, createClient } = options
   if (url !== undefined) return (role) => createRedisConnection({ url, role, nodeId })
+  if (cluster !== undefined) {
+    if (!Array.isArray(cluster.nodes) || cluster.nodes.length === 0) throw new InvalidOptionError('RedisAdapter.cluster.nodes', 'expected at least one cluster node ({ host, port })')
+    return (role) => createRedisClusterConnection(cluster, role, nodeId)
+  }
+  if (client instanceof Cluster) return (role) => duplicateRedisClusterConnection(client, role, nodeId)
   if (client !== undefined) return (role) => duplicateRedisConnection(client, role, nodeId)
   if (typeof createClient !== 'function') throw new InvalidOptionError('RedisAdapter.createClient', 'expected a function returning a new ioredis client')
   return createClient

@@ -49,6 +49,8 @@ t.test('a public channel: subscription_succeeded, then the server\'s publication
   const oddGot = nextEvent(odd, 'e')
   await app.realtime.publish('a$3db$2cc$3bd', 1, { event: 'e' })
   t.equal(await oddGot, 1, 'its inside name is the escaped one')
+  const tooLong = pusher.subscribe(`${'x'.repeat(120)}${'='.repeat(10)}`)
+  t.match(await nextEvent(tooLong, 'pusher:subscription_error'), { status: 400 }, 'a name longer than 128 inside is refused')
 })
 
 t.test('a private channel: signed by the SDK\'s authorizeChannel it is joined; a wrong signature gets pusher:subscription_error', async (t) => {
@@ -174,9 +176,16 @@ t.test('cache channels: pusher:cache_miss when empty, the last event (with its n
   await app.realtime.publish('cache-prices', { eur: 2 }, { event: 'price' })
   const second = client(t, port)
   const cached = second.subscribe('cache-prices')
+  const misses: unknown[] = []
+  cached.bind('pusher:cache_miss', () => { misses.push(1) })
   const last = nextEvent(cached, 'price')
   await nextEvent(cached, 'pusher:subscription_succeeded')
   t.same(await last, { eur: 2 }, 'the last event, under its name')
+  // A cache_miss would come right after the replay: after a later event, it is known absent.
+  const marker = nextEvent(cached, 'marker')
+  await app.realtime.publish('cache-prices', 0, { event: 'marker' })
+  await marker
+  t.same(misses, [], 'and no cache_miss when there was one')
 })
 
 t.test('private-encrypted channels: relayed as they are (pusher-js decrypts with the SDK\'s shared secret); no client events', async (t) => {

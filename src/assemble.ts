@@ -31,6 +31,8 @@ import { UpgradeGate } from './upgrade/gate.js'
 import { UpgradeResumption } from './upgrade/resume.js'
 import { UserIndex } from './users/user-index.js'
 import { UserService } from './users/user-service.js'
+import { pusherChannelPolicies } from './pusher/channel-policies.js'
+import { PusherService } from './pusher/pusher-service.js'
 
 /** One node, assembled: what plugin.ts registers, and the node's drain and close. */
 export interface Assembly {
@@ -42,6 +44,8 @@ export interface Assembly {
   readonly intake: ConnectionIntake
   readonly resumption: UpgradeResumption
   readonly resumeTokens: ResumeTokens
+  /** Pusher's protocol (the `pusher` option), or null when it is off. */
+  readonly pusher: PusherService | null
   /** The `fastify.realtime` decorator, with the WebSocket endpoint's handler. */
   decorator: (wsHandler: (socket: WebSocket, request: FastifyRequest) => void) => RealtimeDecorator
   /**
@@ -66,8 +70,11 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const identity = new IdentityResolver(options.identify, tokens)
   const cluster = new Cluster(log, adapter.nodeId)
   const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, log)
+  const pusherOptions = options.pusher ?? null
+  // With Pusher on, its channels need no declaration: Pusher's rules by prefix, where none matches.
+  const registry = pusherOptions === null ? options.channels : options.channels.withFallback(pusherChannelPolicies(pusherOptions.apps))
   const channels = new ChannelService({
-    registry: options.channels,
+    registry,
     adapter,
     maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection,
     maxRecoveryReplay: options.maxRecoveryReplay,
@@ -123,6 +130,10 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   if (options.requireAuth) node.guard((connection, message) => auth.guard(connection, message))
   if (options.rpc.size > 0) node.on('rpc', (connection, message) => { rpc.call(connection, message) })
   node.on('resume', (connection, message) => { resumeFrames.resume(connection, message) })
+  const pusher = pusherOptions === null
+    ? null
+    : new PusherService({ options: pusherOptions, node, channels, registry, identified: (connection) => { intake.identified(connection) }, log })
+  pusher?.attach()
   node.onConnectionClose((connection) => { auth.remove(connection) })
   node.onConnectionClose((connection) => { users.remove(connection) })
   node.onConnectionClose((connection) => { rpc.dropConnection(connection) })
@@ -164,5 +175,5 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     upgradeGate: gate.onRequest,
     resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight, streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving })
   })
-  return { node, adapter, identity, gate, relay, intake, resumption, resumeTokens, decorator, drain, close }
+  return { node, adapter, identity, gate, relay, intake, resumption, resumeTokens, pusher, decorator, drain, close }
 }

@@ -23,7 +23,8 @@ export type { RpcMethod, RpcContext } from './rpc/methods.js'
 export type { TokenClaims } from './auth/tokens.js'
 export type { AuthResources } from './auth/connection-auth.js'
 export type { DisconnectTarget } from './users/user-service.js'
-export type { RealtimeApi, ChannelSummary, NodeReport, PublishItem, PublishCallOptions, HistoryCallOptions } from './api/server-api.js'
+export type { RealtimeApi, ChannelSummary, NodeReport, PublishItem, PublishCallOptions, HistoryCallOptions, SendToUserOptions } from './api/server-api.js'
+export type { PusherOptions, PusherAppOptions, PusherWebhookEvent } from './protocols/pusher/options.js'
 
 // What the decorator returns.
 export type { RealtimeStats, NodeResources } from './node/realtime-node.js'

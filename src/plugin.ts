@@ -12,6 +12,7 @@ import type { RealtimeDecorator } from './api/decorator.js'
 import { assemble } from './assemble.js'
 import { SseEndpoint } from './endpoints/sse-routes.js'
 import { WebSocketEndpoint } from './endpoints/websocket-routes.js'
+import { PusherEndpoints } from './pusher/pusher-endpoint.js'
 import { CloseCode } from './errors.js'
 import { resolveOptions, type RealtimePluginOptions } from './options.js'
 import { RealtimeSocket } from './transports/realtime-socket.js'
@@ -41,15 +42,19 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   const options = resolveOptions(rawOptions)
   // The label Fastify logs request ids under (`requestIdLogLabel`), so connection lines match request lines.
   const parts = await assemble(options, fastify.log, fastify.initialConfig.requestIdLogLabel ?? 'reqId')
-  const { node, gate, relay, identity, adapter, intake, resumption, resumeTokens } = parts
+  const { node, gate, relay, identity, adapter, intake, resumption, resumeTokens, pusher } = parts
 
   const ownsWebsocket = !fastify.hasDecorator('websocketServer')
-  const ws = new WebSocketEndpoint({ node, gate, resumption, resumeTokens, intake, releaseUpgrade: trackUpgradeResponses(fastify), ownsWebsocket })
+  const releaseUpgrade = trackUpgradeResponses(fastify)
+  const ws = new WebSocketEndpoint({ node, gate, resumption, resumeTokens, intake, releaseUpgrade, ownsWebsocket })
+  // Pusher's protocol: its own routes, on the same port, behind the same gate.
+  const pusherRoutes = pusher === null ? null : new PusherEndpoints({ service: pusher, node, gate, resumption, resumeTokens, intake, releaseUpgrade, ownsWebsocket })
   const sse = options.ssePath === ''
     ? null
     : new SseEndpoint({ node, gate, relay, identity, intake, cursors: adapter, options, path: `${options.prefix}${options.ssePath}`, maxPayloadBytes: options.maxPayloadBytes })
   // Before @fastify/websocket's own onRoute hook, which replaces our routes' handlers with a wrapper.
   fastify.addHook('onRoute', ws.onRoute)
+  if (pusherRoutes !== null) fastify.addHook('onRoute', pusherRoutes.onRoute)
 
   // While Fastify closes: upgrades and stream requests get the documented drain refusal, then the drain.
   const shutDown = async (): Promise<void> => {
@@ -89,6 +94,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
   // also means `prefix` is not applied to it: the routes live in child scopes that take it.
   await fastify.register(ws.register, { prefix: options.prefix, path: options.path })
   if (sse !== null) await fastify.register(sse.register, { prefix: options.prefix, path: options.ssePath })
+  if (pusherRoutes !== null && options.pusher !== undefined) await fastify.register(pusherRoutes.register, { prefix: options.prefix, path: options.pusher.path })
 
   const decorator = parts.decorator(ws.handler)
   fastify.decorate('realtime', decorator)

@@ -32,6 +32,19 @@ export interface Publication {
   /** Server time at which it was stamped, epoch milliseconds. */
   t: number
   /**
+   * The event name it was published under (a Pusher event name, `PublishOptions.event`), when it
+   * has one. Kept with it in the history, so a replay carries it too.
+   */
+  event?: string
+  /**
+   * A connection id (delivery only): the one connection that does not get it live, on whichever
+   * node it is (the sender of a Pusher client event, Laravel's `toOthers()`). A replay from the
+   * history does not look at it.
+   */
+  except?: string
+  /** The Pusher user id of the client event's sender on a presence channel (`user_id` in its frames). */
+  userId?: string
+  /**
    * Set on the answer to a publish whose idempotency key was already used: nothing was published,
    * and `offset`, `epoch` and `t` are the first publication's (`data` is what this call passed).
    */
@@ -60,6 +73,21 @@ export interface PublishOptions {
    * the same atomic step as the key. @default publishFingerprint(channel, data)
    */
   idempotencyFingerprint?: string
+  /** The publication's event name ({@link Publication.event}). */
+  event?: string | undefined
+  /** The connection that does not get it live ({@link Publication.except}). */
+  except?: string | undefined
+  /** The sender's Pusher user id ({@link Publication.userId}). */
+  userId?: string | undefined
+}
+
+/** The {@link Publication} fields a publish's options add to it, as the broker stamps them (only those set). */
+export function publicationExtras (options: Pick<PublishOptions, 'event' | 'except' | 'userId'>): Pick<Publication, 'event' | 'except' | 'userId'> {
+  const extras: Pick<Publication, 'event' | 'except' | 'userId'> = {}
+  if (options.event !== undefined) extras.event = options.event
+  if (options.except !== undefined) extras.except = options.except
+  if (options.userId !== undefined) extras.userId = options.userId
+  return extras
 }
 
 /** The answer to {@link Broker.since}. */

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { IdempotencyKeyReusedError } from '../errors.js'
 import { publishFingerprint } from './fingerprint.js'
 import type { AdapterHandler, RealtimeAdapter } from './adapter.js'
-import type { ControlMessage, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from './broker.js'
+import { publicationExtras, type ControlMessage, type Publication, type PublishOptions, type RecentResult, type SinceResult, type StreamPosition } from './broker.js'
 import type { PresenceEntry, PresenceMember } from './presence.js'
 import type { LifecycleEvent } from './state.js'
 
@@ -43,13 +43,15 @@ interface Stream {
 interface PresenceClient {
   visitorId: string
   name: string | undefined
+  /** The member's info as JSON text (compared as text), or undefined. */
+  info: string | undefined
   expiresAt: number
 }
 
 interface ChannelPresence {
   clients: Map<string, PresenceClient>
   /** Per visitor: how many connections, and the name shown (the latest connection's). */
-  visitors: Map<string, { count: number, name: string | undefined }>
+  visitors: Map<string, { count: number, name: string | undefined, info: string | undefined }>
 }
 
 /** A fresh, unguessable epoch. */
@@ -57,8 +59,15 @@ function newEpoch (): string {
   return randomBytes(6).toString('base64url')
 }
 
-function member (id: string, name: string | undefined): PresenceMember {
-  return name === undefined ? { id } : { id, name }
+function member (id: string, name: string | undefined, info?: string): PresenceMember {
+  const found: PresenceMember = name === undefined ? { id } : { id, name }
+  if (info !== undefined) found.info = JSON.parse(info) as unknown
+  return found
+}
+
+/** A member's info as the text it is compared and kept as (undefined: none). */
+function infoText (info: unknown): string | undefined {
+  return info === undefined ? undefined : JSON.stringify(info)
 }
 
 /** Everything in one process, all three parts (broker, presence, shared state): see the module comment. */
@@ -108,7 +117,7 @@ export class MemoryAdapter implements RealtimeAdapter {
     }
     const stream = this.#stream(channel, now)
     stream.offset++
-    const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, t: now }
+    const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, t: now, ...publicationExtras(options) }
     if (idempotency !== undefined) this.#idempotency.set(idempotency, { offset: stream.offset, epoch: stream.epoch, t: now, fingerprint, expiresAt: now + (options.idempotencyTtlMs ?? 0) })
     if (options.historySize > 0 && options.historyTtlMs > 0) {
       stream.history.push({ publication, expiresAt: now + options.historyTtlMs })
@@ -164,29 +173,32 @@ export class MemoryAdapter implements RealtimeAdapter {
       this.#presence.set(channel, presence)
     }
     const expiresAt = this.#now() + ttlMs
+    const info = infoText(entry.info)
     const known = presence.clients.get(entry.clientId)
     const isNew = known === undefined || known.visitorId !== entry.visitorId
     if (!isNew) {
       known.expiresAt = expiresAt
-      if (known.name === entry.name) return
+      if (known.name === entry.name && known.info === info) return
       known.name = entry.name
+      known.info = info
     } else {
       // The same connection id under another visitor: the old entry goes first.
       if (known !== undefined) this.#removeClient(channel, presence, entry.clientId)
-      presence.clients.set(entry.clientId, { visitorId: entry.visitorId, name: entry.name, expiresAt })
+      presence.clients.set(entry.clientId, { visitorId: entry.visitorId, name: entry.name, info, expiresAt })
       if (!this.#presence.has(channel)) this.#presence.set(channel, presence)
     }
     const visitor = presence.visitors.get(entry.visitorId)
     if (visitor === undefined) {
-      presence.visitors.set(entry.visitorId, { count: 1, name: entry.name })
-      this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name))
-      this.#lifecycle({ type: 'presence.join', channel, member: member(entry.visitorId, entry.name) })
+      presence.visitors.set(entry.visitorId, { count: 1, name: entry.name, info })
+      this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name, info))
+      this.#lifecycle({ type: 'presence.join', channel, member: member(entry.visitorId, entry.name, info) })
       return
     }
     if (isNew) visitor.count++
-    if (visitor.name !== entry.name) {
+    if (visitor.name !== entry.name || visitor.info !== info) {
       visitor.name = entry.name
-      this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name))
+      visitor.info = info
+      this.#emitPresence(channel, 'join', member(entry.visitorId, entry.name, info))
     }
   }
 
@@ -202,7 +214,7 @@ export class MemoryAdapter implements RealtimeAdapter {
     this.#expire(channel, presence, this.#now())
     return [...presence.visitors.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([id, visitor]) => member(id, visitor.name))
+      .map(([id, visitor]) => member(id, visitor.name, visitor.info))
   }
 
   async control (message: ControlMessage): Promise<void> {

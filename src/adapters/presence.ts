@@ -12,12 +12,19 @@ export interface PresenceEntry {
   visitorId: string
   /** Display name, when the visitor has one. */
   name?: string | undefined
+  /**
+   * What else a member shows (any JSON value): a Pusher subscriber's `user_info`, from its signed
+   * `channel_data`. Kept per visitor as the name is (the latest connection's); a change is a `join` again.
+   */
+  info?: unknown
 }
 
 /** One member of a channel's presence: a visitor, however many connections they have. */
 export interface PresenceMember {
   id: string
   name?: string | undefined
+  /** The member's info ({@link PresenceEntry.info}), when it has some. */
+  info?: unknown
 }
 
 /**

@@ -41,6 +41,10 @@ export interface PublishItem {
   channel: string
   data: unknown
   idempotencyKey?: string | undefined
+  /** As `publish`'s {@link PublishCallOptions.event}. */
+  event?: string | undefined
+  /** As `publish`'s {@link PublishCallOptions.except}. */
+  except?: string | undefined
 }
 
 /** Options of `publish`. */
@@ -52,6 +56,41 @@ export interface PublishCallOptions {
    * printable ASCII characters. The in-process and the HTTP publish share one key space.
    */
   idempotencyKey?: string | undefined
+  /**
+   * An event name (1–200 characters): Pusher clients get the publication as this event (without
+   * one, as `message`); our `pub` frame carries it as `event`.
+   */
+  event?: string | undefined
+  /**
+   * A connection id (a Pusher `socket_id`): that one connection does not get the publication
+   * live, on whichever node it is (Laravel's `toOthers()`); everyone else does.
+   */
+  except?: string | undefined
+}
+
+/** The longest event name a publication may carry. */
+export const MAX_EVENT_NAME_LENGTH = 200
+
+/** The checked event and exclusion of a publish's options (only those set). */
+function checkExtras (options: PublishCallOptions | undefined): { event?: string, except?: string } {
+  const extras: { event?: string, except?: string } = {}
+  const event = options?.event
+  if (event !== undefined) {
+    if (typeof event !== 'string' || event === '' || event.length > MAX_EVENT_NAME_LENGTH) throw new InvalidArgumentError('event', `expected 1–${MAX_EVENT_NAME_LENGTH} characters, got ${JSON.stringify(event)}`)
+    extras.event = event
+  }
+  const except = options?.except
+  if (except !== undefined) {
+    if (typeof except !== 'string' || except === '' || except.length > 64) throw new InvalidArgumentError('except', `expected a connection id, got ${JSON.stringify(except)}`)
+    extras.except = except
+  }
+  return extras
+}
+
+/** Options of `sendToUser`. */
+export interface SendToUserOptions {
+  /** An event name (1–200 characters): Pusher clients get it as this event on their user (without one, as `message`); our `direct` frame carries it as `event`. */
+  event?: string | undefined
 }
 
 /** What `history` reads: after a position (recovery), or the newest. */
@@ -130,7 +169,7 @@ export interface RealtimeApi {
    * connection anywhere gets nothing, and that is not an error).
    * @throws FRT_INVALID_ARGUMENT for an empty or overlong user id
    */
-  sendToUser: (user: string, data: unknown) => Promise<void>
+  sendToUser: (user: string, data: unknown, options?: SendToUserOptions) => Promise<void>
   /**
    * Subscribe every live connection of a user, on every node, to a declared channel (no grant or
    * canSubscribe: the server decides); each gets a `subscribed` frame, then every publication made
@@ -186,7 +225,8 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
 
   const publish = async (channel: string, data: unknown, options?: PublishCallOptions): Promise<Publication> => {
     const key = options?.idempotencyKey
-    return key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, serverKey(checkKey(key)))
+    const extras = checkExtras(options)
+    return key === undefined ? await channels.publish(channel, data, extras) : await channels.publishOnce(channel, data, serverKey(checkKey(key)), extras)
   }
 
   function broadcast (data: unknown, options?: { local?: false }): Promise<void>
@@ -203,9 +243,10 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
       for (const item of publications) {
         if (!channels.isDeclared(item.channel)) throw new UnknownChannelError(item.channel)
         if (item.idempotencyKey !== undefined) checkKey(item.idempotencyKey)
+        checkExtras(item)
       }
       const published: Publication[] = []
-      for (const item of publications) published.push(await publish(item.channel, item.data, { idempotencyKey: item.idempotencyKey }))
+      for (const item of publications) published.push(await publish(item.channel, item.data, { idempotencyKey: item.idempotencyKey, event: item.event, except: item.except }))
       return published
     },
     broadcast,
@@ -229,7 +270,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
     presence: async (channel) => await channels.presence(channel),
     presenceCount: async (channel) => (await channels.presence(channel)).length,
     nodes: async () => await nodeReports.all(),
-    sendToUser: async (user, data) => { await users.sendToUser(user, data) },
+    sendToUser: async (user, data, options) => { await users.sendToUser(user, data, checkExtras(options).event) },
     subscribeUser: async (user, channel) => { await users.subscribeUser(user, channel) },
     unsubscribeUser: async (user, channel) => { await users.unsubscribeUser(user, channel) },
     disconnect: async (target, code, reason) => { await users.disconnect(target, code, reason) }

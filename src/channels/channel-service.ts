@@ -8,7 +8,7 @@
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RealtimeAdapter } from '../adapters/adapter.js'
-import type { Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/broker.js'
+import type { Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../adapters/broker.js'
 import type { PresenceMember } from '../adapters/presence.js'
 import type { LifecycleEvent } from '../adapters/state.js'
 import type { TokenVerifier } from '../auth/tokens.js'
@@ -21,7 +21,9 @@ import type { SubscriptionSource } from '../protocols/ours/server-messages.js'
 import { LocalChannels } from './local-channels.js'
 import { isChannelName, type ChannelPolicy, type ChannelRegistry } from './policy.js'
 import { ChannelPresence } from './presence.js'
-import { ChannelRequests, historyOf } from './requests.js'
+import { ChannelRequests, historyOf, type SubscribeExtras } from './requests.js'
+import type { SubscribeRequest } from '../protocols/ours/client-messages.js'
+import type { SubscriptionMember } from './subscription.js'
 import type { ChannelListEntry } from '../protocols/ours/channel-list.js'
 
 /** What a {@link ChannelService} is made from. */
@@ -43,6 +45,9 @@ export interface ChannelServiceOptions {
   /** Where lifecycle events this node is told of go (webhooks). */
   onLifecycle?: (event: LifecycleEvent) => void
 }
+
+/** What a publication carries besides its data: its event name, the connection it skips, its sender's user id. */
+export type PublicationOptions = Pick<PublishOptions, 'event' | 'except' | 'userId'>
 
 /** What to read of a channel's history. */
 export interface HistoryQuery {
@@ -184,10 +189,10 @@ export class ChannelService {
    * @returns the publication with its offset and epoch
    * @throws UnknownChannelError when no declaration matches the channel
    */
-  async publish (channel: string, data: unknown): Promise<Publication> {
+  async publish (channel: string, data: unknown, extras: PublicationOptions = {}): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
-      return await this.#adapter.publish(channel, data, historyOf(policy))
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), ...extras })
     } catch (err) {
       this.#metrics.adapterError('publish')
       throw err
@@ -211,6 +216,35 @@ export class ChannelService {
     return this.#clientRequests?.subscribeFromServer(connection, channel, source, since) ?? false
   }
 
+  /**
+   * A client's subscribe made from another protocol's request (a Pusher `pusher:subscribe`):
+   * answered as a `sub` is, with what that protocol adds (its own auth, a presence member).
+   * @returns settles once it is answered
+   */
+  async subscribeClient (connection: Connection, request: SubscribeRequest, extras: SubscribeExtras): Promise<void> {
+    const requests = this.#clientRequests
+    if (requests === null) throw new Error('ChannelService.subscribeClient before attach()')
+    await requests.subscribe(connection, request, extras)
+  }
+
+  /** End a connection's subscription quietly (a Pusher `pusher:unsubscribe`: no answer). @returns whether it had one */
+  leave (connection: Connection, channel: string): boolean {
+    const subscription = this.#channels.get(connection, channel)
+    if (subscription === undefined) return false
+    this.#clientRequests?.drop(subscription)
+    return true
+  }
+
+  /**
+   * A connection's live subscription to a channel (answered, receiving), with the presence member
+   * it brought (null: none of its own).
+   * @returns undefined when it has none, or it is still being set up
+   */
+  liveSubscription (connection: Connection, channel: string): { member: SubscriptionMember | null } | undefined {
+    const subscription = this.#channels.get(connection, channel)
+    return subscription?.live === true ? subscription : undefined
+  }
+
   /** End a connection's subscription from the server. @returns whether it had one */
   unsubscribeFromServer (connection: Connection, channel: string): boolean {
     return this.#clientRequests?.unsubscribeFromServer(connection, channel) ?? false
@@ -231,10 +265,10 @@ export class ChannelService {
    * @throws UnknownChannelError when no declaration matches the channel
    * @throws IdempotencyKeyReusedError when the key was used for another publication (other data)
    */
-  async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string, extras: PublicationOptions = {}): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
-      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), ...extras, idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
     } catch (err) {
       // A key reused for another publication is the caller's mistake (a 409), not the adapter failing.
       if (!(err instanceof IdempotencyKeyReusedError)) this.#metrics.adapterError('publish')

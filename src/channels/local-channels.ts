@@ -136,6 +136,8 @@ export class LocalChannels {
         continue
       }
       if (!subscription.accept(publication)) continue
+      // The one connection it skips (its sender): skipped, never framed differently.
+      if (publication.except === subscription.connection.id) continue
       frames ??= new FramesPerProtocol(publicationMessage(publication), publication)
       frames.send(subscription.connection, 'message')
     }

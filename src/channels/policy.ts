@@ -182,12 +182,17 @@ export function resolveChannel (raw: unknown, index: number): ChannelPolicy {
 export class ChannelRegistry {
   readonly #exact = new Map<string, ChannelPolicy>()
   readonly #patterns: Array<{ test: RegExp, policy: ChannelPolicy }> = []
+  readonly #policies: readonly ChannelPolicy[]
+  readonly #fallback: ((channel: string) => ChannelPolicy | undefined) | null
 
   /**
    * @param policies - validated declarations
+   * @param fallback - the policy of a name no declaration matches (Pusher's channels by prefix), if any
    * @throws InvalidOptionError when a name is declared twice
    */
-  constructor (policies: readonly ChannelPolicy[]) {
+  constructor (policies: readonly ChannelPolicy[], fallback: ((channel: string) => ChannelPolicy | undefined) | null = null) {
+    this.#policies = policies
+    this.#fallback = fallback
     const seen = new Set<string>()
     for (const [index, policy] of policies.entries()) {
       if (seen.has(policy.name)) throw new InvalidOptionError(`channels[${index}].name`, `"${policy.name}" is declared twice`)
@@ -195,6 +200,14 @@ export class ChannelRegistry {
       if (policy.name.includes('*')) this.#patterns.push({ test: patternToRegExp(policy.name), policy })
       else this.#exact.set(policy.name, policy)
     }
+  }
+
+  /**
+   * The same declarations, with `fallback` giving the policy of a name none of them matches
+   * (with the `pusher` option: Pusher's channels, by their prefix).
+   */
+  withFallback (fallback: (channel: string) => ChannelPolicy | undefined): ChannelRegistry {
+    return new ChannelRegistry(this.#policies, fallback)
   }
 
   /** Whether some declaration is private (it needs channel tokens, so a token key). */
@@ -220,7 +233,7 @@ export class ChannelRegistry {
     const exact = this.#exact.get(channel)
     if (exact !== undefined) return exact
     if (!isChannelName(channel)) return undefined
-    return this.#patterns.find((pattern) => pattern.test.test(channel))?.policy
+    return this.#patterns.find((pattern) => pattern.test.test(channel))?.policy ?? this.#fallback?.(channel)
   }
 }
 

@@ -6,7 +6,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Presence, PresenceEntry, PresenceEvent, PresenceMember } from '../adapters/presence.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
-import type { Connection } from '../node/connection.js'
 import { InFlight } from './in-flight.js'
 import type { Subscription } from './subscription.js'
 
@@ -33,8 +32,13 @@ export function presenceNews (snapshot: PresenceMember[], pending: PresenceEvent
   })
 }
 
-/** A connection counts in presence only with a visitor (anonymous sockets are not listed). */
-function entryOf (connection: Connection): PresenceEntry | null {
+/**
+ * The entry a subscription lists: the member it brought (a Pusher subscriber's), else its
+ * connection's visitor; an anonymous connection without one is not listed.
+ */
+function entryOf (subscription: Subscription): PresenceEntry | null {
+  const { connection, member } = subscription
+  if (member !== null) return member.info === undefined ? { clientId: connection.id, visitorId: member.id } : { clientId: connection.id, visitorId: member.id, info: member.info }
   const visitor = connection.visitor
   if (visitor === null) return null
   return { clientId: connection.id, visitorId: visitor.id, name: visitor.name }
@@ -62,7 +66,7 @@ export class ChannelPresence {
    * is then `present` until {@link remove}.
    */
   async add (subscription: Subscription): Promise<void> {
-    const entry = entryOf(subscription.connection)
+    const entry = entryOf(subscription)
     if (entry === null) return
     await this.#adapter.presenceAdd(subscription.channel, entry, this.#ttlMs)
     subscription.present = true
@@ -105,7 +109,7 @@ export class ChannelPresence {
   #refresh (subscriptions: Iterable<Subscription>): void {
     for (const subscription of subscriptions) {
       if (!subscription.present) continue
-      const entry = entryOf(subscription.connection)
+      const entry = entryOf(subscription)
       if (entry === null) continue
       this.#adapter.presenceAdd(subscription.channel, entry, this.#ttlMs).catch((err: unknown) => {
         this.#metrics.adapterError('presence')

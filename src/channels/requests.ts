@@ -33,7 +33,7 @@ import type { FramePosition } from '../protocols/ws-frame.js'
 import type { LocalChannels } from './local-channels.js'
 import type { ChannelContext, ChannelPolicy, ChannelRegistry } from './policy.js'
 import { presenceNews, type ChannelPresence } from './presence.js'
-import { Subscription } from './subscription.js'
+import { Subscription, type SubscriptionMember } from './subscription.js'
 
 /** The history settings of a publish on a channel (from its policy). */
 export function historyOf (policy: ChannelPolicy): PublishOptions {
@@ -82,6 +82,20 @@ interface SubscribeStart {
   id?: RequestId | undefined
   /** Set for a server-side subscription: who re-adds it after a reconnect. */
   source?: SubscriptionSource
+  /** The client's request was signed by the application (a Pusher channel auth): it stands in for a private channel's token. */
+  signed?: boolean | undefined
+  /** Called in the same step as the switch to live, after the ack and the replay, with how many publications were replayed. */
+  onLive?: ((replayed: number) => void) | undefined
+}
+
+/** What a subscribe made for another protocol's request adds to a `sub` (see {@link ChannelRequests.subscribe}). */
+export interface SubscribeExtras {
+  /** The Pusher channel auth was checked: no channel token is asked for. */
+  signed?: boolean
+  /** Who the subscription lists in presence (else the connection's visitor). */
+  member?: SubscriptionMember
+  /** Told once the subscription is live, with how many publications were replayed (a Pusher cache channel's `cache_miss`). */
+  onLive?: (replayed: number) => void
 }
 
 /** See the module comment. */
@@ -107,7 +121,7 @@ export class ChannelRequests {
    * A client's `sub` (or one the server makes for it when it resumes).
    * @returns settles once it is answered (acked, refused or failed); never rejects
    */
-  async subscribe (connection: Connection, message: SubscribeRequest): Promise<void> {
+  async subscribe (connection: Connection, message: SubscribeRequest, extras: SubscribeExtras = {}): Promise<void> {
     const { channel, id } = message
     const { registry, channels, maxSubscriptionsPerConnection } = this.#options
     const policy = registry.match(channel)
@@ -129,8 +143,9 @@ export class ChannelRequests {
       return
     }
     const subscription = new Subscription(connection, channel, policy)
+    if (extras.member !== undefined) subscription.member = extras.member
     channels.add(subscription)
-    await this.#complete(subscription, message).catch((err: unknown) => {
+    await this.#complete(subscription, { ...message, signed: extras.signed, onLive: extras.onLive }).catch((err: unknown) => {
       if (subscription.cancelled) return
       connection.log.error({ err, channel }, 'subscribe failed')
       this.#options.metrics.adapterError('subscribe')
@@ -265,7 +280,7 @@ export class ChannelRequests {
     for (const publication of replay) this.#options.send(connection, publicationMessage(publication), undefined, 'replay')
     for (const held of subscription.takePending()) {
       if ('gap' in held) this.#options.send(connection, gapMessage(channel, held.gap), { channel, ...held.gap })
-      else this.#options.send(connection, publicationMessage(held.publication))
+      else if (held.publication.except !== connection.id) this.#options.send(connection, publicationMessage(held.publication))
     }
     if (members !== null) {
       this.#options.send(connection, { type: 'presence', channel, action: 'snapshot', members })
@@ -273,6 +288,7 @@ export class ChannelRequests {
     }
     subscription.pendingPresence.length = 0
     subscription.live = true
+    message.onLive?.(replay.length)
     connection.log.debug({ channel, recovered, offset: position.offset, replayed: replay.length }, 'subscribed')
   }
 
@@ -283,7 +299,7 @@ export class ChannelRequests {
    */
   async #authorised (subscription: Subscription, message: SubscribeStart): Promise<boolean> {
     const { connection, channel, policy } = subscription
-    if (policy.private) {
+    if (policy.private && message.signed !== true) {
       const grants = this.#options.grants
       if (message.token === undefined || grants === null) {
         this.drop(subscription)

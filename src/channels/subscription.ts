@@ -15,6 +15,12 @@ import type { ChannelPolicy } from './policy.js'
 /** Most live publications held for one subscribe in flight; past it the subscribe fails cleanly. */
 export const MAX_PENDING_PUBLICATIONS = 10_000
 
+/** A presence member a subscription brings itself (see {@link Subscription.member}). */
+export interface SubscriptionMember {
+  readonly id: string
+  readonly info?: unknown
+}
+
 /** A subscription, pending until its ack is sent, live after. */
 export class Subscription {
   readonly connection: Connection
@@ -35,6 +41,11 @@ export class Subscription {
   readonly pendingPresence: PresenceEvent[] = []
   /** Gaps the broker told of while pending, each after the pending publications that came before it (made on the first: most subscriptions never see one). */
   #pendingGaps: Array<{ after: number, position: StreamPosition }> | null = null
+  /**
+   * Who this subscription lists in presence when it is not its connection's visitor: a Pusher
+   * subscriber's signed `channel_data` (`user_id`, `user_info`). Null: the connection's visitor.
+   */
+  member: SubscriptionMember | null = null
 
   constructor (connection: Connection, channel: string, policy: ChannelPolicy) {
     this.connection = connection

@@ -216,7 +216,7 @@ export abstract class Connection implements ConnectionInfo {
   #slow: SlowPath | null = null
 
   constructor (shared: ConnectionShared, init: ConnectionInit) {
-    this.id = newConnectionId()
+    this.id = init.protocol?.newConnectionId?.() ?? newConnectionId()
     this.ip = init.ip
     this.visitor = init.visitor
     this.requestId = init.requestId

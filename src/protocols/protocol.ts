@@ -50,4 +50,11 @@ export interface WireProtocol {
    * maps ours onto them. Ours is the identity.
    */
   closeCode: (code: number) => number
+
+  /**
+   * Makes the id of each new connection, when this protocol's clients need ids of a form of
+   * their own (Pusher's socket ids, `123.456`); ours are random base64url. An id must be unique
+   * across nodes: disconnects, user delivery and exclusion find connections by it.
+   */
+  newConnectionId?: () => string
 }

@@ -18,6 +18,7 @@ import type { ControlRouter } from '../cluster/router.js'
 import type { Hub } from '../node/hub.js'
 import type { Visitor } from '../node/visitor.js'
 import { FramesPerProtocol } from '../protocols/frames-per-protocol.js'
+import { ADDRESSEE, type DirectMessage } from '../protocols/ours/server-messages.js'
 import type { UserIndex } from './user-index.js'
 
 /** Whom `disconnect` closes: every connection of a user, or one connection by its id. */
@@ -75,8 +76,10 @@ export class UserService {
    * Send `data` to every connection of `user` on every node, once each, as a `direct` frame.
    * @returns once the message is on its way to every node
    */
-  async sendToUser (user: string, data: unknown): Promise<void> {
-    await this.#options.control.send(ControlKind.USER_SEND, { user: checkUser(user), data: data ?? null, t: Date.now() })
+  async sendToUser (user: string, data: unknown, event?: string): Promise<void> {
+    const body: Record<string, unknown> = { user: checkUser(user), data: data ?? null, t: Date.now() }
+    if (event !== undefined) body.event = event
+    await this.#options.control.send(ControlKind.USER_SEND, body)
   }
 
   /**
@@ -128,7 +131,7 @@ export class UserService {
     const message: Record<string, unknown> = typeof envelope.body === 'object' && envelope.body !== null ? envelope.body as Record<string, unknown> : {}
     switch (envelope.kind) {
       case ControlKind.USER_SEND:
-        if (isString(message.user)) this.#sendToUser(message.user, message.data, typeof message.t === 'number' ? message.t : Date.now())
+        if (isString(message.user)) this.#sendToUser(message.user, message.data, typeof message.t === 'number' ? message.t : Date.now(), isString(message.event) ? message.event : undefined)
         return true
       case ControlKind.USER_DISCONNECT:
         this.#disconnect(message)
@@ -173,10 +176,12 @@ export class UserService {
   }
 
   /** One `direct` frame, built once per protocol, to every connection of the user on this node. */
-  #sendToUser (user: string, data: unknown, t: number): void {
+  #sendToUser (user: string, data: unknown, t: number, event: string | undefined): void {
     const connections = this.#options.index.of(user)
     if (connections.length === 0) return
-    const frames = new FramesPerProtocol({ type: 'direct', t, data })
+    const message: DirectMessage = event === undefined ? { type: 'direct', t, data } : { type: 'direct', t, data, event }
+    message[ADDRESSEE] = user
+    const frames = new FramesPerProtocol(message)
     for (const connection of connections) frames.send(connection, 'message')
     frames.report((frame, sent) => { if (sent > 0) this.#options.metrics.frameOut('direct', frame.payloadBytes, sent) })
   }

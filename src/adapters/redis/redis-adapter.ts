@@ -29,11 +29,11 @@ import { randomBytes } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
 import { AdapterUnavailableError, IdempotencyKeyReusedError, InvalidOptionError } from '../../errors.js'
 import type { AdapterHandler, RealtimeAdapter } from '../adapter.js'
-import type { AdapterSettings, ControlMessage, GapCause, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../broker.js'
+import { publicationExtras, type AdapterSettings, type ControlMessage, type GapCause, type Publication, type PublishOptions, type RecentResult, type SinceResult, type StreamPosition } from '../broker.js'
 import type { PresenceEntry, PresenceMember } from '../presence.js'
 import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
-import { decodePubsub } from './codec.js'
+import { decodeMember, decodePubsub, decodeStoredData, encodeMemberLabel, encodeStoredData } from './codec.js'
 import {
   clusterAddress, createRedisClusterConnection, createRedisConnection, duplicateRedisClusterConnection, duplicateRedisConnection,
   redisAddress, redisClientAddress, type RedisClusterConfig, type RedisConnection, type RedisRole
@@ -178,12 +178,14 @@ function fieldOf (fields: string[], name: string): string | undefined {
 }
 
 function toPublication (channel: string, epoch: string, [id, fields]: StreamEntry): Publication {
+  const { data, extras } = decodeStoredData(fieldOf(fields, 'd') ?? 'null')
   return {
     channel,
     offset: Number(id.split('-')[0]),
     epoch,
     t: Number(fieldOf(fields, 't')),
-    data: JSON.parse(fieldOf(fields, 'd') ?? 'null') as unknown
+    data,
+    ...extras
   }
 }
 
@@ -374,14 +376,14 @@ export class RedisAdapter implements RealtimeAdapter {
     const ttlMs = Math.max(1, options.historyTtlMs)
     const key = options.idempotencyKey
     const result = await this.#run('publish', [keys.meta, keys.history, key === undefined ? keys.meta : idempotencyKey(keys, key)], [
-      newEpoch(), JSON.stringify(data ?? null), t, options.historySize, ttlMs,
+      newEpoch(), encodeStoredData(data, publicationExtras(options)), t, options.historySize, ttlMs,
       Math.max(this.#streamIdleTtlMs, ttlMs), keys.pubsub, this.nodeId,
       key === undefined ? '' : Math.max(1, options.idempotencyTtlMs ?? 0),
       // Stored beside the position, space-separated: a caller's own fingerprint is hashed to a token without spaces.
       key === undefined ? '' : publishFingerprint(channel, options.idempotencyFingerprint ?? data)
     ]) as [number, string, string, number]
     if (result[3] === 2) throw new IdempotencyKeyReusedError()
-    const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]) }
+    const publication: Publication = { channel, offset: Number(result[0]), epoch: result[1], data: data ?? null, t: Number(result[2]), ...publicationExtras(options) }
     if (result[3] === 1) publication.duplicate = true
     return publication
   }
@@ -439,12 +441,13 @@ export class RedisAdapter implements RealtimeAdapter {
 
   async presenceAdd (channel: string, entry: PresenceEntry, ttlMs: number): Promise<void> {
     const keys = this.#keys(channel)
+    const label = encodeMemberLabel(entry.name, entry.info)
     const [change, next] = await this.#run('presenceAdd', presenceKeys(keys), [
-      entry.clientId, entry.visitorId, entry.name ?? '', entry.name === undefined ? '0' : '1',
+      entry.clientId, entry.visitorId, label ?? '', label === undefined ? '0' : '1',
       Date.now() + ttlMs, Math.max(ttlMs * 3, 60_000), keys.pubsub
     ]) as [number, number]
     await this.#scheduleSweep(channel, next)
-    if (change === 1) this.#lifecycle({ type: 'presence.join', channel, member: entry.name === undefined ? { id: entry.visitorId } : { id: entry.visitorId, name: entry.name } })
+    if (change === 1) this.#lifecycle({ type: 'presence.join', channel, member: decodeMember(entry.visitorId, label) })
   }
 
   async presenceRemove (channel: string, clientId: string): Promise<void> {
@@ -459,7 +462,7 @@ export class RedisAdapter implements RealtimeAdapter {
     return Object.keys(counts)
       .filter((id) => Number(counts[id]) > 0)
       .sort()
-      .map((id) => names[id] === undefined ? { id } : { id, name: names[id] })
+      .map((id) => decodeMember(id, names[id]))
   }
 
   async control (message: ControlMessage): Promise<void> {

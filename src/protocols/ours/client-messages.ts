@@ -8,6 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { ClientErrorCode } from '../../errors.js'
+import type { PusherRequest } from '../pusher/requests.js'
 
 /** Longest request id, in characters. */
 const MAX_REQUEST_ID_LENGTH = 64
@@ -105,8 +106,11 @@ export type PublishRequest = Static<typeof PublishSchema>
 export type AuthRequest = Static<typeof AuthSchema>
 export type RpcRequest = Static<typeof RpcSchema>
 export type ResumeFrame = Static<typeof ResumeSchema>
-/** Every protocol message a client may send. */
-export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest | AuthRequest | RpcRequest | ResumeFrame
+/**
+ * Every protocol message a client may send: ours, and the requests Pusher's protocol decodes into
+ * where ours have no equivalent (protocols/pusher/requests.ts; our decoder never makes those).
+ */
+export type ClientMessage = SubscribeRequest | UnsubscribeRequest | PublishRequest | AuthRequest | RpcRequest | ResumeFrame | PusherRequest
 
 const validators = {
   sub: TypeCompiler.Compile(SubscribeSchema),

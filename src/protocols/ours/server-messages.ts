@@ -3,6 +3,12 @@
  * The full specification lives in docs/PROTOCOL.md; keep the two in step.
  */
 
+/** The key of {@link PubMessage}'s sender: a symbol, which `JSON.stringify` leaves out. */
+export const SENDER: unique symbol = Symbol('sender')
+
+/** The key of {@link DirectMessage}'s user: a symbol, which `JSON.stringify` leaves out. */
+export const ADDRESSEE: unique symbol = Symbol('addressee')
+
 /** Sent once, right after the upgrade. */
 export interface WelcomeMessage {
   type: 'welcome'
@@ -70,12 +76,21 @@ export interface PubMessage {
   data: unknown
   /** Server time of the publication, epoch milliseconds. */
   t: number
+  /** The event name it was published under, only when it has one (`publish(…, { event })`, a Pusher client's event). */
+  event?: string
+  /**
+   * The Pusher user id of a client event's sender on a presence channel (Pusher's `user_id`).
+   * Keyed by a symbol, so it is never part of our JSON frame.
+   */
+  [SENDER]?: string
 }
 
 /** A visitor present in a channel. */
 export interface PresenceMemberFrame {
   id: string
   name?: string | undefined
+  /** What else the member shows, only when it has something (a Pusher subscriber's `user_info`). */
+  info?: unknown
 }
 
 /** Who is in a channel: a snapshot after subscribing, then joins and leaves. */
@@ -95,6 +110,13 @@ export interface DirectMessage {
   type: 'direct'
   t: number
   data: unknown
+  /** The event name it was sent under, only when it has one (`sendToUser(…, { event })`, Pusher's `sendToUser`). */
+  event?: string
+  /**
+   * The user it goes to: a protocol that names the user in its frame (Pusher's
+   * `#server-to-user-<id>`) reads it. Keyed by a symbol, so it is never part of our JSON frame.
+   */
+  [ADDRESSEE]?: string
 }
 
 /** Who re-adds a server-side subscription after a reconnect. */
@@ -153,8 +175,11 @@ export function gapMessage (channel: string, position: { offset: number, epoch: 
 }
 
 /** The `pub` frame of a publication. */
-export function publicationMessage (publication: { channel: string, offset: number, epoch: string, data: unknown, t: number }): PubMessage {
-  return { type: 'pub', channel: publication.channel, offset: publication.offset, epoch: publication.epoch, data: publication.data, t: publication.t }
+export function publicationMessage (publication: { channel: string, offset: number, epoch: string, data: unknown, t: number, event?: string, userId?: string }): PubMessage {
+  const message: PubMessage = { type: 'pub', channel: publication.channel, offset: publication.offset, epoch: publication.epoch, data: publication.data, t: publication.t }
+  if (publication.event !== undefined) message.event = publication.event
+  if (publication.userId !== undefined) message[SENDER] = publication.userId
+  return message
 }
 
 /**

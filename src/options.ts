@@ -21,6 +21,7 @@ import type { TickContext } from './node/ticker.js'
 import type { Visitor } from './node/visitor.js'
 import { resolveRpc, type RpcMethod } from './rpc/methods.js'
 import { API_TUNABLE, WEBHOOKS_TUNABLE } from './api/options.js'
+import { PUSHER_TUNABLE } from './protocols/pusher/options.js'
 import { aFunction, DAY_MS, envName, HOUR_MS, implementing, integer, MAX_RATE, offOr, opaque, option, resolveTunable, TunableProblem, type OptionsOf, type ResolvedOptionsOf, type Tunable } from './tunables.js'
 
 /** Normalise an allow-list: each entry an http(s) origin without path, or the list is `['*']`. */
@@ -172,6 +173,11 @@ export const OPTIONS = Object.freeze({
   api: API_TUNABLE,
   /** Signed webhooks of channel and presence changes (once across all nodes, debounced); see docs/api.md. @default off */
   webhooks: WEBHOOKS_TUNABLE,
+  /**
+   * Pusher's protocol on the same node: the apps (id, key, secret) whose Pusher server SDKs call
+   * the HTTP API (`/apps/{id}/…`) and whose webhooks go out in Pusher's format; see docs/pusher.md. @default off
+   */
+  pusher: PUSHER_TUNABLE,
   /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */
   metrics: option({
     ...implementing<RealtimeMetrics>('RealtimeMetrics', Object.keys(noopMetrics)),

@@ -36,6 +36,13 @@ export interface Publication {
    * and `offset`, `epoch` and `t` are the first publication's (`data` is what this call passed).
    */
   duplicate?: true
+  /** The event name it was published under (a Pusher event), when one was given. */
+  event?: string
+  /**
+   * Delivery only: the id of one connection that must not get it (Pusher's `socket_id`, Laravel's
+   * `toOthers()`), skipped on whichever node holds it. Never kept in the history.
+   */
+  except?: string
 }
 
 /** History settings of one publish (they come from the channel's policy). */
@@ -60,6 +67,10 @@ export interface PublishOptions {
    * the same atomic step as the key. @default publishFingerprint(channel, data)
    */
   idempotencyFingerprint?: string
+  /** The event name the publication carries (kept with it). */
+  event?: string
+  /** A connection id its delivery skips (delivery only, not kept in the history). */
+  except?: string
 }
 
 /** The answer to {@link Broker.since}. */

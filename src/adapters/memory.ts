@@ -109,6 +109,7 @@ export class MemoryAdapter implements RealtimeAdapter {
     const stream = this.#stream(channel, now)
     stream.offset++
     const publication: Publication = { channel, offset: stream.offset, epoch: stream.epoch, data, t: now }
+    if (options.event !== undefined) publication.event = options.event
     if (idempotency !== undefined) this.#idempotency.set(idempotency, { offset: stream.offset, epoch: stream.epoch, t: now, fingerprint, expiresAt: now + (options.idempotencyTtlMs ?? 0) })
     if (options.historySize > 0 && options.historyTtlMs > 0) {
       stream.history.push({ publication, expiresAt: now + options.historyTtlMs })
@@ -117,7 +118,7 @@ export class MemoryAdapter implements RealtimeAdapter {
       stream.history = []
     }
     // Synchronous delivery keeps offset order trivially: one publish, one callback, in call order.
-    if (this.#subscribed.has(channel)) this.#handler?.onPublication(publication)
+    if (this.#subscribed.has(channel)) this.#handler?.onPublication(options.except === undefined ? publication : { ...publication, except: options.except })
     return publication
   }
 

@@ -7,7 +7,7 @@
  * explicit: `broadcast(data, { local: true })`.
  */
 import type { Publication, PresenceMember, RecentResult, SinceResult, StreamPosition } from '../adapters/adapter.js'
-import type { ChannelService } from '../channels/channel-service.js'
+import type { ChannelService, PublicationDelivery } from '../channels/channel-service.js'
 import { ControlKind } from '../cluster/kinds.js'
 import type { ControlRouter } from '../cluster/router.js'
 import type { UserService, DisconnectTarget } from '../users/user-service.js'
@@ -41,6 +41,10 @@ export interface PublishItem {
   channel: string
   data: unknown
   idempotencyKey?: string | undefined
+  /** The event name it carries (see {@link PublishCallOptions.event}). */
+  event?: string | undefined
+  /** A connection its delivery skips (see {@link PublishCallOptions.except}). */
+  except?: string | undefined
 }
 
 /** Options of `publish`. */
@@ -52,6 +56,13 @@ export interface PublishCallOptions {
    * printable ASCII characters. The in-process and the HTTP publish share one key space.
    */
   idempotencyKey?: string | undefined
+  /** The event name the publication carries (a Pusher event name; kept in the history with it). */
+  event?: string | undefined
+  /**
+   * The id of one connection that must not get it (Pusher's `socket_id`, Laravel's `toOthers()`):
+   * skipped on whichever node holds it; everyone else gets the same frame.
+   */
+  except?: string | undefined
 }
 
 /** What `history` reads: after a position (recovery), or the newest. */
@@ -179,6 +190,14 @@ function checkLimit (limit: unknown): number {
   throw new InvalidArgumentError('limit', `expected an integer from 1 to ${MAX_HISTORY_LIMIT}, got ${JSON.stringify(limit)}`)
 }
 
+/** The event name and exclusion of a publish, only those given. */
+function deliveryOf (options: PublishCallOptions | undefined): PublicationDelivery {
+  const delivery: PublicationDelivery = {}
+  if (options?.event !== undefined) delivery.event = options.event
+  if (options?.except !== undefined) delivery.except = options.except
+  return delivery
+}
+
 /** Build the verbs (see the module comment); registers the broadcast's control handler. */
 export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
   const { channels, users, control, node, nodeReports } = parts
@@ -186,7 +205,8 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
 
   const publish = async (channel: string, data: unknown, options?: PublishCallOptions): Promise<Publication> => {
     const key = options?.idempotencyKey
-    return key === undefined ? await channels.publish(channel, data) : await channels.publishOnce(channel, data, serverKey(checkKey(key)))
+    const delivery = deliveryOf(options)
+    return key === undefined ? await channels.publish(channel, data, delivery) : await channels.publishOnce(channel, data, serverKey(checkKey(key)), delivery)
   }
 
   function broadcast (data: unknown, options?: { local?: false }): Promise<void>
@@ -205,7 +225,7 @@ export function createRealtimeApi (parts: RealtimeApiParts): RealtimeApi {
         if (item.idempotencyKey !== undefined) checkKey(item.idempotencyKey)
       }
       const published: Publication[] = []
-      for (const item of publications) published.push(await publish(item.channel, item.data, { idempotencyKey: item.idempotencyKey }))
+      for (const item of publications) published.push(await publish(item.channel, item.data, item))
       return published
     },
     broadcast,

@@ -8,7 +8,7 @@
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { RealtimeAdapter } from '../adapters/adapter.js'
-import type { Publication, RecentResult, SinceResult, StreamPosition } from '../adapters/broker.js'
+import type { Publication, PublishOptions, RecentResult, SinceResult, StreamPosition } from '../adapters/broker.js'
 import type { PresenceMember } from '../adapters/presence.js'
 import type { LifecycleEvent } from '../adapters/state.js'
 import type { TokenVerifier } from '../auth/tokens.js'
@@ -43,6 +43,9 @@ export interface ChannelServiceOptions {
   /** Where lifecycle events this node is told of go (webhooks). */
   onLifecycle?: (event: LifecycleEvent) => void
 }
+
+/** How a server publication is delivered: its event name, and a connection it skips. */
+export type PublicationDelivery = Pick<PublishOptions, 'event' | 'except'>
 
 /** What to read of a channel's history. */
 export interface HistoryQuery {
@@ -174,10 +177,10 @@ export class ChannelService {
    * @returns the publication with its offset and epoch
    * @throws UnknownChannelError when no declaration matches the channel
    */
-  async publish (channel: string, data: unknown): Promise<Publication> {
+  async publish (channel: string, data: unknown, delivery: PublicationDelivery = {}): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
-      return await this.#adapter.publish(channel, data, historyOf(policy))
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), ...delivery })
     } catch (err) {
       this.#metrics.adapterError('publish')
       throw err
@@ -221,10 +224,10 @@ export class ChannelService {
    * @throws UnknownChannelError when no declaration matches the channel
    * @throws IdempotencyKeyReusedError when the key was used for another publication (other data)
    */
-  async publishOnce (channel: string, data: unknown, idempotencyKey: string): Promise<Publication> {
+  async publishOnce (channel: string, data: unknown, idempotencyKey: string, delivery: PublicationDelivery = {}): Promise<Publication> {
     const policy = this.#declared(channel)
     try {
-      return await this.#adapter.publish(channel, data, { ...historyOf(policy), idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
+      return await this.#adapter.publish(channel, data, { ...historyOf(policy), ...delivery, idempotencyKey, idempotencyTtlMs: this.#idempotencyTtlMs })
     } catch (err) {
       // A key reused for another publication is the caller's mistake (a 409), not the adapter failing.
       if (!(err instanceof IdempotencyKeyReusedError)) this.#metrics.adapterError('publish')

@@ -136,6 +136,8 @@ export class LocalChannels {
         continue
       }
       if (!subscription.accept(publication)) continue
+      // The one connection its publisher asked to skip (Pusher's socket_id): its position still moves.
+      if (subscription.connection.id === publication.except) continue
       frames ??= new FramesPerProtocol(publicationMessage(publication), publication)
       frames.send(subscription.connection, 'message')
     }

@@ -8,11 +8,14 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { RealtimeAdapter } from './adapters/adapter.js'
+import type { LifecycleEvent } from './adapters/state.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import type { RealtimeDecorator } from './api/decorator.js'
 import { NodeReports } from './api/node-reports.js'
 import { createRealtimeApi } from './api/server-api.js'
 import { startWebhooks } from './api/start-webhooks.js'
+import { NO_PUSHER_WEBHOOK_EVENTS, type PusherWebhookEvents } from './protocols/pusher/webhook-events.js'
+import { startPusherWebhooks } from './protocols/pusher/webhooks.js'
 import { ConnectionAuth } from './auth/connection-auth.js'
 import { IdentityResolver } from './auth/identity.js'
 import { TokenVerifier } from './auth/tokens.js'
@@ -42,6 +45,8 @@ export interface Assembly {
   readonly intake: ConnectionIntake
   readonly resumption: UpgradeResumption
   readonly resumeTokens: ResumeTokens
+  /** Where the Pusher WebSocket side reports client events and cache misses (Pusher webhooks). */
+  readonly pusherWebhooks: PusherWebhookEvents
   /** The `fastify.realtime` decorator, with the WebSocket endpoint's handler. */
   decorator: (wsHandler: (socket: WebSocket, request: FastifyRequest) => void) => RealtimeDecorator
   /**
@@ -66,6 +71,9 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const identity = new IdentityResolver(options.identify, tokens)
   const cluster = new Cluster(log, adapter.nodeId)
   const webhooks = options.webhooks === undefined ? null : startWebhooks(options.webhooks, adapter, options.metrics, log)
+  const pusherWebhooks = options.pusher === undefined ? null : startPusherWebhooks(options.pusher, adapter, options.metrics, log)
+  // Each format's webhooks get every lifecycle event (and debounce it under keys of their own).
+  const lifecycleListeners = [webhooks, pusherWebhooks].flatMap((running) => running === null ? [] : [running.notify])
   const channels = new ChannelService({
     registry: options.channels,
     adapter,
@@ -77,7 +85,7 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     log,
     grants: tokens,
     control: cluster.router,
-    ...(webhooks === null ? {} : { onLifecycle: webhooks.notify })
+    ...(lifecycleListeners.length === 0 ? {} : { onLifecycle: (event: LifecycleEvent) => { for (const notify of lifecycleListeners) notify(event) } })
   })
 
   // Recovery: what a connection leaves behind (left before the channels' own close listener
@@ -146,6 +154,7 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const close = async (): Promise<void> => {
     resumeStore.stopLive()
     webhooks?.close()
+    pusherWebhooks?.close()
     node.close()
     auth.stop()
     rpc.stop()
@@ -164,5 +173,5 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     upgradeGate: gate.onRequest,
     resources: () => ({ ...node.resources(), ...gate.state(), ...auth.resources(), users: users.size, rpcInFlight: rpc.inFlight, streams: relay.size, relayedPosts: relay.waiting, savesInFlight: resumeStore.saving })
   })
-  return { node, adapter, identity, gate, relay, intake, resumption, resumeTokens, decorator, drain, close }
+  return { node, adapter, identity, gate, relay, intake, resumption, resumeTokens, pusherWebhooks: pusherWebhooks?.events ?? NO_PUSHER_WEBHOOK_EVENTS, decorator, drain, close }
 }

@@ -67,3 +67,23 @@ export async function subscriber (ws: string, channels: string[], visitor?: stri
   if (refused.length > 0) throw new Error(`subscriptions refused: ${JSON.stringify(refused)}`)
   return { client, connId: String(welcome?.connId) }
 }
+
+/**
+ * POST a body through the SDK's own signed `post` (for what its `trigger` refuses to send, such as
+ * our own protocol's connection ids as socket_id). Its typings say the body is a string, but the
+ * SDK serialises it itself (lib/requests.js: JSON.stringify(options.body)).
+ */
+export async function postJson (pusher: Pusher, path: string, body: Record<string, unknown>): Promise<{ status: number }> {
+  return await pusher.post({ path, body: body as unknown as string })
+}
+
+/** The HTTP status the SDK's request was refused with (its RequestError carries it), or the answer's when accepted. */
+export async function statusOf (request: Promise<{ status: number }>): Promise<number> {
+  try {
+    return (await request).status
+  } catch (err) {
+    const status = (err as { status?: unknown }).status
+    if (typeof status !== 'number') throw err
+    return status
+  }
+}

@@ -7,9 +7,9 @@
  */
 import t from 'tap'
 import type { Frame } from '../../helpers/ws-client.js'
-import { APP, OTHER_APP, pusherNode, sdk, subscriber } from '../../helpers/pusher-http.js'
+import { APP, OTHER_APP, postJson, pusherNode, sdk, statusOf, subscriber } from '../../helpers/pusher-http.js'
 
-const json = async (response: Response): Promise<unknown> => await response.json()
+const json = async (response: { json: () => Promise<unknown> }): Promise<unknown> => await response.json()
 const pubs = (frames: Frame[]): unknown[] => frames.filter((frame) => frame.type === 'pub').map((frame) => frame.data)
 
 t.test('trigger reaches subscribers of every channel named, with its event name, and answers the counts asked for', async (t) => {
@@ -38,7 +38,7 @@ t.test('socket_id skips exactly that socket (toOthers), and it still gets what f
   const pusher = sdk(port)
 
   // The SDK refuses anything but a Pusher socket id; our own protocol's sockets have ids of their own form, which the API takes too.
-  await pusher.post({ path: '/events', body: { name: 'message', data: 'not to the sender', channels: ['chat'], socket_id: sender.connId } })
+  await postJson(pusher, '/events', { name: 'message', data: 'not to the sender', channels: ['chat'], socket_id: sender.connId })
   await pusher.trigger('chat', 'message', 'to everyone')
   await other.client.waitFor('pub', 2)
   await sender.client.waitFor('pub', 1)
@@ -51,7 +51,7 @@ t.test('socket_id skips exactly that socket (toOthers), and it still gets what f
   const answer = await pusher.trigger('chat', 'message', 'with a Pusher socket id', { socket_id: '123.456' })
   t.equal(answer.status, 200, 'a Pusher socket id (no such socket here) is accepted')
   await sender.client.waitFor('pub', 2)
-  await pusher.triggerBatch([{ channel: 'chat', name: 'message', data: 'batch, not to the sender', socket_id: sender.connId } as never, { channel: 'chat', name: 'message', data: 'batch, to everyone' }])
+  await pusher.triggerBatch([{ channel: 'chat', name: 'message', data: 'batch, not to the sender', socket_id: sender.connId }, { channel: 'chat', name: 'message', data: 'batch, to everyone' }])
   await other.client.waitFor('pub', 5)
   await sender.client.waitFor('pub', 3)
   t.same(pubs(sender.client.frames).slice(2), ['batch, to everyone'], 'a batch event skips its socket too')
@@ -63,15 +63,15 @@ t.test('batch_events publishes in order and answers per event; over 10 events is
   const pusher = sdk(port)
   const answer = await json(await pusher.triggerBatch([
     { channel: 'news', name: 'one', data: '1' },
-    { channel: 'presence-lobby', name: 'two', data: '2', info: 'user_count' } as never,
+    { channel: 'presence-lobby', name: 'two', data: '2', info: 'user_count' },
     { channel: 'news', name: 'three', data: { n: 3 } }
   ]))
   t.same(answer, { batch: [{}, { user_count: 1 }, {}] })
   await a.client.waitFor('pub', 3)
   t.same(pubs(a.client.frames), ['1', '2', '{"n":3}'], 'in order')
   const eleven = Array.from({ length: 11 }, (_, n) => ({ channel: 'news', name: 'n', data: String(n) }))
-  await t.rejects(pusher.triggerBatch(eleven), { status: 400 }, 'an eleventh event is refused')
-  await t.rejects(pusher.post({ path: '/events', body: { name: 'n', data: 'x', channels: Array.from({ length: 101 }, (_, n) => `c${n}`) } }), { status: 400 }, 'a 101st channel is refused')
+  t.equal(await statusOf(pusher.triggerBatch(eleven)), 400, 'an eleventh event is refused')
+  t.equal(await statusOf(postJson(pusher, '/events', { name: 'n', data: 'x', channels: Array.from({ length: 101 }, (_, n) => `c${n}`) })), 400, 'a 101st channel is refused')
   t.equal(a.client.ofType('pub').length, 3, 'neither published anything')
 })
 
@@ -79,11 +79,11 @@ t.test('the data limit: 10 KB by default (413 past it), the app\'s own when set'
   const { port } = await pusherNode(t)
   const pusher = sdk(port)
   t.equal((await pusher.trigger('big', 'e', 'x'.repeat(10 * 1024))).status, 200, 'exactly 10 KB')
-  await t.rejects(pusher.trigger('big', 'e', 'x'.repeat(10 * 1024 + 1)), { status: 413 }, 'one byte more')
-  await t.rejects(pusher.triggerBatch([{ channel: 'big', name: 'e', data: 'ok' }, { channel: 'big', name: 'e', data: 'é'.repeat(5 * 1024 + 1) }]), { status: 413 }, 'in a batch, counted in bytes')
+  t.equal(await statusOf(pusher.trigger('big', 'e', 'x'.repeat(10 * 1024 + 1))), 413, 'one byte more')
+  t.equal(await statusOf(pusher.triggerBatch([{ channel: 'big', name: 'e', data: 'ok' }, { channel: 'big', name: 'e', data: 'é'.repeat(5 * 1024 + 1) }])), 413, 'in a batch, counted in bytes')
 
   const { port: port2 } = await pusherNode(t, { apps: [{ ...APP, maxEventDataBytes: 100 }] })
-  await t.rejects(sdk(port2).trigger('big', 'e', 'x'.repeat(101)), { status: 413 }, 'the app\'s own limit')
+  t.equal(await statusOf(sdk(port2).trigger('big', 'e', 'x'.repeat(101))), 413, 'the app\'s own limit')
 })
 
 t.test('channels, one channel and its users, across the app\'s namespace', async (t) => {
@@ -96,12 +96,12 @@ t.test('channels, one channel and its users, across the app\'s namespace', async
 
   t.same(await json(await pusher.get({ path: '/channels' })), { channels: { orders: {}, 'presence-other': {}, 'presence-room': {} } }, 'every occupied channel of the app')
   t.same(await json(await pusher.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } })), { channels: { 'presence-other': { user_count: 1 }, 'presence-room': { user_count: 2 } } }, 'by prefix, with user counts')
-  await t.rejects(pusher.get({ path: '/channels', params: { info: 'user_count' } }), { status: 400 }, 'user_count without the presence- prefix is refused')
+  t.equal(await statusOf(pusher.get({ path: '/channels', params: { info: 'user_count' } })), 400, 'user_count without the presence- prefix is refused')
   t.same(await json(await pusher.get({ path: '/channels/presence-room', params: { info: 'user_count,subscription_count' } })), { occupied: true, user_count: 2, subscription_count: 3 })
   t.same(await json(await pusher.get({ path: '/channels/empty' })), { occupied: false })
-  await t.rejects(pusher.get({ path: '/channels/orders', params: { info: 'user_count' } }), { status: 400 }, 'user_count of a channel that is not presence')
+  t.equal(await statusOf(pusher.get({ path: '/channels/orders', params: { info: 'user_count' } })), 400, 'user_count of a channel that is not presence')
   t.same(await json(await pusher.get({ path: '/channels/presence-room/users' })), { users: [{ id: 'alice' }, { id: 'bob' }] })
-  await t.rejects(pusher.get({ path: '/channels/orders/users' }), { status: 400 }, 'users of a channel that is not presence')
+  t.equal(await statusOf(pusher.get({ path: '/channels/orders/users' })), 400, 'users of a channel that is not presence')
 
   const other = sdk(port, OTHER_APP)
   t.same(await json(await other.get({ path: '/channels' })), { channels: { orders: {} } }, 'the second app sees its own channels only')

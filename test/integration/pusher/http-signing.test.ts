@@ -6,7 +6,7 @@
  * signed for `/apps/{id}/…` is accepted under whatever prefix the app mounts the routes.
  */
 import t from 'tap'
-import { APP, pusherNode, sdk, send, signedQuery, subscriber } from '../../helpers/pusher-http.js'
+import { APP, postJson, pusherNode, sdk, send, signedQuery, subscriber } from '../../helpers/pusher-http.js'
 
 /** Status and text of a request: the SDK's answer or its RequestError (which carries both), or a plain {@link send}'s. */
 async function answerOf (request: Promise<unknown>): Promise<{ status: number, text: string }> {
@@ -43,10 +43,10 @@ t.test('what the SDK signs wrong is refused with Pusher\'s answer, and publishes
     ['no signature at all', () => send(`${http}/apps/1001/channels`, 'GET'), 401, /^Missing auth_key/],
     ['a repeated parameter', () => send(`${url('/apps/1001/channels', signedQuery(pusher, { method: 'GET', path: '/apps/1001/channels' }))}&auth_key=x`, 'GET'), 400, /^Repeated query parameter auth_key/],
     ['a malformed body, signed', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: '{"name": oops' })), 'POST', '{"name": oops'), 400, /^The body is not valid JSON/],
-    ['an unknown field, signed', () => pusher.post({ path: '/events', body: { name: 'e', data: 'x', channel: 'orders', priority: 'high' } }), 400, /^Invalid body/],
-    ['data that is not a string, signed', () => pusher.post({ path: '/events', body: { name: 'e', data: { n: 1 }, channel: 'orders' } }), 400, /^Invalid body\/data/],
-    ['both channel and channels, signed', () => pusher.post({ path: '/events', body: { name: 'e', data: 'x', channel: 'orders', channels: ['orders'] } }), 400, /^Give channel or channels, not both/],
-    ['a bad socket id, signed', () => pusher.post({ path: '/events', body: { name: 'e', data: 'x', channel: 'orders', socket_id: '1.2.3 4' } }), 400, /^Invalid body\/socket_id/]
+    ['an unknown field, signed', () => postJson(pusher, '/events', { name: 'e', data: 'x', channel: 'orders', priority: 'high' }), 400, /^Invalid body/],
+    ['data that is not a string, signed', () => postJson(pusher, '/events', { name: 'e', data: { n: 1 }, channel: 'orders' }), 400, /^Invalid body\/data/],
+    ['both channel and channels, signed', () => postJson(pusher, '/events', { name: 'e', data: 'x', channel: 'orders', channels: ['orders'] }), 400, /^Give channel or channels, not both/],
+    ['a bad socket id, signed', () => postJson(pusher, '/events', { name: 'e', data: 'x', channel: 'orders', socket_id: '1.2.3 4' }), 400, /^Invalid body\/socket_id/]
   ]
   for (const [what, request, status, text] of cases) {
     const got = await answerOf(request())

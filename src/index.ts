@@ -15,6 +15,8 @@ export type { RealtimeDecorator, RealtimeResources, RecoveryResources, Targeting
 export type { RealtimePluginOptions } from './options.js'
 export type { TickContext } from './node/ticker.js'
 export type { ApiOptions, ApiKey, ApiScope, WebhookOptions } from './api/options.js'
+export type { PusherAppOptions, PusherOptions, PusherWebhookOptions } from './protocols/pusher/options.js'
+export type { PusherWebhookEvent } from './protocols/pusher/webhook-events.js'
 export type { WebhookEventType } from './api/webhooks.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'

@@ -4,7 +4,7 @@
  * (to another path, with another body, at another time), and our own protocol's sockets as the
  * subscribers that see what the API publishes.
  */
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import Pusher from 'pusher'
 import type { RealtimePluginOptions } from '../../src/index.js'
 import type { TestLike } from './app.js'
@@ -23,8 +23,8 @@ const byHeader = (request: FastifyRequest): { id: string } | null => typeof requ
 export const CHANNELS = [{ name: 'presence-*', presence: true, historySize: 20 }, { name: '*', historySize: 20 }]
 
 /** A node with both apps (and `pusher` fields of the test's own), listening. */
-export async function pusherNode (t: TestLike, pusher: Partial<NonNullable<RealtimePluginOptions['pusher']>> = {}, options: RealtimePluginOptions = {}): Promise<BareApp> {
-  return await bareApp(t, { identify: byHeader, channels: CHANNELS, pusher: { apps: [APP, OTHER_APP], ...pusher }, ...options })
+export async function pusherNode (t: TestLike, pusher: Partial<NonNullable<RealtimePluginOptions['pusher']>> = {}, options: RealtimePluginOptions = {}, before: (app: FastifyInstance) => void = () => {}): Promise<BareApp> {
+  return await bareApp(t, { identify: byHeader, channels: CHANNELS, pusher: { apps: [APP, OTHER_APP], ...pusher }, ...options }, {}, () => {}, before)
 }
 
 /** The real SDK, for an app (or credentials of the test's own), pointed at the node. */

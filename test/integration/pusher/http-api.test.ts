@@ -97,6 +97,7 @@ t.test('channels, one channel and its users, across the app\'s namespace', async
   t.same(await json(await pusher.get({ path: '/channels' })), { channels: { orders: {}, 'presence-other': {}, 'presence-room': {} } }, 'every occupied channel of the app')
   t.same(await json(await pusher.get({ path: '/channels', params: { filter_by_prefix: 'presence-', info: 'user_count' } })), { channels: { 'presence-other': { user_count: 1 }, 'presence-room': { user_count: 2 } } }, 'by prefix, with user counts')
   t.equal(await statusOf(pusher.get({ path: '/channels', params: { info: 'user_count' } })), 400, 'user_count without the presence- prefix is refused')
+  t.same(await json(await pusher.get({ path: '/channels', params: { filter_by_prefix: 'presence-r', info: 'subscription_count,user_count' } })), { channels: { 'presence-room': { subscription_count: 3, user_count: 2 } } }, 'with subscription counts too')
   t.same(await json(await pusher.get({ path: '/channels/presence-room', params: { info: 'user_count,subscription_count' } })), { occupied: true, user_count: 2, subscription_count: 3 })
   t.same(await json(await pusher.get({ path: '/channels/empty' })), { occupied: false })
   t.equal(await statusOf(pusher.get({ path: '/channels/orders', params: { info: 'user_count' } })), 400, 'user_count of a channel that is not presence')
@@ -130,4 +131,24 @@ t.test('terminate_connections closes every connection of the user, and only thei
   t.equal(a.code, 4500, 'closed, told not to reconnect')
   t.equal(b.code, 4500)
   t.equal(bystander.client.closeCode, null, 'another user stays')
+})
+
+t.test('a channel no declaration matches is refused, and nothing of the event is published', async (t) => {
+  const { ws, port } = await pusherNode(t, {}, { channels: [{ name: 'orders' }] })
+  const watcher = await subscriber(ws, ['orders'])
+  const pusher = sdk(port)
+  t.equal(await statusOf(pusher.trigger(['orders', 'undeclared'], 'e', 'x')), 400, 'one undeclared channel refuses the event')
+  await pusher.trigger('orders', 'e', 'declared')
+  await watcher.client.waitFor('pub')
+  t.same(pubs(watcher.client.frames), ['declared'], 'the refused event reached nobody, not even the declared channel')
+})
+
+t.test('the routes are in no OpenAPI document: neither ours nor one the application registers', async (t) => {
+  const { default: fastifySwagger } = await import('@fastify/swagger')
+  const { app, http } = await pusherNode(t, {}, { api: { prefix: '/api', keys: [{ key: 'k'.repeat(32) }] } }, (app) => { app.register(fastifySwagger, { openapi: { info: { title: 'the app', version: '1' } } }) })
+  const ours = await json(await fetch(`${http}/api/openapi.json`)) as { paths: Record<string, unknown> }
+  t.ok(Object.keys(ours.paths).includes('/api/publish'), 'our document lists our API')
+  t.same(Object.keys(ours.paths).filter((path) => path.includes('/apps/')), [], 'and none of Pusher\'s routes')
+  const theApps = app.swagger() as { paths?: Record<string, unknown> }
+  t.same(Object.keys(theApps.paths ?? {}).filter((path) => path.includes('/apps/')), [], 'nor does the application\'s own')
 })

@@ -28,18 +28,18 @@ t.test('what the SDK signs wrong is refused with Pusher\'s answer, and publishes
   const watcher = await subscriber(ws, ['orders'])
   const pusher = sdk(port)
   const url = (path: string, query: string): string => `${http}${path}?${query}`
-  const now = Date.now()
 
   const cases: Array<[string, () => Promise<unknown>, number, RegExp]> = [
     ['another secret', () => sdk(port, { ...APP, secret: 'not-the-secret-0123456789' }).trigger('orders', 'e', 'x'), 401, /^Invalid signature: you should have sent HmacSHA256Hex\("POST\\n\/apps\/1001\/events\\nauth_key=first-app-key&auth_timestamp=\d+&auth_version=1\.0&body_md5=[0-9a-f]{32}", your_secret_key\)/],
     ['another key', () => sdk(port, { ...APP, key: 'someone-elses-key' }).trigger('orders', 'e', 'x'), 401, /^Unknown auth_key/],
     ['an unknown app', () => sdk(port, { ...APP, id: '9999' }).trigger('orders', 'e', 'x'), 404, /^Unknown app "9999"/],
-    ['a timestamp 601 s old', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: BODY }, now - 601_000)), 'POST', BODY), 401, /^Timestamp expired: Given timestamp \(\d+\) not within 600s of server time/],
-    ['a timestamp 601 s ahead', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: BODY }, now + 601_000)), 'POST', BODY), 401, /^Timestamp expired/],
+    ['a timestamp 601 s old', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: BODY }, Date.now() - 601_000)), 'POST', BODY), 401, /^Timestamp expired: Given timestamp \(\d+\) not within 600s of server time/],
+    ['a timestamp 660 s ahead', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: BODY }, Date.now() + 660_000)), 'POST', BODY), 401, /^Timestamp expired/],
     ['another body than the signed one', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: BODY })), 'POST', BODY.replace('"x"', '"y"')), 401, /^Invalid body_md5/],
     ['a body with no body_md5', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events' })), 'POST', BODY), 401, /^Missing body_md5/],
     ['another method than the signed one', () => send(url('/apps/1001/channels', signedQuery(pusher, { method: 'POST', path: '/apps/1001/channels' })), 'GET'), 401, /^Invalid signature/],
     ['a parameter added after signing', () => send(`${url('/apps/1001/channels', signedQuery(pusher, { method: 'GET', path: '/apps/1001/channels' }))}&filter_by_prefix=presence-`, 'GET'), 401, /^Invalid signature/],
+    ['another auth_version', () => send(`${http}/apps/1001/channels?auth_key=${APP.key}&auth_timestamp=${Math.floor(Date.now() / 1000)}&auth_version=2.0&auth_signature=${'0'.repeat(64)}`, 'GET'), 401, /^Unsupported auth_version "2\.0"/],
     ['no signature at all', () => send(`${http}/apps/1001/channels`, 'GET'), 401, /^Missing auth_key/],
     ['a repeated parameter', () => send(`${url('/apps/1001/channels', signedQuery(pusher, { method: 'GET', path: '/apps/1001/channels' }))}&auth_key=x`, 'GET'), 400, /^Repeated query parameter auth_key/],
     ['a malformed body, signed', () => send(url('/apps/1001/events', signedQuery(pusher, { method: 'POST', path: '/apps/1001/events', body: '{"name": oops' })), 'POST', '{"name": oops'), 400, /^The body is not valid JSON/],
@@ -52,6 +52,7 @@ t.test('what the SDK signs wrong is refused with Pusher\'s answer, and publishes
     const got = await answerOf(request())
     t.equal(got.status, status, `${what}: ${status}`)
     t.match(got.text, text, `${what}: says why`)
+    t.notOk(got.text.includes(APP.secret), `${what}: never shows the secret`)
   }
   // A valid request after all of them: the watcher's first publication is this one.
   await pusher.trigger('orders', 'e', 'the only one')
@@ -71,6 +72,13 @@ t.test('the signed path is /apps/{id}/…, whatever prefix the routes are mounte
   t.match(refused.text, /^Invalid signature: you should have sent HmacSHA256Hex\("POST\\n\/apps\/1001\/events\\n/, 'and told which path to sign')
   const unmounted = await send(`${http}/apps/1001/events?${unprefixed}`, 'POST', BODY)
   t.equal(unmounted.status, 404, 'nothing is served outside the mount')
+})
+
+t.test('a body over the API\'s body limit is refused with 413 before it is parsed', async (t) => {
+  const { http, port } = await pusherNode(t)
+  const body = JSON.stringify({ name: 'e', data: 'x'.repeat(200 * 1024), channel: 'orders' })
+  const answer = await send(`${http}/apps/1001/events?${signedQuery(sdk(port), { method: 'POST', path: '/apps/1001/events', body })}`, 'POST', body)
+  t.equal(answer.status, 413)
 })
 
 t.test('the timestamp window is the app\'s to tune', async (t) => {

@@ -60,7 +60,7 @@ export interface PublishCallOptions {
   event?: string | undefined
   /**
    * The id of one connection that must not get it (Pusher's `socket_id`, Laravel's `toOthers()`):
-   * skipped on whichever node holds it; everyone else gets the same frame.
+   * skipped, its position still moved; everyone else gets the same frame.
    */
   except?: string | undefined
 }

@@ -89,6 +89,24 @@ t.test('channel and member events, verified by the SDK, debounced leaves last', 
   t.equal(hooks.got.filter((received) => received.path === '/second').length, 0, 'the second app heard nothing of the first app\'s channels')
 })
 
+t.test('a reload within the debounce sends nothing: one member_added, then one member_removed when they really leave', async (t) => {
+  const hooks = await receiver(t)
+  const { port, ws } = await pusherNode(t, { webhookDebounceMs: 1500, apps: [{ ...APP, webhooks: [{ url: hooks.url, events: ['member_added', 'member_removed'] }] }] })
+  const first = await subscriber(ws, ['presence-room'], 'alice')
+  await hooks.waitFor(1)
+  await first.client.close()
+  const reloaded = await subscriber(ws, ['presence-room'], 'alice')
+  const leftAt = Date.now()
+  await reloaded.client.close()
+  // Wait for the member_removed of the real leave (its time_ms is when it happened), whatever came before it.
+  const removedAfter = (received: Received): boolean => (JSON.parse(received.rawBody) as { time_ms: number }).time_ms >= leftAt
+  for (let count = 2; !hooks.got.some(removedAfter); count++) await hooks.waitFor(count)
+  t.same(hooks.got.map((received) => verified(port, APP, received)), [
+    [{ name: 'member_added', channel: 'presence-room', user_id: 'alice' }],
+    [{ name: 'member_removed', channel: 'presence-room', user_id: 'alice' }]
+  ], 'the reload\'s leave and return cancelled out')
+})
+
 t.test('each app gets its own channels\' events, under its own names and signed with its own secret', async (t) => {
   const hooks = await receiver(t)
   const { port, ws } = await pusherNode(t, { apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/first` }] }, { ...OTHER_APP, webhooks: [{ url: `${hooks.url}/second` }] }] })

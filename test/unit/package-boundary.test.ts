@@ -91,7 +91,7 @@ t.test('the tarball holds the build, the readme, the docs it links to, and nothi
   const files = packedFiles()
   t.same(files.filter((file) => !file.startsWith('dist/src/')).sort(), [
     '.env.example', 'CHANGELOG.md', 'README.md', 'bench/results/chart.svg', 'bench/results/summary.md',
-    'docs/PROTOCOL.md', 'docs/api.md', 'docs/architecture.md', 'docs/deploy/nginx.conf', 'docs/operations.md', 'docs/performance.md',
+    'docs/PROTOCOL.md', 'docs/api.md', 'docs/architecture.md', 'docs/deploy/nginx.conf', 'docs/operations.md', 'docs/performance.md', 'docs/pusher.md',
     'package.json'
   ])
   t.same(files.filter((file) => file.startsWith('dist/src/app/') || file.endsWith('.map') || (file.endsWith('.ts') && !file.endsWith('.d.ts'))), [], 'no demo server, source map or TypeScript source')

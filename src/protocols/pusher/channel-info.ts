@@ -6,6 +6,7 @@
  */
 import type { PresenceMember } from '../../adapters/presence.js'
 import type { ChannelSummary, RealtimeApi } from '../../api/server-api.js'
+import { UnknownChannelError } from '../../errors.js'
 import { fromInternalChannel, pusherChannelName, type PusherAppNamespace } from './channel-names.js'
 import { PusherHttpError } from './http-answers.js'
 
@@ -54,7 +55,7 @@ export class ChannelInfo {
     try {
       return await this.#realtime.presence(pusherChannelName(app, name))
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'FRT_UNKNOWN_CHANNEL') return []
+      if (err instanceof UnknownChannelError) return []
       throw err
     }
   }

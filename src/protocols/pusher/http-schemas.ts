@@ -78,8 +78,8 @@ export const BatchBody = Type.Object({
   batch: Type.Array(BatchEvent, { minItems: 1, maxItems: MAX_BATCH_EVENTS })
 }, { additionalProperties: false })
 
-/** POST /apps/:appId/users/:userId/terminate_connections (the SDK sends `{}`). */
-export const EmptyBody = Type.Object({}, { additionalProperties: false })
+/** POST /apps/:appId/users/:userId/terminate_connections: the SDK sends `{}`; no body at all is taken too. */
+export const EmptyBody = Type.Union([Type.Object({}, { additionalProperties: false }), Type.Undefined(), Type.Null()])
 
 export type EventRequest = Static<typeof EventBody>
 export type BatchRequest = Static<typeof BatchBody>

@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import type { Frame } from '../../helpers/ws-client.js'
-import { APP, OTHER_APP, postJson, pusherNode, sdk, statusOf, subscriber } from '../../helpers/pusher-http.js'
+import { APP, OTHER_APP, postJson, pusherNode, sdk, send, signedQuery, statusOf, subscriber } from '../../helpers/pusher-http.js'
 
 const json = async (response: { json: () => Promise<unknown> }): Promise<unknown> => await response.json()
 const pubs = (frames: Frame[]): unknown[] => frames.filter((frame) => frame.type === 'pub').map((frame) => frame.data)
@@ -122,7 +122,7 @@ t.test('each app publishes in its own namespace', async (t) => {
 })
 
 t.test('terminate_connections closes every connection of the user, and only theirs', async (t) => {
-  const { ws, port } = await pusherNode(t)
+  const { ws, http, port } = await pusherNode(t)
   const one = await subscriber(ws, [], 'mallory')
   const two = await subscriber(ws, [], 'mallory')
   const bystander = await subscriber(ws, [], 'trent')
@@ -131,6 +131,14 @@ t.test('terminate_connections closes every connection of the user, and only thei
   t.equal(a.code, 4500, 'closed, told not to reconnect')
   t.equal(b.code, 4500)
   t.equal(bystander.client.closeCode, null, 'another user stays')
+
+  const again = await subscriber(ws, [], 'mallory')
+  const query = signedQuery(sdk(port), { method: 'POST', path: '/apps/1001/users/mallory/terminate_connections' })
+  t.equal((await send(`${http}/apps/1001/users/mallory/terminate_connections?${query}`, 'POST')).status, 200, 'no body at all is taken too')
+  t.equal((await again.client.closed).code, 4500)
+  const withField = JSON.stringify({ reason: 'x' })
+  const signed = signedQuery(sdk(port), { method: 'POST', path: '/apps/1001/users/mallory/terminate_connections', body: withField })
+  t.equal((await send(`${http}/apps/1001/users/mallory/terminate_connections?${signed}`, 'POST', withField)).status, 400, 'a body with fields is refused')
 })
 
 t.test('a channel no declaration matches is refused, and nothing of the event is published', async (t) => {

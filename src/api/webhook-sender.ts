@@ -1,7 +1,8 @@
 /**
- * Delivers webhook events: signed POSTs (signature.ts, or another format's signature) through
- * undici, a few at a time, from a bounded queue. A failed attempt (a network error, a timeout, a 5xx, a 408 or a 429) is retried
- * with exponential backoff until `maxAttempts`; a refusal (any other 4xx) is not. Nothing here
+ * Delivers webhook events: signed POSTs (signature.ts, or another format's body and signature,
+ * Pusher's) through undici, a few at a time, from a bounded queue. A failed attempt (a network
+ * error, a timeout, a 5xx, a 408 or a 429) is retried with exponential backoff until
+ * `maxAttempts`; a refusal (any other 4xx) is not. Nothing here
  * blocks the event loop or grows without bound: past `maxQueue` waiting events, a new one is
  * dropped and counted. One timer serves every waiting retry.
  */

@@ -160,3 +160,13 @@ t.test('the routes are in no OpenAPI document: neither ours nor one the applicat
   const theApps = app.swagger() as { paths?: Record<string, unknown> }
   t.same(Object.keys(theApps.paths ?? {}).filter((path) => path.includes('/apps/')), [], 'nor does the application\'s own')
 })
+
+t.test('the API\'s raw-body JSON parser stays in its scope: the application\'s and our API\'s JSON routes parse as before', async (t) => {
+  const { http } = await pusherNode(t, {}, { api: { prefix: '/api', keys: [{ key: 'k'.repeat(32) }] } }, (app) => {
+    app.post('/echo', async (request) => ({ got: request.body }))
+  })
+  const echo = await fetch(`${http}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' })
+  t.same(await json(echo), { got: { a: 1 } }, 'the application\'s route gets the parsed body')
+  const published = await fetch(`${http}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${'k'.repeat(32)}`, 'content-type': 'application/json' }, body: '{"channel":"orders","data":1}' })
+  t.equal(published.status, 200, 'our HTTP API too')
+})

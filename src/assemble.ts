@@ -8,11 +8,13 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { RealtimeAdapter } from './adapters/adapter.js'
+import type { LifecycleEvent } from './adapters/state.js'
 import { MemoryAdapter } from './adapters/memory.js'
 import type { RealtimeDecorator } from './api/decorator.js'
 import { NodeReports } from './api/node-reports.js'
 import { createRealtimeApi } from './api/server-api.js'
 import { startWebhooks } from './api/start-webhooks.js'
+import { startPusherWebhooks } from './protocols/pusher/webhooks.js'
 import { ConnectionAuth } from './auth/connection-auth.js'
 import { IdentityResolver } from './auth/identity.js'
 import { TokenVerifier } from './auth/tokens.js'
@@ -73,6 +75,9 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const pusherOptions = options.pusher ?? null
   // With Pusher on, its channels need no declaration: Pusher's rules by prefix, where none matches.
   const registry = pusherOptions === null ? options.channels : options.channels.withFallback(pusherChannelPolicies(pusherOptions.apps))
+  const pusherWebhooks = pusherOptions === null ? null : startPusherWebhooks(pusherOptions, adapter, options.metrics, log)
+  // Each format's webhooks get every lifecycle event (and debounce it under keys of their own).
+  const lifecycleListeners = [webhooks, pusherWebhooks].flatMap((running) => running === null ? [] : [running.notify])
   const channels = new ChannelService({
     registry,
     adapter,
@@ -84,7 +89,7 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
     log,
     grants: tokens,
     control: cluster.router,
-    ...(webhooks === null ? {} : { onLifecycle: webhooks.notify })
+    ...(lifecycleListeners.length === 0 ? {} : { onLifecycle: (event: LifecycleEvent) => { for (const notify of lifecycleListeners) notify(event) } })
   })
 
   // Recovery: what a connection leaves behind (left before the channels' own close listener
@@ -132,7 +137,16 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   node.on('resume', (connection, message) => { resumeFrames.resume(connection, message) })
   const pusher = pusherOptions === null
     ? null
-    : new PusherService({ options: pusherOptions, node, channels, registry, identified: (connection) => { intake.identified(connection) }, log })
+    : new PusherService({
+      options: pusherOptions,
+      node,
+      channels,
+      registry,
+      identified: (connection) => { intake.identified(connection) },
+      // Client events and cache misses happen on the one node holding the connection: its Pusher webhooks report them.
+      ...(pusherWebhooks === null ? {} : { webhooks: pusherWebhooks.events }),
+      log
+    })
   pusher?.attach()
   node.onConnectionClose((connection) => { auth.remove(connection) })
   node.onConnectionClose((connection) => { users.remove(connection) })
@@ -157,6 +171,7 @@ export async function assemble (options: ResolvedOptions, log: FastifyBaseLogger
   const close = async (): Promise<void> => {
     resumeStore.stopLive()
     webhooks?.close()
+    pusherWebhooks?.close()
     node.close()
     auth.stop()
     rpc.stop()

@@ -15,6 +15,8 @@ export type { RealtimeDecorator, RealtimeResources, RecoveryResources, Targeting
 export type { RealtimePluginOptions } from './options.js'
 export type { TickContext } from './node/ticker.js'
 export type { ApiOptions, ApiKey, ApiScope, WebhookOptions } from './api/options.js'
+export type { PusherAppOptions, PusherOptions, PusherWebhookOptions } from './protocols/pusher/options.js'
+export type { PusherWebhookEvent } from './protocols/pusher/webhook-events.js'
 export type { WebhookEventType } from './api/webhooks.js'
 export type { ChannelDefinition, ChannelContext } from './channels/policy.js'
 export type { ConnectionInfo } from './node/connection.js'
@@ -24,7 +26,6 @@ export type { TokenClaims } from './auth/tokens.js'
 export type { AuthResources } from './auth/connection-auth.js'
 export type { DisconnectTarget } from './users/user-service.js'
 export type { RealtimeApi, ChannelSummary, NodeReport, PublishItem, PublishCallOptions, HistoryCallOptions, SendToUserOptions } from './api/server-api.js'
-export type { PusherOptions, PusherAppOptions, PusherWebhookEvent } from './protocols/pusher/options.js'
 
 // What the decorator returns.
 export type { RealtimeStats, NodeResources } from './node/realtime-node.js'

@@ -175,7 +175,8 @@ export const OPTIONS = Object.freeze({
   webhooks: WEBHOOKS_TUNABLE,
   /**
    * Pusher's protocol (pusher-js, Laravel Echo, the Pusher server SDKs) on `<path>/<key>`, same
-   * port, same gate, same channels; see docs/pusher.md. @default off
+   * port, same gate, same channels; its HTTP API (`<apiPath>/apps/<id>/…`, signed requests) and
+   * webhooks in Pusher's format; see docs/pusher.md. @default off
    */
   pusher: PUSHER_TUNABLE,
   /** Where the core reports what it counts (connections, frames, rejections…). @default a no-op */

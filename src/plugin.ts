@@ -103,6 +103,12 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     // The HTTP API is a face of the decorator: its routes call these very verbs.
     await fastify.register(apiRoutes, { prefix: `${options.prefix}${options.api.prefix}`, api: options.api, realtime: decorator })
   }
+  if (options.pusher !== undefined) {
+    const { pusherHttpRoutes } = await import('./protocols/pusher/http-routes.js')
+    // Pusher's HTTP API, for Pusher's server SDKs: a face of the same verbs.
+    const mount = `${options.prefix}${options.pusher.apiPath}`
+    await fastify.register(pusherHttpRoutes, { prefix: mount, mount, pusher: options.pusher, realtime: decorator })
+  }
   // After the drain (preClose).
   fastify.addHook('onClose', parts.close)
 }

@@ -126,7 +126,7 @@ export class MemoryAdapter implements RealtimeAdapter {
       stream.history = []
     }
     // Synchronous delivery keeps offset order trivially: one publish, one callback, in call order.
-    if (this.#subscribed.has(channel)) this.#handler?.onPublication(publication)
+    if (this.#subscribed.has(channel)) this.#handler?.onPublication(options.except === undefined ? publication : { ...publication, except: options.except })
     return publication
   }
 

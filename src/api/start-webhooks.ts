@@ -2,6 +2,7 @@
  * Webhooks, assembled from the `webhooks` option: the sender (signed POSTs, retries, a bounded
  * queue) and the debounce in front of it.
  */
+import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LifecycleEvent, SharedState } from '../adapters/state.js'
 import type { RealtimeMetrics } from '../metrics/metrics.js'
@@ -18,7 +19,14 @@ export interface RunningWebhooks {
 /** Start the webhooks of a node. */
 export function startWebhooks (options: ResolvedWebhookOptions, adapter: SharedState, metrics: RealtimeMetrics, log: FastifyBaseLogger): RunningWebhooks {
   const sender = new WebhookSender({ ...options, metrics, log })
-  const webhooks = new Webhooks({ adapter, sender, events: options.events, debounceMs: options.debounceMs, log })
+  const wanted = new Set<string>(options.events)
+  const deliver = (event: LifecycleEvent, at: number): void => {
+    if (!wanted.has(event.type)) return
+    const data: Record<string, unknown> = { channel: event.channel }
+    if ('member' in event) data.member = event.member
+    sender.send({ id: randomUUID(), type: event.type, created: at, data })
+  }
+  const webhooks = new Webhooks({ adapter, deliver, debounceMs: options.debounceMs, log })
   return {
     notify: (event) => { webhooks.notify(event) },
     close: () => {

@@ -1,7 +1,8 @@
 /**
- * Delivers webhook events: signed POSTs (signature.ts) through undici, a few at a time, from a
- * bounded queue. A failed attempt (a network error, a timeout, a 5xx, a 408 or a 429) is retried
- * with exponential backoff until `maxAttempts`; a refusal (any other 4xx) is not. Nothing here
+ * Delivers webhook events: signed POSTs (signature.ts, or another format's body and signature,
+ * Pusher's) through undici, a few at a time, from a bounded queue. A failed attempt (a network
+ * error, a timeout, a 5xx, a 408 or a 429) is retried with exponential backoff until
+ * `maxAttempts`; a refusal (any other 4xx) is not. Nothing here
  * blocks the event loop or grows without bound: past `maxQueue` waiting events, a new one is
  * dropped and counted. One timer serves every waiting retry.
  */
@@ -20,10 +21,25 @@ export interface WebhookBody {
   data: Record<string, unknown>
 }
 
+/** A webhook body already written in its format (Pusher's), and what it is called in metrics and logs. */
+export interface WrittenWebhook {
+  /** The event's name, for metrics and logs. */
+  type: string
+  /** An id for logs (and our format's `Realtime-Event-Id`). */
+  id: string
+  /** The body, exactly as it is sent and signed. */
+  json: string
+}
+
 /** How a {@link WebhookSender} delivers. */
 export interface WebhookSenderOptions {
   url: string
   secret: string
+  /**
+   * The headers that sign a body (besides `content-type` and `user-agent`).
+   * @default ours: `Realtime-Signature` (signature.ts, with `secret`) and `Realtime-Event-Id`
+   */
+  sign?: (body: WrittenWebhook) => Record<string, string>
   timeoutMs: number
   maxAttempts: number
   /** The first retry waits this long; each next one twice as long. */
@@ -35,8 +51,7 @@ export interface WebhookSenderOptions {
 }
 
 interface Job {
-  body: WebhookBody
-  json: string
+  body: WrittenWebhook
   attempt: number
   /** When it may be tried next (epoch ms). */
   dueAt: number
@@ -48,6 +63,7 @@ const retryable = (status: number): boolean => status >= 500 || status === 408 |
 /** See the module comment. */
 export class WebhookSender {
   readonly #options: WebhookSenderOptions
+  readonly #sign: (body: WrittenWebhook) => Record<string, string>
   /** Jobs that may be tried now, oldest first. */
   readonly #ready: Job[] = []
   /** Jobs waiting for a retry, soonest first. */
@@ -58,6 +74,7 @@ export class WebhookSender {
 
   constructor (options: WebhookSenderOptions) {
     this.#options = options
+    this.#sign = options.sign ?? ((body) => ({ 'realtime-event-id': body.id, [SIGNATURE_HEADER]: signWebhook(options.secret, body.json, Math.floor(Date.now() / 1000)) }))
   }
 
   /** Events waiting or in flight (for tests and shutdown). */
@@ -65,15 +82,20 @@ export class WebhookSender {
     return this.#ready.length + this.#waiting.length + this.#inFlight
   }
 
-  /** Queue an event for delivery; dropped (and counted) when the queue is full. */
+  /** Queue an event for delivery, in our format; dropped (and counted) when the queue is full. */
   send (body: WebhookBody): void {
+    this.sendWritten({ type: body.type, id: body.id, json: JSON.stringify(body) })
+  }
+
+  /** Queue a body written in another format (Pusher's); dropped (and counted) when the queue is full. */
+  sendWritten (body: WrittenWebhook): void {
     if (this.#closed) return
     if (this.#ready.length + this.#waiting.length >= this.#options.maxQueue) {
       this.#options.metrics.webhook('dropped', body.type)
       this.#options.log.warn({ event: body.type, id: body.id }, 'webhook dropped: the queue is full')
       return
     }
-    this.#ready.push({ body, json: JSON.stringify(body), attempt: 0, dueAt: Date.now() })
+    this.#ready.push({ body, attempt: 0, dueAt: Date.now() })
     this.#pump()
   }
 
@@ -101,7 +123,7 @@ export class WebhookSender {
 
   async #attempt (job: Job): Promise<void> {
     job.attempt++
-    const { url, secret, timeoutMs, metrics } = this.#options
+    const { url, timeoutMs, metrics } = this.#options
     let problem: string
     try {
       const response = await request(url, {
@@ -109,10 +131,9 @@ export class WebhookSender {
         headers: {
           'content-type': 'application/json',
           'user-agent': 'fastify-realtime-webhooks',
-          'realtime-event-id': job.body.id,
-          [SIGNATURE_HEADER]: signWebhook(secret, job.json, Math.floor(Date.now() / 1000))
+          ...this.#sign(job.body)
         },
-        body: job.json,
+        body: job.body.json,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs
       })

@@ -12,7 +12,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { LifecycleEvent, SharedState } from '../adapters/state.js'
-import type { WebhookSender } from './webhook-sender.js'
 
 /** The events a webhook can report. */
 export const WEBHOOK_EVENTS = ['channel.occupied', 'channel.vacated', 'presence.join', 'presence.leave'] as const
@@ -23,10 +22,18 @@ export type WebhookEventType = typeof WEBHOOK_EVENTS[number]
 /** What {@link Webhooks} is made from. */
 export interface WebhooksOptions {
   adapter: SharedState
-  sender: WebhookSender
-  events: readonly WebhookEventType[]
+  /**
+   * Where an event goes once it is due (not cancelled by a return), with when it happened (epoch
+   * ms): a format's senders (ours, Pusher's), which pick the events they want.
+   */
+  deliver: (event: LifecycleEvent, at: number) => void
   debounceMs: number
   log: FastifyBaseLogger
+  /**
+   * The shared-state keys of pending leaves start with it: two formats debouncing the same events
+   * on the same adapter keep their own (one's return must not cancel the other's leave). @default 'webhook'
+   */
+  keyPrefix?: string
 }
 
 interface PendingLeave {
@@ -39,8 +46,8 @@ interface PendingLeave {
 }
 
 /** The shared-state key of a leave waiting out its debounce. */
-function pendingKey (event: LifecycleEvent): string {
-  return 'member' in event ? `webhook:leave:${event.channel}:${event.member.id}` : `webhook:vacated:${event.channel}`
+function pendingKey (prefix: string, event: LifecycleEvent): string {
+  return 'member' in event ? `${prefix}:leave:${event.channel}:${event.member.id}` : `${prefix}:vacated:${event.channel}`
 }
 
 /** The leave a return cancels. */
@@ -51,13 +58,13 @@ function leaveOf (event: LifecycleEvent): LifecycleEvent {
 /** See the module comment. */
 export class Webhooks {
   readonly #options: WebhooksOptions
-  readonly #wanted: ReadonlySet<string>
+  readonly #keyPrefix: string
   readonly #pending: PendingLeave[] = []
   #timer: ReturnType<typeof setTimeout> | null = null
 
   constructor (options: WebhooksOptions) {
     this.#options = options
-    this.#wanted = new Set(options.events)
+    this.#keyPrefix = options.keyPrefix ?? 'webhook'
   }
 
   /** A lifecycle event this node was told of (the adapter's `onLifecycle`). */
@@ -76,7 +83,7 @@ export class Webhooks {
     const { adapter, debounceMs } = this.#options
     if (event.type === 'channel.vacated' || event.type === 'presence.leave') {
       const at = Date.now()
-      const pending = { key: pendingKey(event), token: randomUUID(), event, at, dueAt: at + debounceMs }
+      const pending = { key: pendingKey(this.#keyPrefix, event), token: randomUUID(), event, at, dueAt: at + debounceMs }
       // Kept a while past the debounce, so a return just after it still finds and cancels nothing stale.
       await adapter.stateSet(pending.key, pending.token, debounceMs * 2 + 1000)
       this.#pending.push(pending)
@@ -84,12 +91,12 @@ export class Webhooks {
       return
     }
     // A return within the window: the leave and this come-back cancel out.
-    const leaveKey = pendingKey(leaveOf(event))
+    const leaveKey = pendingKey(this.#keyPrefix, leaveOf(event))
     if (await adapter.stateGet(leaveKey) !== undefined) {
       await adapter.stateDelete(leaveKey)
       return
     }
-    this.#send(event, Date.now())
+    this.#options.deliver(event, Date.now())
   }
 
   #arm (): void {
@@ -113,13 +120,6 @@ export class Webhooks {
     const { adapter } = this.#options
     if (await adapter.stateGet(pending.key) !== pending.token) return
     await adapter.stateDelete(pending.key)
-    this.#send(pending.event, pending.at)
-  }
-
-  #send (event: LifecycleEvent, at: number): void {
-    if (!this.#wanted.has(event.type)) return
-    const data: Record<string, unknown> = { channel: event.channel }
-    if ('member' in event) data.member = event.member
-    this.#options.sender.send({ id: randomUUID(), type: event.type, created: at, data })
+    this.#options.deliver(pending.event, pending.at)
   }
 }

@@ -31,6 +31,7 @@ import type { RealtimeNode } from '../node/realtime-node.js'
 import { channelKind, pusherChannelName, PUSHER_CHANNEL_NAME, SERVER_TO_USER_PREFIX } from '../protocols/pusher/channel-names.js'
 import { pusherError, pusherFrame, PusherCode } from '../protocols/pusher/frames.js'
 import type { ResolvedPusherApp, ResolvedPusherOptions } from '../protocols/pusher/options.js'
+import type { PusherWebhookEvents } from '../protocols/pusher/webhook-events.js'
 import { pusherProtocol, subscribeRequestId, type PusherProtocol } from '../protocols/pusher/protocol.js'
 import type { PusherClientEventRequest, PusherSigninRequest, PusherSubscribeRequest } from '../protocols/pusher/requests.js'
 import { channelAuthText, userAuthText, verifyAuth } from '../protocols/pusher/signatures.js'
@@ -38,14 +39,6 @@ import type { WireProtocol } from '../protocols/protocol.js'
 
 /** Longest client event name (Pusher's limit). */
 const MAX_EVENT_NAME_LENGTH = 200
-
-/**
- * What a Pusher client did that Pusher's webhooks report (`client_event`, `cache_miss`), told
- * once, on the node the client is on.
- */
-export type PusherClientActivity =
-  | { name: 'client_event', channel: string, event: string, data: unknown, socketId: string, userId?: string }
-  | { name: 'cache_miss', channel: string }
 
 /** What a {@link PusherService} is made from. */
 export interface PusherServiceInit {
@@ -56,8 +49,11 @@ export interface PusherServiceInit {
   registry: Pick<ChannelRegistry, 'match'>
   /** A connection became a user (the intake's `identified`: the user index, the server's channels). */
   identified: (connection: Connection) => void
-  /** Told of client events and cache misses (Pusher's webhooks); optional. */
-  onActivity?: (app: ResolvedPusherApp, activity: PusherClientActivity) => void
+  /**
+   * Where client events and cache misses are reported (Pusher's webhooks): each happens on the one
+   * node holding the connection, so it is told there, once. Absent: no app has webhooks.
+   */
+  webhooks?: PusherWebhookEvents
   log: FastifyBaseLogger
 }
 
@@ -184,7 +180,7 @@ export class PusherService {
       ? (replayed: number): void => {
           if (replayed > 0) return
           connection.send(JSON.stringify({ event: 'pusher:cache_miss', channel: name }))
-          this.#init.onActivity?.(app, { name: 'cache_miss', channel: name })
+          this.#init.webhooks?.cacheMiss(app.id, name)
         }
       : undefined
     this.#init.channels.subscribeClient(connection, cache
@@ -258,7 +254,9 @@ export class PusherService {
     }
     const userId = kind === 'presence' ? subscription.member?.id : undefined
     this.#init.channels.publish(internal, message.data, userId === undefined ? { event: message.event, except: connection.id } : { event: message.event, except: connection.id, userId }).then(() => {
-      this.#init.onActivity?.(app, { name: 'client_event', channel: name, event: message.event, data: message.data, socketId: connection.id, ...(userId === undefined ? {} : { userId }) })
+      // Pusher's webhook carries the event's data as the text the client sent (JSON for anything but a string).
+      const data = typeof message.data === 'string' ? message.data : JSON.stringify(message.data)
+      this.#init.webhooks?.clientEvent(app.id, { channel: name, event: message.event, data, socketId: connection.id, ...(userId === undefined ? {} : { userId }) })
     }, (err: unknown) => {
       connection.log.error({ err, channel: internal }, 'client event failed')
       if (!connection.closed) connection.send(pusherError('The client event could not be delivered right now; try again.'))

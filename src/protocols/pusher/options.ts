@@ -1,16 +1,23 @@
 /**
  * The `pusher` option: Pusher's protocol on this node (off when absent). Its one row of OPTIONS
  * (src/options.ts), its schema, its checks and its resolved form, with the apps found by key (the
- * WebSocket's `/app/:key`) and by id (the HTTP API's `/apps/:appId`).
+ * WebSocket's `/app/:key`) and by id (the HTTP API's `/apps/:appId`); the settings of the HTTP
+ * API and the webhooks too. The defaults are written once, in {@link PUSHER_DEFAULTS}.
  */
 import { Type } from '@sinclair/typebox'
 import { integer, option, typedAs } from '../../tunables.js'
 import type { ChannelNamespace } from './channel-names.js'
+import { PUSHER_WEBHOOK_EVENTS, type PusherWebhookEvent } from './webhook-events.js'
 
-/** The Pusher webhook events (Pusher's names). */
-export const PUSHER_WEBHOOK_EVENTS = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'] as const
-/** One Pusher webhook event. */
-export type PusherWebhookEvent = typeof PUSHER_WEBHOOK_EVENTS[number]
+export type { PusherWebhookEvent } from './webhook-events.js'
+
+/** One webhook of a Pusher app: where its events are POSTed, in Pusher's format. */
+export interface PusherWebhookOptions {
+  /** Where the events are POSTed (http or https). */
+  url: string
+  /** Which events to send. @default every one */
+  events?: PusherWebhookEvent[]
+}
 
 /** One Pusher app: its credentials, as the Pusher SDKs and clients are given them. */
 export interface PusherAppOptions {
@@ -20,8 +27,10 @@ export interface PusherAppOptions {
   key: string
   /** The secret channel auth, user sign-in and the HTTP API are signed with (8+ characters). */
   secret: string
-  /** Where this app's Pusher-format webhooks go, and which events each gets. */
-  webhooks?: Array<{ url: string, events: PusherWebhookEvent[] }>
+  /** Where this app's Pusher-format webhooks go (signed with the secret), and which events each gets. @default none */
+  webhooks?: PusherWebhookOptions[]
+  /** Largest `data` of one event published through the HTTP API, in bytes (Pusher's own limit is 10 KB). @default 10240 */
+  maxEventDataBytes?: number
 }
 
 /** What the application writes for the `pusher` option. */
@@ -30,8 +39,15 @@ export interface PusherOptions {
   apps: PusherAppOptions[]
   /** The WebSocket route's prefix: clients connect to `<path>/<key>`. @default '/app' */
   path?: string
-  /** The HTTP API's prefix, before `/apps/<id>/…`. @default '' */
+  /**
+   * Where the HTTP API's `/apps/<id>/…` routes live, under the registration prefix; a request is
+   * verified against the path the SDK signed (`/apps/<id>/…`), whatever prefix it arrived under. @default ''
+   */
   apiPath?: string
+  /** How far an API request's `auth_timestamp` may be from the server's clock, in seconds (Pusher's is 600). @default 600 */
+  apiTimestampWindowS?: number
+  /** A `channel_vacated` or `member_removed` webhook is sent only if nobody came back within this long, in ms. @default 5000 */
+  webhookDebounceMs?: number
   /** The `activity_timeout` sent in `pusher:connection_established`, in seconds: how long a client stays quiet before it pings. @default 120 */
   activityTimeoutS?: number
   /** Close a connection that has not signed in (`pusher:signin`) within this many ms, with 4009; 0: never. @default 0 */
@@ -49,11 +65,14 @@ const PusherSchema = Type.Object({
     secret: Type.String({ minLength: 8, maxLength: 1024 }),
     webhooks: Type.Optional(Type.Array(Type.Object({
       url: Type.String({ pattern: '^https?://' }),
-      events: Type.Array(Type.Union(PUSHER_WEBHOOK_EVENTS.map((event) => Type.Literal(event))), { minItems: 1 })
-    }, { additionalProperties: false })))
+      events: Type.Optional(Type.Array(Type.Union(PUSHER_WEBHOOK_EVENTS.map((event) => Type.Literal(event))), { minItems: 1 }))
+    }, { additionalProperties: false }))),
+    maxEventDataBytes: Type.Optional(integer(1, 10 * 1024 * 1024))
   }, { additionalProperties: false }), { minItems: 1, maxItems: 1000 }),
   path: Type.Optional(Type.String({ pattern: '^/[A-Za-z0-9_\\-./]*[A-Za-z0-9_\\-.]$' })),
   apiPath: Type.Optional(Type.String({ pattern: '^(/[A-Za-z0-9_\\-./]*[A-Za-z0-9_\\-.])?$' })),
+  apiTimestampWindowS: Type.Optional(integer(1, 24 * 60 * 60)),
+  webhookDebounceMs: Type.Optional(integer(0, 10 * 60 * 1000)),
   activityTimeoutS: Type.Optional(integer(1, 3600)),
   userAuthenticationTimeoutMs: Type.Optional(integer(0, 24 * 60 * 60 * 1000)),
   maxClientEventsPerSecond: Type.Optional(integer(1, 10_000))
@@ -65,6 +84,7 @@ export interface ResolvedPusherApp extends ChannelNamespace {
   readonly key: string
   readonly secret: string
   readonly webhooks: ReadonlyArray<{ readonly url: string, readonly events: readonly PusherWebhookEvent[] }>
+  readonly maxEventDataBytes: number
 }
 
 /** The `pusher` option, resolved: defaults applied, apps by key and by id. Frozen. */
@@ -74,13 +94,24 @@ export interface ResolvedPusherOptions {
   readonly byId: ReadonlyMap<string, ResolvedPusherApp>
   readonly path: string
   readonly apiPath: string
+  readonly apiTimestampWindowS: number
+  readonly webhookDebounceMs: number
   readonly activityTimeoutS: number
   readonly userAuthenticationTimeoutMs: number
   readonly maxClientEventsPerSecond: number
 }
 
 /** The defaults of the `pusher` option's fields. */
-export const PUSHER_DEFAULTS = Object.freeze({ path: '/app', apiPath: '', activityTimeoutS: 120, userAuthenticationTimeoutMs: 0, maxClientEventsPerSecond: 10 })
+export const PUSHER_DEFAULTS = Object.freeze({
+  path: '/app',
+  apiPath: '',
+  apiTimestampWindowS: 600,
+  webhookDebounceMs: 5000,
+  maxEventDataBytes: 10 * 1024,
+  activityTimeoutS: 120,
+  userAuthenticationTimeoutMs: 0,
+  maxClientEventsPerSecond: 10
+})
 
 /** Resolve the `pusher` option: ids and keys distinct. */
 function resolvePusher (value: unknown): { value: ResolvedPusherOptions } | { problem: string } {
@@ -95,7 +126,8 @@ function resolvePusher (value: unknown): { value: ResolvedPusherOptions } | { pr
       id: app.id,
       key: app.key,
       secret: app.secret,
-      webhooks: Object.freeze((app.webhooks ?? []).map((hook) => Object.freeze({ url: hook.url, events: Object.freeze([...hook.events]) }))),
+      webhooks: Object.freeze((app.webhooks ?? []).map((hook) => Object.freeze({ url: hook.url, events: Object.freeze([...(hook.events ?? PUSHER_WEBHOOK_EVENTS)]) }))),
+      maxEventDataBytes: app.maxEventDataBytes ?? PUSHER_DEFAULTS.maxEventDataBytes,
       channelPrefix: index === 0 ? '' : `${app.id}/`
     })
     apps.push(resolved)
@@ -109,6 +141,8 @@ function resolvePusher (value: unknown): { value: ResolvedPusherOptions } | { pr
       byId,
       path: given.path ?? PUSHER_DEFAULTS.path,
       apiPath: given.apiPath ?? PUSHER_DEFAULTS.apiPath,
+      apiTimestampWindowS: given.apiTimestampWindowS ?? PUSHER_DEFAULTS.apiTimestampWindowS,
+      webhookDebounceMs: given.webhookDebounceMs ?? PUSHER_DEFAULTS.webhookDebounceMs,
       activityTimeoutS: given.activityTimeoutS ?? PUSHER_DEFAULTS.activityTimeoutS,
       userAuthenticationTimeoutMs: given.userAuthenticationTimeoutMs ?? PUSHER_DEFAULTS.userAuthenticationTimeoutMs,
       maxClientEventsPerSecond: given.maxClientEventsPerSecond ?? PUSHER_DEFAULTS.maxClientEventsPerSecond
@@ -121,8 +155,8 @@ export const PUSHER_TUNABLE = option({
   schema: typedAs<PusherOptions, typeof PusherSchema>(PusherSchema),
   default: undefined,
   defaultText: 'off',
-  expected: 'an object { apps: [{ id, key, secret (8+ characters), webhooks? }], path?, apiPath?, activityTimeoutS?, userAuthenticationTimeoutMs?, maxClientEventsPerSecond? }',
+  expected: 'an object { apps: [{ id, key, secret (8+ characters), webhooks?, maxEventDataBytes? }], path?, apiPath?, apiTimestampWindowS?, webhookDebounceMs?, activityTimeoutS?, userAuthenticationTimeoutMs?, maxClientEventsPerSecond? }',
   validate: resolvePusher,
   secret: true,
-  description: 'Speak Pusher\'s protocol too (pusher-js, Laravel Echo, the Pusher server SDKs), on `<path>/<key>` on the same port, behind the same gate (see docs/pusher.md).'
+  description: 'Speak Pusher\'s protocol too (pusher-js, Laravel Echo, the Pusher server SDKs): WebSockets on `<path>/<key>` on the same port, behind the same gate; the HTTP API on `<apiPath>/apps/<id>/…` (signed requests); webhooks in Pusher\'s format (see docs/pusher.md).'
 })

@@ -23,7 +23,7 @@ import type { PresenceEntry, PresenceMember } from '../presence.js'
 import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
 import { decodePubsub } from './codec.js'
-import { createRedisConnection, duplicateRedisConnection, redisAddress, redisClientAddress, type RedisRole } from './connection.js'
+import { closeRedisConnection, createRedisConnection, duplicateRedisConnection, redisAddress, redisClientAddress, type RedisRole } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys } from './keys.js'
 import { luaScript, runScript } from './script-runner.js'
 import { OCCUPY_LUA, PRESENCE_ADD_LUA, PRESENCE_REMOVE_LUA, PUBLISH_LUA, READ_LUA, VACATE_LUA } from './scripts.js'
@@ -352,11 +352,7 @@ export class RedisAdapter implements RealtimeAdapter {
     const connections = [this.#pub, this.#sub]
     this.#pub = null
     this.#sub = null
-    await Promise.all(connections.map(async (redis) => {
-      if (redis === null) return
-      if (redis.status === 'ready') await redis.quit().catch(() => { redis.disconnect() })
-      else redis.disconnect()
-    }))
+    await Promise.all(connections.map(async (redis) => { if (redis !== null) await closeRedisConnection(redis) }))
   }
 
   async #loadScripts (pub: Redis): Promise<void> {

@@ -67,9 +67,9 @@ interface Outcome { sent: number, acked: number[], refused: number[], downMs: nu
 async function publishThrough (a: RedisAdapter, channel: string, disruption: () => Promise<void>): Promise<Outcome> {
   const outcome: Outcome = { sent: 0, acked: [], refused: [], downMs: 0, firstRefusedAt: 0, lastRefusedAt: 0 }
   const pending = new Set<Promise<void>>()
-  let stop = false
+  const state = { stop: false }
   const loop = (async () => {
-    while (!stop) {
+    while (!state.stop) {
       const n = ++outcome.sent
       const p = a.publish(channel, n, HISTORY).then(() => { outcome.acked.push(n) }, () => {
         outcome.refused.push(n)
@@ -77,7 +77,7 @@ async function publishThrough (a: RedisAdapter, channel: string, disruption: () 
         if (outcome.firstRefusedAt === 0) outcome.firstRefusedAt = outcome.lastRefusedAt
       })
       pending.add(p)
-      void p.finally(() => pending.delete(p))
+      p.then(() => pending.delete(p), () => {})
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
   })()
@@ -88,7 +88,7 @@ async function publishThrough (a: RedisAdapter, channel: string, disruption: () 
   await disruption()
   const target = outcome.acked.length + 20
   await ackedBefore(target)
-  stop = true
+  state.stop = true
   await loop
   await Promise.all([...pending])
   outcome.downMs = outcome.lastRefusedAt - outcome.firstRefusedAt

@@ -136,7 +136,7 @@ export const SERVER_SETTINGS = Object.freeze({
     expected: 'at least 32 characters',
     secret: true,
     description: 'Signs the session cookie: at least 32 characters, e.g. `openssl rand -hex 32`.',
-    details: 'Required in production. Empty in development: a random one is made at each start (with a warning), so sessions end when the server restarts. Sessions survive a restart only with this set AND `REDIS_URL` (without Redis they are kept in the process\'s memory).',
+    details: 'Required in production. Empty in development: a random one is made at each start (with a warning), so sessions end when the server restarts. Sessions survive a restart only with this set AND `REDIS_URL` or `REDIS_SENTINELS` (without Redis they are kept in the process\'s memory).',
     env: 'SESSION_SECRET',
     group: 'Server'
   },

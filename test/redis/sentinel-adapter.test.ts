@@ -46,6 +46,20 @@ t.test('createRedisConnection through Sentinel: exactly one of url or sentinels 
   t.teardown(() => redis.disconnect())
   await new Promise((resolve) => redis.once('ready', resolve))
   t.equal(await redis.set('sentinel:probe', '1'), 'OK', 'it writes to the master the sentinels name')
+  // What a demoted master needs (the manual failover below shows the detector at work; a READONLY
+  // answer is rare with it, so its handling is checked as configured).
+  const { failoverDetector, reconnectOnError, role } = redis.options
+  t.equal(failoverDetector, true, 'it follows +switch-master')
+  t.equal(role, 'master')
+  t.equal(reconnectOnError?.(new Error("READONLY You can't write against a read only replica.")), 1, 'READONLY: reconnect (through the sentinels), the command fails')
+  t.equal(reconnectOnError?.(new Error('ERR something else')), false, 'any other error: no reconnect')
+  // A client the application made without them gets them on the adapter's duplicates.
+  const given = new Redis({ sentinels: setup.sentinelAddresses, name: setup.name, lazyConnect: true })
+  const adapter = new RedisAdapter({ client: given, keyPrefix: 'dup:' })
+  await adapter.init({ onPublication: () => {}, onPresence: () => {} })
+  t.teardown(async () => { await adapter.close(); given.disconnect() })
+  t.ok(adapter.connected, 'the adapter connected through the duplicates of a client that never connected itself')
+  t.equal(given.status, 'wait', 'the given client was never used')
 })
 
 /** A node: an adapter over connections duplicated from a Sentinel client. */

@@ -165,4 +165,40 @@ t.test('two nodes through Sentinel: the master SIGKILLed under busy and quiet ch
 
   t.comment(`kill → promoted ${promotedAt - killedAt} ms; → both /ready 200 ${readyAt - killedAt} ms; → first publish accepted ${firstAckAfter - killedAt} ms; old master an in-sync replica ${rejoinedAt - killedAt} ms`)
   t.comment(`chat: ${sent.length} sent, ${acked.length} accepted, ${refused.length} refused; API: ${api.length} calls, ${apiAcked.length} accepted, ${apiRefused.length} refused`)
+
+  await t.test('then a manual failover: the demoted master\'s last writes are lost, and no subscriber misses a kept one unless told', async (t) => {
+    const base = sent.length
+    const busyAgain = setInterval(() => {
+      const i = sent.length + 1
+      sent.push(i)
+      publisher.socket.send(JSON.stringify({ type: 'pub', channel: 'chat', id: i, data: { text: `c${i}` } }))
+    }, 30)
+    t.teardown(() => clearInterval(busyAgain))
+    const acks = (): Frame[] => publisher.frames.filter((frame) => frame.type === 'ack' && typeof frame.id === 'number' && (frame.id as number) > base)
+    await waitUntil(() => acks().length >= 10, 'publishing before the manual failover')
+    const asked = Date.now()
+    const demoted = await setup.failover()
+    await setup.waitForFailover(demoted)
+    const switchedAt = Date.now()
+    const countAtSwitch = acks().length
+    await waitUntil(() => acks().length >= countAtSwitch + 20, 'publishing after the manual failover')
+    clearInterval(busyAgain)
+    await waitUntil(() => publisher.frames.filter((frame) => (frame.type === 'ack' || frame.type === 'error') && typeof frame.id === 'number').length >= sent.length, 'an answer to every publish')
+    // An offset acknowledged twice: the new master gave it again, the first one was lost with the demoted master.
+    const byOffset = new Map<number, string>()
+    const lost: string[] = []
+    for (const frame of acks()) {
+      const previous = byOffset.get(frame.offset as number)
+      if (previous !== undefined) lost.push(previous)
+      byOffset.set(frame.offset as number, `c${String(frame.id)}`)
+    }
+    const kept = acks().map((frame) => `c${String(frame.id)}`).filter((text) => !lost.includes(text))
+    t.comment(`manual failover: switched ${switchedAt - asked} ms after the request; ${acks().length} accepted, ${lost.length} of them by the demoted master and lost`)
+    for (const [i, client] of subscribers.entries()) {
+      await waitUntil(() => pubsOf(client, 'chat').some((frame) => (frame.data as { text?: string }).text === kept.at(-1)) || client.frames.some((frame) => frame.recovered === false), 'the last kept publication, or recovered: false')
+      const chat = pubsOf(client, 'chat').map((frame) => (frame.data as { text: string }).text).filter((text) => Number(text.slice(1)) > base && !lost.includes(text))
+      const told = client.frames.some((frame) => frame.recovered === false)
+      t.ok(told || JSON.stringify(chat) === JSON.stringify(kept), `subscriber ${i + 1}: every kept publication once, in order, or told recovered: false`, lost.length > 0 ? { todo: 'a fork after a failover: needs the fork detection of the gaps work' } : {})
+    }
+  })
 })

@@ -168,6 +168,9 @@ t.test('two nodes through Sentinel: the master SIGKILLed under busy and quiet ch
 
   await t.test('then a manual failover: the demoted master\'s last writes are lost, and no subscriber misses a kept one unless told', async (t) => {
     const base = sent.length
+    // Only what arrives from now on may tell a subscriber it was not recovered.
+    const framesBefore = subscribers.map((client) => client.frames.length)
+    const toldAfter = (i: number, client: RecordingClient): boolean => client.frames.slice(framesBefore[i]).some((frame) => frame.recovered === false)
     const busyAgain = setInterval(() => {
       const i = sent.length + 1
       sent.push(i)
@@ -181,7 +184,8 @@ t.test('two nodes through Sentinel: the master SIGKILLed under busy and quiet ch
     await setup.waitForFailover(demoted)
     const switchedAt = Date.now()
     const countAtSwitch = acks().length
-    await waitUntil(() => acks().length >= countAtSwitch + 20, 'publishing after the manual failover')
+    // Past the offsets the new master hands out again (the demoted master's last second, ~33 at this rate).
+    await waitUntil(() => acks().length >= countAtSwitch + 60, 'publishing after the manual failover')
     clearInterval(busyAgain)
     await waitUntil(() => publisher.frames.filter((frame) => (frame.type === 'ack' || frame.type === 'error') && typeof frame.id === 'number').length >= sent.length, 'an answer to every publish')
     // An offset acknowledged twice: the new master gave it again, the first one was lost with the demoted master.
@@ -195,9 +199,9 @@ t.test('two nodes through Sentinel: the master SIGKILLed under busy and quiet ch
     const kept = acks().map((frame) => `c${String(frame.id)}`).filter((text) => !lost.includes(text))
     t.comment(`manual failover: switched ${switchedAt - asked} ms after the request; ${acks().length} accepted, ${lost.length} of them by the demoted master and lost`)
     for (const [i, client] of subscribers.entries()) {
-      await waitUntil(() => pubsOf(client, 'chat').some((frame) => (frame.data as { text?: string }).text === kept.at(-1)) || client.frames.some((frame) => frame.recovered === false), 'the last kept publication, or recovered: false')
+      await waitUntil(() => pubsOf(client, 'chat').some((frame) => (frame.data as { text?: string }).text === kept.at(-1)) || toldAfter(i, client), 'the last kept publication, or recovered: false')
       const chat = pubsOf(client, 'chat').map((frame) => (frame.data as { text: string }).text).filter((text) => Number(text.slice(1)) > base && !lost.includes(text))
-      const told = client.frames.some((frame) => frame.recovered === false)
+      const told = toldAfter(i, client)
       t.ok(told || JSON.stringify(chat) === JSON.stringify(kept), `subscriber ${i + 1}: every kept publication once, in order, or told recovered: false`, lost.length > 0 ? { todo: 'a fork after a failover: needs the fork detection of the gaps work' } : {})
     }
   })

@@ -2,8 +2,9 @@
  * Visitors and cookie sessions (@fastify/cookie + @fastify/session). The page gives each visitor
  * an id in a signed cookie of its own (`rt.vid`), which costs the server nothing to keep: a page
  * load, a crawler's or a probe's included, stores nothing. A session (`rt.sid`, in Redis with
- * REDIS_URL) is made only when there is something to keep in it (a display name, a flash
- * message; or through Sentinel with REDIS_SENTINELS). The WebSocket upgrade request carries both cookies, so the socket knows its visitor.
+ * REDIS_URL or REDIS_SENTINELS) is made only when there is something to keep in it (a display
+ * name, a flash message). The WebSocket upgrade request carries both cookies, so the socket knows
+ * its visitor.
  */
 import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'

@@ -1,7 +1,7 @@
 /**
  * A private Redis Sentinel deployment for tests: one master, one replica and three sentinels
  * (quorum 2), each a real redis-server process on a free loopback port in its own temp directory,
- * tuned so a failover takes a second or two. Tests kill, restart and fail over its nodes without
+ * tuned so a failover takes a second or two (down after 1 s; INFO every second instead of 10). Tests kill, restart and fail over its nodes without
  * touching the machine's shared Redis.
  *
  * Every process runs from a config file in its directory: Sentinel rewrites them (a demoted or
@@ -23,6 +23,9 @@ const DOWN_AFTER_MS = 1000
 
 /** Sentinel's failover timeout (also the pause before it retries a failed failover), ms. */
 const FAILOVER_TIMEOUT_MS = 3000
+
+/** How often the sentinels ask the master and the replica for INFO, ms (Sentinel's default: 10 s). */
+const INFO_PERIOD_MS = 1000
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -118,7 +121,11 @@ export class TestSentinelSetup {
       await replica.start()
       await setup.waitForReplica(replicaPort, masterPort)
       await Promise.all(sentinels.map(async (sentinel) => { await sentinel.start() }))
+      // Sentinel looks at replicas (INFO) every 10 s: a rejoined node would wait that long to be
+      // seen in sync, and to be promotable. Once a second keeps the tests short.
+      await Promise.all(sentinels.map(async (sentinel) => await setup.#ask(sentinel.port, async (redis) => await redis.call('SENTINEL', 'DEBUG', 'info-period', String(INFO_PERIOD_MS)))))
       await setup.#waitForQuorum()
+      await setup.#waitForSentinelsToSee(replicaPort, masterPort)
     } catch (err) {
       await setup.destroy()
       throw err
@@ -190,6 +197,8 @@ export class TestSentinelSetup {
    */
   async failover (): Promise<number> {
     const old = await this.masterPort()
+    // Sentinel promotes only a replica it has seen in sync (else NOGOODSLAVE, or an abort).
+    await this.#waitForSentinelsToSee(this.other(old), old)
     const [sentinel] = this.sentinels.filter((s) => s.running)
     if (sentinel === undefined) throw new Error('no sentinel running')
     await this.#ask(sentinel.port, async (redis) => await redis.call('SENTINEL', 'failover', this.name))
@@ -234,16 +243,37 @@ export class TestSentinelSetup {
   }
 
   /**
-   * Resolve once the node on `port` is a replica of `masterPort` with its link up (in sync).
-   * Polled: a replica announces nothing to its clients.
+   * Resolve once the node on `port` is a replica of `masterPort` with its link up (in sync), and
+   * every running sentinel has seen it so (only then can they promote it). Polled: a replica announces nothing to its clients.
    */
   async waitForReplica (port: number, masterPort?: number, timeoutMs = 20_000): Promise<void> {
     const started = Date.now()
     for (;;) {
       const role = await this.role(port)
-      if (role.role === 'slave' && role.linkUp === true && (masterPort === undefined || role.masterPort === masterPort)) return
+      if (role.role === 'slave' && role.linkUp === true && (masterPort === undefined || role.masterPort === masterPort)) break
       if (Date.now() - started > timeoutMs) throw new Error(`port ${port} is not an in-sync replica within ${timeoutMs} ms (${JSON.stringify(role)})`)
       await sleep(50)
+    }
+    await this.#waitForSentinelsToSee(port, masterPort ?? (await this.role(port)).masterPort ?? 0, timeoutMs)
+  }
+
+  /** Every running sentinel reports `port` as a healthy replica of `masterPort` (`SENTINEL REPLICAS`). */
+  async #waitForSentinelsToSee (port: number, masterPort: number, timeoutMs = 20_000): Promise<void> {
+    const started = Date.now()
+    for (;;) {
+      const views = await Promise.all(this.sentinels.filter((s) => s.running).map(async (sentinel) => {
+        try {
+          const replicas = await this.#ask(sentinel.port, async (redis) => await redis.call('SENTINEL', 'replicas', this.name) as string[][])
+          const fields = replicas.map((entry) => new Map(entry.flatMap((value, i) => i % 2 === 0 ? [[value, entry[i + 1] ?? '']] : [])))
+          const seen = fields.find((entry) => entry.get('port') === String(port))
+          return seen?.get('flags') === 'slave' && seen.get('role-reported') === 'slave' && seen.get('master-link-status') === 'ok' && seen.get('master-port') === String(masterPort)
+        } catch {
+          return false
+        }
+      }))
+      if (views.every(Boolean)) return
+      if (Date.now() - started > timeoutMs) throw new Error(`the sentinels do not see port ${port} as an in-sync replica of ${masterPort} within ${timeoutMs} ms`)
+      await sleep(100)
     }
   }
 

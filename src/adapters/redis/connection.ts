@@ -83,6 +83,31 @@ function sentinelOptions (maxDelayMs: number): RedisOptions {
   }
 }
 
+/** Connections being closed by {@link closeRedisConnection}: the only ones allowed to end. */
+const closing = new WeakSet<Redis>()
+
+/**
+ * Keep a Sentinel connection alive through an ioredis 6 race: when its failover detector
+ * disconnects it (`+switch-master`) while it is asking the sentinels where the master is (a
+ * reconnect after a SIGKILLed master), the pending connect fails and ioredis ends the connection
+ * for good (status `end`: no more reconnects, every command "Connection is closed."). Seen in 1 of
+ * 3 runs of test/redis/sentinel-nodes.test.ts: that node stayed not ready. An `end` straight from
+ * `connecting` is that race (a ready connection closed on purpose goes through `close`), so the
+ * connection is started again, unless {@link closeRedisConnection} is closing it.
+ */
+function keepConnecting (redis: Redis): Redis {
+  let last = redis.status
+  for (const status of ['connecting', 'connect', 'ready', 'close', 'reconnecting'] as const) redis.on(status, () => { last = status })
+  redis.on('end', () => {
+    if (last !== 'connecting' || closing.has(redis)) return
+    const timer = setTimeout(() => {
+      if (redis.status === 'end' && !closing.has(redis)) redis.connect().catch(() => {})
+    }, MAX_SENTINEL_RECONNECT_DELAY_MS)
+    timer.unref()
+  })
+  return redis
+}
+
 /** Whether a client finds its master through Sentinel. */
 function viaSentinel (client: Redis): boolean {
   const { sentinels } = client.options
@@ -98,7 +123,7 @@ export function createRedisConnection (options: RedisConnectionOptions): Redis {
   const { url, sentinels, name, role, nodeId } = options
   if (url !== undefined && sentinels === undefined) return new Redis(url, connectionOptions(role, nodeId, false))
   if (url === undefined && sentinels !== undefined && sentinels.length > 0 && name !== undefined && name !== '') {
-    return new Redis({ sentinels, name, ...connectionOptions(role, nodeId, true) })
+    return keepConnecting(new Redis({ sentinels, name, ...connectionOptions(role, nodeId, true) }))
   }
   throw new InvalidOptionError('createRedisConnection', 'give either url, or sentinels (at least one) with the master\'s name')
 }
@@ -108,7 +133,9 @@ export function createRedisConnection (options: RedisConnectionOptions): Redis {
  * role, behaving as {@link connectionOptions} says. `client` itself is neither used nor closed.
  */
 export function duplicateRedisConnection (client: Redis, role: RedisRole, nodeId?: string): Redis {
-  return client.duplicate({ ...connectionOptions(role, nodeId, viaSentinel(client)), lazyConnect: false })
+  const sentinel = viaSentinel(client)
+  const redis = client.duplicate({ ...connectionOptions(role, nodeId, sentinel), lazyConnect: false })
+  return sentinel ? keepConnecting(redis) : redis
 }
 
 /**
@@ -117,6 +144,7 @@ export function duplicateRedisConnection (client: Redis, role: RedisRole, nodeId
  * 6 leaves them open after a QUIT, reconnecting forever, and the process never exits).
  */
 export async function closeRedisConnection (redis: Redis): Promise<void> {
+  closing.add(redis)
   if (redis.status === 'ready') await redis.quit().catch(() => {})
   redis.disconnect()
 }

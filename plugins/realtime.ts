@@ -8,7 +8,7 @@ import { loadavg } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
-import { createRedisConnection, RedisAdapter } from '../src/adapters/redis/index.js'
+import { closeRedisConnection, createRedisConnection, RedisAdapter } from '../src/adapters/redis/index.js'
 import { visitorIdOf } from './session.js'
 import realtime, { RpcError, type ChannelContext, type ChannelDefinition, type RpcMethod, type TickContext, type Visitor } from '../src/index.js'
 
@@ -115,17 +115,29 @@ function identifyFromSession (request: FastifyRequest): Visitor | null {
   return id === undefined ? null : { id, name: request.session?.get('displayName') }
 }
 
+/** Where Redis is (REDIS_URL, or REDIS_SENTINELS and REDIS_SENTINEL_NAME), as the config says. */
+type RedisTarget = NonNullable<FastifyInstance['config']['redis']>
+
 /** A Redis connection for the API's rate limit, closed with the app. */
-function rateLimitConnection (fastify: FastifyInstance, url: string): ReturnType<typeof createRedisConnection> {
-  const redis = createRedisConnection({ url, role: 'rate-limit' })
+function rateLimitConnection (fastify: FastifyInstance, target: RedisTarget): ReturnType<typeof createRedisConnection> {
+  const redis = createRedisConnection({ ...target, role: 'rate-limit' })
   redis.on('error', (err: Error) => { fastify.log.debug({ err }, 'redis rate-limit connection error') })
-  fastify.addHook('onClose', async () => { await redis.quit().catch(() => { redis.disconnect() }) })
+  fastify.addHook('onClose', async () => { await closeRedisConnection(redis) })
   return redis
 }
 
+/**
+ * The Redis adapter for REDIS_URL or REDIS_SENTINELS: through Sentinel its two connections are
+ * made by the same function as the sessions' and the rate limit's, so all follow a failover alike.
+ */
+function redisAdapter (target: RedisTarget, keyPrefix: string): RedisAdapter {
+  if ('url' in target) return new RedisAdapter({ url: target.url, keyPrefix })
+  return new RedisAdapter({ keyPrefix, createClient: (role) => createRedisConnection({ ...target, role }) })
+}
+
 async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
-  const { redisUrl, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret } = fastify.config
-  const rateLimitRedis = redisUrl !== undefined && apiKeys.length > 0 ? rateLimitConnection(fastify, redisUrl) : undefined
+  const { redis, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret } = fastify.config
+  const rateLimitRedis = redis !== undefined && apiKeys.length > 0 ? rateLimitConnection(fastify, redis) : undefined
   await fastify.register(realtime, {
     // Every tunable the environment sets (TICK_INTERVAL_MS, MAX_CONNECTIONS…), already validated.
     ...fastify.config.realtime,
@@ -138,9 +150,9 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     resumeSecret: fastify.config.realtime.resumeSecret ?? createHash('sha256').update(`resume tokens:${fastify.config.sessionSecret}`).digest('hex'),
     // JWT_SECRET set: pages also authenticate with tokens (GET /token), refreshed before they expire.
     rpc: { 'dm.send': directMessages(fastify) },
-    // REDIS_URL set: publications, history and presence are shared by every node through Redis,
-    // and a node that dies leaves its channels within the presence TTL.
-    ...(redisUrl === undefined ? {} : { adapter: new RedisAdapter({ url: redisUrl, keyPrefix: redisKeyPrefix }) }),
+    // REDIS_URL (or REDIS_SENTINELS) set: publications, history and presence are shared by every
+    // node through Redis, and a node that dies leaves its channels within the presence TTL.
+    ...(redis === undefined ? {} : { adapter: redisAdapter(redis, redisKeyPrefix) }),
     // API_KEYS set: the HTTP API for other services, rate-limited across nodes when on Redis.
     ...(apiKeys.length === 0 ? {} : { api: { prefix: fastify.config.apiPrefix, keys: apiKeys, rateLimit: { max: fastify.config.apiRateLimitPerMinute, timeWindowMs: 60_000, ...(rateLimitRedis === undefined ? {} : { redis: rateLimitRedis }) } } }),
     ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } })

@@ -2,15 +2,16 @@
  * Visitors and cookie sessions (@fastify/cookie + @fastify/session). The page gives each visitor
  * an id in a signed cookie of its own (`rt.vid`), which costs the server nothing to keep: a page
  * load, a crawler's or a probe's included, stores nothing. A session (`rt.sid`, in Redis with
- * REDIS_URL) is made only when there is something to keep in it (a display name, a flash
- * message). The WebSocket upgrade request carries both cookies, so the socket knows its visitor.
+ * REDIS_URL or REDIS_SENTINELS) is made only when there is something to keep in it (a display
+ * name, a flash message). The WebSocket upgrade request carries both cookies, so the socket knows
+ * its visitor.
  */
 import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { createRedisConnection, RedisSessionStore } from '../src/adapters/redis/index.js'
+import { closeRedisConnection, createRedisConnection, RedisSessionStore } from '../src/adapters/redis/index.js'
 
 declare module 'fastify' {
   interface Session {
@@ -51,14 +52,14 @@ export function ensureVisitor (request: FastifyRequest, reply: FastifyReply): st
   return visitorId
 }
 
-/** With REDIS_URL set, sessions live in Redis so every node knows every visitor. */
+/** With REDIS_URL (or REDIS_SENTINELS) set, sessions live in Redis so every node knows every visitor. */
 function sessionStore (fastify: FastifyInstance): RedisSessionStore | undefined {
-  const { redisUrl, redisKeyPrefix } = fastify.config
-  if (redisUrl === undefined) return undefined
-  const redis = createRedisConnection({ url: redisUrl, role: 'sessions' })
+  const { redis: target, redisKeyPrefix } = fastify.config
+  if (target === undefined) return undefined
+  const redis = createRedisConnection({ ...target, role: 'sessions' })
   // Errors surface as failed session reads (500 for that request); don't crash on the event.
   redis.on('error', (err: Error) => { fastify.log.debug({ err }, 'redis session connection error') })
-  fastify.addHook('onClose', async () => { await redis.quit().catch(() => { redis.disconnect() }) })
+  fastify.addHook('onClose', async () => { await closeRedisConnection(redis) })
   return new RedisSessionStore(redis, { prefix: redisKeyPrefix, defaultTtlMs: SESSION_MAX_AGE_MS })
 }
 

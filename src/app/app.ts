@@ -50,11 +50,11 @@ export const options: FastifyServerOptions = buildServerOptions(bootConfig)
 /**
  * What the boot warns about sessions, or null. A session survives a restart only when the cookie's
  * signing secret is fixed (SESSION_SECRET) AND the sessions are kept outside the process
- * (REDIS_URL: the shared store); the warning says which of the two is missing.
+ * (REDIS_URL or REDIS_SENTINELS: the shared store); the warning says which of the two is missing.
  */
-export function sessionWarning (config: Pick<AppConfig, 'sessionSecretGenerated' | 'redisUrl'>): string | null {
+export function sessionWarning (config: Pick<AppConfig, 'sessionSecretGenerated' | 'redis'>): string | null {
   if (!config.sessionSecretGenerated) return null
-  return config.redisUrl === undefined
+  return config.redis === undefined
     ? 'SESSION_SECRET is not set: using a random one, and sessions are kept in this process\'s memory (REDIS_URL is not set), so they end when the server restarts. To keep them across restarts, set SESSION_SECRET and REDIS_URL (a shared session store)'
     : 'SESSION_SECRET is not set: using a random one, so sessions end when the server restarts although they are kept in Redis (set SESSION_SECRET in .env, the same on every node)'
 }

@@ -73,6 +73,19 @@ function redisUrl (value: unknown): { value: string } | { problem: string } {
   return { problem: 'is not a valid redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379)' }
 }
 
+/** `host:port` entries of REDIS_SENTINELS, as ioredis's `sentinels` option takes them. */
+function sentinelAddresses (value: unknown): { value: SentinelAddress[] } | { problem: string } {
+  const addresses: SentinelAddress[] = []
+  for (const entry of value as string[]) {
+    // The port is after the last colon, so an IPv6 address may be written in brackets: [::1]:26379.
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry)
+    const port = Number(match?.[2])
+    if (match?.[1] === undefined || port < 1 || port > 65535) return { problem: `entry "${entry}" is not host:port (e.g. 10.0.0.5:26379)` }
+    addresses.push({ host: match[1].replace(/^\[|\]$/g, ''), port })
+  }
+  return addresses.length === 0 ? { problem: 'lists no sentinel' } : { value: addresses }
+}
+
 /** The server's own settings (not plugin options), each with its variable. */
 export const SERVER_SETTINGS = Object.freeze({
   nodeEnv: {
@@ -123,7 +136,7 @@ export const SERVER_SETTINGS = Object.freeze({
     expected: 'at least 32 characters',
     secret: true,
     description: 'Signs the session cookie: at least 32 characters, e.g. `openssl rand -hex 32`.',
-    details: 'Required in production. Empty in development: a random one is made at each start (with a warning), so sessions end when the server restarts. Sessions survive a restart only with this set AND `REDIS_URL` (without Redis they are kept in the process\'s memory).',
+    details: 'Required in production. Empty in development: a random one is made at each start (with a warning), so sessions end when the server restarts. Sessions survive a restart only with this set AND `REDIS_URL` or `REDIS_SENTINELS` (without Redis they are kept in the process\'s memory).',
     env: 'SESSION_SECRET',
     group: 'Server'
   },
@@ -153,6 +166,24 @@ export const SERVER_SETTINGS = Object.freeze({
     description: 'Set it to run several nodes behind a load balancer: publications, history, presence and sessions are then shared through Redis.',
     details: 'Format: redis://[user:password@]host:port[/db] (rediss:// for TLS). Empty: everything stays in this process.',
     env: 'REDIS_URL',
+    group: 'Scale-out on Redis'
+  },
+  redisSentinels: {
+    schema: Type.Array(Type.String()),
+    default: undefined,
+    expected: 'comma-separated host:port entries',
+    validate: sentinelAddresses,
+    description: 'Instead of REDIS_URL: the Redis Sentinel deployment to ask where the master is; every Redis connection then follows a failover (see docs/operations.md).',
+    details: 'Example: REDIS_SENTINELS=10.0.0.5:26379,10.0.0.6:26379,10.0.0.7:26379 with REDIS_SENTINEL_NAME. Not together with REDIS_URL.',
+    env: 'REDIS_SENTINELS',
+    group: 'Scale-out on Redis'
+  },
+  redisSentinelName: {
+    schema: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }),
+    default: undefined,
+    expected: 'letters, digits and _ . -',
+    description: 'The master group\'s name, as the sentinels\' `sentinel monitor <name> …` says; required with REDIS_SENTINELS.',
+    env: 'REDIS_SENTINEL_NAME',
     group: 'Scale-out on Redis'
   },
   apiKeys: {
@@ -243,6 +274,15 @@ export interface AppConfig {
   metricsHost: string
   /** Redis URL: set → Redis adapter and Redis sessions (scale-out); undefined → memory (one node). */
   redisUrl: string | undefined
+  /** REDIS_SENTINELS: the sentinels to ask for the master (instead of REDIS_URL); undefined: none. */
+  redisSentinels: SentinelAddress[] | undefined
+  /** REDIS_SENTINEL_NAME: the master group's name (with REDIS_SENTINELS). */
+  redisSentinelName: string | undefined
+  /**
+   * Where Redis is, as the Redis connections take it (REDIS_URL, or REDIS_SENTINELS with
+   * REDIS_SENTINEL_NAME); undefined: no Redis, everything stays in this process.
+   */
+  redis: RedisTarget | undefined
   /** Prefix of every Redis key and pub/sub channel of this app. */
   redisKeyPrefix: string
   /** The plugin options read from the environment, ready to pass to `register`. */
@@ -258,6 +298,15 @@ export interface AppConfig {
   webhookSecret: string | undefined
   webhookDebounceMs: number
 }
+
+/** A sentinel's address. */
+export interface SentinelAddress {
+  host: string
+  port: number
+}
+
+/** Where Redis is: one server's URL, or the sentinels and the master's name. */
+export type RedisTarget = { url: string } | { sentinels: SentinelAddress[], name: string }
 
 /** Where {@link loadConfig} reads from; both default to the real process environment and `./.env`. */
 export interface LoadConfigOptions {
@@ -309,12 +358,18 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     if (plugin) realtime[key] = value
     else values[key] = value
   }
-  const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost'> & { sessionSecret: string | undefined, metricsHost: string | undefined }
+  const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost' | 'redis'> & { sessionSecret: string | undefined, metricsHost: string | undefined }
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new InvalidConfigError(`METRICS_PORT=${config.metricsPort} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
   }
   if ((config.webhookUrl === undefined) !== (config.webhookSecret === undefined)) {
     throw new InvalidConfigError('WEBHOOK_URL and WEBHOOK_SECRET go together: set both to send webhooks, or neither')
+  }
+  if (config.redisUrl !== undefined && config.redisSentinels !== undefined) {
+    throw new InvalidConfigError('REDIS_URL and REDIS_SENTINELS are two ways to reach Redis: set one (REDIS_SENTINELS with REDIS_SENTINEL_NAME for Sentinel), not both')
+  }
+  if ((config.redisSentinels === undefined) !== (config.redisSentinelName === undefined)) {
+    throw new InvalidConfigError('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the sentinels to ask, and the name of the master they monitor')
   }
   if (config.nodeEnv === 'production' && config.sessionSecret === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
@@ -324,6 +379,13 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     sessionSecret: config.sessionSecret ?? randomBytes(32).toString('hex'),
     sessionSecretGenerated: config.sessionSecret === undefined,
     metricsHost: config.metricsHost ?? config.host,
+    redis: redisTarget(config.redisUrl, config.redisSentinels, config.redisSentinelName),
     realtime: realtime as unknown as EnvOptions
   }
+}
+
+function redisTarget (url: string | undefined, sentinels: SentinelAddress[] | undefined, name: string | undefined): RedisTarget | undefined {
+  if (url !== undefined) return { url }
+  if (sentinels !== undefined && name !== undefined) return { sentinels, name }
+  return undefined
 }

@@ -18,6 +18,29 @@ export async function freePort (): Promise<number> {
   return address.port
 }
 
+/**
+ * Run `redis-server <args>`; resolves once its log shows `readyLine` (a server's "Ready to accept
+ * connections", a sentinel's "Sentinel ID is"), rejects with its output if it exits first.
+ */
+export async function startRedisProcess (args: string[], readyLine: string): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000)
+    child.once('error', (err) => { clearTimeout(timer); reject(new Error(`redis-server could not be run (is it installed?): ${err.message}`)) })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${String(code)}:\n${output}`)) })
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString()
+      if (output.includes(readyLine)) { clearTimeout(timer); resolve() }
+    })
+  })
+  child.removeAllListeners('exit')
+  // Keep reading its output (an unread pipe would block the server once full).
+  child.stdout?.removeAllListeners('data')
+  child.stdout?.resume()
+  return child
+}
+
 /** A redis-server child process the test controls. */
 export class TestRedisServer {
   readonly port: number
@@ -49,19 +72,8 @@ export class TestRedisServer {
   /** (Re)start the server on the same port; resolves once it accepts connections. */
   async restart (): Promise<void> {
     if (this.#child !== null) return
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = await startRedisProcess(['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], 'Ready to accept connections')
     this.#child = child
-    let output = ''
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${output}`)), 10_000)
-      child.once('error', (err) => { clearTimeout(timer); reject(new Error(`redis-server could not be run (is it installed?): ${err.message}`)) })
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server exited with ${String(code)}:\n${output}`)) })
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve() }
-      })
-    })
-    child.removeAllListeners('exit')
     child.once('exit', () => { if (this.#child === child) this.#child = null })
   }
 

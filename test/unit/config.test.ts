@@ -63,6 +63,22 @@ t.test('TRUST_PROXY accepts addresses, CIDRs and proxy-addr names only', async (
   t.throws(() => loadConfig({ env: { TRUST_PROXY: '10.0.0.0/8/1' }, envFile: false }), { message: /not an IP address/ })
 })
 
+t.test('REDIS_SENTINELS with REDIS_SENTINEL_NAME point at a Sentinel deployment, instead of REDIS_URL', async (t) => {
+  const config = loadConfig({ env: { REDIS_SENTINELS: '10.0.0.5:26379, sentinel-b.local:26380,[::1]:26381', REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false })
+  const sentinels = [{ host: '10.0.0.5', port: 26379 }, { host: 'sentinel-b.local', port: 26380 }, { host: '::1', port: 26381 }]
+  t.same(config.redis, { sentinels, name: 'rtmaster' }, 'what every Redis connection of the demo is made from')
+  t.equal(config.redisUrl, undefined)
+  t.same(loadConfig({ env: { REDIS_URL: 'redis://10.0.0.9:6379' }, envFile: false }).redis, { url: 'redis://10.0.0.9:6379' }, 'REDIS_URL alone: one server')
+  t.equal(loadConfig({ env: {}, envFile: false }).redis, undefined, 'neither: no Redis')
+  t.throws(() => loadConfig({ env: { REDIS_URL: 'redis://10.0.0.9:6379', REDIS_SENTINELS: '10.0.0.5:26379', REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /REDIS_URL and REDIS_SENTINELS are two ways to reach Redis: set one/ })
+  t.throws(() => loadConfig({ env: { REDIS_SENTINELS: '10.0.0.5:26379' }, envFile: false }), { message: /REDIS_SENTINELS and REDIS_SENTINEL_NAME go together/ }, 'sentinels without the name')
+  t.throws(() => loadConfig({ env: { REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false }), { message: /REDIS_SENTINELS and REDIS_SENTINEL_NAME go together/ }, 'a name without sentinels')
+  t.throws(() => loadConfig({ env: { REDIS_SENTINELS: '10.0.0.5', REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /REDIS_SENTINELS \(got "10\.0\.0\.5"\): entry "10\.0\.0\.5" is not host:port/ })
+  t.throws(() => loadConfig({ env: { REDIS_SENTINELS: '10.0.0.5:99999', REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false }), { message: /entry "10\.0\.0\.5:99999" is not host:port/ })
+  t.throws(() => loadConfig({ env: { REDIS_SENTINELS: ' , ', REDIS_SENTINEL_NAME: 'rtmaster' }, envFile: false }), { message: /REDIS_SENTINELS .*lists no sentinel/ })
+  t.throws(() => loadConfig({ env: { REDIS_SENTINELS: '10.0.0.5:26379', REDIS_SENTINEL_NAME: 'my master' }, envFile: false }), { message: /REDIS_SENTINEL_NAME \(got "my master"\)/ })
+})
+
 t.test('.env.example copied as it is gives the documented defaults (empty means unset)', async (t) => {
   const example = join(import.meta.dirname, '..', '..', '.env.example')
   const fromExample = loadConfig({ env: {}, envFile: example })

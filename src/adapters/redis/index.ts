@@ -20,7 +20,7 @@
  */
 export { RedisAdapter } from './redis-adapter.js'
 export type { RedisAdapterOptions } from './redis-adapter.js'
-export { createRedisConnection } from './connection.js'
-export type { RedisClusterConfig, RedisConnection, RedisConnectionOptions, RedisRole } from './connection.js'
+export { closeRedisConnection, createRedisConnection } from './connection.js'
+export type { RedisClusterConfig, RedisConnection, RedisConnectionOptions, RedisRole, SentinelAddress } from './connection.js'
 export { RedisSessionStore } from './session-store.js'
 export type { RedisSessionStoreOptions, SessionRedisCommands, StoredSession } from './session-store.js'

@@ -35,7 +35,7 @@ import type { LifecycleEvent } from '../state.js'
 import { publishFingerprint } from '../fingerprint.js'
 import { decodeMember, decodePubsub, decodeStoredData, encodeMemberLabel, encodeStoredData } from './codec.js'
 import {
-  clusterAddress, createRedisClusterConnection, createRedisConnection, duplicateRedisClusterConnection, duplicateRedisConnection,
+  closeRedisConnection, clusterAddress, createRedisClusterConnection, createRedisConnection, duplicateRedisClusterConnection, duplicateRedisConnection,
   redisAddress, redisClientAddress, type RedisClusterConfig, type RedisConnection, type RedisRole
 } from './connection.js'
 import { channelKeys, channelOfPubsub, controlChannel, idempotencyKey, stateKey, sweepRegistry, type ChannelKeys, type KeyLayout } from './keys.js'
@@ -503,11 +503,7 @@ export class RedisAdapter implements RealtimeAdapter {
     const connections = [this.#pub, this.#sub]
     this.#pub = null
     this.#sub = null
-    await Promise.all(connections.map(async (redis) => {
-      if (redis === null) return
-      if (redis.status === 'ready') await redis.quit().catch(() => { redis.disconnect() })
-      else redis.disconnect()
-    }))
+    await Promise.all(connections.map(async (redis) => { if (redis !== null) await closeRedisConnection(redis) }))
   }
 
   async #loadScripts (pub: Redis): Promise<void> {

@@ -110,7 +110,7 @@ t.test('a reload within the debounce sends nothing: one member_added, then one m
 t.test('each app gets its own channels\' events, under its own names and signed with its own secret', async (t) => {
   const hooks = await receiver(t)
   const { port, ws } = await pusherNode(t, { apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/first` }] }, { ...OTHER_APP, webhooks: [{ url: `${hooks.url}/second` }] }] })
-  await subscriber(ws, ['pusher:1002:orders'])
+  await subscriber(ws, ['1002/orders'])
   const [received] = await hooks.waitFor(1)
   t.equal(received?.path, '/second')
   t.same(verified(port, OTHER_APP, received as Received), [{ name: 'channel_occupied', channel: 'orders' }], 'named as the second app names it')

@@ -43,7 +43,7 @@ export { verifyWebhook } from './api/signature.js'
 // An adapter is a broker, presence and shared state (adapters/broker.ts, presence.ts, state.ts).
 export type {
   RealtimeAdapter, AdapterHandler, AdapterSettings, Publication, PublishOptions, SinceResult, RecentResult,
-  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent, GapCause,
+  PresenceEntry, PresenceMember, PresenceEvent, StreamPosition, ControlMessage, LifecycleEvent, GapCause, ResubscribeCause,
   Broker, BrokerHandler, Presence, PresenceHandler, SharedState, StateHandler
 } from './adapters/adapter.js'
 export { MemoryAdapter } from './adapters/memory.js'

@@ -19,7 +19,7 @@ import type { Presence, PresenceHandler } from './presence.js'
 import type { SharedState, StateHandler } from './state.js'
 
 export type {
-  AdapterSettings, Broker, BrokerHandler, ControlMessage, GapCause, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition
+  AdapterSettings, Broker, BrokerHandler, ControlMessage, ResubscribeCause, GapCause, Publication, PublishOptions, RecentResult, SinceResult, StreamPosition
 } from './broker.js'
 export type { Presence, PresenceEntry, PresenceEvent, PresenceHandler, PresenceMember } from './presence.js'
 export type { LifecycleEvent, SharedState, StateHandler } from './state.js'

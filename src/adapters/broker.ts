@@ -168,7 +168,22 @@ export interface BrokerHandler {
    * `behind` of them behind what it delivered (each then recovered, or told through `onGap`).
    */
   onPositionCheck?: (channels: number, behind: number) => void
+  /**
+   * This node subscribed again to `channels` of its channels after their subscription was cut
+   * (`cause`: see {@link ResubscribeCause}); each is then recovered from the history, or told
+   * through `onGap`. For metrics: a storm of these is what a failover costs.
+   */
+  onResubscribe?: (channels: number, cause: ResubscribeCause) => void
 }
+
+/**
+ * Why a broker subscribed again ({@link BrokerHandler.onResubscribe}):
+ * - `reconnect`: its subscriber connection came back (a Redis restart, a Sentinel failover, a
+ *   network cut);
+ * - `shard`: a Redis Cluster shard's subscription was re-made (its master failed over, a slot
+ *   moved to another master).
+ */
+export type ResubscribeCause = 'reconnect' | 'shard'
 
 /**
  * Why publications could not be delivered to a node ({@link BrokerHandler.onGap}):

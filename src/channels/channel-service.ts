@@ -171,6 +171,7 @@ export class ChannelService {
         this.#log.debug({ adapter: this.#adapter.name, channel, publications }, 'gap recovered from the history')
       },
       onPositionCheck: (channels, behind) => { this.#metrics.positionCheck(channels, behind) },
+      onResubscribe: (channels, cause) => { this.#metrics.resubscribe(cause, channels) },
       onControl: (message) => { this.#control?.dispatch(message) },
       onLifecycle: (event) => { this.#onLifecycle?.(event) }
     }, { presenceTtlMs: this.#presenceTtlMs })

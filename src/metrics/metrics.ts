@@ -4,9 +4,10 @@
  * plugs in through the `metrics` option.
  */
 
+import type { ResubscribeCause } from '../adapters/broker.js'
 import type { UpgradeRejection } from '../errors.js'
 
-export type { UpgradeRejection }
+export type { ResubscribeCause, UpgradeRejection }
 
 /** Receives the events worth counting. Every method must be cheap and must not throw. */
 export interface RealtimeMetrics {
@@ -41,6 +42,11 @@ export interface RealtimeMetrics {
   streamGap: (outcome: StreamGapOutcome) => void
   /** The broker's periodic position check read `channels` followed channels and found `behind` of them behind. */
   positionCheck: (channels: number, behind: number) => void
+  /**
+   * The broker subscribed again to `channels` channels after their subscription was cut
+   * (`reconnect`: its subscriber connection came back; `shard`: a Redis Cluster shard's was re-made).
+   */
+  resubscribe: (cause: ResubscribeCause, channels: number) => void
 }
 
 /** What became of a gap; see {@link RealtimeMetrics.streamGap}. */
@@ -64,5 +70,6 @@ export const noopMetrics: RealtimeMetrics = Object.freeze({
   adapterError: noop,
   webhook: noop,
   streamGap: noop,
-  positionCheck: noop
+  positionCheck: noop,
+  resubscribe: noop
 })

@@ -10,7 +10,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { InvalidOptionError, UpgradeRefusal } from '../errors.js'
-import type { RealtimeMetrics, StreamGapOutcome, UpgradeRejection, WebhookOutcome } from './metrics.js'
+import type { RealtimeMetrics, ResubscribeCause, StreamGapOutcome, UpgradeRejection, WebhookOutcome } from './metrics.js'
 
 /** Options of {@link PrometheusMetrics}. */
 export interface PrometheusMetricsOptions {
@@ -45,6 +45,8 @@ const RECEIVED_TYPES = ['text', 'binary', 'invalid']
 
 /** Every outcome of a stream gap, pre-created: an unrecoverable one is rare, and an alert on it must see 0 first. */
 const GAP_OUTCOMES: readonly StreamGapOutcome[] = ['recovered', 'trimmed', 'epoch', 'fork']
+/** Every cause of a resubscribe, each a series from the first scrape. */
+const RESUBSCRIBE_CAUSES: readonly ResubscribeCause[] = ['reconnect', 'shard']
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
@@ -78,6 +80,7 @@ export class PrometheusMetrics implements RealtimeMetrics {
   readonly #webhooks: Counter<'event' | 'outcome'>
   readonly #streamGaps: Counter<'outcome'>
   readonly #positionChecks: Counter
+  readonly #resubscribes: Counter<'cause'>
   readonly #channelsBehind: Counter
 
   /** @throws InvalidOptionError on a bad prefix or bucket list */
@@ -131,6 +134,13 @@ export class PrometheusMetrics implements RealtimeMetrics {
     this.#positionChecks = new Counter({ name: name('position_checks_total'), help: 'Periodic position checks of the channels this node follows.', registers })
     this.#channelsBehind = new Counter({ name: name('position_check_channels_behind_total'), help: 'Channels a position check found behind what this node delivered (each then recovered).', registers })
 
+    this.#resubscribes = new Counter({
+      name: name('resubscribed_channels_total'),
+      help: 'Channels this node subscribed to again after their subscription was cut, by cause: reconnect (its subscriber connection came back), shard (a Redis Cluster shard\'s subscription was re-made).',
+      labelNames: ['cause'] as const,
+      registers
+    })
+
     // Create the known series at 0, so dashboards and rate() see them before the first event.
     this.#upgrades.inc({ outcome: 'accepted' }, 0)
     for (const reason of REJECTION_REASONS) this.#upgrades.inc({ outcome: 'rejected', reason }, 0)
@@ -143,6 +153,7 @@ export class PrometheusMetrics implements RealtimeMetrics {
       this.#receivedBytes.inc({ type }, 0)
     }
     for (const outcome of GAP_OUTCOMES) this.#streamGaps.inc({ outcome }, 0)
+    for (const cause of RESUBSCRIBE_CAUSES) this.#resubscribes.inc({ cause }, 0)
 
     if (options.collectDefaultMetrics ?? true) collectDefaultMetrics({ register: registry })
   }
@@ -223,6 +234,11 @@ export class PrometheusMetrics implements RealtimeMetrics {
   positionCheck (_channels: number, behind: number): void {
     this.#positionChecks.inc()
     if (countable(behind)) this.#channelsBehind.inc(behind)
+  }
+
+  /** The broker subscribed again to `channels` channels: `resubscribed_channels_total{cause}`. */
+  resubscribe (cause: ResubscribeCause, channels: number): void {
+    if (countable(channels)) this.#resubscribes.inc({ cause }, channels)
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import type { Test } from 'tap'
 import type { AdapterHandler, RealtimeAdapter } from '../../src/adapters/adapter.js'
-import type { Broker, ControlMessage, GapCause, Publication, StreamPosition } from '../../src/adapters/broker.js'
+import type { Broker, ControlMessage, GapCause, Publication, ResubscribeCause, StreamPosition } from '../../src/adapters/broker.js'
 import type { Presence, PresenceEvent } from '../../src/adapters/presence.js'
 import type { LifecycleEvent, SharedState } from '../../src/adapters/state.js'
 
@@ -47,6 +47,9 @@ export class RecordingHandler implements AdapterHandler {
   /** Gaps told through `onGap`: publications the broker could not deliver to this node. */
   readonly gaps: Array<{ channel: string, position: StreamPosition, cause: GapCause }> = []
   onGap = (channel: string, position: StreamPosition, cause: GapCause): void => { this.gaps.push({ channel, position, cause }) }
+  /** Resubscribes told through `onResubscribe`: channels subscribed again after their subscription was cut. */
+  readonly resubscribes: Array<{ channels: number, cause: ResubscribeCause }> = []
+  onResubscribe = (channels: number, cause: ResubscribeCause): void => { this.resubscribes.push({ channels, cause }) }
   onPublication = (publication: Publication): void => { this.publications.push(publication) }
   onPresence = (event: PresenceEvent): void => { this.presenceEvents.push(event) }
   onError = (error: Error, operation: string): void => { this.errors.push({ error, operation }) }

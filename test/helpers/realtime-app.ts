@@ -7,7 +7,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import pino from 'pino'
-import realtime, { noopMetrics, type RealtimeMetrics, type RealtimePluginOptions, type StreamGapOutcome, type UpgradeRejection } from '../../src/index.js'
+import realtime, { noopMetrics, type RealtimeMetrics, type RealtimePluginOptions, type ResubscribeCause, type StreamGapOutcome, type UpgradeRejection } from '../../src/index.js'
 import { LogCapture, listen, type TestLike } from './app.js'
 
 /** A metrics sink that records what the plugin reports. */
@@ -17,6 +17,7 @@ export class RecordingMetrics implements RealtimeMetrics {
   readonly rtts: number[] = []
   readonly gaps: StreamGapOutcome[] = []
   readonly positionChecks: Array<{ channels: number, behind: number }> = []
+  readonly resubscribes: Array<{ cause: ResubscribeCause, channels: number }> = []
   coalesced = 0
   opened = 0
   connectionOpened = (): void => { this.opened++ }
@@ -31,6 +32,7 @@ export class RecordingMetrics implements RealtimeMetrics {
   webhook = noopMetrics.webhook
   streamGap = (outcome: StreamGapOutcome): void => { this.gaps.push(outcome) }
   positionCheck = (channels: number, behind: number): void => { this.positionChecks.push({ channels, behind }) }
+  resubscribe = (cause: ResubscribeCause, channels: number): void => { this.resubscribes.push({ cause, channels }) }
 }
 
 /** A listening bare app with the plugin. */

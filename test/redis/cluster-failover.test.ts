@@ -57,6 +57,8 @@ t.test('SIGKILL a master and migrate a slot under load: every acknowledged publi
   const restored: string[][] = [[], [], []]
   /** Per node, the channels it was told a gap on (the node then tells its subscribers `recovered: false`). */
   const told = [new Set<string>(), new Set<string>(), new Set<string>()]
+  /** Per node, the channels its shard resubscribes re-made (what `realtime_resubscribed_channels_total{cause="shard"}` counts). */
+  const resubscribed = [0, 0, 0]
   const adapters = received.map((got, n) => new RedisAdapter({ cluster: { nodes: cluster.nodes }, keyPrefix: 'fo:', nodeId: `node-${n}` }))
   await Promise.all(adapters.map(async (adapter, n) => {
     const got = received[n] ?? new Map<string, Publication[]>()
@@ -65,7 +67,8 @@ t.test('SIGKILL a master and migrate a slot under load: every acknowledged publi
       onPresence: () => {},
       onError: () => {},
       onRestored: (what) => { restored[n]?.push(what) },
-      onGap: (channel) => { told[n]?.add(channel) }
+      onGap: (channel) => { told[n]?.add(channel) },
+      onResubscribe: (channels, cause) => { if (cause === 'shard') resubscribed[n] = (resubscribed[n] ?? 0) + channels }
     })
   }))
   t.teardown(async () => { await Promise.all(adapters.map(async (adapter) => { await adapter.close() })) })
@@ -188,4 +191,5 @@ t.test('SIGKILL a master and migrate a slot under load: every acknowledged publi
   t.comment(`delivered by shard recoveries (history + held live), per node: ${caughtUp.join('/')}; first kbusy delivery after the kill, node 0: ${resumedMs} ms`)
   t.comment(`publishes: ${total}, acknowledged ${total - refused}, refused with an error ${refused} (of which delivered anyway: ${extra / 3}); shard recoveries reported: ${restored.map((r) => r.length).join('/')}`)
   t.ok(restored.every((r) => r.length > 0), 'every node recovered a shard after the disruptions')
+  t.ok(resubscribed.every((channels) => channels > 0), `every node told its shard resubscribes (channels: ${resubscribed.join('/')})`)
 })

@@ -317,6 +317,7 @@ t.test('a fork while a node\'s subscriber connection was away is found when it c
   t.equal((await a.adapter.publish('away', 'next', HISTORY)).offset, 4)
   relay.reopen()
   await handler.until(() => handler.gaps.length === 1, 'the fork found when the connection is back', 10_000)
+  t.same(handler.resubscribes, [{ channels: 1, cause: 'reconnect' }], 'the resubscribe of its one channel told (for the metrics)')
   const after = await a.adapter.publish('away', 'after', HISTORY)
   await handler.until(() => handler.publications.some((p) => p.data === 'after'), 'the next one')
   t.same(handler.told.slice(3), [`gap ${after.epoch}:0 fork`, `pub ${after.epoch}:1 "after"`], 'told, then the new epoch: neither "reused" nor "next" delivered as if they followed 3')

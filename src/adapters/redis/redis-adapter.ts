@@ -841,6 +841,7 @@ export class RedisAdapter implements RealtimeAdapter {
     } catch (err) {
       this.#report(err, 'recover')
     }
+    if (followed.length > 0) this.#handler?.onResubscribe?.(followed.length, 'reconnect')
     await this.#recoverChannels(followed.map(([channel]) => channel), 'reconnect')
   }
 
@@ -869,6 +870,7 @@ export class RedisAdapter implements RealtimeAdapter {
     const failed = channels.length - ready.length
     if (failed > 0) this.#report(new Error(`Redis Cluster: SSUBSCRIBE of ${failed} channel(s) failed (${this.#lastErrors.get('subscriber')?.message ?? 'no answer'}); their live messages are held until it succeeds`), 'resubscribe')
     if (ready.length === 0) return
+    this.#handler?.onResubscribe?.(ready.length, 'shard')
     const before = new Map(ready.map((channel) => [channel, this.#channels.get(channel)?.last ?? null]))
     await this.#recoverChannels(ready, reason)
     let caughtUp = 0

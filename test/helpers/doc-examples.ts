@@ -9,7 +9,8 @@
  *   cookie), `ws=` (connect), `sub=` (subscribe), `expect=` (frame types that must arrive),
  *   `post=PATH:TYPE` (POST, then a frame of TYPE must arrive), `get=PATH:TEXT` (GET, polled for up to 10 s until 200 with TEXT),
  *   `refused=CODE` (the `sub=` must be answered by an `error` of that code; list `error` in `expect=`).
- * - `run=node server=DOC:n`: run it against that server example (REALTIME_URL); it must exit 0.
+ * - `run=node server=DOC:n prints=TEXT`: run it against that server example (REALTIME_URL); it must
+ *   exit 0 having printed TEXT (`tick` when not given).
  * - `run=browser server=DOC:n login=PATH console=TEXT`: load it in Chromium on that server's origin;
  *   a console line must contain TEXT.
  * - `needs=a,b`: packages the example imports besides fastify and fastify-realtime (the docs say

@@ -6,13 +6,13 @@
  * Ready in ~2 s on this machine: `--repl-diskless-sync-delay 0` (else each replica sync waits 5 s)
  * and `cluster-node-timeout 2000` (a failover then takes ~2.5–4 s).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
-import { freePort } from './redis-server.js'
+import { freePort, startRedisProcess, stopRedisProcess } from './redis-server.js'
 
 const run = promisify(execFile)
 
@@ -37,23 +37,12 @@ class ClusterNodeProcess {
   /** (Re)start with the same port and nodes file: a restarted node rejoins (as a replica if it was failed over). */
   async start (nodeTimeoutMs: number): Promise<void> {
     if (this.#child !== null) return
-    const child = spawn('redis-server', [
+    const child = await startRedisProcess([
       '--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir,
       '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${this.port}.conf`, '--cluster-node-timeout', String(nodeTimeoutMs),
       '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'
-    ], { stdio: ['ignore', 'pipe', 'pipe'] })
+    ], 'Ready to accept connections')
     this.#child = child
-    let output = ''
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server ${this.port} did not start:\n${output}`)), 10_000)
-      child.once('error', (err) => { clearTimeout(timer); reject(new Error(`redis-server could not be run (is it installed?): ${err.message}`)) })
-      child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`redis-server ${this.port} exited with ${String(code)}:\n${output}`)) })
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString()
-        if (output.includes('Ready to accept connections')) { clearTimeout(timer); resolve() }
-      })
-    })
-    child.removeAllListeners('exit')
     child.once('exit', () => { if (this.#child === child) this.#child = null })
   }
 
@@ -61,9 +50,7 @@ class ClusterNodeProcess {
     const child = this.#child
     if (child === null) return
     this.#child = null
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+    await stopRedisProcess(child, signal)
   }
 }
 

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, startRedisProcess } from './redis-server.js'
+import { freePort, startRedisProcess, stopRedisProcess } from './redis-server.js'
 
 /** The master group's name the sentinels monitor. */
 export const SENTINEL_MASTER_NAME = 'rtmaster'
@@ -63,9 +63,7 @@ class RedisProcess {
     const child = this.#child
     if (child === null) return
     this.#child = null
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+    await stopRedisProcess(child, signal)
   }
 
   async destroy (): Promise<void> {

@@ -41,6 +41,13 @@ export async function startRedisProcess (args: string[], readyLine: string): Pro
   return child
 }
 
+/** Stop a redis-server child: send `signal` (SIGKILL is a crash: no goodbye to anyone) and resolve once it exited. */
+export async function stopRedisProcess (child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.kill(signal)
+  await exited
+}
+
 /** A redis-server child process the test controls. */
 export class TestRedisServer {
   readonly port: number
@@ -82,9 +89,7 @@ export class TestRedisServer {
     const child = this.#child
     if (child === null) return
     this.#child = null
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-    child.kill(signal)
-    await exited
+    await stopRedisProcess(child, signal)
   }
 
   /** Stop and remove the temp directory. */

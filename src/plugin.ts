@@ -104,7 +104,7 @@ async function fastifyRealtime (fastify: FastifyInstance, rawOptions: RealtimePl
     await fastify.register(apiRoutes, { prefix: `${options.prefix}${options.api.prefix}`, api: options.api, realtime: decorator })
   }
   if (options.pusher !== undefined) {
-    const { pusherHttpRoutes } = await import('./protocols/pusher/http-routes.js')
+    const { pusherHttpRoutes } = await import('./pusher/http-routes.js')
     // Pusher's HTTP API, for Pusher's server SDKs: a face of the same verbs.
     const mount = `${options.prefix}${options.pusher.apiPath}`
     await fastify.register(pusherHttpRoutes, { prefix: mount, mount, pusher: options.pusher, realtime: decorator })

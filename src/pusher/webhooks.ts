@@ -13,14 +13,14 @@
  */
 import { createHmac, randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import type { LifecycleEvent, SharedState } from '../../adapters/state.js'
-import { WEBHOOK_DEFAULTS } from '../../api/options.js'
-import { WebhookSender, type WrittenWebhook } from '../../api/webhook-sender.js'
-import { Webhooks } from '../../api/webhooks.js'
-import type { RealtimeMetrics } from '../../metrics/metrics.js'
-import { fromInternalChannel } from './channel-names.js'
-import type { ResolvedPusherApp, ResolvedPusherOptions } from './options.js'
-import type { PusherClientEvent, PusherWebhookEvent, PusherWebhookEvents } from './webhook-events.js'
+import type { LifecycleEvent, SharedState } from '../adapters/state.js'
+import { WEBHOOK_DEFAULTS } from '../api/options.js'
+import { WebhookSender, type WrittenWebhook } from '../api/webhook-sender.js'
+import { Webhooks } from '../api/webhooks.js'
+import type { RealtimeMetrics } from '../metrics/metrics.js'
+import { fromInternalChannel } from '../protocols/pusher/channel-names.js'
+import type { ResolvedPusherApp, ResolvedPusherOptions } from '../protocols/pusher/options.js'
+import type { PusherClientEvent, PusherWebhookEvent, PusherWebhookEvents } from '../protocols/pusher/webhook-events.js'
 
 /** One event of a Pusher webhook body. */
 export interface PusherWebhookEntry {

@@ -4,10 +4,10 @@
  * the whole cluster's: subscriptions summed over every live node (`channels()`), presence from
  * the adapter (`presence()`).
  */
-import type { PresenceMember } from '../../adapters/presence.js'
-import type { ChannelSummary, RealtimeApi } from '../../api/server-api.js'
-import { UnknownChannelError } from '../../errors.js'
-import { fromInternalChannel, pusherChannelName, type ChannelNamespace } from './channel-names.js'
+import type { PresenceMember } from '../adapters/presence.js'
+import type { ChannelSummary, RealtimeApi } from '../api/server-api.js'
+import { UnknownChannelError } from '../errors.js'
+import { fromInternalChannel, pusherChannelName, type ChannelNamespace } from '../protocols/pusher/channel-names.js'
 import { PusherHttpError } from './http-answers.js'
 
 /** The attributes an `info` parameter may ask for. */

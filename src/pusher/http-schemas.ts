@@ -5,7 +5,7 @@
  * batch, names of at most 200 characters.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import { MAX_USER_LENGTH } from '../../users/user-service.js'
+import { MAX_USER_LENGTH } from '../users/user-service.js'
 
 /** Most channels one event is published on (Pusher's limit). */
 export const MAX_EVENT_CHANNELS = 100

@@ -15,12 +15,12 @@
 import { type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { RealtimeApi } from '../../api/server-api.js'
-import { pusherChannelName } from './channel-names.js'
+import type { RealtimeApi } from '../api/server-api.js'
+import { pusherChannelName } from '../protocols/pusher/channel-names.js'
 import { ChannelInfo, checkUserCount, infoAttributes, isPresenceChannel } from './channel-info.js'
 import { answerPusherError, PusherHttpError } from './http-answers.js'
 import { AppParams, BatchBody, ChannelParams, ChannelQuery, ChannelsQuery, EmptyBody, EventBody, MAX_BATCH_EVENTS, SignedQuery, UserParams, type BatchRequest, type EventRequest } from './http-schemas.js'
-import type { ResolvedPusherApp, ResolvedPusherOptions } from './options.js'
+import type { ResolvedPusherApp, ResolvedPusherOptions } from '../protocols/pusher/options.js'
 import { checkBodyMd5, checkSignature } from './request-signature.js'
 
 /** Options of {@link pusherHttpRoutes}. */

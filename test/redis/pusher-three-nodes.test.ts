@@ -40,6 +40,9 @@ async function webhookReceiver (t: { teardown: (fn: () => void) => void }): Prom
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hooks, events: server }
 }
 
+/** pusher-js's members of a presence channel, as its subscription_succeeded hands them. */
+interface Members { count: number, each: (fn: (member: { id: string, info: unknown }) => void) => void }
+
 /** Something a pusher-js client got on a channel: the event's name and data. */
 interface Got { event: string, data: unknown }
 
@@ -75,7 +78,7 @@ t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our proto
 
   // pusher-js clients: alice on A, bob on B and again on C, carol on C; each on presence-room and orders.
   const clients: Array<{ name: string, node: string, pusher: Pusher, got: Got[] }> = []
-  const join = async (name: string, at: BareApp, nodeName: string, options: ClientOptions): Promise<{ pusher: Pusher, room: ReturnType<Pusher['subscribe']> }> => {
+  const join = async (name: string, at: BareApp, nodeName: string, options: ClientOptions): Promise<{ pusher: Pusher, room: ReturnType<Pusher['subscribe']>, members: Members }> => {
     const pusher = pusherClient(at.port, options)
     t.teardown(() => { pusher.disconnect() })
     const got: Got[] = []
@@ -83,8 +86,8 @@ t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our proto
     const orders = pusher.subscribe('orders')
     orders.bind_global((event: string, data: unknown) => { if (!event.startsWith('pusher:')) got.push({ event, data }) })
     const room = pusher.subscribe('presence-room')
-    await Promise.all([nextEvent(orders, 'pusher:subscription_succeeded'), nextEvent(room, 'pusher:subscription_succeeded')])
-    return { pusher, room }
+    const [, members] = await Promise.all([nextEvent(orders, 'pusher:subscription_succeeded'), nextEvent<Members>(room, 'pusher:subscription_succeeded')])
+    return { pusher, room, members }
   }
   const member = (id: string): ClientOptions => ({ member: { user_id: id, user_info: { name: id } } })
   const alice = await join('alice', A, 'A', member('alice'))
@@ -94,7 +97,7 @@ t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our proto
   const bobOnB = await join('bob on B', B, 'B', member('bob'))
   const bobOnC = await join('bob on C', C, 'C', member('bob'))
   const carol = await join('carol', C, 'C', member('carol'))
-  const carolMembers = carol.room.members as { count: number, each: (fn: (member: { id: string, info: unknown }) => void) => void }
+  const carolMembers = carol.members
   const listed: string[] = []
   carolMembers.each(({ id }) => { listed.push(id) })
   t.same({ count: carolMembers.count, ids: listed.sort() }, { count: 3, ids: ['alice', 'bob', 'carol'] }, 'carol, on C, sees the three users of three nodes, bob once for his two sockets')

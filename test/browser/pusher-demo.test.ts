@@ -4,7 +4,7 @@
  * Pusher's protocol on /app/<key>, and subscribes to the public channel `chat` and the presence
  * channel `presence-demo`, signed by the demo's POST /pusher/auth. Proves: the panel connects;
  * chat typed in a page (our protocol's client) and a publication of the server API reach every
- * page's pusher-js subscriber; a client event from a second browser context reaches the first
+ * page's pusher-js subscriber, and so does one through the Pusher HTTP API (the `pusher` SDK); a client event from a second browser context reaches the first
  * and not itself; presence members appear and leave. The app's secret is in no page, no asset,
  * no answer and no log line. Screenshots go to test-artifacts/.
  */
@@ -15,6 +15,7 @@ import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Browser, Page } from 'playwright-core'
+import PusherSdk from 'pusher'
 import app from '../../src/app/app.js'
 import { LogCapture, testConfig, testServerOptions, type TestLike } from '../helpers/app.js'
 import { artifact, launchBrowser } from '../helpers/browser.js'
@@ -105,6 +106,12 @@ t.test('pusher-js\'s web build in Chromium against the demo: connects, publicati
   await server.realtime.publish('chat', { text: 'from the server', from: { id: 'server', name: 'Server' } }, { event: 'notice' })
   for (const page of [ann, bob]) await until(page, eventsInclude('from the server'))
   t.ok((await pusherEvents(ann)).includes('chat · notice · {"text":"from the server","from":{"id":"server","name":"Server"}}'), 'the server API\'s publication reached pusher-js, named')
+
+  // The Pusher HTTP API on the demo's port, through the real `pusher` SDK, → pusher-js.
+  const sdk = new PusherSdk({ appId: '1001', key: 'demo-key', secret: PUSHER_SECRET, host: '127.0.0.1', port: new URL(url).port, useTLS: false })
+  t.equal((await sdk.trigger('presence-demo', 'sdk-event', { via: 'the HTTP API' })).status, 200)
+  for (const page of [ann, bob]) await until(page, eventsInclude('presence-demo · sdk-event · {"via":"the HTTP API"}'))
+  t.pass('a publication through the Pusher HTTP API (the pusher SDK) reached both panels')
 
   // pusher-js → pusher-js: Bob's client event reaches Ann's page, not Bob's own.
   await bob.click('#pusher-wave')

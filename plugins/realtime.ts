@@ -136,7 +136,7 @@ function redisAdapter (target: RedisTarget, keyPrefix: string): RedisAdapter {
 }
 
 async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
-  const { redis, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret } = fastify.config
+  const { redis, redisKeyPrefix, apiKeys, webhookUrl, webhookSecret, pusherApp } = fastify.config
   const rateLimitRedis = redis !== undefined && apiKeys.length > 0 ? rateLimitConnection(fastify, redis) : undefined
   await fastify.register(realtime, {
     // Every tunable the environment sets (TICK_INTERVAL_MS, MAX_CONNECTIONS…), already validated.
@@ -155,7 +155,10 @@ async function realtimeDemo (fastify: FastifyInstance): Promise<void> {
     ...(redis === undefined ? {} : { adapter: redisAdapter(redis, redisKeyPrefix) }),
     // API_KEYS set: the HTTP API for other services, rate-limited across nodes when on Redis.
     ...(apiKeys.length === 0 ? {} : { api: { prefix: fastify.config.apiPrefix, keys: apiKeys, rateLimit: { max: fastify.config.apiRateLimitPerMinute, timeWindowMs: 60_000, ...(rateLimitRedis === undefined ? {} : { redis: rateLimitRedis }) } } }),
-    ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } })
+    ...(webhookUrl === undefined || webhookSecret === undefined ? {} : { webhooks: { url: webhookUrl, secret: webhookSecret, debounceMs: fastify.config.webhookDebounceMs } }),
+    // PUSHER_APP_* set: Pusher's protocol on /app/<key> and its HTTP API on /apps/<id>/…, on the
+    // demo's channels (docs/pusher.md); the page's Pusher panel is its pusher-js client.
+    ...(pusherApp === undefined ? {} : { pusher: { apps: [{ id: pusherApp.id, key: pusherApp.key, secret: pusherApp.secret }] } })
   })
 }
 

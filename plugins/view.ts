@@ -1,8 +1,10 @@
 /**
  * Server-rendered pages (@fastify/view + Pug, from views/) and browser assets
- * (@fastify/static: public/ under /public/, the built browser client under /client/).
+ * (@fastify/static: public/ under /public/, the built browser client under /client/, and with
+ * the demo's Pusher app pusher-js's web build under /vendor/pusher-js/).
  */
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import fastifyView from '@fastify/view'
 import fp from 'fastify-plugin'
@@ -33,6 +35,22 @@ async function view (fastify: FastifyInstance): Promise<void> {
     allowedPath: (path) => path.endsWith('.js'),
     maxAge: production ? '1d' : 0
   })
+  // With the demo's Pusher app, the page's Pusher panel loads pusher-js's own web build, as a
+  // page of an app built for Pusher would (a devDependency: the demo is never published).
+  if (fastify.config.pusherApp !== undefined) {
+    await fastify.register(fastifyStatic, {
+      root: pusherJsWebBuild(),
+      prefix: '/vendor/pusher-js/',
+      decorateReply: false,
+      allowedPath: (path) => path === '/pusher.min.js',
+      maxAge: production ? '1d' : 0
+    })
+  }
+}
+
+/** The folder of pusher-js's web build, wherever the package manager put pusher-js. */
+function pusherJsWebBuild (): string {
+  return join(dirname(createRequire(import.meta.url).resolve('pusher-js/package.json')), 'dist', 'web')
 }
 
 export default fp(view, { name: 'view', fastify: '5.x' })

@@ -27,6 +27,8 @@ export default async function page (fastify: FastifyInstance): Promise<void> {
         wsPath: '/ws',
         // With JWT_SECRET the page also authenticates with tokens from GET /token, refreshed before they expire.
         tokens: fastify.config.realtime.jwtSecret !== undefined,
+        // With PUSHER_APP_*: the Pusher panel, given the app's public key only (never its secret).
+        pusherKey: fastify.config.pusherApp?.key ?? null,
         flash: hasFlash ? { info: takeFlash(reply, 'info'), error: takeFlash(reply, 'error') } : { info: [], error: [] }
       })
     }

@@ -16,7 +16,7 @@ import { defaultShown, expectation, type Tunable } from '../src/tunables.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
 /** Headings of `.env.example`, in the order they come. */
-const GROUP_ORDER = ['Server', 'Ticker and shutdown', 'Connection limits', 'Channels', 'Reconnects and recovery', 'Tokens and RPC', 'Metrics', 'Scale-out on Redis', 'HTTP API and webhooks']
+const GROUP_ORDER = ['Server', 'Ticker and shutdown', 'Connection limits', 'Channels', 'Reconnects and recovery', 'Tokens and RPC', 'Metrics', 'Scale-out on Redis', 'HTTP API and webhooks', 'Pusher protocol']
 
 const cell = (text: string): string => text.replace(/\|/g, '\\|')
 const code = (text: string): string => text === '' || text === '—' || /^[a-z -]+$/.test(text) ? text || '—' : `\`${text}\``

@@ -241,6 +241,33 @@ export const SERVER_SETTINGS = Object.freeze({
     env: 'WEBHOOK_DEBOUNCE_MS',
     group: 'HTTP API and webhooks'
   },
+  pusherAppId: {
+    // The pusher option's own rules (src/protocols/pusher/options.ts), so a value cannot pass here and fail at registration.
+    schema: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,32}$' }),
+    default: undefined,
+    expected: '1 to 32 letters, digits and _ . -',
+    description: 'Turns Pusher\'s protocol on for the demo (see docs/pusher.md, "The demo\'s Pusher app"): the app id the Pusher server SDKs call the HTTP API with. Set PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET together, or none.',
+    details: 'Example: PUSHER_APP_ID=1001 PUSHER_APP_KEY=demo-key PUSHER_APP_SECRET=<openssl rand -hex 32>. The page then shows a pusher-js panel; pusher-js clients connect to /app/<key>.',
+    env: 'PUSHER_APP_ID',
+    group: 'Pusher protocol'
+  },
+  pusherAppKey: {
+    schema: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' }),
+    default: undefined,
+    expected: '1 to 128 letters, digits and _ . -',
+    description: 'The Pusher app\'s public key: pusher-js clients connect to /app/<key>, and the demo page shows it.',
+    env: 'PUSHER_APP_KEY',
+    group: 'Pusher protocol'
+  },
+  pusherAppSecret: {
+    schema: Type.String({ minLength: 8, maxLength: 1024 }),
+    default: undefined,
+    expected: '8 to 1024 characters',
+    secret: true,
+    description: 'The Pusher app\'s secret: signs channel auth (the demo\'s POST /pusher/auth), the HTTP API and webhooks. Never sent to a page nor logged.',
+    env: 'PUSHER_APP_SECRET',
+    group: 'Pusher protocol'
+  },
   redisKeyPrefix: {
     schema: Type.String({ pattern: '^[A-Za-z0-9_:.-]{0,64}$' }),
     default: 'rt:',
@@ -297,6 +324,15 @@ export interface AppConfig {
   webhookUrl: string | undefined
   webhookSecret: string | undefined
   webhookDebounceMs: number
+  /** The demo's Pusher app (PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET); undefined: Pusher's protocol is off. */
+  pusherApp: PusherApp | undefined
+}
+
+/** A Pusher app's credentials; the secret stays on the server. */
+export interface PusherApp {
+  id: string
+  key: string
+  secret: string
 }
 
 /** A sentinel's address. */
@@ -358,7 +394,7 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
     if (plugin) realtime[key] = value
     else values[key] = value
   }
-  const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost' | 'redis'> & { sessionSecret: string | undefined, metricsHost: string | undefined }
+  const config = values as Omit<AppConfig, 'sessionSecret' | 'sessionSecretGenerated' | 'realtime' | 'metricsHost' | 'redis' | 'pusherApp'> & { sessionSecret: string | undefined, metricsHost: string | undefined, pusherAppId: string | undefined, pusherAppKey: string | undefined, pusherAppSecret: string | undefined }
   if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
     throw new InvalidConfigError(`METRICS_PORT=${config.metricsPort} is the same as PORT: give the metrics listener its own port, or unset METRICS_PORT to serve /metrics on the main port`)
   }
@@ -371,11 +407,21 @@ export function loadConfig (options: LoadConfigOptions = {}): AppConfig {
   if ((config.redisSentinels === undefined) !== (config.redisSentinelName === undefined)) {
     throw new InvalidConfigError('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together: the sentinels to ask, and the name of the master they monitor')
   }
+  const pusherSet = [config.pusherAppId, config.pusherAppKey, config.pusherAppSecret].filter((value) => value !== undefined).length
+  if (pusherSet !== 0 && pusherSet !== 3) {
+    const missing = [['PUSHER_APP_ID', config.pusherAppId], ['PUSHER_APP_KEY', config.pusherAppKey], ['PUSHER_APP_SECRET', config.pusherAppSecret]].filter(([, value]) => value === undefined).map(([name]) => name)
+    throw new InvalidConfigError(`PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET go together: set all three to turn Pusher's protocol on, or none (missing: ${missing.join(', ')})`)
+  }
+  if (pusherSet === 3 && realtime.requireAuth === true) {
+    throw new InvalidConfigError('PUSHER_APP_ID (Pusher\'s protocol) cannot be combined with REQUIRE_AUTH=true: a Pusher client signs in with pusher:signin, never with our auth frame; unset one of them')
+  }
   if (config.nodeEnv === 'production' && config.sessionSecret === undefined) {
     throw new InvalidConfigError('SESSION_SECRET is required when NODE_ENV=production (at least 32 characters, e.g. `openssl rand -hex 32`)')
   }
+  const { pusherAppId, pusherAppKey, pusherAppSecret, ...rest } = config
   return {
-    ...config,
+    ...rest,
+    pusherApp: pusherAppId !== undefined && pusherAppKey !== undefined && pusherAppSecret !== undefined ? { id: pusherAppId, key: pusherAppKey, secret: pusherAppSecret } : undefined,
     sessionSecret: config.sessionSecret ?? randomBytes(32).toString('hex'),
     sessionSecretGenerated: config.sessionSecret === undefined,
     metricsHost: config.metricsHost ?? config.host,

@@ -118,3 +118,16 @@ t.test('a secret is never repeated in a message', async (t) => {
   t.throws(() => loadConfig({ env: { SESSION_SECRET: 'hunter2' }, envFile: false }), { message: /^Invalid configuration: SESSION_SECRET \(got a value of 7 characters\): expected at least 32 characters$/ })
   t.throws(() => loadConfig({ env: { REDIS_URL: 'http://user:hunter2@cache' }, envFile: false }), { message: /REDIS_URL \(got a value of \d+ characters\): is not a valid redis/ })
 })
+
+t.test('the demo\'s Pusher app: all three variables or none, never with REQUIRE_AUTH, its secret never repeated', async (t) => {
+  const app = { PUSHER_APP_ID: '1001', PUSHER_APP_KEY: 'demo-key', PUSHER_APP_SECRET: 'a-pusher-secret-0123456789' }
+  t.equal(loadConfig({ env: {}, envFile: false }).pusherApp, undefined, 'off by default')
+  t.same(loadConfig({ env: app, envFile: false }).pusherApp, { id: '1001', key: 'demo-key', secret: 'a-pusher-secret-0123456789' }, 'on with all three')
+  t.throws(() => loadConfig({ env: { PUSHER_APP_ID: '1001', PUSHER_APP_KEY: 'demo-key' }, envFile: false }), { code: 'FRT_INVALID_CONFIG', message: /PUSHER_APP_ID, PUSHER_APP_KEY and PUSHER_APP_SECRET go together: .* \(missing: PUSHER_APP_SECRET\)$/ }, 'two of three: the missing one is named')
+  t.throws(() => loadConfig({ env: { PUSHER_APP_SECRET: app.PUSHER_APP_SECRET }, envFile: false }), { message: /\(missing: PUSHER_APP_ID, PUSHER_APP_KEY\)$/ }, 'one of three')
+  t.throws(() => loadConfig({ env: { ...app, REQUIRE_AUTH: 'true' }, envFile: false }), { message: /cannot be combined with REQUIRE_AUTH=true/ }, 'not with REQUIRE_AUTH')
+  t.throws(() => loadConfig({ env: { ...app, PUSHER_APP_KEY: 'no spaces' }, envFile: false }), { message: /^Invalid configuration: PUSHER_APP_KEY \(got "no spaces"\): expected 1 to 128 letters/ }, 'a bad key is named and shown')
+  const error = (() => { try { loadConfig({ env: { ...app, PUSHER_APP_SECRET: 'short' }, envFile: false }) } catch (err) { return err as Error } })()
+  t.match(error?.message, /^Invalid configuration: PUSHER_APP_SECRET \(got a value of 5 characters\): expected 8 to 1024 characters$/, 'a bad secret is refused')
+  t.notMatch(error?.message, /short/, 'without repeating it')
+})

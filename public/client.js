@@ -147,9 +147,14 @@ function onTick (frame) {
 /** @param {{ id: string, name?: string | null }} who */
 const displayName = (who) => who.name ?? `visitor ${who.id.slice(0, 6)}`
 
-/** @param {ChatPublication} publication */
+/**
+ * A chat line from a publication. The page's own messages are `{ text, from }`, but anything the
+ * server or another service publishes on the channel (the HTTP API, a Pusher SDK's trigger) is
+ * shown too, as text, without breaking the chat.
+ * @param {import('/client/index.js').Publication<unknown>} publication
+ */
 function showChat (publication) {
-  const message = publication.data
+  const message = asChatMessage(publication.data) ?? { text: typeof publication.data === 'string' ? publication.data : JSON.stringify(publication.data), from: { id: 'server', name: 'server' } }
   const item = document.createElement('li')
   item.dataset.offset = String(publication.offset)
   const when = document.createElement('span')
@@ -160,6 +165,19 @@ function showChat (publication) {
   who.textContent = displayName(message.from)
   item.append(when, who, document.createTextNode(message.text))
   addChatLine(item)
+}
+
+/**
+ * The publication's data when it is a chat message the page sent (`{ text, from: { id, name } }`), else null.
+ * @param {unknown} data
+ * @returns {ChatMessage | null}
+ */
+function asChatMessage (data) {
+  if (typeof data !== 'object' || data === null) return null
+  const { text, from } = /** @type {{ text?: unknown, from?: unknown }} */ (data)
+  if (typeof text !== 'string' || typeof from !== 'object' || from === null) return null
+  const { id, name } = /** @type {{ id?: unknown, name?: unknown }} */ (from)
+  return typeof id === 'string' ? { text, from: { id, name: typeof name === 'string' ? name : null } } : null
 }
 
 /** @param {string} text */

@@ -50,8 +50,9 @@ function percentile (values, p) {
 function merge (takes) {
   const all = { recoveries: [], attempts: 0, refused: {}, connectErrors: 0, closes: {}, latencies: [], stopped: 0 }
   for (const t of takes) {
-    all.recoveries.push(...t.recoveries)
-    all.latencies.push(...t.latencies)
+    // Not push(...list): a storm's latencies can be hundreds of thousands, past the call stack.
+    for (const ms of t.recoveries) all.recoveries.push(ms)
+    for (const ms of t.latencies) all.latencies.push(ms)
     all.attempts += t.attempts
     all.connectErrors += t.connectErrors
     all.stopped += t.stopped

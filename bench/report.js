@@ -263,7 +263,7 @@ export function renderPusher (summary, fanout, storm) {
       '',
       `Reconnect storm, one node with admission pacing at its default (1000 newcomers/s, burst 200, at most 10 s in line) or lower, ${storm.plan.clients} clients of one protocol on one channel, 5 publications/s: Pusher clients retry as pusher-js does (a fixed 1 s, at once after 4200), ours as our client does (jittered backoff, the drain's retry hint):`,
       '',
-      '| clients | admission | cut | round | back | time to come back p50 | p95 | max | attempts | upgrades refused | TCP refused | most in line | node CPU | publication p99 meanwhile |',
+      '| protocol | admission | cut | round | back | time to come back p50 | p95 | max | attempts | upgrades refused | TCP refused | most in line | node CPU | publication p99 meanwhile |',
       '|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|'
     )
     for (const c of storm.cuts) {

@@ -17,7 +17,8 @@ const SUBSCRIBE_DEADLINE_MS = 60_000
 /** Drives sockets at one server. */
 export class LoadGenerator {
   /**
-   * @param {{ port: number, path: string, cookies: string[], workers: number }} options
+   * @param {{ port: number, path: string, cookies: string[], workers: number, dialect?: 'ours'|'pusher' }} options
+   *   `dialect`: the sockets read the Pusher phases' stamped publications (bench/stamped-frames.js)
    */
   constructor (options) {
     this.options = options
@@ -39,7 +40,8 @@ export class LoadGenerator {
       path: this.options.path,
       cookies: this.options.cookies,
       firstAddress: 2 + i * ADDRESSES_PER_WORKER,
-      deadlineMs: CONNECT_DEADLINE_MS
+      deadlineMs: CONNECT_DEADLINE_MS,
+      ...(this.options.dialect === undefined ? {} : { dialect: this.options.dialect })
     })))
     return {
       connected: results.reduce((sum, r) => sum + r.connected, 0),

@@ -226,3 +226,56 @@ export function renderStorm (storm) {
   }
   return lines.join('\n')
 }
+
+const median = (values) => {
+  const sorted = values.filter((v) => v !== null && !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return null
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/**
+ * The Pusher phase's tables (bench/pusher-fanout.js, bench/pusher-storm.js): per step, round and
+ * measure, Pusher's subscribers against ours on the same node in the same run (target ≤ 1.1×),
+ * then the reconnect storm per dialect and cut.
+ */
+export function renderPusher (summary, fanout, storm) {
+  const { machine } = summary
+  const lines = [`Command: \`${summary.command}\` · ${summary.date} · ${machine.cpus}× ${machine.cpuModel}, ${machine.memGiB} GiB, Node ${machine.node}, loopback`]
+  if (fanout !== null) {
+    lines.push(
+      '',
+      'Fan-out, one node serving both protocols: N subscribers of Pusher\'s protocol (`/app/<key>`) against N of ours (`/ws`) on the same channel, the same in-process publications, turn about on the same server process (Pusher / ours above 1 means Pusher\'s subscribers cost more; the delivered-rate ratio is inverted so that it reads the same way):',
+      '',
+      '| subscribers | load | round | CPU µs per delivery, ours | Pusher | Pusher / ours | delivered k/s, ours | Pusher | ours / Pusher | p99 ms, ours | Pusher | in sequence, ours / Pusher |',
+      '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|'
+    )
+    for (const r of fanout.ratios) {
+      const inSeq = (m) => m.allInOrder ? 'all' : `${m.outOfOrder} out`
+      lines.push(`| ${r.sockets} | ${r.kind} | ${r.round} | ${fmt(r.ours.cpuUsPerDelivery)} | ${fmt(r.pusher.cpuUsPerDelivery)} | ${fmt(r.cpu)}× | ${fmt(r.ours.deliveredPerSecond / 1000)} | ${fmt(r.pusher.deliveredPerSecond / 1000)} | ${fmt(r.rate)}× | ${fmt(r.ours.p99Ms)} | ${fmt(r.pusher.p99Ms)} | ${inSeq(r.ours)} / ${inSeq(r.pusher)} |`)
+    }
+    const cpu = median(fanout.ratios.map((r) => r.cpu))
+    const rate = median(fanout.ratios.filter((r) => r.kind.includes('bursts')).map((r) => r.rate))
+    const p99 = median(fanout.ratios.map((r) => r.p99))
+    const p50 = median(fanout.ratios.filter((r) => !r.kind.includes('bursts')).map((r) => r.ours.p50Ms > 0 ? r.pusher.p50Ms / r.ours.p50Ms : null))
+    lines.push(
+      '',
+      `Median Pusher / ours: server CPU per delivery ${fmt(cpu)}× (target ≤ 1.1×: ${cpu !== null && cpu <= 1.1 ? 'met' : '**not met**'}).`,
+      `Also measured, medians: delivered rate in bursts ours / Pusher ${fmt(rate)}×, p99 Pusher / ours ${fmt(p99)}×, p50 at the steady rate Pusher / ours ${fmt(p50)}× (rates and latencies move with the load generator, which shares the 2 cores: read them over several runs).`
+    )
+  }
+  if (storm !== null) {
+    lines.push(
+      '',
+      `Reconnect storm, one node with admission pacing at its default (1000 newcomers/s, burst 200, at most 10 s in line) or lower, ${storm.plan.clients} clients of one protocol on one channel, 5 publications/s: Pusher clients retry as pusher-js does (a fixed 1 s, at once after 4200), ours as our client does (jittered backoff, the drain's retry hint):`,
+      '',
+      '| protocol | admission | cut | round | back | time to come back p50 | p95 | max | attempts | upgrades refused | TCP refused | most in line | node CPU | publication p99 meanwhile |',
+      '|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|'
+    )
+    for (const c of storm.cuts) {
+      const refused = Object.entries(c.refused).map(([s, n]) => `${n}× ${s}`).join(', ') || '0'
+      lines.push(`| ${c.dialect} | ${c.admission} | ${c.label} | ${c.round} | ${c.back} / ${c.clients} | ${c.p50Ms} ms | ${c.p95Ms} ms | ${c.maxMs} ms | ${c.attempts} | ${refused} | ${c.connectErrors} | ${c.maxAdmissionWaiting} | ${c.cpuPercent.toFixed(0)}% | ${c.pubP99Ms ?? '–'} ms |`)
+    }
+  }
+  return lines.join('\n') + '\n'
+}

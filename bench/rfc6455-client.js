@@ -76,7 +76,8 @@ function clientFrame (opcode, payload) {
 export class BenchSocket {
   /**
    * @param {{ host: string, port: number, path: string, localAddress: string, cookie: string,
-   *   onText: (kind: string, t: number, inOrder: boolean) => void, onClose: (clean: boolean) => void }} options
+   *   onText: (kind: string, t: number, inOrder: boolean) => void, onClose: (clean: boolean) => void,
+   *   onFrame?: (buf: Buffer, start: number, end: number) => void }} options
    */
   constructor (options) {
     this.options = options
@@ -171,8 +172,12 @@ export class BenchSocket {
     return readField(buf[start + 9] === B_CODE ? S_FIELD : T_FIELD, buf, start, Math.min(end, start + PEEK_BYTES))
   }
 
-  /** One complete text frame. */
+  /** One complete text frame (to `onFrame` as it is, when the socket was given one). */
   #onText (buf, start, end) {
+    if (this.options.onFrame !== undefined) {
+      this.options.onFrame(buf, start, end)
+      return
+    }
     const kind = kindAt(buf, start)
     if (this.subscribing !== null && (kind === KIND.ack || kind === KIND.error)) this.#settleSubscribe(kind, buf, start, end)
     const inOrder = kind === KIND.pub ? this.#followOffset(buf, start, end) : true
@@ -221,7 +226,7 @@ export class BenchSocket {
         // A large frame split across reads: once its first bytes are in (type and timestamps sit
         // in the first few dozen), count it now and drop the rest as it arrives, without copying.
         // Not a publication or an ack: their fields may lie past the peek, and they are small.
-        if (opcode !== OP_TEXT || buf.length - start < PEEK_BYTES || buf[start + 9] === P_CODE || this.subscribing !== null) break
+        if (opcode !== OP_TEXT || buf.length - start < PEEK_BYTES || buf[start + 9] === P_CODE || this.subscribing !== null || this.options.onFrame !== undefined) break
         const kind = kindAt(buf, start)
         this.options.onText(kind, this.#timestamp(kind, buf, start, buf.length), true)
         this.skip = end - buf.length

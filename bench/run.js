@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick] [-- --only=baseline|ours|floor] [-- --phases=memory,broadcast,ticks,fanout,storm]`:
- * the project's own load benchmark.
+ * `npm run bench [-- --quick] [-- --only=baseline|ours|floor] [-- --phases=memory,broadcast,ticks,fanout,storm,pusher]`:
+ * the project's own load benchmark. The `pusher` phase (Pusher's protocol against ours on one
+ * node: fan-out and a reconnect storm) runs only when named: `--phases=pusher`.
  *
  * Runs the same load against two servers, one after the other (never together, so they never
  * share the CPU): the baseline (plain `ws`, one setInterval per socket, bench/baseline-server.js)
@@ -16,9 +17,11 @@ import { fileURLToPath } from 'node:url'
 import { Child, cpuSeconds, cpuTimes, percentile, rssBytes, sleep } from './harness.js'
 import { LoadGenerator } from './load.js'
 import { CHANNEL, measureBurst, measureSteady, Publisher } from './fanout.js'
-import { buildFanoutFloorRows, buildFanoutRows, buildFloorRows, buildRows, renderMarkdown, renderStorm } from './report.js'
+import { buildFanoutFloorRows, buildFanoutRows, buildFloorRows, buildRows, renderMarkdown, renderPusher, renderStorm } from './report.js'
 import { runStorm, STORM_PLAN } from './storm.js'
 import { renderChart } from './chart.js'
+import { PUSHER_FANOUT_PLAN, runPusherFanout } from './pusher-fanout.js'
+import { PUSHER_STORM_PLAN, runPusherStorm } from './pusher-storm.js'
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url))
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url))
@@ -27,17 +30,19 @@ const args = new Set(process.argv.slice(2))
 const quick = args.has('--quick')
 const only = [...args].find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
 const ALL_PHASES = ['memory', 'broadcast', 'ticks', 'fanout', 'storm']
+/** Phases that run only when named (they compare within themselves, not against the baseline). */
+const OPT_IN_PHASES = ['pusher']
 /**
  * Development aid: run only some phases, e.g. --phases=ticks,broadcast. summary.md and the chart
  * are written only by a run of every phase; a run with the fan-out phase prints its table.
  */
 const phases = new Set(([...args].find((arg) => arg.startsWith('--phases='))?.slice('--phases='.length) ?? ALL_PHASES.join(',')).split(','))
-for (const phase of phases) if (!ALL_PHASES.includes(phase)) throw new Error(`--phases: unknown phase "${phase}" (known: ${ALL_PHASES.join(', ')})`)
+for (const phase of phases) if (!ALL_PHASES.includes(phase) && !OPT_IN_PHASES.includes(phase)) throw new Error(`--phases: unknown phase "${phase}" (known: ${[...ALL_PHASES, ...OPT_IN_PHASES].join(', ')})`)
 
 /** What each run measures; --quick is a ~1-minute subset. */
 const PLAN = quick
-  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, fanoutSteps: [1000], steadyWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 }, storm: { ...STORM_PLAN, clients: 1000, workers: 2, kills: 1 } }
-  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, fanoutSteps: [1000, 5000, 10000], steadyWindowMs: 10_000, workers: 3, settleMs: 3000, heartbeat: null, storm: STORM_PLAN }
+  ? { memorySteps: [1000], memorySamples: 1, soakMs: 0, broadcastSteps: [1000], tickSteps: [1000], tickWindowMs: 5000, fanoutSteps: [1000], steadyWindowMs: 5000, workers: 2, settleMs: 1500, heartbeat: { intervalMs: 1000, timeoutMs: 1000 }, storm: { ...STORM_PLAN, clients: 1000, workers: 2, kills: 1 }, pusher: { fanout: { ...PUSHER_FANOUT_PLAN, steps: [1000], rounds: 2, steadyWindowMs: 3000, workers: 2, settleMs: 1000 }, storm: { ...PUSHER_STORM_PLAN, clients: 1000, rounds: 2 } } }
+  : { memorySteps: [1000, 5000, 10000, 19800], memorySamples: 3, soakMs: 120_000, broadcastSteps: [1000, 5000, 10000], tickSteps: [1000, 5000, 10000], tickWindowMs: 15_000, fanoutSteps: [1000, 5000, 10000], steadyWindowMs: 10_000, workers: 3, settleMs: 3000, heartbeat: null, storm: STORM_PLAN, pusher: { fanout: PUSHER_FANOUT_PLAN, storm: PUSHER_STORM_PLAN } }
 /**
  * Our heartbeat: the app's defaults (25 s interval, 10 s timeout) in a full run; a quick run
  * pings every second so that its memory step, too, is measured after a heartbeat round.
@@ -432,10 +437,30 @@ async function fanoutPhase (kind) {
   return result
 }
 
+/**
+ * The Pusher phase: its own node (both protocols), its own comparison (Pusher / ours in the same
+ * run), its own files: results/pusher[-quick].json and .md.
+ */
+async function pusherPhase (machine) {
+  const fanout = await runPusherFanout(PLAN.pusher.fanout, log)
+  const storm = await runPusherStorm(PLAN.pusher.storm, log)
+  const summary = { date: new Date().toISOString(), mode: quick ? 'quick' : 'full', command: `npm run bench -- ${process.argv.slice(2).join(' ')}`, machine, plan: PLAN.pusher, fanout, storm }
+  const markdown = renderPusher(summary, fanout, storm)
+  process.stdout.write(`\n${markdown}\n`)
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const name = `pusher${quick ? '-quick' : ''}`
+  writeFileSync(`${RESULTS_DIR}${name}.json`, JSON.stringify(summary, null, 2))
+  writeFileSync(`${RESULTS_DIR}${name}.md`, markdown)
+  log(`wrote ${RESULTS_DIR}${name}.json, ${name}.md`)
+}
+
 async function main () {
   const kinds = only ? [only] : ['baseline', 'ours', 'floor']
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform }
   log(`fastify-realtime bench (${quick ? 'quick' : 'full'}) on ${machine.cpus}× ${machine.cpuModel}, Node ${machine.node}`)
+  if (phases.has('pusher')) await pusherPhase(machine)
+  // The other phases compare against the baseline: with only the Pusher phase named, none runs.
+  if (ALL_PHASES.every((phase) => !phases.has(phase))) return
   const results = {}
   for (const kind of kinds) {
     const full = kind !== 'floor'

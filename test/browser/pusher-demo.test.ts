@@ -116,7 +116,7 @@ t.test('pusher-js\'s web build in Chromium against the demo: connects, publicati
   // string) must not break the chat (no page error, checked at the end), shown as text.
   t.equal((await sdk.trigger('chat', 'sdk-event', 'plain text from a service')).status, 200)
   for (const page of [ann, bob]) await until(page, eventsInclude('plain text from a service'))
-  await ann.waitForFunction(() => [...document.querySelectorAll('#chat-list li')].some((item) => item.textContent?.includes('plain text from a service') === true))
+  await until(ann, "[...document.querySelectorAll('#chat-list li')].some((item) => item.textContent.includes('plain text from a service'))")
   t.pass('the page\'s own chat shows a publication that is no chat message, as text')
 
   // pusher-js → pusher-js: Bob's client event reaches Ann's page, not Bob's own.

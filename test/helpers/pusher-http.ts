@@ -4,6 +4,9 @@
  * (to another path, with another body, at another time), and our own protocol's sockets as the
  * subscribers that see what the API publishes.
  */
+import { once } from 'node:events'
+import { createServer, type IncomingHttpHeaders } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import Pusher from 'pusher'
 import type { RealtimePluginOptions } from '../../src/index.js'
@@ -86,4 +89,54 @@ export async function statusOf (request: Promise<{ status: number }>): Promise<n
     if (typeof status !== 'number') throw err
     return status
   }
+}
+
+/** A webhook POST a {@link webhookReceiver} got: its path, headers and raw body (what the SDK's `webhook()` verifies). */
+export interface ReceivedWebhook { path: string, headers: IncomingHttpHeaders, rawBody: string }
+
+/** A real HTTP receiver of webhooks: every POST it got, and a way to wait for more. */
+export interface WebhookReceiver {
+  url: string
+  got: ReceivedWebhook[]
+  /** Resolves with the first `count` once that many came; rejects after the receiver's timeout. */
+  waitFor: (count: number) => Promise<ReceivedWebhook[]>
+}
+
+/** Start a {@link WebhookReceiver} on a free loopback port, closed on teardown. */
+export async function webhookReceiver (t: TestLike, timeoutMs = 5000): Promise<WebhookReceiver> {
+  const got: ReceivedWebhook[] = []
+  const server = createServer((request, response) => {
+    let rawBody = ''
+    request.setEncoding('utf8')
+    request.on('data', (chunk: string) => { rawBody += chunk })
+    request.on('end', () => {
+      got.push({ path: request.url ?? '', headers: request.headers, rawBody })
+      response.writeHead(200).end()
+      server.emit('received')
+    })
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => { server.close() })
+  const waitFor = async (count: number): Promise<ReceivedWebhook[]> => {
+    const timeout = setTimeout(() => server.emit('timeout-waiting'), timeoutMs)
+    try {
+      while (got.length < count) {
+        const [what] = await Promise.race([once(server, 'received').then(() => ['received']), once(server, 'timeout-waiting').then(() => ['timeout'])])
+        if (what === 'timeout') throw new Error(`expected ${count} webhook(s), got ${got.length}: ${JSON.stringify(got.map((r) => r.rawBody))}`)
+      }
+      return got.slice(0, count)
+    } finally {
+      clearTimeout(timeout)
+    }
+  }
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, waitFor }
+}
+
+/** The events of `received` webhooks, each verified by `verifier` (the SDK), as sorted `name channel [user]` lines; `invalid signature` for one it refuses. */
+export function verifiedWebhookEvents (verifier: Pusher, received: readonly ReceivedWebhook[]): string[] {
+  return received.flatMap((hook) => {
+    const webhook = verifier.webhook({ headers: hook.headers as Record<string, string>, rawBody: hook.rawBody })
+    return webhook.isValid() ? (webhook.getEvents() as Array<{ name: string, channel: string, user_id?: string }>).map((event) => [event.name, event.channel, event.user_id].filter((part) => part !== undefined).join(' ')) : ['invalid signature']
+  }).sort()
 }

@@ -5,33 +5,17 @@
  * terminate_connections closes a user's socket on B. Both nodes have the same Pusher webhook:
  * each channel and member event is POSTed once (by one node), verified by the SDK.
  */
-import { once } from 'node:events'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { RedisAdapter } from '../../src/adapters/redis/index.js'
-import { APP, CHANNELS, sdk, subscriber } from '../helpers/pusher-http.js'
+import { APP, CHANNELS, sdk, subscriber, verifiedWebhookEvents, webhookReceiver } from '../helpers/pusher-http.js'
 import { bareApp, type BareApp } from '../helpers/realtime-app.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 
 t.test('the SDK on one node reads and reaches the other\'s sockets; webhooks once across both', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
-  const hooks: Array<{ headers: Record<string, string>, rawBody: string }> = []
-  const receiver = createServer((request, response) => {
-    let rawBody = ''
-    request.setEncoding('utf8')
-    request.on('data', (chunk: string) => { rawBody += chunk })
-    request.on('end', () => {
-      hooks.push({ headers: request.headers as Record<string, string>, rawBody })
-      response.writeHead(200).end()
-      receiver.emit('received')
-    })
-  })
-  receiver.listen(0, '127.0.0.1')
-  await once(receiver, 'listening')
-  t.teardown(() => { receiver.close() })
-  const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`
+  const receiver = await webhookReceiver(t, 10_000)
+  const url = receiver.url
 
   const node = async (): Promise<BareApp> => await bareApp(t, {
     identify: (request) => typeof request.headers['x-visitor'] === 'string' ? { id: request.headers['x-visitor'] } : null,
@@ -42,21 +26,8 @@ t.test('the SDK on one node reads and reaches the other\'s sockets; webhooks onc
   const A = await node()
   const B = await node()
   const pusher = sdk(A.port)
-  const names = (): string[] => hooks.flatMap((hook) => {
-    const webhook = pusher.webhook({ headers: hook.headers, rawBody: hook.rawBody })
-    return webhook.isValid() ? (webhook.getEvents() as Array<{ name: string, channel: string, user_id?: string }>).map((event) => [event.name, event.channel, event.user_id].filter((part) => part !== undefined).join(' ')) : ['invalid']
-  }).sort()
-  const webhooksFor = async (count: number): Promise<void> => {
-    const timeout = setTimeout(() => receiver.emit('timeout-waiting'), 10_000)
-    try {
-      while (hooks.length < count) {
-        const [what] = await Promise.race([once(receiver, 'received').then(() => ['received']), once(receiver, 'timeout-waiting').then(() => ['timeout'])])
-        if (what === 'timeout') throw new Error(`expected ${count} webhooks, got ${JSON.stringify(names())}`)
-      }
-    } finally {
-      clearTimeout(timeout)
-    }
-  }
+  const names = (): string[] => verifiedWebhookEvents(pusher, receiver.got)
+  const webhooksFor = async (count: number): Promise<void> => { await receiver.waitFor(count) }
 
   const alice = await subscriber(B.ws, ['presence-room', 'orders'], 'alice')
   const bob = await subscriber(A.ws, ['orders'], 'bob')

@@ -8,37 +8,13 @@
  * node; a Laravel-style `toOthers()` (`socket_id`) skips exactly that one socket, on whichever
  * node it is, while every other socket, of both protocols, gets the event.
  */
-import { once } from 'node:events'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { RedisAdapter } from '../../src/adapters/redis/index.js'
 import { APP, connected, nextEvent, pusherClient, type ClientOptions, type Pusher } from '../helpers/pusher.js'
-import { sdk } from '../helpers/pusher-http.js'
+import { sdk, verifiedWebhookEvents, webhookReceiver } from '../helpers/pusher-http.js'
 import { bareApp, type BareApp } from '../helpers/realtime-app.js'
 import { TestRedisServer } from '../helpers/redis-server.js'
 import { connect, type RecordingClient } from '../helpers/ws-client.js'
-
-interface Hook { headers: Record<string, string>, rawBody: string }
-
-/** A webhook receiver on a free port: every POST kept with its raw body, `received` emitted for each. */
-async function webhookReceiver (t: { teardown: (fn: () => void) => void }): Promise<{ url: string, hooks: Hook[], events: NodeJS.EventEmitter }> {
-  const hooks: Hook[] = []
-  const server = createServer((request, response) => {
-    let rawBody = ''
-    request.setEncoding('utf8')
-    request.on('data', (chunk: string) => { rawBody += chunk })
-    request.on('end', () => {
-      hooks.push({ headers: request.headers as Record<string, string>, rawBody })
-      response.writeHead(200).end()
-      server.emit('received')
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => { server.close() })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, hooks, events: server }
-}
 
 /** pusher-js's members of a presence channel, as its subscription_succeeded hands them. */
 interface Members { count: number, each: (fn: (member: { id: string, info: unknown }) => void) => void }
@@ -49,7 +25,7 @@ interface Got { event: string, data: unknown }
 t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our protocol, toOthers skips exactly one socket on whichever node', async (t) => {
   const redis = await TestRedisServer.start()
   t.teardown(() => redis.destroy())
-  const receiver = await webhookReceiver(t)
+  const receiver = await webhookReceiver(t, 10_000)
   const node = async (): Promise<BareApp> => await bareApp(t, {
     adapter: new RedisAdapter({ url: redis.url, keyPrefix: 'pusher-three:', presenceSweepIntervalMs: 200 }),
     channels: [{ name: 'presence-*', presence: true }, { name: 'orders', clientPublish: true }],
@@ -60,21 +36,8 @@ t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our proto
   const verifier = sdk(A.port, APP)
 
   /** The webhooks so far, each verified by the SDK, as sorted `name channel [user]` lines. */
-  const webhooks = (): string[] => receiver.hooks.flatMap((hook) => {
-    const webhook = verifier.webhook({ headers: hook.headers, rawBody: hook.rawBody })
-    return webhook.isValid() ? (webhook.getEvents() as Array<{ name: string, channel: string, user_id?: string }>).map((event) => [event.name, event.channel, event.user_id].filter((part) => part !== undefined).join(' ')) : ['invalid signature']
-  }).sort()
-  const webhooksFor = async (count: number): Promise<void> => {
-    const timeout = setTimeout(() => receiver.events.emit('timeout-waiting'), 10_000)
-    try {
-      while (receiver.hooks.length < count) {
-        const [what] = await Promise.race([once(receiver.events, 'received').then(() => ['received']), once(receiver.events, 'timeout-waiting').then(() => ['timeout'])])
-        if (what === 'timeout') throw new Error(`expected ${count} webhooks, got ${JSON.stringify(webhooks())}`)
-      }
-    } finally {
-      clearTimeout(timeout)
-    }
-  }
+  const webhooks = (): string[] => verifiedWebhookEvents(verifier, receiver.got)
+  const webhooksFor = async (count: number): Promise<void> => { await receiver.waitFor(count) }
 
   // pusher-js clients: alice on A, bob on B and again on C, carol on C; each on presence-room and orders.
   const clients: Array<{ name: string, node: string, pusher: Pusher, got: Got[] }> = []
@@ -200,6 +163,6 @@ t.test('three nodes on Redis: presence and webhooks once, HTTP API ↔ our proto
   last.socket.send(JSON.stringify({ type: 'sub', channel: 'orders', id: 'last' }))
   await last.waitFor('ack')
   await webhooksFor(11)
-  t.equal(receiver.hooks.length, 11, 'nothing more came')
+  t.equal(receiver.got.length, 11, 'nothing more came')
   t.equal(webhooks().filter((line) => line === 'channel_occupied orders').length, 2, 'the last one is orders occupied again')
 })

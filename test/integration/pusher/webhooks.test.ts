@@ -6,65 +6,28 @@
  * asked for; our own webhooks alongside, each format debouncing on its own; and client_event and
  * cache_miss as the Pusher WebSocket side reports them.
  */
-import { once } from 'node:events'
-import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import pino from 'pino'
 import t from 'tap'
 import { MemoryAdapter, noopMetrics } from '../../../src/index.js'
 import { PUSHER_TUNABLE } from '../../../src/protocols/pusher/options.js'
 import { startPusherWebhooks } from '../../../src/pusher/webhooks.js'
 import { resolveTunable, TunableProblem } from '../../../src/tunables.js'
-import type { TestLike } from '../../helpers/app.js'
-import { APP, OTHER_APP, pusherNode, sdk, subscriber } from '../../helpers/pusher-http.js'
-
-interface Received { path: string, headers: IncomingHttpHeaders, rawBody: string }
-
-/** A real receiver: every POST it got, and a way to wait for more. */
-async function receiver (t: TestLike): Promise<{ url: string, got: Received[], waitFor: (count: number) => Promise<Received[]> }> {
-  const got: Received[] = []
-  const server = createServer((request, response) => {
-    let rawBody = ''
-    request.setEncoding('utf8')
-    request.on('data', (chunk: string) => { rawBody += chunk })
-    request.on('end', () => {
-      got.push({ path: request.url ?? '', headers: request.headers, rawBody })
-      response.writeHead(200).end()
-      server.emit('received')
-    })
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.teardown(() => { server.close() })
-  const waitFor = async (count: number): Promise<Received[]> => {
-    const timeout = setTimeout(() => server.emit('timeout-waiting'), 5000)
-    try {
-      while (got.length < count) {
-        const [what] = await Promise.race([once(server, 'received').then(() => ['received']), once(server, 'timeout-waiting').then(() => ['timeout'])])
-        if (what === 'timeout') throw new Error(`expected ${count} webhook(s), got ${got.length}: ${JSON.stringify(got.map((r) => r.rawBody))}`)
-      }
-      return got.slice(0, count)
-    } finally {
-      clearTimeout(timeout)
-    }
-  }
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got, waitFor }
-}
+import { APP, OTHER_APP, pusherNode, sdk, subscriber, webhookReceiver, type ReceivedWebhook } from '../../helpers/pusher-http.js'
 
 /** The events of a received webhook, once the SDK of `app` says it is valid (and null when not). */
-function verified (port: number, app: { id: string, key: string, secret: string }, received: Received): unknown[] | null {
+function verified (port: number, app: { id: string, key: string, secret: string }, received: ReceivedWebhook): unknown[] | null {
   const webhook = sdk(port, app).webhook({ headers: received.headers as Record<string, string>, rawBody: received.rawBody })
   return webhook.isValid() ? webhook.getEvents() : null
 }
 
 t.test('channel and member events, verified by the SDK, debounced leaves last', async (t) => {
-  const hooks = await receiver(t)
+  const hooks = await webhookReceiver(t)
   const { port, ws } = await pusherNode(t, {
     webhookDebounceMs: 50,
     apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/all` }, { url: `${hooks.url}/members`, events: ['member_added', 'member_removed'] }] }, { ...OTHER_APP, webhooks: [{ url: `${hooks.url}/second` }] }]
   })
   const alice = await subscriber(ws, ['presence-room'], 'alice')
-  const all = (): Received[] => hooks.got.filter((received) => received.path === '/all')
+  const all = (): ReceivedWebhook[] => hooks.got.filter((received) => received.path === '/all')
   await hooks.waitFor(3)
   await alice.client.close()
   await hooks.waitFor(6)
@@ -83,14 +46,14 @@ t.test('channel and member events, verified by the SDK, debounced leaves last', 
   const body = JSON.parse(all()[0]?.rawBody ?? '{}') as { time_ms?: unknown }
   t.type(body.time_ms, 'number', 'the body carries time_ms')
   t.equal(all()[0]?.headers['x-pusher-key'], APP.key, 'X-Pusher-Key is the app\'s key')
-  t.equal(verified(port, OTHER_APP, all()[0] as Received), null, 'another app\'s credentials do not validate it')
-  const tampered = { ...(all()[0] as Received), rawBody: (all()[0]?.rawBody ?? '').replace('presence-room', 'presence-roon') }
+  t.equal(verified(port, OTHER_APP, all()[0] as ReceivedWebhook), null, 'another app\'s credentials do not validate it')
+  const tampered = { ...(all()[0] as ReceivedWebhook), rawBody: (all()[0]?.rawBody ?? '').replace('presence-room', 'presence-roon') }
   t.equal(verified(port, APP, tampered), null, 'nor does a tampered body')
   t.equal(hooks.got.filter((received) => received.path === '/second').length, 0, 'the second app heard nothing of the first app\'s channels')
 })
 
 t.test('a reload within the debounce sends nothing: one member_added, then one member_removed when they really leave', async (t) => {
-  const hooks = await receiver(t)
+  const hooks = await webhookReceiver(t)
   const { port, ws } = await pusherNode(t, { webhookDebounceMs: 1500, apps: [{ ...APP, webhooks: [{ url: hooks.url, events: ['member_added', 'member_removed'] }] }] })
   const first = await subscriber(ws, ['presence-room'], 'alice')
   await hooks.waitFor(1)
@@ -99,7 +62,7 @@ t.test('a reload within the debounce sends nothing: one member_added, then one m
   const leftAt = Date.now()
   await reloaded.client.close()
   // Wait for the member_removed of the real leave (its time_ms is when it happened), whatever came before it.
-  const removedAfter = (received: Received): boolean => (JSON.parse(received.rawBody) as { time_ms: number }).time_ms >= leftAt
+  const removedAfter = (received: ReceivedWebhook): boolean => (JSON.parse(received.rawBody) as { time_ms: number }).time_ms >= leftAt
   for (let count = 2; !hooks.got.some(removedAfter); count++) await hooks.waitFor(count)
   t.same(hooks.got.map((received) => verified(port, APP, received)), [
     [{ name: 'member_added', channel: 'presence-room', user_id: 'alice' }],
@@ -108,20 +71,20 @@ t.test('a reload within the debounce sends nothing: one member_added, then one m
 })
 
 t.test('each app gets its own channels\' events, under its own names and signed with its own secret', async (t) => {
-  const hooks = await receiver(t)
+  const hooks = await webhookReceiver(t)
   const { port, ws } = await pusherNode(t, { apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/first` }] }, { ...OTHER_APP, webhooks: [{ url: `${hooks.url}/second` }] }] })
   await subscriber(ws, ['1002/orders'])
   const [received] = await hooks.waitFor(1)
   t.equal(received?.path, '/second')
-  t.same(verified(port, OTHER_APP, received as Received), [{ name: 'channel_occupied', channel: 'orders' }], 'named as the second app names it')
+  t.same(verified(port, OTHER_APP, received as ReceivedWebhook), [{ name: 'channel_occupied', channel: 'orders' }], 'named as the second app names it')
   await subscriber(ws, ['orders'])
   const [, next] = await hooks.waitFor(2)
   t.equal(next?.path, '/first')
-  t.same(verified(port, APP, next as Received), [{ name: 'channel_occupied', channel: 'orders' }])
+  t.same(verified(port, APP, next as ReceivedWebhook), [{ name: 'channel_occupied', channel: 'orders' }])
 })
 
 t.test('our own webhooks and Pusher\'s, side by side: each debounces on its own, both send the leave', async (t) => {
-  const hooks = await receiver(t)
+  const hooks = await webhookReceiver(t)
   const { port, ws } = await pusherNode(t, { webhookDebounceMs: 50, apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/pusher`, events: ['channel_vacated'] }] }] }, {
     webhooks: { url: `${hooks.url}/ours`, secret: 's'.repeat(32), events: ['channel.vacated'], debounceMs: 50 }
   })
@@ -130,12 +93,12 @@ t.test('our own webhooks and Pusher\'s, side by side: each debounces on its own,
   const got = await hooks.waitFor(2)
   const pusher = got.find((received) => received.path === '/pusher')
   const ours = got.find((received) => received.path === '/ours')
-  t.same(verified(port, APP, pusher as Received), [{ name: 'channel_vacated', channel: 'orders' }], 'Pusher\'s')
+  t.same(verified(port, APP, pusher as ReceivedWebhook), [{ name: 'channel_vacated', channel: 'orders' }], 'Pusher\'s')
   t.match(JSON.parse(ours?.rawBody ?? '{}'), { type: 'channel.vacated', data: { channel: 'orders' } }, 'and ours, in our format')
 })
 
 t.test('client_event and cache_miss, as the Pusher WebSocket side reports them', async (t) => {
-  const hooks = await receiver(t)
+  const hooks = await webhookReceiver(t)
   const options = resolveTunable(PUSHER_TUNABLE, { apps: [{ ...APP, webhooks: [{ url: `${hooks.url}/events`, events: ['client_event', 'cache_miss'] }] }, OTHER_APP] })
   if (options instanceof TunableProblem || options === undefined) throw new Error(`the option is refused: ${String(options)}`)
   const running = startPusherWebhooks(options, new MemoryAdapter(), noopMetrics, pino({ level: 'silent' }))
